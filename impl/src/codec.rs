@@ -1,0 +1,213 @@
+//! The one place that knows the on-disk and on-wire byte format.
+//!
+//! A value is serialised with serde + bincode 2 and wrapped in a frame:
+//!
+//! ```text
+//! magic (4 bytes) | format version (u16 LE) | payload length (u32 LE) | CRC32 of payload (u32 LE) | payload
+//! ```
+//!
+//! The magic tells a hard state from a message, the version lets a future format be refused
+//! rather than misread, the length catches truncation and the CRC catches corruption. Decoding
+//! checks all four before bincode sees a byte, and never panics.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// What a frame holds; each kind has its own magic so one is never decoded as the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    HardState,
+    Message,
+}
+
+impl FrameKind {
+    fn magic(self) -> [u8; 4] {
+        match self {
+            FrameKind::HardState => *b"RCHS",
+            FrameKind::Message => *b"RCMS",
+        }
+    }
+}
+
+/// The format version written by this build; anything newer is refused.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes before the payload.
+pub const HEADER_LEN: usize = 14;
+
+/// Why bytes could not be decoded. Every variant says what was wrong with the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("truncated header: {got} bytes, a frame needs at least {HEADER_LEN}")]
+    TruncatedHeader { got: usize },
+    #[error("wrong magic {found:02x?}: not a raftcheck {expected:?} frame")]
+    WrongMagic { expected: FrameKind, found: [u8; 4] },
+    #[error("format version {found} is newer than the supported version {FORMAT_VERSION}")]
+    UnsupportedVersion { found: u16 },
+    #[error("format version 0 is not a valid version")]
+    InvalidVersion,
+    #[error("truncated payload: header says {expected} bytes, {got} present")]
+    TruncatedPayload { expected: usize, got: usize },
+    #[error("{extra} unexpected bytes after the payload")]
+    TrailingBytes { extra: usize },
+    #[error("checksum mismatch: header says {expected:#010x}, payload has {actual:#010x}")]
+    ChecksumMismatch { expected: u32, actual: u32 },
+    #[error("payload does not decode: {0}")]
+    Malformed(String),
+}
+
+/// Encoding failed: only possible for values serde cannot represent, never for the core's types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode value: {0}")]
+pub struct EncodeError(String);
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// Serialises `value` into a frame of the given kind.
+pub fn encode<T: Serialize>(kind: FrameKind, value: &T) -> Result<Vec<u8>, EncodeError> {
+    let payload = bincode::serde::encode_to_vec(value, bincode_config())
+        .map_err(|e| EncodeError(e.to_string()))?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| EncodeError(format!("payload of {} bytes exceeds 4 GiB", payload.len())))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&kind.magic());
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Checks a frame of the given kind and deserialises its payload.
+pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, DecodeError> {
+    let header: &[u8; HEADER_LEN] = bytes
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(DecodeError::TruncatedHeader { got: bytes.len() })?;
+    let field = |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
+    let magic = field(0);
+    if magic != kind.magic() {
+        return Err(DecodeError::WrongMagic {
+            expected: kind,
+            found: magic,
+        });
+    }
+    let version = u16::from_le_bytes([header[4], header[5]]);
+    if version == 0 {
+        return Err(DecodeError::InvalidVersion);
+    }
+    if version > FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion { found: version });
+    }
+    let len = u32::from_le_bytes(field(6)) as usize;
+    let expected_crc = u32::from_le_bytes(field(10));
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() < len {
+        return Err(DecodeError::TruncatedPayload {
+            expected: len,
+            got: payload.len(),
+        });
+    }
+    if payload.len() > len {
+        return Err(DecodeError::TrailingBytes {
+            extra: payload.len() - len,
+        });
+    }
+    let actual_crc = crc32fast::hash(payload);
+    if actual_crc != expected_crc {
+        return Err(DecodeError::ChecksumMismatch {
+            expected: expected_crc,
+            actual: actual_crc,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice(payload, bincode_config())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if used != payload.len() {
+        return Err(DecodeError::Malformed(format!(
+            "value ends after {used} of {} payload bytes",
+            payload.len()
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use crate::types::{Entry, HardState};
+
+    fn sample() -> HardState<u8> {
+        HardState {
+            current_term: 3,
+            voted_for: Some(1),
+            log: vec![
+                Entry {
+                    term: 1,
+                    command: 7,
+                },
+                Entry {
+                    term: 3,
+                    command: 9,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode(FrameKind::HardState, &sample()).unwrap();
+        assert_eq!(
+            decode::<HardState<u8>>(FrameKind::HardState, &bytes),
+            Ok(sample())
+        );
+    }
+
+    #[test]
+    fn a_message_frame_is_not_a_hard_state() {
+        let msg: Message<u8> = Message::RequestVoteReply {
+            term: 1,
+            granted: true,
+        };
+        let bytes = encode(FrameKind::Message, &msg).unwrap();
+        assert!(matches!(
+            decode::<HardState<u8>>(FrameKind::HardState, &bytes),
+            Err(DecodeError::WrongMagic { .. })
+        ));
+    }
+
+    #[test]
+    fn future_version_is_refused() {
+        let mut bytes = encode(FrameKind::HardState, &sample()).unwrap();
+        bytes[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert_eq!(
+            decode::<HardState<u8>>(FrameKind::HardState, &bytes),
+            Err(DecodeError::UnsupportedVersion {
+                found: FORMAT_VERSION + 1
+            })
+        );
+    }
+
+    #[test]
+    fn valid_frame_around_garbage_is_malformed() {
+        let payload = [0xffu8; 9];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"RCHS");
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        assert!(matches!(
+            decode::<HardState<u8>>(FrameKind::HardState, &bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn empty_input_is_a_truncated_header() {
+        assert_eq!(
+            decode::<HardState<u8>>(FrameKind::HardState, &[]),
+            Err(DecodeError::TruncatedHeader { got: 0 })
+        );
+    }
+}

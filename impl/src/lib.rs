@@ -1,0 +1,17 @@
+//! raft-impl: one deterministic, sans-IO Raft core (Figure 2 of the Raft paper), its persistence
+//! and a key-value state machine. The model checker, the simulator and real processes all drive
+//! this same code.
+
+pub mod codec;
+pub mod kv;
+pub mod message;
+pub mod mutation;
+pub mod node;
+pub mod persister;
+pub mod types;
+
+pub use message::{AppendOutcome, ConflictHint, Envelope, Message};
+pub use mutation::{Mutation, MutationSet};
+pub use node::{Config, Effect, Node, NotLeader, Proposal, Role};
+pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
+pub use types::{Command, Entry, HardState, Index, NodeId, Term};

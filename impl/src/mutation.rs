@@ -1,0 +1,156 @@
+//! Deliberate bugs. Each variant switches off one rule of Figure 2 (or of the KV service) the
+//! way a shipped implementation got it wrong, so that the checkers can be shown to catch it.
+//! The set is empty by default; an unmutated node never looks at anything but `contains`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One known real-world Raft bug. See `../shared/BUGS.md` for where each was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mutation {
+    /// Leader commits an entry of an older term once a majority stores it (Figure 8).
+    Figure8Commit,
+    /// `voted_for` is not written to stable storage.
+    VoteNotPersisted,
+    /// `current_term` is not written to stable storage.
+    TermNotPersisted,
+    /// Replies (vote grants, append acknowledgements) are sent before the state is persisted.
+    AckBeforePersist,
+    /// Follower truncates after `prev_log_index` on every AppendEntries, even when entries match.
+    TruncateOnMatch,
+    /// Vote granted when the candidate's log is at least as long, ignoring the last term.
+    UpToDateByLength,
+    /// Vote granted without comparing logs.
+    NoUpToDateCheck,
+    /// Leader adopts a higher term but keeps acting as leader.
+    LeaderIgnoresHigherTerm,
+    /// Follower clears `voted_for` when it accepts an AppendEntries of its current term.
+    VoteResetOnAppend,
+    /// Candidate counts granted votes from replies of an older term.
+    StaleVoteCount,
+    /// Leader sets `match_index` from a reply without taking the maximum.
+    MatchIndexRegress,
+    /// Follower sets `commit_index = leaderCommit` even when that is lower.
+    CommitIndexRegress,
+    /// KV service applies a retried client request a second time.
+    KvNoDedup,
+    /// Leader answers Get from local state without a committed entry of its term.
+    StaleRead,
+}
+
+impl Mutation {
+    /// Every mutation, in catalog order.
+    pub const ALL: [Mutation; 14] = [
+        Mutation::Figure8Commit,
+        Mutation::VoteNotPersisted,
+        Mutation::TermNotPersisted,
+        Mutation::AckBeforePersist,
+        Mutation::TruncateOnMatch,
+        Mutation::UpToDateByLength,
+        Mutation::NoUpToDateCheck,
+        Mutation::LeaderIgnoresHigherTerm,
+        Mutation::VoteResetOnAppend,
+        Mutation::StaleVoteCount,
+        Mutation::MatchIndexRegress,
+        Mutation::CommitIndexRegress,
+        Mutation::KvNoDedup,
+        Mutation::StaleRead,
+    ];
+
+    /// The catalog name used on the command line (`--bug <name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::Figure8Commit => "figure8-commit",
+            Mutation::VoteNotPersisted => "vote-not-persisted",
+            Mutation::TermNotPersisted => "term-not-persisted",
+            Mutation::AckBeforePersist => "ack-before-persist",
+            Mutation::TruncateOnMatch => "truncate-on-match",
+            Mutation::UpToDateByLength => "up-to-date-by-length",
+            Mutation::NoUpToDateCheck => "no-up-to-date-check",
+            Mutation::LeaderIgnoresHigherTerm => "leader-ignores-higher-term",
+            Mutation::VoteResetOnAppend => "vote-reset-on-append",
+            Mutation::StaleVoteCount => "stale-vote-count",
+            Mutation::MatchIndexRegress => "match-index-regress",
+            Mutation::CommitIndexRegress => "commit-index-regress",
+            Mutation::KvNoDedup => "kv-no-dedup",
+            Mutation::StaleRead => "stale-read",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+impl fmt::Display for Mutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bug `{0}` (known: {known})", known = Mutation::ALL.map(Mutation::name).join(", "))]
+pub struct UnknownMutation(pub String);
+
+impl FromStr for Mutation {
+    type Err = UnknownMutation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mutation::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownMutation(s.to_string()))
+    }
+}
+
+/// A set of mutations as a bit set: `Copy` and one word, so it costs nothing in a model state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MutationSet(u16);
+
+impl MutationSet {
+    /// No mutation: the correct core.
+    pub const NONE: MutationSet = MutationSet(0);
+
+    pub fn contains(self, m: Mutation) -> bool {
+        self.0 & m.bit() != 0
+    }
+
+    pub fn with(self, m: Mutation) -> MutationSet {
+        MutationSet(self.0 | m.bit())
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Mutation> {
+        Mutation::ALL.into_iter().filter(move |m| self.contains(*m))
+    }
+}
+
+impl FromIterator<Mutation> for MutationSet {
+    fn from_iter<I: IntoIterator<Item = Mutation>>(iter: I) -> Self {
+        iter.into_iter().fold(MutationSet::NONE, MutationSet::with)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_distinct() {
+        for m in Mutation::ALL {
+            assert_eq!(m.name().parse::<Mutation>(), Ok(m));
+        }
+        let set: MutationSet = Mutation::ALL.into_iter().collect();
+        assert_eq!(set.iter().count(), Mutation::ALL.len());
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_listing_the_catalog() {
+        let err = "nope".parse::<Mutation>().unwrap_err();
+        assert!(err.to_string().contains("figure8-commit"));
+    }
+}

@@ -1,0 +1,609 @@
+//! The Raft core of Figure 2: one server's state machine, sans-IO and deterministic.
+//!
+//! A runtime feeds events in (a message arrived, the election timer fired, the heartbeat timer
+//! fired, a client proposed a command) and carries out the returned [`Effect`]s in order. The
+//! core owns no clock, no randomness, no thread and no I/O, which is what lets the model checker,
+//! the simulator and a real process run the very same code.
+
+use crate::message::{AppendOutcome, ConflictHint, Message};
+use crate::mutation::{Mutation, MutationSet};
+use crate::types::{Command, Entry, HardState, Index, NodeId, Term};
+
+/// Static facts about one server of a cluster of `servers` servers with ids `0..servers`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    pub id: NodeId,
+    pub servers: u8,
+    /// Deliberate bugs to switch on; empty for the correct core.
+    pub mutations: MutationSet,
+}
+
+impl Config {
+    pub fn new(id: NodeId, servers: u8) -> Config {
+        assert!(
+            id < servers,
+            "server id {id} outside a cluster of {servers}"
+        );
+        Config {
+            id,
+            servers,
+            mutations: MutationSet::NONE,
+        }
+    }
+
+    pub fn with_mutations(self, mutations: MutationSet) -> Config {
+        Config { mutations, ..self }
+    }
+
+    /// Every server but this one.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.servers).filter(move |p| *p != self.id)
+    }
+
+    /// Whether `count` servers form a majority of the cluster.
+    pub fn is_quorum(&self, count: usize) -> bool {
+        2 * count > self.servers as usize
+    }
+}
+
+/// The three roles of §5.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// What a step asks its runtime to do, in the order it must be done.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Effect<C> {
+    /// Make this state durable. It precedes every `Send` of the same step, and a runtime must
+    /// not transmit those sends before the state is on stable storage.
+    Persist(HardState<C>),
+    /// Transmit a message to a peer.
+    Send { to: NodeId, msg: Message<C> },
+    /// Hand a committed command to the state machine. Indices arrive in order, each once per
+    /// incarnation of the node (a restarted node re-applies its log from index 1).
+    Apply { index: Index, command: C },
+    /// Restart the randomised election timeout: a valid leader was heard or a vote was granted.
+    ResetElectionTimer,
+}
+
+/// A proposal was made to a server that does not believe it is the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("server is not the leader (last known leader: {leader_hint:?})")]
+pub struct NotLeader {
+    pub leader_hint: Option<NodeId>,
+}
+
+/// A command accepted by a leader: where it sits in the log and what to do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal<C> {
+    pub index: Index,
+    pub term: Term,
+    pub effects: Vec<Effect<C>>,
+}
+
+/// One Raft server. `Clone + Hash + Eq` so that a model checker can keep it in a state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Node<C> {
+    config: Config,
+    hard: HardState<C>,
+    role: Role,
+    leader_hint: Option<NodeId>,
+    commit_index: Index,
+    last_applied: Index,
+    /// Bit `i` set: server `i` granted this candidate its vote in the current term.
+    votes: u32,
+    next_index: Vec<Index>,
+    match_index: Vec<Index>,
+}
+
+/// The effects a step gathers before they are put in contract order.
+struct Outbox<C> {
+    hard_changed: bool,
+    /// Send before persisting (the `ack-before-persist` bug), for replies only.
+    ack_first: bool,
+    sends: Vec<(NodeId, Message<C>)>,
+    applies: Vec<(Index, C)>,
+    reset_timer: bool,
+}
+
+impl<C> Outbox<C> {
+    fn new() -> Self {
+        Outbox {
+            hard_changed: false,
+            ack_first: false,
+            sends: Vec::new(),
+            applies: Vec::new(),
+            reset_timer: false,
+        }
+    }
+}
+
+impl<C: Command> Node<C> {
+    /// A server starting from `hard` (the default `HardState` for a brand new server, or what
+    /// its persister saved before a crash). All volatile state starts afresh, as after a reboot.
+    pub fn new(config: Config, hard: HardState<C>) -> Node<C> {
+        assert!(config.servers as u32 <= u32::BITS, "at most 32 servers");
+        let n = config.servers as usize;
+        Node {
+            config,
+            hard,
+            role: Role::Follower,
+            leader_hint: None,
+            commit_index: 0,
+            last_applied: 0,
+            votes: 0,
+            next_index: vec![1; n],
+            match_index: vec![0; n],
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+    pub fn current_term(&self) -> Term {
+        self.hard.current_term
+    }
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.hard.voted_for
+    }
+    /// The in-memory persistent state (which may be ahead of what is durable).
+    pub fn hard_state(&self) -> &HardState<C> {
+        &self.hard
+    }
+    pub fn log(&self) -> &[Entry<C>] {
+        &self.hard.log
+    }
+    pub fn commit_index(&self) -> Index {
+        self.commit_index
+    }
+    pub fn last_applied(&self) -> Index {
+        self.last_applied
+    }
+    /// The server this one last heard from as leader of its current term.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader_hint
+    }
+    /// Leader's view of the highest index known replicated on `peer` (0 on non-leaders).
+    pub fn match_index(&self, peer: NodeId) -> Index {
+        self.match_index[peer as usize]
+    }
+    /// Leader's next index to send to `peer`.
+    pub fn next_index(&self, peer: NodeId) -> Index {
+        self.next_index[peer as usize]
+    }
+
+    /// The state a `Persist` effect carries: the hard state, less what a persistence bug drops.
+    pub fn durable_state(&self) -> HardState<C> {
+        let mut hard = self.hard.clone();
+        if self.has(Mutation::VoteNotPersisted) {
+            hard.voted_for = None;
+        }
+        if self.has(Mutation::TermNotPersisted) {
+            hard.current_term = 0;
+        }
+        hard
+    }
+
+    /// The election timer fired: a follower or candidate starts an election for the next term
+    /// (§5.2). A leader ignores it.
+    pub fn election_timeout(&mut self) -> Vec<Effect<C>> {
+        let mut out = Outbox::new();
+        if self.role != Role::Leader {
+            self.hard.current_term += 1;
+            self.hard.voted_for = Some(self.id());
+            out.hard_changed = true;
+            out.reset_timer = true;
+            self.role = Role::Candidate;
+            self.leader_hint = None;
+            self.votes = 1 << self.id();
+            if self.config.is_quorum(1) {
+                self.become_leader(&mut out);
+            } else {
+                let (last_log_index, last_log_term) =
+                    (self.hard.last_index(), self.hard.last_term());
+                for peer in self.config.peers() {
+                    out.sends.push((
+                        peer,
+                        Message::RequestVote {
+                            term: self.hard.current_term,
+                            last_log_index,
+                            last_log_term,
+                        },
+                    ));
+                }
+            }
+        }
+        self.finish(out)
+    }
+
+    /// The heartbeat timer fired: a leader sends AppendEntries to every peer.
+    pub fn broadcast_append(&mut self) -> Vec<Effect<C>> {
+        let mut out = Outbox::new();
+        if self.role == Role::Leader {
+            for peer in self.config.peers() {
+                self.send_append(peer, &mut out);
+            }
+        }
+        self.finish(out)
+    }
+
+    /// A leader sends one AppendEntries to `peer`, carrying everything from its next index on.
+    pub fn replicate_to(&mut self, peer: NodeId) -> Vec<Effect<C>> {
+        let mut out = Outbox::new();
+        if self.role == Role::Leader && peer != self.id() {
+            self.send_append(peer, &mut out);
+        }
+        self.finish(out)
+    }
+
+    /// A client asks to replicate `command`. A leader appends it to its log (to be replicated
+    /// by later `replicate_to` / `broadcast_append` calls); anyone else refuses.
+    pub fn propose(&mut self, command: C) -> Result<Proposal<C>, NotLeader> {
+        if self.role != Role::Leader {
+            return Err(NotLeader {
+                leader_hint: self.leader_hint,
+            });
+        }
+        let term = self.hard.current_term;
+        self.hard.log.push(Entry { term, command });
+        let index = self.hard.last_index();
+        let mut out = Outbox::new();
+        out.hard_changed = true;
+        self.advance_leader_commit(&mut out);
+        Ok(Proposal {
+            index,
+            term,
+            effects: self.finish(out),
+        })
+    }
+
+    /// A message from `from` arrived.
+    pub fn handle(&mut self, from: NodeId, msg: Message<C>) -> Vec<Effect<C>> {
+        let mut out = Outbox::new();
+        if from >= self.config.servers || from == self.id() {
+            return Vec::new();
+        }
+        // Figure 2, all servers: a higher term is adopted before the message is looked at.
+        if msg.term() > self.hard.current_term {
+            self.hard.current_term = msg.term();
+            self.hard.voted_for = None;
+            out.hard_changed = true;
+            if !(self.role == Role::Leader && self.has(Mutation::LeaderIgnoresHigherTerm)) {
+                self.role = Role::Follower;
+                self.leader_hint = None;
+            }
+        }
+        match msg {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.on_request_vote(from, term, last_log_index, last_log_term, &mut out),
+            Message::RequestVoteReply { term, granted } => {
+                self.on_vote_reply(from, term, granted, &mut out)
+            }
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.on_append(
+                from,
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                &mut out,
+            ),
+            Message::AppendEntriesReply { term, outcome } => {
+                self.on_append_reply(from, term, outcome, &mut out)
+            }
+        }
+        self.finish(out)
+    }
+
+    fn has(&self, m: Mutation) -> bool {
+        self.config.mutations.contains(m)
+    }
+
+    fn reply(&self, to: NodeId, msg: Message<C>, out: &mut Outbox<C>) {
+        out.ack_first = self.has(Mutation::AckBeforePersist);
+        out.sends.push((to, msg));
+    }
+
+    /// §5.2 and §5.4.1: one vote per term, only for a log at least as up to date as ours.
+    fn on_request_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        out: &mut Outbox<C>,
+    ) {
+        let granted = term == self.hard.current_term
+            && self.hard.voted_for.is_none_or(|v| v == from)
+            && self.candidate_up_to_date(last_log_index, last_log_term);
+        if granted {
+            if self.hard.voted_for != Some(from) {
+                self.hard.voted_for = Some(from);
+                out.hard_changed = true;
+            }
+            out.reset_timer = true;
+        }
+        let reply = Message::RequestVoteReply {
+            term: self.hard.current_term,
+            granted,
+        };
+        self.reply(from, reply, out);
+    }
+
+    fn candidate_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
+        let (my_index, my_term) = (self.hard.last_index(), self.hard.last_term());
+        if self.has(Mutation::NoUpToDateCheck) {
+            true
+        } else if self.has(Mutation::UpToDateByLength) {
+            last_log_index >= my_index
+        } else {
+            last_log_term > my_term || (last_log_term == my_term && last_log_index >= my_index)
+        }
+    }
+
+    fn on_vote_reply(&mut self, from: NodeId, term: Term, granted: bool, out: &mut Outbox<C>) {
+        let counts = term == self.hard.current_term
+            || (term < self.hard.current_term && self.has(Mutation::StaleVoteCount));
+        if self.role != Role::Candidate || !counts || !granted {
+            return;
+        }
+        self.votes |= 1 << from;
+        if self.config.is_quorum(self.votes.count_ones() as usize) {
+            self.become_leader(out);
+        }
+    }
+
+    fn become_leader(&mut self, out: &mut Outbox<C>) {
+        self.role = Role::Leader;
+        self.leader_hint = Some(self.id());
+        let next = self.hard.last_index() + 1;
+        self.next_index.iter_mut().for_each(|n| *n = next);
+        self.match_index.iter_mut().for_each(|m| *m = 0);
+        // Figure 2: upon election, send initial empty AppendEntries to each server.
+        for peer in self.config.peers() {
+            self.send_append(peer, out);
+        }
+    }
+
+    fn send_append(&self, peer: NodeId, out: &mut Outbox<C>) {
+        let next = self.next_index[peer as usize];
+        let prev_log_index = next - 1;
+        let prev_log_term = self.hard.term_at(prev_log_index).unwrap_or(0);
+        let entries = self.hard.log[prev_log_index as usize..].to_vec();
+        out.sends.push((
+            peer,
+            Message::AppendEntries {
+                term: self.hard.current_term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.commit_index,
+            },
+        ));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry<C>>,
+        leader_commit: Index,
+        out: &mut Outbox<C>,
+    ) {
+        if term < self.hard.current_term {
+            let hint = self.conflict_hint(prev_log_index);
+            let reply = Message::AppendEntriesReply {
+                term: self.hard.current_term,
+                outcome: AppendOutcome::Conflict(hint),
+            };
+            return self.reply(from, reply, out);
+        }
+        if self.role == Role::Leader {
+            // Another leader of our own term: only reachable through a mutation that breaks
+            // Election Safety; this leader keeps acting as one and does not answer.
+            return;
+        }
+        self.role = Role::Follower;
+        self.leader_hint = Some(from);
+        out.reset_timer = true;
+        if self.has(Mutation::VoteResetOnAppend) && self.hard.voted_for.is_some() {
+            self.hard.voted_for = None;
+            out.hard_changed = true;
+        }
+        if self.hard.term_at(prev_log_index) != Some(prev_log_term) {
+            let hint = self.conflict_hint(prev_log_index);
+            let reply = Message::AppendEntriesReply {
+                term: self.hard.current_term,
+                outcome: AppendOutcome::Conflict(hint),
+            };
+            return self.reply(from, reply, out);
+        }
+        let last_new = prev_log_index + entries.len() as Index;
+        if self.append_entries(prev_log_index, entries) {
+            out.hard_changed = true;
+        }
+        let new_commit = leader_commit.min(last_new);
+        if new_commit > self.commit_index || self.has(Mutation::CommitIndexRegress) {
+            self.commit_index = new_commit;
+        }
+        self.apply_committed(out);
+        let reply = Message::AppendEntriesReply {
+            term: self.hard.current_term,
+            outcome: AppendOutcome::Success {
+                match_index: last_new,
+            },
+        };
+        self.reply(from, reply, out);
+    }
+
+    /// Puts `entries` after `prev_log_index`, truncating only at the first index whose term
+    /// differs (§5.3): entries that already match stay, so a stale AppendEntries that arrives
+    /// late cannot delete what a newer one added. Returns whether the log changed.
+    fn append_entries(&mut self, prev_log_index: Index, entries: Vec<Entry<C>>) -> bool {
+        let log = &mut self.hard.log;
+        if self.config.mutations.contains(Mutation::TruncateOnMatch) {
+            let before = log.len();
+            log.truncate(prev_log_index as usize);
+            let changed = before != log.len() || !entries.is_empty();
+            log.extend(entries);
+            return changed;
+        }
+        let mut changed = false;
+        for (offset, entry) in entries.into_iter().enumerate() {
+            let pos = prev_log_index as usize + offset;
+            match log.get(pos) {
+                Some(existing) if existing.term == entry.term => continue,
+                Some(_) => {
+                    log.truncate(pos);
+                    log.push(entry);
+                }
+                None => log.push(entry),
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    fn conflict_hint(&self, prev_log_index: Index) -> ConflictHint {
+        let x_len = self.hard.last_index();
+        match self.hard.term_at(prev_log_index) {
+            Some(t) if prev_log_index > 0 => {
+                let first = self.hard.log[..prev_log_index as usize]
+                    .iter()
+                    .rposition(|e| e.term != t)
+                    .map_or(1, |p| p as Index + 2);
+                ConflictHint {
+                    x_term: Some(t),
+                    x_index: first,
+                    x_len,
+                }
+            }
+            _ => ConflictHint {
+                x_term: None,
+                x_index: 0,
+                x_len,
+            },
+        }
+    }
+
+    fn on_append_reply(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        outcome: AppendOutcome,
+        out: &mut Outbox<C>,
+    ) {
+        if self.role != Role::Leader || term != self.hard.current_term {
+            return;
+        }
+        let peer = from as usize;
+        match outcome {
+            AppendOutcome::Success { match_index } => {
+                let match_index = match_index.min(self.hard.last_index());
+                if self.has(Mutation::MatchIndexRegress) {
+                    self.match_index[peer] = match_index;
+                    self.next_index[peer] = match_index + 1;
+                } else {
+                    self.match_index[peer] = self.match_index[peer].max(match_index);
+                    self.next_index[peer] = self.next_index[peer].max(self.match_index[peer] + 1);
+                }
+                self.advance_leader_commit(out);
+            }
+            AppendOutcome::Conflict(hint) => {
+                let next = match hint.x_term {
+                    None => hint.x_len + 1,
+                    Some(x_term) => match self.hard.log.iter().rposition(|e| e.term == x_term) {
+                        Some(pos) => pos as Index + 2,
+                        None => hint.x_index,
+                    },
+                };
+                let floor = self.match_index[peer] + 1;
+                self.next_index[peer] = next.clamp(floor, self.hard.last_index() + 1);
+            }
+        }
+    }
+
+    /// Figure 2, leaders: commit the highest index stored on a majority whose entry is of the
+    /// current term (§5.4.2, Figure 8); earlier entries are committed with it.
+    fn advance_leader_commit(&mut self, out: &mut Outbox<C>) {
+        let figure8_bug = self.has(Mutation::Figure8Commit);
+        for n in (self.commit_index + 1..=self.hard.last_index()).rev() {
+            let term = self.hard.term_at(n).unwrap_or(0);
+            if term != self.hard.current_term && !figure8_bug {
+                // Terms only decrease going back through the log: nothing older qualifies.
+                break;
+            }
+            let replicas = 1 + self
+                .config
+                .peers()
+                .filter(|p| self.match_index[*p as usize] >= n)
+                .count();
+            if self.config.is_quorum(replicas) {
+                self.commit_index = n;
+                break;
+            }
+        }
+        self.apply_committed(out);
+    }
+
+    fn apply_committed(&mut self, out: &mut Outbox<C>) {
+        while self.last_applied < self.commit_index {
+            self.last_applied += 1;
+            let entry = &self.hard.log[(self.last_applied - 1) as usize];
+            out.applies.push((self.last_applied, entry.command.clone()));
+        }
+    }
+
+    /// Puts a step's effects in contract order: persist, then sends, then applies, then the
+    /// timer. The `ack-before-persist` bug moves replies ahead of the persist.
+    fn finish(&self, out: Outbox<C>) -> Vec<Effect<C>> {
+        let mut effects = Vec::with_capacity(out.sends.len() + out.applies.len() + 2);
+        let persist = out
+            .hard_changed
+            .then(|| Effect::Persist(self.durable_state()));
+        let sends = out
+            .sends
+            .into_iter()
+            .map(|(to, msg)| Effect::Send { to, msg });
+        if out.ack_first {
+            effects.extend(sends);
+            effects.extend(persist);
+        } else {
+            effects.extend(persist);
+            effects.extend(sends);
+        }
+        effects.extend(
+            out.applies
+                .into_iter()
+                .map(|(index, command)| Effect::Apply { index, command }),
+        );
+        if out.reset_timer {
+            effects.push(Effect::ResetElectionTimer);
+        }
+        effects
+    }
+}

@@ -1,0 +1,1 @@
+//! raft-model: the Stateright model over the raft-impl core (filled by the model issue).

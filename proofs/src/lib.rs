@@ -1,0 +1,1 @@
+//! raft-proofs: the safety argument (filled once the model exists).
