@@ -1,1 +1,4 @@
-//! raft-model: the Stateright model over the raft-impl core (filled by the model issue).
+//! raft-model: the Stateright model over the raft-impl core, and the linearizability checker
+//! for recorded client histories.
+
+pub mod lincheck;

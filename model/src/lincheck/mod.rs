@@ -1,0 +1,1 @@
+//! Linearizability checking of recorded KV histories (Wing–Gong–Lowe), filled by the linearizability issue.
