@@ -8,6 +8,7 @@ pub mod message;
 pub mod mutation;
 pub mod node;
 pub mod persister;
+pub mod service;
 pub mod types;
 
 pub use message::{AppendOutcome, ConflictHint, Envelope, Message};
