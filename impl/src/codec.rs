@@ -78,6 +78,35 @@ pub fn encode<T: Serialize>(kind: FrameKind, value: &T) -> Result<Vec<u8>, Encod
     Ok(out)
 }
 
+/// bincode charges its byte limit up to 16 bytes per payload byte (a one-byte varint `u128`),
+/// so a limit of this many times the payload length never refuses a valid payload.
+const LIMIT_PER_PAYLOAD_BYTE: usize = 16;
+
+/// Deserialises a checked payload under a byte limit proportionate to its length. Without a
+/// limit, bincode allocates whatever a string's length prefix claims before it notices the
+/// payload is too short, and a forged 25-byte frame aborts the process on a 1 TiB allocation.
+/// Only payloads over 16 MiB decode without a limit.
+fn decode_payload<T: DeserializeOwned>(
+    payload: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    fn limited<T: DeserializeOwned, const LIMIT: usize>(
+        payload: &[u8],
+    ) -> Result<(T, usize), bincode::error::DecodeError> {
+        let config = bincode::config::standard().with_limit::<LIMIT>();
+        bincode::serde::decode_from_slice(payload, config)
+    }
+    let needed = payload.len().saturating_mul(LIMIT_PER_PAYLOAD_BYTE);
+    if needed <= 1 << 16 {
+        limited::<T, { 1 << 16 }>(payload)
+    } else if needed <= 1 << 24 {
+        limited::<T, { 1 << 24 }>(payload)
+    } else if needed <= 1 << 28 {
+        limited::<T, { 1 << 28 }>(payload)
+    } else {
+        bincode::serde::decode_from_slice(payload, bincode_config())
+    }
+}
+
 /// Checks a frame of the given kind and deserialises its payload.
 pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, DecodeError> {
     let header: &[u8; HEADER_LEN] = bytes
@@ -120,8 +149,8 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, D
             actual: actual_crc,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice(payload, bincode_config())
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (value, used) =
+        decode_payload(payload).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != payload.len() {
         return Err(DecodeError::Malformed(format!(
             "value ends after {used} of {} payload bytes",

@@ -1,0 +1,208 @@
+//! Properties of the byte format (`raft_impl::codec`): every hard state and message round-trips;
+//! every truncation and every single-bit flip of an encoded state is refused with an error;
+//! no input, however forged, makes decoding panic.
+
+mod support;
+
+use proptest::prelude::*;
+use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
+use raft_impl::kv::{KvCommand, KvOp};
+use raft_impl::{AppendOutcome, ConflictHint, Entry, HardState, Message};
+use support::encoded;
+
+fn kv_command() -> impl Strategy<Value = KvCommand> {
+    let op = prop_oneof![
+        (".{0,8}", ".{0,8}").prop_map(|(key, value)| KvOp::Put { key, value }),
+        (".{0,8}", ".{0,8}").prop_map(|(key, value)| KvOp::Append { key, value }),
+        ".{0,8}".prop_map(|key| KvOp::Get { key }),
+    ];
+    (any::<u64>(), any::<u64>(), op).prop_map(|(client, seq, op)| KvCommand { client, seq, op })
+}
+
+fn entries() -> impl Strategy<Value = Vec<Entry<KvCommand>>> {
+    proptest::collection::vec(
+        (any::<u64>(), kv_command()).prop_map(|(term, command)| Entry { term, command }),
+        0..12,
+    )
+}
+
+fn hard_state() -> impl Strategy<Value = HardState<KvCommand>> {
+    (any::<u64>(), any::<Option<u8>>(), entries()).prop_map(|(current_term, voted_for, log)| {
+        HardState {
+            current_term,
+            voted_for,
+            log,
+        }
+    })
+}
+
+fn message() -> impl Strategy<Value = Message<KvCommand>> {
+    let hint =
+        (any::<Option<u64>>(), any::<u64>(), any::<u64>()).prop_map(|(x_term, x_index, x_len)| {
+            ConflictHint {
+                x_term,
+                x_index,
+                x_len,
+            }
+        });
+    let outcome = prop_oneof![
+        any::<u64>().prop_map(|match_index| AppendOutcome::Success { match_index }),
+        hint.prop_map(AppendOutcome::Conflict),
+    ];
+    prop_oneof![
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+            |(term, last_log_index, last_log_term)| Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            }
+        ),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(term, granted)| Message::RequestVoteReply { term, granted }),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            entries(),
+            any::<u64>()
+        )
+            .prop_map(
+                |(term, prev_log_index, prev_log_term, entries, leader_commit)| {
+                    Message::AppendEntries {
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        leader_commit,
+                    }
+                }
+            ),
+        (any::<u64>(), outcome)
+            .prop_map(|(term, outcome)| Message::AppendEntriesReply { term, outcome }),
+    ]
+}
+
+fn decode_state(bytes: &[u8]) -> Result<HardState<KvCommand>, DecodeError> {
+    codec::decode(FrameKind::HardState, bytes)
+}
+
+/// A frame with a correct header and checksum around any payload: what it takes to get past
+/// the checks to the deserialiser.
+fn frame(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(kind);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+fn flip(bytes: &[u8], bit: usize) -> Vec<u8> {
+    let mut flipped = bytes.to_vec();
+    flipped[bit / 8] ^= 1 << (bit % 8);
+    flipped
+}
+
+proptest! {
+    #[test]
+    fn any_hard_state_round_trips(state in hard_state()) {
+        prop_assert_eq!(decode_state(&encoded(&state)), Ok(state));
+    }
+
+    #[test]
+    fn any_message_round_trips(msg in message()) {
+        let bytes = codec::encode(FrameKind::Message, &msg).expect("a message encodes");
+        prop_assert_eq!(codec::decode(FrameKind::Message, &bytes), Ok(msg));
+    }
+
+    #[test]
+    fn every_truncation_is_refused(state in hard_state()) {
+        let bytes = encoded(&state);
+        let payload_len = bytes.len() - HEADER_LEN;
+        for cut in 0..bytes.len() {
+            let expected = if cut < HEADER_LEN {
+                DecodeError::TruncatedHeader { got: cut }
+            } else {
+                DecodeError::TruncatedPayload { expected: payload_len, got: cut - HEADER_LEN }
+            };
+            prop_assert_eq!(decode_state(&bytes[..cut]), Err(expected));
+        }
+    }
+
+    #[test]
+    fn any_single_bit_flip_is_refused(state in hard_state(), bit in any::<prop::sample::Index>()) {
+        let bytes = encoded(&state);
+        let flipped = flip(&bytes, bit.index(bytes.len() * 8));
+        prop_assert!(decode_state(&flipped).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        prop_assert!(decode_state(&bytes).is_err() || bytes.starts_with(b"RCHS"));
+        let _ = codec::decode::<Message<KvCommand>>(FrameKind::Message, &bytes);
+    }
+
+    /// Past magic, version, length and checksum, the deserialiser itself must not panic (nor
+    /// abort on an allocation a forged length asks for).
+    #[test]
+    fn any_payload_in_a_valid_frame_never_panics(
+        payload in proptest::collection::vec(any::<u8>(), 0..256)
+    ) {
+        let _ = decode_state(&frame(b"RCHS", &payload));
+        let _ = codec::decode::<Message<KvCommand>>(FrameKind::Message, &frame(b"RCMS", &payload));
+    }
+}
+
+#[test]
+fn every_single_bit_flip_of_one_state_is_refused() {
+    let state = HardState {
+        current_term: 7,
+        voted_for: Some(2),
+        log: vec![Entry {
+            term: 7,
+            command: KvCommand {
+                client: 1,
+                seq: 2,
+                op: KvOp::Append {
+                    key: "k".into(),
+                    value: "v".into(),
+                },
+            },
+        }],
+    };
+    let bytes = encoded(&state);
+    for bit in 0..bytes.len() * 8 {
+        assert!(
+            decode_state(&flip(&bytes, bit)).is_err(),
+            "bit {bit} flipped"
+        );
+    }
+}
+
+#[test]
+fn a_forged_string_length_is_refused_without_allocating_it() {
+    // current_term 0, no vote, one entry of term 0, client 0, seq 0, Put, key of 2^40 bytes.
+    let mut payload = vec![0, 0, 1, 0, 0, 0, 0, 0xfd];
+    payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    assert!(matches!(
+        decode_state(&frame(b"RCHS", &payload)),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_hard_state_is_not_read_from_a_message_frame() {
+    let msg: Message<KvCommand> = Message::RequestVoteReply {
+        term: 1,
+        granted: true,
+    };
+    let bytes = codec::encode(FrameKind::Message, &msg).expect("a message encodes");
+    assert_eq!(
+        decode_state(&bytes),
+        Err(DecodeError::WrongMagic {
+            expected: FrameKind::HardState,
+            found: *b"RCMS",
+        })
+    );
+}

@@ -1,0 +1,172 @@
+//! A tiny deterministic runtime for whole-cluster tests: it carries out every step's effects in
+//! order (each `Persist` saved through the real codec into a `MemoryPersister` before the step's
+//! sends enter the network, each message encoded and decoded as a network would carry it) and
+//! checks on every step the contract and the safety properties a runtime can see.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft_impl::codec::{self, FrameKind};
+use raft_impl::{
+    Config, Effect, Envelope, HardState, Index, MemoryPersister, Message, Node, NodeId, Persister,
+    Term,
+};
+
+use super::Cmd;
+
+pub struct Cluster {
+    pub nodes: Vec<Node<Cmd>>,
+    pub persisters: Vec<MemoryPersister>,
+    /// Messages in flight, oldest first.
+    pub network: VecDeque<Envelope<Cmd>>,
+    /// The command applied at each index, by any node in any incarnation.
+    pub applied: BTreeMap<Index, Cmd>,
+    /// Per node, the next index it must apply in its current incarnation.
+    next_apply: Vec<Index>,
+    /// The leader of each term, ever.
+    leaders: BTreeMap<Term, NodeId>,
+}
+
+impl Cluster {
+    pub fn new(servers: u8) -> Cluster {
+        Cluster {
+            nodes: (0..servers)
+                .map(|id| Node::new(Config::new(id, servers), HardState::default()))
+                .collect(),
+            persisters: vec![MemoryPersister::new(); servers as usize],
+            network: VecDeque::new(),
+            applied: BTreeMap::new(),
+            next_apply: vec![1; servers as usize],
+            leaders: BTreeMap::new(),
+        }
+    }
+
+    pub fn election_timeout(&mut self, id: NodeId) {
+        self.step(id, Node::election_timeout);
+    }
+
+    pub fn broadcast_append(&mut self, id: NodeId) {
+        self.step(id, Node::broadcast_append);
+    }
+
+    /// Proposes `command` to `id`; its log index if `id` leads.
+    pub fn propose(&mut self, id: NodeId, command: Cmd) -> Option<Index> {
+        let mut index = None;
+        self.step(id, |node| match node.propose(command) {
+            Ok(proposal) => {
+                index = Some(proposal.index);
+                proposal.effects
+            }
+            Err(_) => Vec::new(),
+        });
+        index
+    }
+
+    /// Hands `envelope` to its recipient.
+    pub fn deliver(&mut self, envelope: Envelope<Cmd>) {
+        let Envelope { from, to, msg } = envelope;
+        self.step(to, |node| node.handle(from, msg));
+    }
+
+    /// Delivers messages oldest first until none is in flight.
+    pub fn deliver_all(&mut self) {
+        for _ in 0..10_000 {
+            match self.network.pop_front() {
+                Some(envelope) => self.deliver(envelope),
+                None => return,
+            }
+        }
+        panic!("the network never went quiet");
+    }
+
+    /// Crashes `id` (its volatile state and the messages to it are lost) and restarts it from
+    /// what its persister holds.
+    pub fn crash_and_restart(&mut self, id: NodeId) {
+        self.network.retain(|e| e.to != id);
+        let config = *self.nodes[id as usize].config();
+        let saved = self.persisters[id as usize]
+            .load()
+            .expect("persisted state loads");
+        self.nodes[id as usize] = Node::new(config, saved);
+        self.next_apply[id as usize] = 1;
+    }
+
+    /// The server leading the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_leader())
+            .max_by_key(|n| n.current_term())
+            .map(|n| n.id())
+    }
+
+    /// Runs one step of `id` and carries out its effects.
+    fn step(&mut self, id: NodeId, event: impl FnOnce(&mut Node<Cmd>) -> Vec<Effect<Cmd>>) {
+        let node = &mut self.nodes[id as usize];
+        let before = node.hard_state().clone();
+        let effects = event(node);
+        check_persist_contract(&before, node.hard_state(), &effects);
+        if node.is_leader() {
+            let leader = *self.leaders.entry(node.current_term()).or_insert(id);
+            assert_eq!(leader, id, "two leaders in term {}", node.current_term());
+        }
+        for effect in effects {
+            match effect {
+                Effect::Persist(state) => self.persisters[id as usize]
+                    .save(&state)
+                    .expect("memory persister saves"),
+                Effect::Send { to, msg } => self.network.push_back(Envelope {
+                    from: id,
+                    to,
+                    msg: over_the_wire(&msg),
+                }),
+                Effect::Apply { index, command } => self.record_apply(id, index, command),
+                Effect::ResetElectionTimer => {}
+            }
+        }
+    }
+
+    fn record_apply(&mut self, id: NodeId, index: Index, command: Cmd) {
+        let next = &mut self.next_apply[id as usize];
+        assert_eq!(index, *next, "server {id} applied out of order");
+        *next += 1;
+        let first = *self.applied.entry(index).or_insert(command);
+        assert_eq!(
+            first, command,
+            "server {id} applied a different command at {index}"
+        );
+    }
+}
+
+/// A step that changes the hard state persists exactly the new state once, before any send;
+/// a step that changes nothing persists nothing.
+fn check_persist_contract(
+    before: &HardState<Cmd>,
+    after: &HardState<Cmd>,
+    effects: &[Effect<Cmd>],
+) {
+    let persists: Vec<usize> = effects
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Effect::Persist(_)))
+        .map(|(i, _)| i)
+        .collect();
+    if before == after {
+        assert_eq!(
+            persists,
+            Vec::<usize>::new(),
+            "persist without a change: {effects:?}"
+        );
+        return;
+    }
+    assert_eq!(
+        persists,
+        vec![0],
+        "a change must be persisted first, once: {effects:?}"
+    );
+    assert_eq!(effects[0], Effect::Persist(after.clone()));
+}
+
+fn over_the_wire(msg: &Message<Cmd>) -> Message<Cmd> {
+    let bytes = codec::encode(FrameKind::Message, msg).expect("a message encodes");
+    codec::decode(FrameKind::Message, &bytes).expect("a message decodes")
+}

@@ -1,0 +1,155 @@
+//! Shared vocabulary of the integration tests: terse constructors for logs, hard states,
+//! messages and effects, so that each test can spell out the exact effects it expects.
+//! Every test file uses a different subset of it.
+#![allow(dead_code)]
+
+pub mod cluster;
+
+use raft_impl::codec::{self, FrameKind};
+use raft_impl::{
+    AppendOutcome, Command, Config, ConflictHint, Effect, Entry, HardState, Index, MemoryPersister,
+    Message, Mutation, MutationSet, Node, NodeId, Persister, Term,
+};
+
+/// The command type of the tests: a number, so that logs read as `(term, command)` pairs.
+pub type Cmd = u64;
+
+/// A log from `(term, command)` pairs; the first pair is index 1.
+pub fn log(entries: &[(Term, Cmd)]) -> Vec<Entry<Cmd>> {
+    entries
+        .iter()
+        .map(|&(term, command)| Entry { term, command })
+        .collect()
+}
+
+pub fn hard(
+    current_term: Term,
+    voted_for: Option<NodeId>,
+    entries: &[(Term, Cmd)],
+) -> HardState<Cmd> {
+    HardState {
+        current_term,
+        voted_for,
+        log: log(entries),
+    }
+}
+
+/// Server `id` of a correct cluster of `servers`, starting from `hard`.
+pub fn node(id: NodeId, servers: u8, hard: HardState<Cmd>) -> Node<Cmd> {
+    Node::new(Config::new(id, servers), hard)
+}
+
+/// Like [`node`], with one deliberate bug switched on.
+pub fn mutated(id: NodeId, servers: u8, bug: Mutation, hard: HardState<Cmd>) -> Node<Cmd> {
+    let config = Config::new(id, servers).with_mutations(MutationSet::NONE.with(bug));
+    Node::new(config, hard)
+}
+
+/// Times `node` out and feeds it granted votes from its peers until it leads; returns the
+/// effects of all those steps, one step's after another's.
+pub fn elect(node: &mut Node<Cmd>) -> Vec<Effect<Cmd>> {
+    let mut effects = node.election_timeout();
+    let term = node.current_term();
+    let peers: Vec<NodeId> = node.config().peers().collect();
+    for peer in peers {
+        if node.is_leader() {
+            break;
+        }
+        effects.extend(node.handle(peer, vote_reply(term, true)));
+    }
+    assert!(node.is_leader(), "{node:?} was not elected");
+    effects
+}
+
+/// Leader 0 of a correct cluster of `servers`, elected in term 1 from a fresh start, holding
+/// `commands` proposed in term 1 and not yet replicated.
+pub fn leader_with(servers: u8, commands: &[Cmd]) -> Node<Cmd> {
+    let mut leader = node(0, servers, HardState::default());
+    elect(&mut leader);
+    for &command in commands {
+        leader.propose(command).expect("a leader accepts proposals");
+    }
+    leader
+}
+
+pub fn vote_request(term: Term, last_log_index: Index, last_log_term: Term) -> Message<Cmd> {
+    Message::RequestVote {
+        term,
+        last_log_index,
+        last_log_term,
+    }
+}
+
+pub fn vote_reply(term: Term, granted: bool) -> Message<Cmd> {
+    Message::RequestVoteReply { term, granted }
+}
+
+pub fn append(
+    term: Term,
+    prev_log_index: Index,
+    prev_log_term: Term,
+    entries: &[(Term, Cmd)],
+    leader_commit: Index,
+) -> Message<Cmd> {
+    Message::AppendEntries {
+        term,
+        prev_log_index,
+        prev_log_term,
+        entries: log(entries),
+        leader_commit,
+    }
+}
+
+pub fn success(term: Term, match_index: Index) -> Message<Cmd> {
+    Message::AppendEntriesReply {
+        term,
+        outcome: AppendOutcome::Success { match_index },
+    }
+}
+
+pub fn conflict(term: Term, x_term: Option<Term>, x_index: Index, x_len: Index) -> Message<Cmd> {
+    Message::AppendEntriesReply {
+        term,
+        outcome: AppendOutcome::Conflict(ConflictHint {
+            x_term,
+            x_index,
+            x_len,
+        }),
+    }
+}
+
+pub fn persist(state: HardState<Cmd>) -> Effect<Cmd> {
+    Effect::Persist(state)
+}
+
+pub fn send(to: NodeId, msg: Message<Cmd>) -> Effect<Cmd> {
+    Effect::Send { to, msg }
+}
+
+pub fn apply(index: Index, command: Cmd) -> Effect<Cmd> {
+    Effect::Apply { index, command }
+}
+
+pub const RESET: Effect<Cmd> = Effect::ResetElectionTimer;
+
+/// Saves every `Persist` of `effects`, in order, as a runtime does.
+pub fn save_persists(persister: &mut MemoryPersister, effects: &[Effect<Cmd>]) {
+    for effect in effects {
+        if let Effect::Persist(state) = effect {
+            persister.save(state).expect("memory persister saves");
+        }
+    }
+}
+
+/// `node` after a crash: a new instance built from what `persister` holds.
+pub fn restart(node: &Node<Cmd>, persister: &MemoryPersister) -> Node<Cmd> {
+    Node::new(
+        *node.config(),
+        persister.load().expect("persisted state loads"),
+    )
+}
+
+/// `state` as the codec frames it on disk.
+pub fn encoded<C: Command>(state: &HardState<C>) -> Vec<u8> {
+    codec::encode(FrameKind::HardState, state).expect("a hard state encodes")
+}
