@@ -1,0 +1,62 @@
+//! Why a simulated run failed. Each variant is one of the checks the 6.5840 tester makes, worded
+//! as the Go tester words it so that a student recognises the failure.
+
+use std::time::Duration;
+
+use raft_impl::{Index, NodeId, Term};
+
+/// A failed check of a simulated run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Two servers applied different commands at one index (State Machine Safety).
+    #[error("commit index={index} server={server} {got} != server={other} {want}")]
+    ApplyMismatch {
+        index: Index,
+        server: NodeId,
+        got: String,
+        other: NodeId,
+        want: String,
+    },
+    /// A server applied an index other than the one after its last applied index.
+    #[error("server {server} apply out of order: applied index {got}, expected {expected}")]
+    ApplyOutOfOrder {
+        server: NodeId,
+        got: Index,
+        expected: Index,
+    },
+    /// The saved state could not be written or read back (the real codec is in the loop).
+    #[error("server {server}: persister: {reason}")]
+    Storage { server: NodeId, reason: String },
+    /// A message could not be encoded to count its bytes.
+    #[error("server {server}: cannot encode message: {reason}")]
+    Encode { server: NodeId, reason: String },
+    #[error("term {term} has {count} (>1) leaders")]
+    TwoLeaders { term: Term, count: usize },
+    #[error("expected one leader, got none")]
+    NoLeader,
+    #[error("expected no leader among connected servers, but server {server} claims to be one")]
+    UnexpectedLeader { server: NodeId },
+    #[error("servers disagree on term")]
+    TermDisagreement,
+    #[error("one({command}) failed to reach agreement")]
+    NoAgreement { command: String },
+    #[error("only {applied} decided for index {index}; wanted {wanted}")]
+    NotDecided {
+        index: Index,
+        applied: usize,
+        wanted: usize,
+    },
+    #[error("{applied} committed but no majority (index {index})")]
+    CommittedWithoutMajority { index: Index, applied: usize },
+    /// A scenario-specific expectation, worded by the scenario.
+    #[error("{0}")]
+    Check(String),
+    #[error("test exceeded its limit of {} s of virtual time", .0.as_secs())]
+    TimeLimit(Duration),
+    /// The event queue ran dry while the test still waited: nothing can ever happen again.
+    #[error("simulation stalled: no pending event while the test waits")]
+    Stalled,
+    /// The code under test panicked (only reachable with deliberate bugs switched on).
+    #[error("panic: {0}")]
+    Panic(String),
+}

@@ -1,0 +1,628 @@
+//! The simulated cluster: servers running the core, their persisters, the network in between,
+//! and one queue of timed events that is the only source of progress.
+//!
+//! Everything is a function of the seed: events are ordered by (virtual time, sequence number),
+//! every random choice (election timeouts, heartbeat phases, network delays and losses) is drawn
+//! from one seeded ChaCha stream, and nothing is iterated in hash order. So a seed replays
+//! exactly, which is what makes a failing seed worth printing.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use raft_impl::codec::{self, FrameKind};
+use raft_impl::{
+    AppendOutcome, Command, Config, Effect, Index, MemoryPersister, Message, MutationSet, Node,
+    NodeId, Persister, Term,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::apply::AppliedLogs;
+use crate::failure::Failure;
+use crate::network::{is_request, NetConfig};
+use crate::trace::{Loss, Trace, TraceEvent, Traced};
+
+/// Identifies a tester task (see `runtime`) waiting on the clock.
+pub type TaskId = usize;
+
+/// Heartbeat period: the tester allows at most 10 heartbeats per second.
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+/// Election timeouts are drawn uniformly from this range (ms): three heartbeats at least, so an
+/// unreliable network (10% loss) rarely unseats a leader, and short enough that an election
+/// (with a split vote or two) settles well inside the tester's 5 s.
+const ELECTION_TIMEOUT_MS: std::ops::Range<u64> = 300..600;
+
+/// What the event queue holds.
+#[derive(Debug)]
+enum Event<C> {
+    /// A message reaches `to`. `from_incarnation` kills it if the sender crashed meanwhile;
+    /// replies also name the incarnation they answer, as labrpc's reply channel does.
+    Deliver {
+        from: NodeId,
+        from_incarnation: u32,
+        to: NodeId,
+        to_incarnation: Option<u32>,
+        msg: Message<C>,
+    },
+    /// An election timer; stale unless `generation` is the server's current one.
+    ElectionTimer { server: NodeId, generation: u64 },
+    /// The heartbeat timer of one incarnation of a server.
+    Heartbeat { server: NodeId, incarnation: u32 },
+    /// A tester task's sleep is over.
+    Wake(TaskId),
+}
+
+/// An event at its time; `seq` breaks ties in the order events were scheduled.
+#[derive(Debug)]
+struct Scheduled<C> {
+    at: Duration,
+    seq: u64,
+    event: Event<C>,
+}
+
+impl<C> PartialEq for Scheduled<C> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<C> Eq for Scheduled<C> {}
+impl<C> PartialOrd for Scheduled<C> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<C> Ord for Scheduled<C> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// One server slot: the running instance, if any, and what outlives it.
+#[derive(Debug)]
+struct Server<C> {
+    node: Option<Node<C>>,
+    persister: MemoryPersister,
+    /// Bumped at each crash: messages and timers of a dead instance carry the old number.
+    incarnation: u32,
+    connected: bool,
+    /// Bumped at each re-arm, so that only the latest election timer fires.
+    timer_generation: u64,
+}
+
+/// What one step of the simulation did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Advance {
+    /// Nothing is scheduled any more.
+    Idle,
+    /// A tester task is due; the runtime polls it.
+    Wake(TaskId),
+    /// A server or network event was processed.
+    Ran,
+}
+
+/// The simulated cluster and its clock.
+#[derive(Debug)]
+pub struct World<C> {
+    now: Duration,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled<C>>>,
+    rng: ChaCha8Rng,
+    servers: Vec<Server<C>>,
+    mutations: MutationSet,
+    net: NetConfig,
+    applied: AppliedLogs<C>,
+    /// Requests delivered to each server (labrpc's per-server RPC count).
+    rpcs_received: Vec<u64>,
+    /// Encoded size of every request sent (labrpc's byte count).
+    bytes_sent: u64,
+    trace: Trace<C>,
+    failure: Option<Failure>,
+}
+
+impl<C: Command> World<C> {
+    /// A cluster of `servers` fresh servers, all started and connected, as `make_config` does.
+    pub fn new(servers: u8, seed: u64, mutations: MutationSet, trace: bool) -> World<C> {
+        let mut world = World {
+            now: Duration::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            servers: (0..servers)
+                .map(|_| Server {
+                    node: None,
+                    persister: MemoryPersister::new(),
+                    incarnation: 0,
+                    connected: false,
+                    timer_generation: 0,
+                })
+                .collect(),
+            mutations,
+            net: NetConfig::default(),
+            applied: AppliedLogs::new(servers as usize),
+            rpcs_received: vec![0; servers as usize],
+            bytes_sent: 0,
+            trace: Trace::new(trace),
+            failure: None,
+        };
+        for i in 0..servers {
+            world.start(i);
+            world.connect(i);
+        }
+        world
+    }
+
+    pub fn servers(&self) -> u8 {
+        self.servers.len() as u8
+    }
+
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The seeded random stream; tests draw from it too, so their choices replay with the seed.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// The first failed check of the run, if any; the runtime stops the run on it.
+    pub fn take_failure(&mut self) -> Option<Failure> {
+        self.failure.take()
+    }
+
+    /// The recorded events (empty unless tracing was asked for).
+    pub fn take_trace(&mut self) -> Vec<TraceEvent<C>> {
+        self.trace.take()
+    }
+
+    fn fail(&mut self, failure: Failure) {
+        self.failure.get_or_insert(failure);
+    }
+
+    fn schedule(&mut self, at: Duration, event: Event<C>) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    /// Wakes task `task` at virtual time `at`.
+    pub fn schedule_wake(&mut self, at: Duration, task: TaskId) {
+        self.schedule(at.max(self.now), Event::Wake(task));
+    }
+
+    /// Moves the clock to the next event and processes it (a task wake-up is returned to the
+    /// runtime instead).
+    pub fn advance(&mut self) -> Advance {
+        let Some(Reverse(next)) = self.queue.pop() else {
+            return Advance::Idle;
+        };
+        self.now = next.at;
+        match next.event {
+            Event::Wake(task) => return Advance::Wake(task),
+            Event::Deliver {
+                from,
+                from_incarnation,
+                to,
+                to_incarnation,
+                msg,
+            } => self.deliver(from, from_incarnation, to, to_incarnation, msg),
+            Event::ElectionTimer { server, generation } => {
+                self.on_election_timer(server, generation)
+            }
+            Event::Heartbeat {
+                server,
+                incarnation,
+            } => self.on_heartbeat(server, incarnation),
+        }
+        Advance::Ran
+    }
+
+    // ----- the tester's controls -----
+
+    /// Stops server `i` at once: the instance is dropped with all its volatile state, its
+    /// persister keeps what was saved, and it is cut off the network.
+    pub fn crash(&mut self, i: NodeId) {
+        let server = &mut self.servers[i as usize];
+        if server.node.take().is_none() {
+            return;
+        }
+        server.connected = false;
+        server.incarnation += 1;
+        server.timer_generation += 1;
+        self.trace
+            .record(self.now, || Traced::Crashed { server: i });
+    }
+
+    /// Starts a new instance of server `i` from its saved state through the real codec (after
+    /// crashing the running one, as `start1` does). It stays disconnected until `connect`.
+    pub fn start(&mut self, i: NodeId) {
+        self.crash(i);
+        let s = i as usize;
+        let hard = match self.servers[s].persister.load() {
+            Ok(hard) => hard,
+            Err(e) => {
+                return self.fail(Failure::Storage {
+                    server: i,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let config = Config::new(i, self.servers()).with_mutations(self.mutations);
+        let node = Node::new(config, hard);
+        let (term, log_len) = (node.current_term(), node.log().len() as Index);
+        self.servers[s].node = Some(node);
+        self.applied.restart(i);
+        self.arm_election_timer(i);
+        let phase = Duration::from_micros(self.rng.random_range(0..HEARTBEAT.as_micros() as u64));
+        let incarnation = self.servers[s].incarnation;
+        self.schedule(
+            self.now + phase,
+            Event::Heartbeat {
+                server: i,
+                incarnation,
+            },
+        );
+        self.trace.record(self.now, || Traced::Started {
+            server: i,
+            term,
+            log_len,
+        });
+    }
+
+    pub fn connect(&mut self, i: NodeId) {
+        self.servers[i as usize].connected = true;
+        self.trace
+            .record(self.now, || Traced::Connected { server: i });
+    }
+
+    pub fn disconnect(&mut self, i: NodeId) {
+        self.servers[i as usize].connected = false;
+        self.trace
+            .record(self.now, || Traced::Disconnected { server: i });
+    }
+
+    pub fn set_unreliable(&mut self, unreliable: bool) {
+        self.net.unreliable = unreliable;
+        let net = self.net;
+        self.trace.record(self.now, || Traced::Network(net));
+    }
+
+    pub fn set_long_reordering(&mut self, long_reordering: bool) {
+        self.net.long_reordering = long_reordering;
+        let net = self.net;
+        self.trace.record(self.now, || Traced::Network(net));
+    }
+
+    /// The lab's `Start(command)` on server `i`: `Some((index, term))` if it is a running
+    /// leader, which then sends the new entry at once rather than at the next heartbeat.
+    pub fn propose(&mut self, i: NodeId, command: C) -> Option<(Index, Term)> {
+        let node = self.servers[i as usize].node.as_mut()?;
+        let traced = self.trace.is_enabled().then(|| command.clone());
+        let proposal = node.propose(command).ok()?;
+        let (index, term) = (proposal.index, proposal.term);
+        if let Some(command) = traced {
+            self.trace.record(self.now, || Traced::Proposed {
+                server: i,
+                index,
+                term,
+                command,
+            });
+        }
+        self.run_effects(i, proposal.effects);
+        self.step(i, Node::broadcast_append);
+        Some((index, term))
+    }
+
+    /// The lab's `GetState()`: term and whether it believes it is leader; `None` while crashed.
+    pub fn state(&self, i: NodeId) -> Option<(Term, bool)> {
+        let node = self.servers[i as usize].node.as_ref()?;
+        Some((node.current_term(), node.is_leader()))
+    }
+
+    pub fn is_connected(&self, i: NodeId) -> bool {
+        self.servers[i as usize].connected
+    }
+
+    pub fn is_running(&self, i: NodeId) -> bool {
+        self.servers[i as usize].node.is_some()
+    }
+
+    /// How many servers applied `index`, and the command they applied there.
+    pub fn n_committed(&self, index: Index) -> (usize, Option<C>) {
+        let (count, command) = self.applied.n_committed(index);
+        (count, command.cloned())
+    }
+
+    /// Requests delivered to server `i` so far.
+    pub fn rpc_count(&self, i: NodeId) -> u64 {
+        self.rpcs_received[i as usize]
+    }
+
+    /// Bytes of every request sent so far, as the real codec encodes them.
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    // ----- events -----
+
+    fn deliver(
+        &mut self,
+        from: NodeId,
+        from_incarnation: u32,
+        to: NodeId,
+        to_incarnation: Option<u32>,
+        msg: Message<C>,
+    ) {
+        let (sender, receiver) = (&self.servers[from as usize], &self.servers[to as usize]);
+        let loss = if sender.incarnation != from_incarnation {
+            Some(Loss::SenderCrashed)
+        } else if !sender.connected {
+            Some(Loss::SenderDisconnected)
+        } else if receiver.node.is_none() || !receiver.connected {
+            Some(Loss::ReceiverDown)
+        } else if to_incarnation.is_some_and(|inc| inc != receiver.incarnation) {
+            Some(Loss::ReceiverRestarted)
+        } else {
+            None
+        };
+        if let Some(loss) = loss {
+            return self
+                .trace
+                .record(self.now, || Traced::Lost { from, to, loss });
+        }
+        if is_request(&msg) {
+            self.rpcs_received[to as usize] += 1;
+        }
+        // A leader told its AppendEntries did not fit retries at once from the backed-up next
+        // index, instead of waiting a heartbeat per conflicting term (as the lab's fast backup
+        // expects). Only when the reply did move the next index back: a stale conflict retried
+        // every time would start a retry chain per heartbeat that never dies under some bugs.
+        let conflict = matches!(
+            msg,
+            Message::AppendEntriesReply {
+                outcome: AppendOutcome::Conflict(_),
+                ..
+            }
+        );
+        let next_before = self.next_index_of(to, from);
+        self.trace.record(self.now, || Traced::Delivered {
+            from,
+            to,
+            msg: msg.clone(),
+        });
+        self.step(to, |node| node.handle(from, msg));
+        let backed_up = matches!(
+            (next_before, self.next_index_of(to, from)),
+            (Some(before), Some(after)) if after < before
+        );
+        if conflict && backed_up {
+            self.step(to, |node| node.replicate_to(from));
+        }
+    }
+
+    /// Leader `leader`'s next index for `peer`; `None` unless it is a running leader.
+    fn next_index_of(&self, leader: NodeId, peer: NodeId) -> Option<Index> {
+        let node = self.servers[leader as usize].node.as_ref()?;
+        node.is_leader().then(|| node.next_index(peer))
+    }
+
+    fn on_election_timer(&mut self, server: NodeId, generation: u64) {
+        if self.servers[server as usize].timer_generation != generation {
+            return;
+        }
+        self.trace
+            .record(self.now, || Traced::ElectionTimeout { server });
+        self.step(server, Node::election_timeout);
+        // A leader ignores the timeout and a candidate re-arms it; keep the timer running for
+        // the day this server stops being leader.
+        if self.servers[server as usize].timer_generation == generation {
+            self.arm_election_timer(server);
+        }
+    }
+
+    fn on_heartbeat(&mut self, server: NodeId, incarnation: u32) {
+        let s = &self.servers[server as usize];
+        if s.incarnation != incarnation || s.node.is_none() {
+            return;
+        }
+        if s.node.as_ref().is_some_and(Node::is_leader) {
+            self.trace.record(self.now, || Traced::Heartbeat { server });
+            self.step(server, Node::broadcast_append);
+        }
+        self.schedule(
+            self.now + HEARTBEAT,
+            Event::Heartbeat {
+                server,
+                incarnation,
+            },
+        );
+    }
+
+    fn arm_election_timer(&mut self, server: NodeId) {
+        let timeout = Duration::from_millis(self.rng.random_range(ELECTION_TIMEOUT_MS));
+        let s = &mut self.servers[server as usize];
+        s.timer_generation += 1;
+        let generation = s.timer_generation;
+        self.schedule(
+            self.now + timeout,
+            Event::ElectionTimer { server, generation },
+        );
+    }
+
+    /// Runs one event of a running server's core and carries out its effects; traces a change
+    /// of role or term.
+    fn step(&mut self, server: NodeId, event: impl FnOnce(&mut Node<C>) -> Vec<Effect<C>>) {
+        let Some(node) = self.servers[server as usize].node.as_mut() else {
+            return;
+        };
+        let before = (node.role(), node.current_term());
+        let effects = event(node);
+        let after = (node.role(), node.current_term());
+        if before != after {
+            self.trace.record(self.now, || Traced::Became {
+                server,
+                role: after.0,
+                term: after.1,
+            });
+        }
+        self.run_effects(server, effects);
+    }
+
+    /// Carries out effects in the order the core gave them: a `Persist` is saved (encoded by
+    /// the real codec) before the sends behind it leave.
+    fn run_effects(&mut self, server: NodeId, effects: Vec<Effect<C>>) {
+        for effect in effects {
+            match effect {
+                Effect::Persist(hard) => {
+                    self.trace.record(self.now, || Traced::Persisted {
+                        server,
+                        term: hard.current_term,
+                        voted_for: hard.voted_for,
+                        log_len: hard.last_index(),
+                    });
+                    if let Err(e) = self.servers[server as usize].persister.save(&hard) {
+                        self.fail(Failure::Storage {
+                            server,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+                Effect::Send { to, msg } => self.send(server, to, msg),
+                Effect::Apply { index, command } => {
+                    if let Err(f) = self.applied.record(server, index, &command) {
+                        self.fail(f);
+                    }
+                    self.trace.record(self.now, || Traced::Applied {
+                        server,
+                        index,
+                        command,
+                    });
+                }
+                Effect::ResetElectionTimer => self.arm_election_timer(server),
+            }
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: Message<C>) {
+        let request = is_request(&msg);
+        if request {
+            match codec::encode(FrameKind::Message, &msg) {
+                Ok(bytes) => self.bytes_sent += bytes.len() as u64,
+                Err(e) => self.fail(Failure::Encode {
+                    server: from,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        let fate = if self.servers[from as usize].connected {
+            let now = self.now;
+            self.net
+                .fate(&msg, &mut self.rng)
+                .map(|delay| now + delay)
+                .ok_or(Loss::Network)
+        } else {
+            Err(Loss::SenderDisconnected)
+        };
+        self.trace.record(self.now, || Traced::Sent {
+            from,
+            to,
+            msg: msg.clone(),
+            fate,
+        });
+        if let Ok(at) = fate {
+            let event = Event::Deliver {
+                from,
+                from_incarnation: self.servers[from as usize].incarnation,
+                to,
+                to_incarnation: (!request).then_some(self.servers[to as usize].incarnation),
+                msg,
+            };
+            self.schedule(at, event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Advances `world` until some server leads; returns it.
+    fn elect(world: &mut World<u64>) -> NodeId {
+        loop {
+            assert_ne!(world.advance(), Advance::Idle);
+            if let Some(leader) =
+                (0..world.servers()).find(|i| world.state(*i).is_some_and(|s| s.1))
+            {
+                return leader;
+            }
+        }
+    }
+
+    fn run_for(world: &mut World<u64>, duration: Duration) {
+        let until = world.now() + duration;
+        while world.now() < until {
+            assert_ne!(world.advance(), Advance::Idle);
+        }
+    }
+
+    #[test]
+    fn messages_of_a_crashed_instance_never_arrive() {
+        let mut world = World::new(3, 1, MutationSet::NONE, true);
+        let leader = elect(&mut world);
+        let crash_time = world.now();
+        world.propose(leader, 42).unwrap();
+        world.crash(leader);
+        run_for(&mut world, Duration::from_millis(50));
+        let trace = world.take_trace();
+        let after = trace.iter().filter(|e| e.at >= crash_time);
+        let mut lost = 0;
+        for event in after {
+            match event.what {
+                Traced::Delivered { from, .. } => assert_ne!(from, leader, "{event}"),
+                Traced::Lost {
+                    from,
+                    loss: Loss::SenderCrashed,
+                    ..
+                } if from == leader => lost += 1,
+                _ => {}
+            }
+        }
+        // At least the two AppendEntries carrying 42 (the initial heartbeats of the new leader
+        // may still be in flight too).
+        assert!(lost >= 2, "only {lost} messages lost");
+    }
+
+    #[test]
+    fn a_restarted_server_resumes_from_its_saved_state() {
+        let mut world = World::new(3, 2, MutationSet::NONE, false);
+        let leader = elect(&mut world);
+        let (index, term) = world.propose(leader, 7).unwrap();
+        run_for(&mut world, Duration::from_millis(300));
+        assert_eq!(world.n_committed(index), (3, Some(7)));
+        world.crash(leader);
+        assert_eq!(world.state(leader), None);
+        world.start(leader);
+        assert!(
+            !world.is_connected(leader),
+            "start leaves a server disconnected"
+        );
+        let (restarted_term, leading) = world.state(leader).unwrap();
+        assert!(restarted_term >= term && !leading);
+    }
+
+    #[test]
+    fn a_disconnected_server_neither_sends_nor_receives() {
+        let mut world = World::new(3, 3, MutationSet::NONE, false);
+        let leader = elect(&mut world);
+        world.disconnect(leader);
+        let (index, _) = world.propose(leader, 9).unwrap();
+        run_for(&mut world, Duration::from_secs(2));
+        assert_eq!(world.n_committed(index).0, 0);
+        let received = world.rpc_count(leader);
+        run_for(&mut world, Duration::from_secs(1));
+        assert_eq!(world.rpc_count(leader), received);
+    }
+}
