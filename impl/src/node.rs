@@ -179,9 +179,48 @@ impl<C: Command> Node<C> {
     pub fn match_index(&self, peer: NodeId) -> Index {
         self.match_index[peer as usize]
     }
+    /// Candidate's tally: bit `i` set when server `i` granted its vote in the current term
+    /// (stale outside the candidate role).
+    pub fn votes_granted(&self) -> u32 {
+        self.votes
+    }
     /// Leader's next index to send to `peer`.
     pub fn next_index(&self, peer: NodeId) -> Index {
         self.next_index[peer as usize]
+    }
+
+    /// The same server in a cluster whose ids were renamed by `rename` (`rename[old] == new`,
+    /// a permutation of `0..servers`). Model checkers use it for symmetry reduction: Raft treats
+    /// every id alike, so a renamed state behaves exactly like the original.
+    pub fn relabeled(&self, rename: &[NodeId]) -> Node<C> {
+        let n = self.config.servers as usize;
+        assert_eq!(rename.len(), n, "a renaming must cover the {n} servers");
+        let map = |id: NodeId| rename[id as usize];
+        let mut hard = self.hard.clone();
+        hard.voted_for = hard.voted_for.map(map);
+        let mut votes = 0;
+        let mut next_index = vec![0; n];
+        let mut match_index = vec![0; n];
+        for (old, &new) in rename.iter().enumerate() {
+            let new = new as usize;
+            votes |= ((self.votes >> old) & 1) << new;
+            next_index[new] = self.next_index[old];
+            match_index[new] = self.match_index[old];
+        }
+        Node {
+            config: Config {
+                id: map(self.config.id),
+                ..self.config
+            },
+            hard,
+            role: self.role,
+            leader_hint: self.leader_hint.map(map),
+            commit_index: self.commit_index,
+            last_applied: self.last_applied,
+            votes,
+            next_index,
+            match_index,
+        }
     }
 
     /// The state a `Persist` effect carries: the hard state, less what a persistence bug drops.

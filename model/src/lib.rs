@@ -1,4 +1,18 @@
 //! raft-model: the Stateright model over the raft-impl core, and the linearizability checker
 //! for recorded client histories.
 
+pub mod bounds;
+pub mod catalog;
+pub mod check;
 pub mod lincheck;
+pub mod model;
+pub mod network;
+pub mod properties;
+pub mod render;
+pub mod state;
+pub mod symmetry;
+
+pub use bounds::{Bounds, BoundsError, Network, Persistence};
+pub use check::{CheckReport, PropertyOutcome, Strategy};
+pub use model::{Action, RaftModel};
+pub use state::State;

@@ -1,0 +1,151 @@
+//! The explicit bounds of one model-checking run. Every bound is a CLI flag and is printed at
+//! the start of a run, so a reader always knows exactly which state space "holds" refers to.
+
+use std::fmt;
+
+use raft_impl::MutationSet;
+
+/// Highest `max_term` accepted: the ghost history keeps one leader bitmask per term in a fixed
+/// array so that states stay allocation-free there.
+pub const TERM_LIMIT: u64 = 15;
+/// Largest cluster: server bitmasks in the ghost history are one byte.
+pub const SERVER_LIMIT: u8 = 5;
+
+/// When a `Persist` effect becomes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Persistence {
+    /// Durable in the very step that emits it: the contract a correct runtime implements.
+    Atomic,
+    /// Pending until a `Flush(server)` action; sends emitted behind it wait for it, and a crash
+    /// loses both. This is what exposes replies sent before the state is on disk.
+    Deferred,
+}
+
+/// What the network may do to messages besides delivering them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Network {
+    /// Messages of one channel (sender, receiver) are delivered in the order sent.
+    pub ordered: bool,
+    /// Any message in flight may be dropped.
+    pub lossy: bool,
+    /// Any message in flight may be duplicated, at most `max_duplicates` times in total.
+    pub duplicating: bool,
+}
+
+/// Everything that bounds the state space, plus the deliberate bugs switched on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bounds {
+    pub servers: u8,
+    /// No election is started beyond this term.
+    pub max_term: u64,
+    /// A leader accepts no proposal once its log has this many entries.
+    pub max_log: usize,
+    /// Client proposals in total; each proposes a distinct command `1, 2, …`.
+    pub clients: u8,
+    /// Crash events in total over a whole behaviour. One event stops one server or every
+    /// running server at once (a power cut), so a majority can lose its volatile state.
+    pub max_crashes: u8,
+    /// Messages on the network plus sends waiting behind a pending persist. A step that would
+    /// exceed it is not explored (`within_boundary`), like a step past any other bound.
+    pub max_in_flight: usize,
+    /// Duplications in total (only with a duplicating network).
+    pub max_duplicates: u8,
+    pub network: Network,
+    pub persistence: Persistence,
+    pub mutations: MutationSet,
+}
+
+impl Default for Bounds {
+    /// The headline configuration: 3 servers, 3 terms, 2 log entries, one crash event (which
+    /// may restart a majority at once) and an unordered lossy network with 2 messages in
+    /// flight, small enough to be checked exhaustively in about a minute on 2 cores.
+    fn default() -> Self {
+        Bounds {
+            servers: 3,
+            max_term: 3,
+            max_log: 2,
+            clients: 2,
+            max_crashes: 1,
+            max_in_flight: 2,
+            max_duplicates: 0,
+            network: Network {
+                ordered: false,
+                lossy: true,
+                duplicating: false,
+            },
+            persistence: Persistence::Atomic,
+            mutations: MutationSet::NONE,
+        }
+    }
+}
+
+/// Bounds that describe no meaningful run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BoundsError {
+    #[error("--servers must be between 1 and {SERVER_LIMIT}, got {0}")]
+    Servers(u8),
+    #[error("--max-term must be between 1 and {TERM_LIMIT}, got {0}")]
+    MaxTerm(u64),
+    #[error("--max-in-flight must be at least 1")]
+    MaxInFlight,
+}
+
+impl Bounds {
+    /// Rejects bounds under which the model would be meaningless or overflow its ghost state.
+    pub fn validate(&self) -> Result<(), BoundsError> {
+        if self.servers == 0 || self.servers > SERVER_LIMIT {
+            return Err(BoundsError::Servers(self.servers));
+        }
+        if self.max_term == 0 || self.max_term > TERM_LIMIT {
+            return Err(BoundsError::MaxTerm(self.max_term));
+        }
+        if self.max_in_flight == 0 {
+            return Err(BoundsError::MaxInFlight);
+        }
+        Ok(())
+    }
+
+    /// Smallest number of servers that is a majority.
+    pub fn majority(&self) -> usize {
+        self.servers as usize / 2 + 1
+    }
+}
+
+impl fmt::Display for Bounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let net = &self.network;
+        let mut kind = vec![if net.ordered { "ordered" } else { "unordered" }];
+        if net.lossy {
+            kind.push("lossy");
+        }
+        if net.duplicating {
+            kind.push("duplicating");
+        }
+        let persistence = match self.persistence {
+            Persistence::Atomic => "atomic",
+            Persistence::Deferred => "deferred",
+        };
+        let bugs: Vec<_> = self.mutations.iter().map(|m| m.name()).collect();
+        writeln!(f, "  servers          {}", self.servers)?;
+        writeln!(f, "  max term         {}", self.max_term)?;
+        writeln!(f, "  max log          {}", self.max_log)?;
+        writeln!(f, "  clients          {}", self.clients)?;
+        writeln!(
+            f,
+            "  max crashes      {} (events in total; one server or all at once)",
+            self.max_crashes
+        )?;
+        writeln!(f, "  max in flight    {}", self.max_in_flight)?;
+        if net.duplicating {
+            writeln!(f, "  max duplicates   {}", self.max_duplicates)?;
+        }
+        writeln!(f, "  network          {}", kind.join(", "))?;
+        writeln!(f, "  persistence      {persistence}")?;
+        let bugs = if bugs.is_empty() {
+            "none".to_string()
+        } else {
+            bugs.join(", ")
+        };
+        write!(f, "  bugs             {bugs}")
+    }
+}

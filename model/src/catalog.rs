@@ -1,0 +1,547 @@
+//! The deliberate-bug catalog (`../shared/BUGS.md`): for every [`Mutation`] of the core, what
+//! goes wrong, where it was seen, which property must catch it, and the smallest configuration
+//! in which the model does.
+//!
+//! A safety property that never fails proves nothing; this table is the evidence that each one
+//! can. The configurations were found by shrinking: each is locally minimal, i.e. lowering any
+//! one bound (or taking away network reordering, loss or duplication, or deferred persistence)
+//! makes the counterexample disappear, and without the bug each configuration holds
+//! exhaustively (see `tests/bugs.rs`).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use raft_impl::{Mutation, MutationSet};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
+
+use crate::bounds::{Bounds, Network, Persistence};
+use crate::model::{Action, RaftModel};
+use crate::properties;
+use crate::state::State;
+use crate::symmetry;
+
+/// The guarantee the two KV bugs break. The model has no client operations, so it is checked by
+/// the simulator's linearizability checker on recorded KV histories, not by a model property.
+pub const LINEARIZABLE: &str = "linearizable";
+
+/// One deliberate bug.
+#[derive(Clone, Copy, Debug)]
+pub struct Bug {
+    pub mutation: Mutation,
+    /// What the implementation does wrong, in one line.
+    pub description: &'static str,
+    /// Where the bug shipped or is a known lab mistake.
+    pub seen_in: &'static str,
+    /// The property the bug must violate: a name from [`properties`], or [`LINEARIZABLE`].
+    pub expected: &'static str,
+    /// The smallest configuration exposing the bug, without the mutation itself (so that the
+    /// same bounds can be checked with and without it). `None`: the model cannot express the
+    /// bug yet.
+    pub config: Option<Bounds>,
+}
+
+impl Bug {
+    /// The catalog configuration with this bug switched on.
+    pub fn bounds(&self) -> Option<Bounds> {
+        self.config.map(|b| Bounds {
+            mutations: MutationSet::NONE.with(self.mutation),
+            ..b
+        })
+    }
+
+    /// The `raftcheck` command line that shows the counterexample.
+    pub fn command(&self) -> Option<String> {
+        self.config.map(|b| {
+            format!(
+                "raftcheck check --bug {} --strategy bfs {}",
+                self.mutation.name(),
+                flags(&b)
+            )
+        })
+    }
+}
+
+/// The bounds as `raftcheck check` flags, every bound spelled out so the command does not
+/// depend on the CLI's defaults.
+pub fn flags(b: &Bounds) -> String {
+    let mut s = format!(
+        "--servers {} --max-term {} --max-log {} --clients {} --max-crashes {} --max-in-flight {}",
+        b.servers, b.max_term, b.max_log, b.clients, b.max_crashes, b.max_in_flight
+    );
+    if b.network.ordered {
+        s.push_str(" --ordered");
+    }
+    if !b.network.lossy {
+        s.push_str(" --lossless");
+    }
+    if b.network.duplicating {
+        let _ = write!(s, " --duplicates {}", b.max_duplicates);
+    }
+    if b.persistence == Persistence::Deferred {
+        s.push_str(" --persistence deferred");
+    }
+    s
+}
+
+/// Defaults for what most entries leave alone: no duplication, atomic persistence, no mutation.
+/// Every entry spells out the other bounds in full, so that it reads on its own.
+const BASE: Bounds = Bounds {
+    servers: 3,
+    max_term: 1,
+    max_log: 0,
+    clients: 0,
+    max_crashes: 0,
+    max_in_flight: 1,
+    max_duplicates: 0,
+    network: ORDERED_RELIABLE,
+    persistence: Persistence::Atomic,
+    mutations: MutationSet::NONE,
+};
+
+/// FIFO per channel, may lose messages: a partition without reordering.
+const ORDERED_LOSSY: Network = Network {
+    ordered: true,
+    lossy: true,
+    duplicating: false,
+};
+/// FIFO per channel and reliable: the tamest network.
+const ORDERED_RELIABLE: Network = Network {
+    ordered: true,
+    lossy: false,
+    duplicating: false,
+};
+/// Reliable but reordering: a late, stale message can overtake a newer one.
+const REORDERING_RELIABLE: Network = Network {
+    ordered: false,
+    lossy: false,
+    duplicating: false,
+};
+
+/// Every bug of `BUGS.md`, in its order (which is [`Mutation::ALL`]'s).
+pub fn catalog() -> Vec<Bug> {
+    use properties::*;
+    vec![
+        Bug {
+            mutation: Mutation::Figure8Commit,
+            description: "leader commits an older term's entry once a majority stores it",
+            seen_in: "paper Fig. 8; LogCabin #44; canonical/raft #220",
+            expected: COMMITTED_NEVER_OVERWRITTEN,
+            // Four terms are the least: the entry's, a rival entry's, the term that commits the
+            // older entry, and the one in which the rival's owner wins and overwrites it.
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 4,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::VoteNotPersisted,
+            description: "voted_for is not persisted: a restart forgets the vote",
+            seen_in: "etcd PR 7317; TiKV #1610",
+            expected: ELECTION_SAFETY,
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 1,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::TermNotPersisted,
+            description: "current_term is not persisted: a restart goes back in term",
+            seen_in: "raft-java #57; WRaft (SandTable)",
+            expected: ELECTION_SAFETY,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 1,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::AckBeforePersist,
+            description: "follower acknowledges (or grants a vote) before persisting",
+            seen_in: "etcd PR 5419; CockroachDB PR 15648",
+            expected: COMMITTED_DURABLE_ON_MAJORITY,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                persistence: Persistence::Deferred,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::TruncateOnMatch,
+            description: "follower truncates after prevLogIndex even when entries match",
+            seen_in: "willemt/raft #37; raftos #26; students' guide",
+            expected: COMMITTED_NEVER_OVERWRITTEN,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: REORDERING_RELIABLE,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::UpToDateByLength,
+            description: "vote granted to a log at least as long, ignoring its last term",
+            seen_in: "noraft PR 22; students' guide",
+            expected: LEADER_COMPLETENESS,
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 3,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::NoUpToDateCheck,
+            description: "vote granted without comparing logs",
+            seen_in: "akka-raft #51; jgroups-raft #14",
+            expected: LEADER_COMPLETENESS,
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::LeaderIgnoresHigherTerm,
+            description: "leader adopts a higher term but stays leader",
+            seen_in: "synthetic (Fig. 2 \"convert to follower\")",
+            expected: ELECTION_SAFETY,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 2,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::VoteResetOnAppend,
+            description: "follower clears voted_for on an AppendEntries of its term",
+            seen_in: "etcd PR 2461; camunda #5356; CCF PR 8094",
+            expected: ELECTION_SAFETY,
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::StaleVoteCount,
+            description: "candidate counts votes granted in an older term",
+            seen_in: "little-raft #44; xraft #33",
+            expected: ELECTION_SAFETY,
+            config: Some(Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 3,
+                network: ORDERED_LOSSY,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::MatchIndexRegress,
+            description: "leader sets match_index from a stale reply without max",
+            seen_in: "etcd PR 1761; PySyncObj #167",
+            expected: MATCH_INDEX_MONOTONIC,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: REORDERING_RELIABLE,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::CommitIndexRegress,
+            description: "follower sets commit_index = leaderCommit even if lower",
+            seen_in: "PySyncObj #166; raft-java #54",
+            expected: COMMIT_INDEX_MONOTONIC,
+            config: Some(Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: REORDERING_RELIABLE,
+                ..BASE
+            }),
+        },
+        Bug {
+            mutation: Mutation::KvNoDedup,
+            description: "KV applies a retried client request a second time",
+            seen_in: "students' guide \"duplicate detection\"",
+            expected: LINEARIZABLE,
+            config: None,
+        },
+        Bug {
+            mutation: Mutation::StaleRead,
+            description: "leader serves Get locally without a committed entry of its term",
+            seen_in: "etcd #741 (Jepsen); redisraft PR 22",
+            expected: LINEARIZABLE,
+            config: None,
+        },
+    ]
+}
+
+/// What checking one bug in its catalog configuration found.
+#[derive(Clone, Debug)]
+pub struct BugRun {
+    /// The safety properties violated in the last state of the counterexample, in the order of
+    /// [`properties::all`]; empty if none was found.
+    pub violated: Vec<&'static str>,
+    /// The counterexample to the expected property, if one was found.
+    pub trace: Option<Path<State, Action>>,
+    pub unique_states: usize,
+    pub elapsed: Duration,
+}
+
+impl BugRun {
+    /// The expected property was violated.
+    pub fn caught(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Steps of the counterexample.
+    pub fn trace_len(&self) -> Option<usize> {
+        self.trace.as_ref().map(|p| p.clone().into_actions().len())
+    }
+}
+
+/// How [`run`] searches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Breadth first on one thread: the counterexample is a shortest one. What the table
+    /// reports.
+    Bfs,
+    /// Depth first with symmetry reduction: finds a (long) counterexample on far fewer states
+    /// when the shortest one is deep, as Figure 8's is.
+    Dfs,
+}
+
+/// Checks `bug` in its catalog configuration, on one thread. The search runs until the
+/// *expected* property is violated (or the space is exhausted), not until the first violation:
+/// a bug often breaks another property a few steps earlier (Figure 8 elects a leader lacking a
+/// committed entry before that leader overwrites it), and the catalog's claim is about the
+/// expected one. Returns `None` for a bug the model cannot express.
+pub fn run(bug: &Bug, search: Search) -> Option<BugRun> {
+    let bounds = bug.bounds()?;
+    let model = RaftModel::new(bounds);
+    let holds = model
+        .properties()
+        .into_iter()
+        .find(|p| p.name == bug.expected)
+        .map(|p| p.condition)?;
+    let watched = FirstCounterexample {
+        model,
+        expected: bug.expected,
+        holds,
+        latched: AtomicBool::new(false),
+    };
+    let start = Instant::now();
+    let builder = watched
+        .checker()
+        .threads(1)
+        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([bug.expected])));
+    Some(match search {
+        Search::Bfs => summarize(bug, builder.spawn_bfs(), start),
+        Search::Dfs => summarize(
+            bug,
+            builder
+                .symmetry_fn(symmetry::representative_fn(bounds.network.ordered))
+                .spawn_dfs(),
+            start,
+        ),
+    })
+}
+
+fn summarize(bug: &Bug, checker: impl Checker<FirstCounterexample>, start: Instant) -> BugRun {
+    let checker = checker.join();
+    let elapsed = start.elapsed();
+    let trace = checker.discoveries().remove(bug.expected);
+    let model = &checker.model().model;
+    let violated = trace.as_ref().map_or_else(Vec::new, |path| {
+        let last = path.last_state();
+        model
+            .properties()
+            .into_iter()
+            .filter(|p| p.expectation.discovery_is_failure() && !(p.condition)(model, last))
+            .map(|p| p.name)
+            .collect()
+    });
+    BugRun {
+        violated,
+        trace,
+        unique_states: checker.unique_state_count(),
+        elapsed,
+    }
+}
+
+/// The model with one property, whose first counterexample is the only one reported.
+///
+/// Stateright 0.31 keeps evaluating a property after it is violated and overwrites its
+/// counterexample with every later violating state of the same 1500-state work block (see
+/// `checker/bfs.rs`, `discoveries.insert`). The ghost history keeps a violation forever, so the
+/// successors of a violating state violate too and a BFS counterexample would come out several
+/// steps longer than the shortest one (16 instead of 11 for truncate-on-match). Latching the
+/// first violation makes the first violating state visited the one reported: on one thread BFS
+/// visits states by depth, so that is a shortest counterexample.
+struct FirstCounterexample {
+    model: RaftModel,
+    expected: &'static str,
+    holds: fn(&RaftModel, &State) -> bool,
+    latched: AtomicBool,
+}
+
+impl Model for FirstCounterexample {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        self.model.init_states()
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.model.actions(state, actions)
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        self.model.next_state(last, action)
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        self.model.within_boundary(state)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![Property {
+            expectation: Expectation::Always,
+            name: self.expected,
+            condition: |m: &Self, s: &State| {
+                // Only the first violation counts; `swap` lets exactly one state claim it.
+                m.latched.load(Ordering::Relaxed)
+                    || (m.holds)(&m.model, s)
+                    || m.latched.swap(true, Ordering::Relaxed)
+            },
+        }]
+    }
+}
+
+/// Prints the catalog as a table and, with `run_checks`, checks every bug breadth first and adds
+/// what was found, the list of violated properties last since it is the only column of
+/// unbounded width. Returns whether every bug
+/// the model can express was caught (always true without `run_checks`).
+pub fn print_table(run_checks: bool) -> bool {
+    let bugs = catalog();
+    let width = |f: fn(&Bug) -> usize| bugs.iter().map(f).max().unwrap_or(0);
+    let wn = width(|b| b.mutation.name().len());
+    let wd = width(|b| b.description.len());
+    let ws = width(|b| b.seen_in.len());
+    let we = width(|b| b.expected.len());
+    let row = |cells: [&str; 4], rest: &str| {
+        let [name, description, seen_in, expected] = cells;
+        let line =
+            format!("{name:<wn$}  {description:<wd$}  {seen_in:<ws$}  {expected:<we$}  {rest}");
+        println!("{}", line.trim_end());
+        // Checking a row can take seconds: show each one as soon as it is known.
+        let _ = std::io::stdout().flush();
+    };
+    let header = ["bug", "wrong behaviour", "seen in", "expected to violate"];
+    row(
+        header,
+        if run_checks {
+            "verdict     trace     states  seconds  found violated"
+        } else {
+            ""
+        },
+    );
+    let mut all_caught = true;
+    for bug in &bugs {
+        let cells = [
+            bug.mutation.name(),
+            bug.description,
+            bug.seen_in,
+            bug.expected,
+        ];
+        let rest = match run_checks.then(|| run(bug, Search::Bfs)) {
+            None => String::new(),
+            Some(None) => "-           not in the model (it has no client operations yet)".into(),
+            Some(Some(r)) => {
+                all_caught &= r.caught();
+                format!(
+                    "{:<10}  {:>5}  {:>9}  {:>7.2}  {}",
+                    if r.caught() { "caught" } else { "NOT CAUGHT" },
+                    r.trace_len().map_or("-".to_string(), |n| n.to_string()),
+                    r.unique_states,
+                    r.elapsed.as_secs_f64(),
+                    r.violated.join(", ")
+                )
+            }
+        };
+        row(cells, &rest);
+    }
+    println!();
+    println!("Counterexamples:");
+    for bug in &bugs {
+        match bug.command() {
+            Some(cmd) => println!("  {cmd}"),
+            None => println!(
+                "  {}: not in the model; cargo bench -p raft-tests --bench kv (KV linearizability)",
+                bug.mutation.name()
+            ),
+        }
+    }
+    all_caught
+}

@@ -1,0 +1,342 @@
+//! The `stateright::Model` over the core. Every server transition is a call into
+//! `raft_impl::Node`; this module only schedules those calls, carries out the effects they
+//! return (persist, send, apply) and keeps the ghost history up to date.
+
+use std::sync::Arc;
+
+use raft_impl::{Config, Effect, Envelope, HardState, Node, NodeId, Role};
+use stateright::{Model, Path, Property};
+
+use crate::bounds::{Bounds, Persistence};
+use crate::network;
+use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
+use crate::{properties, render};
+
+/// One nondeterministic step. Network actions name a slot of the (canonically ordered) network
+/// plus its endpoints so that traces and the Explorer can show them without the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Deliver the message at `slot`.
+    Deliver { slot: u8, from: NodeId, to: NodeId },
+    /// The network loses the message at `slot`.
+    Drop { slot: u8, from: NodeId, to: NodeId },
+    /// The network duplicates the message at `slot`.
+    Duplicate { slot: u8, from: NodeId, to: NodeId },
+    /// The election timer of a follower or candidate fires.
+    Timeout(NodeId),
+    /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer.
+    Replicate { leader: NodeId, peer: NodeId },
+    /// A client proposes the next command to a leader.
+    Propose(NodeId),
+    /// Deferred persistence: the oldest pending persist of a server becomes durable and the
+    /// sends queued behind it leave.
+    Flush(NodeId),
+    /// A crash event, of one server or of every running server at once (a power cut): every
+    /// server in the bitmask stops, losing its volatile state and anything not yet durable. On a lossy
+    /// network they restart in the same step (see `next_state`).
+    Crash(u8),
+    /// A crashed server starts again from its durable state.
+    Restart(NodeId),
+}
+
+/// The model of a cluster running the core under `bounds`.
+#[derive(Clone, Debug)]
+pub struct RaftModel {
+    pub bounds: Bounds,
+}
+
+impl RaftModel {
+    pub fn new(bounds: Bounds) -> RaftModel {
+        RaftModel { bounds }
+    }
+
+    fn config(&self, id: NodeId) -> Config {
+        Config::new(id, self.bounds.servers).with_mutations(self.bounds.mutations)
+    }
+
+    fn ordered(&self) -> bool {
+        self.bounds.network.ordered
+    }
+
+    /// Runs one core step on server `id` and carries out its effects.
+    /// `state` is `last` with any changes the action made before the step (a delivered message
+    /// taken off the network); server `id` is compared against its version in `last`.
+    fn step(
+        &self,
+        last: &State,
+        mut state: State,
+        id: NodeId,
+        event: impl FnOnce(&mut Node<Cmd>) -> Option<Vec<Effect<Cmd>>>,
+    ) -> Option<State> {
+        let node = state.server_mut(id).node.as_mut()?;
+        let effects = event(node)?;
+        self.observe(last, &mut state, id);
+        for effect in effects {
+            self.carry_out(&mut state, id, effect);
+        }
+        Some(state)
+    }
+
+    /// Carries out one effect of a step of server `id`, in the order the core emitted it.
+    fn carry_out(&self, state: &mut State, id: NodeId, effect: Effect<Cmd>) {
+        let deferred = self.bounds.persistence == Persistence::Deferred;
+        match effect {
+            Effect::Persist(hard) if deferred => {
+                state.server_mut(id).pending.push(Pending::Persist(hard))
+            }
+            Effect::Persist(hard) => state.server_mut(id).durable = Arc::new(hard),
+            Effect::Send { to, msg } => {
+                let env = Envelope { from: id, to, msg };
+                // A send may not overtake a persist emitted before it.
+                if state.servers[id as usize].pending.is_empty() {
+                    network::insert(&mut state.network, env, self.ordered());
+                } else {
+                    state.server_mut(id).pending.push(Pending::Send(env));
+                }
+            }
+            Effect::Apply { index, command } => {
+                let committed = state.ghost.committed.get(index as usize - 1);
+                if committed.is_none_or(|c| c.command != command) {
+                    state.ghost.record(Violation::StateMachineSafety);
+                }
+            }
+            Effect::ResetElectionTimer => {}
+        }
+    }
+
+    /// Updates the ghost history after server `id` took a step from `last`: who is leader,
+    /// what is committed, and the transition rules (append-only leaders, monotonic indices).
+    fn observe(&self, last: &State, state: &mut State, id: NodeId) {
+        let Some(node) = state.servers[id as usize].node.as_ref() else {
+            return;
+        };
+        let ghost = &mut state.ghost;
+        let term = node.current_term();
+        if node.role() == Role::Leader {
+            ghost.leaders[term as usize] |= 1 << id;
+        }
+        if let Some(before) = last.node(id) {
+            if node.commit_index() < before.commit_index() {
+                ghost.record(Violation::CommitIndexDecreased);
+            }
+            let same_reign = before.role() == Role::Leader
+                && node.role() == Role::Leader
+                && before.current_term() == term;
+            if same_reign {
+                if !node.log().starts_with(before.log()) {
+                    ghost.record(Violation::LeaderAppendOnly);
+                }
+                if (0..self.bounds.servers).any(|p| node.match_index(p) < before.match_index(p)) {
+                    ghost.record(Violation::MatchIndexDecreased);
+                }
+            }
+        }
+        for index in 1..=node.commit_index() as usize {
+            let entry = node.log().get(index - 1);
+            match (ghost.committed.get(index - 1), entry) {
+                (Some(known), _) if known.is(entry) => {
+                    if term < known.commit_term {
+                        Arc::make_mut(&mut ghost.committed)[index - 1].commit_term = term;
+                    }
+                }
+                (Some(_), _) | (None, None) => ghost.record(Violation::CommittedOverwritten),
+                (None, Some(e)) => Arc::make_mut(&mut ghost.committed).push(Committed {
+                    term: e.term,
+                    command: e.command,
+                    commit_term: term,
+                }),
+            }
+        }
+    }
+
+    fn deliver(&self, last: &State, slot: usize) -> Option<State> {
+        let mut state = last.clone();
+        let env = state.network.remove(slot);
+        if state.node(env.to).is_none() {
+            // A message to a crashed server is lost.
+            return Some(state);
+        }
+        self.step(last, state, env.to, |node| {
+            Some(node.handle(env.from, env.msg))
+        })
+    }
+
+    fn flush(&self, last: &State, id: NodeId) -> Option<State> {
+        let mut state = last.clone();
+        let server = state.server_mut(id);
+        let Some(Pending::Persist(hard)) = server.pending.first().cloned() else {
+            return None;
+        };
+        server.durable = Arc::new(hard);
+        let next_persist = server.pending[1..]
+            .iter()
+            .position(|p| matches!(p, Pending::Persist(_)))
+            .map_or(server.pending.len(), |p| p + 1);
+        let released: Vec<_> = server.pending.drain(..next_persist).skip(1).collect();
+        for p in released {
+            if let Pending::Send(env) = p {
+                network::insert(&mut state.network, env, self.ordered());
+            }
+        }
+        Some(state)
+    }
+
+    /// Starts crashed server `id` again from its durable state.
+    fn restart(&self, state: &mut State, id: NodeId) {
+        let hard: HardState<Cmd> = HardState::clone(&state.servers[id as usize].durable);
+        if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
+            state.ghost.restarted_since_commit |= 1 << id;
+        }
+        state.server_mut(id).node = Some(Node::new(self.config(id), hard));
+    }
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let servers = (0..self.bounds.servers)
+            .map(|id| {
+                Arc::new(Server {
+                    durable: Arc::default(),
+                    node: Some(Node::new(self.config(id), HardState::default())),
+                    pending: Vec::new(),
+                })
+            })
+            .collect();
+        vec![State {
+            servers,
+            network: Vec::new(),
+            crashes: 0,
+            duplicates: 0,
+            proposals: 0,
+            ghost: Ghost::default(),
+        }]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        let net = &state.network;
+        let endpoints = |slot: usize| (slot as u8, net[slot].from, net[slot].to);
+        for (slot, from, to) in network::deliverable(net, b.network.ordered).map(endpoints) {
+            actions.push(Action::Deliver { slot, from, to });
+        }
+        if b.network.lossy {
+            for (slot, from, to) in network::distinct(net).map(endpoints) {
+                actions.push(Action::Drop { slot, from, to });
+            }
+        }
+        if b.network.duplicating && state.duplicates < b.max_duplicates {
+            for (slot, from, to) in network::distinct(net).map(endpoints) {
+                actions.push(Action::Duplicate { slot, from, to });
+            }
+        }
+        for (id, server) in (0..b.servers).zip(&state.servers) {
+            let Some(node) = &server.node else {
+                actions.push(Action::Restart(id));
+                continue;
+            };
+            if node.role() == Role::Leader {
+                for peer in (0..b.servers).filter(|p| *p != id) {
+                    actions.push(Action::Replicate { leader: id, peer });
+                }
+                if node.log().len() < b.max_log && state.proposals < b.clients {
+                    actions.push(Action::Propose(id));
+                }
+            } else if node.current_term() < b.max_term {
+                actions.push(Action::Timeout(id));
+            }
+            if !server.pending.is_empty() {
+                actions.push(Action::Flush(id));
+            }
+        }
+        if state.crashes < b.max_crashes {
+            let up = (0..b.servers)
+                .filter(|id| state.node(*id).is_some())
+                .fold(0u8, |mask, id| mask | 1 << id);
+            for id in 0..b.servers {
+                if up & (1 << id) != 0 {
+                    actions.push(Action::Crash(1 << id));
+                }
+            }
+            if up.count_ones() > 1 {
+                actions.push(Action::Crash(up));
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        match action {
+            Action::Deliver { slot, .. } => self.deliver(last, slot as usize),
+            Action::Drop { slot, .. } => {
+                let mut state = last.clone();
+                state.network.remove(slot as usize);
+                Some(state)
+            }
+            Action::Duplicate { slot, .. } => {
+                let mut state = last.clone();
+                network::duplicate(&mut state.network, slot as usize);
+                state.duplicates += 1;
+                Some(state)
+            }
+            Action::Timeout(id) => {
+                self.step(last, last.clone(), id, |node| Some(node.election_timeout()))
+            }
+            Action::Replicate { leader, peer } => self.step(last, last.clone(), leader, |node| {
+                Some(node.replicate_to(peer))
+            }),
+            Action::Propose(id) => {
+                let mut state = last.clone();
+                state.proposals += 1;
+                let command = state.proposals;
+                self.step(last, state, id, |node| {
+                    node.propose(command).ok().map(|p| p.effects)
+                })
+            }
+            Action::Flush(id) => self.flush(last, id),
+            Action::Crash(mask) => {
+                let mut state = last.clone();
+                state.crashes += 1;
+                for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
+                    let server = state.server_mut(id);
+                    server.node = None;
+                    server.pending.clear();
+                    if self.bounds.network.lossy {
+                        // Downtime adds nothing a lossy network cannot already do: the messages
+                        // the server would miss may be dropped and it may simply not be
+                        // scheduled. Restarting in the same step keeps those states out.
+                        self.restart(&mut state, id);
+                    }
+                }
+                Some(state)
+            }
+            Action::Restart(id) => {
+                let mut state = last.clone();
+                self.restart(&mut state, id);
+                Some(state)
+            }
+        }
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        state.in_flight() <= self.bounds.max_in_flight
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        render::action(action)
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let next = self.next_state(last, action)?;
+        Some(format!("{}\n\n{next:?}", render::step(last, action, &next)))
+    }
+
+    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
+        Some(render::sequence_svg(self, &path))
+    }
+}

@@ -1,0 +1,137 @@
+//! The properties checked on every reachable state, written against Raft's guarantees (the
+//! paper's Figure 3) and the ghost history, never against particular bugs.
+
+use raft_impl::{Entry, Role};
+use stateright::Property;
+
+use crate::model::RaftModel;
+use crate::state::{Cmd, State, Violation};
+
+/// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
+/// still counts).
+pub const ELECTION_SAFETY: &str = "election safety";
+/// Leader Append-Only: a leader never overwrites or deletes entries of its own log.
+pub const LEADER_APPEND_ONLY: &str = "leader append-only";
+/// Log Matching: two logs with an entry of the same index and term agree up to it.
+pub const LOG_MATCHING: &str = "log matching";
+/// Leader Completeness: a leader of a term after the one an entry was committed in holds it.
+pub const LEADER_COMPLETENESS: &str = "leader completeness";
+/// State Machine Safety: no two servers ever apply different commands at one index.
+pub const STATE_MACHINE_SAFETY: &str = "state machine safety";
+/// A server that holds an index as committed holds the committed entry there, forever.
+pub const COMMITTED_NEVER_OVERWRITTEN: &str = "committed never overwritten";
+/// Every committed entry is in the durable (persisted) logs of a majority.
+pub const COMMITTED_DURABLE_ON_MAJORITY: &str = "committed durable on majority";
+/// A server's commit index never decreases while it stays up.
+pub const COMMIT_INDEX_MONOTONIC: &str = "commit index monotonic";
+/// A leader's match index for a peer never decreases within its term.
+pub const MATCH_INDEX_MONOTONIC: &str = "match index monotonic";
+
+pub const LEADER_ELECTED: &str = "a leader is elected";
+pub const ENTRY_COMMITTED: &str = "an entry is committed";
+pub const SURVIVES_MAJORITY_RESTART: &str = "a commit survives a majority restart";
+pub const LEADER_REPLACED_AFTER_COMMIT: &str = "a leader is replaced after a commit";
+pub const RESTART_WITH_LOG: &str = "a server restarts with a non-empty log";
+
+/// Every property, safety ones first.
+pub fn all() -> Vec<Property<RaftModel>> {
+    vec![
+        Property::always(ELECTION_SAFETY, election_safety),
+        Property::always(LEADER_APPEND_ONLY, |_: &RaftModel, s: &State| {
+            !s.ghost.saw(Violation::LeaderAppendOnly)
+        }),
+        Property::always(LOG_MATCHING, log_matching),
+        Property::always(LEADER_COMPLETENESS, leader_completeness),
+        Property::always(STATE_MACHINE_SAFETY, |_: &RaftModel, s: &State| {
+            !s.ghost.saw(Violation::StateMachineSafety)
+        }),
+        Property::always(COMMITTED_NEVER_OVERWRITTEN, |_: &RaftModel, s: &State| {
+            !s.ghost.saw(Violation::CommittedOverwritten)
+        }),
+        Property::always(COMMITTED_DURABLE_ON_MAJORITY, durable_on_majority),
+        Property::always(COMMIT_INDEX_MONOTONIC, |_: &RaftModel, s: &State| {
+            !s.ghost.saw(Violation::CommitIndexDecreased)
+        }),
+        Property::always(MATCH_INDEX_MONOTONIC, |_: &RaftModel, s: &State| {
+            !s.ghost.saw(Violation::MatchIndexDecreased)
+        }),
+        Property::sometimes(LEADER_ELECTED, |_: &RaftModel, s: &State| {
+            s.ghost.leaders.iter().any(|l| *l != 0)
+        }),
+        Property::sometimes(ENTRY_COMMITTED, |_: &RaftModel, s: &State| {
+            !s.ghost.committed.is_empty()
+        }),
+        Property::sometimes(SURVIVES_MAJORITY_RESTART, survives_majority_restart),
+        Property::sometimes(LEADER_REPLACED_AFTER_COMMIT, leader_replaced_after_commit),
+        Property::sometimes(RESTART_WITH_LOG, |_: &RaftModel, s: &State| {
+            s.ghost.restarted_since_commit != 0
+        }),
+    ]
+}
+
+fn election_safety(_: &RaftModel, s: &State) -> bool {
+    s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
+}
+
+/// Every log in the state: the running nodes' and every durable one.
+fn logs(s: &State) -> impl Iterator<Item = &[Entry<Cmd>]> {
+    s.servers.iter().flat_map(|server| {
+        let running = server.node.as_ref().map(|n| n.log());
+        running.into_iter().chain([server.durable.log.as_slice()])
+    })
+}
+
+fn log_matching(_: &RaftModel, s: &State) -> bool {
+    logs(s).enumerate().all(|(i, a)| {
+        logs(s).skip(i + 1).all(|b| {
+            // It suffices to check the highest index where the terms agree.
+            let common = a.len().min(b.len());
+            match (0..common).rev().find(|&k| a[k].term == b[k].term) {
+                Some(k) => a[..=k] == b[..=k],
+                None => true,
+            }
+        })
+    })
+}
+
+fn leader_completeness(_: &RaftModel, s: &State) -> bool {
+    let leaders = s.servers.iter().filter_map(|server| server.node.as_ref());
+    leaders.filter(|n| n.role() == Role::Leader).all(|leader| {
+        s.ghost
+            .committed
+            .iter()
+            .enumerate()
+            .all(|(i, c)| leader.current_term() <= c.commit_term || c.is(leader.log().get(i)))
+    })
+}
+
+fn durable_on_majority(m: &RaftModel, s: &State) -> bool {
+    let majority = m.bounds.majority();
+    s.ghost.committed.iter().enumerate().all(|(i, c)| {
+        let holders = s
+            .servers
+            .iter()
+            .filter(|server| c.is(server.durable.log.get(i)));
+        holders.count() >= majority
+    })
+}
+
+/// A majority restarted (from non-empty logs) after the first commit, and one of the restarted
+/// servers has since learned again that the entry is committed: the commit outlived their
+/// volatile state.
+fn survives_majority_restart(m: &RaftModel, s: &State) -> bool {
+    let restarted = s.ghost.restarted_since_commit;
+    restarted.count_ones() as usize >= m.bounds.majority()
+        && s.servers.iter().enumerate().any(|(id, server)| {
+            restarted & (1 << id) != 0
+                && server.node.as_ref().is_some_and(|n| n.commit_index() >= 1)
+        })
+}
+
+/// A leader was elected in a term after one in which an entry was committed.
+fn leader_replaced_after_commit(_: &RaftModel, s: &State) -> bool {
+    s.ghost.committed.first().is_some_and(|c| {
+        let later = s.ghost.leaders.iter().skip(c.commit_term as usize + 1);
+        later.into_iter().any(|l| *l != 0)
+    })
+}

@@ -1,0 +1,377 @@
+//! Human-readable renderings: compact states (the Explorer shows a state's `Debug`), one-line
+//! Raft descriptions of steps for counterexample traces, and an SVG sequence diagram.
+
+use std::fmt::{self, Write as _};
+
+use raft_impl::{AppendOutcome, Entry, Envelope, HardState, Message, Node, Role};
+use stateright::Path;
+
+use crate::model::{Action, RaftModel};
+use crate::network;
+use crate::state::{Cmd, Pending, State};
+
+/// A log as `index:term:cmd` entries.
+pub fn log(entries: &[Entry<Cmd>]) -> String {
+    let items: Vec<_> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{}:{}:{}", i + 1, e.term, e.command))
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+fn vote(v: Option<u8>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("s{v}"))
+}
+
+fn hard(h: &HardState<Cmd>) -> String {
+    format!(
+        "t{} vote {} log {}",
+        h.current_term,
+        vote(h.voted_for),
+        log(&h.log)
+    )
+}
+
+/// An RPC with its fields, e.g. `AppendEntries(t2 prev 1:1 [2:2:7] commit 1)`.
+pub fn message(msg: &Message<Cmd>) -> String {
+    match msg {
+        Message::RequestVote {
+            term,
+            last_log_index,
+            last_log_term,
+        } => format!("RequestVote(t{term} last {last_log_index}:{last_log_term})"),
+        Message::RequestVoteReply { term, granted } => {
+            let verdict = if *granted { "granted" } else { "refused" };
+            format!("RequestVoteReply(t{term} {verdict})")
+        }
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => {
+            let items: Vec<_> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    format!(
+                        "{}:{}:{}",
+                        *prev_log_index as usize + i + 1,
+                        e.term,
+                        e.command
+                    )
+                })
+                .collect();
+            format!(
+                "AppendEntries(t{term} prev {prev_log_index}:{prev_log_term} [{}] commit {leader_commit})",
+                items.join(" ")
+            )
+        }
+        Message::AppendEntriesReply { term, outcome } => match outcome {
+            AppendOutcome::Success { match_index } => {
+                format!("AppendEntriesReply(t{term} ok match {match_index})")
+            }
+            AppendOutcome::Conflict(h) => format!(
+                "AppendEntriesReply(t{term} conflict xterm {} xindex {} xlen {})",
+                h.x_term.map_or_else(|| "-".to_string(), |t| t.to_string()),
+                h.x_index,
+                h.x_len
+            ),
+        },
+    }
+}
+
+/// A set of servers as `s0+s2`.
+fn servers(mask: u8) -> String {
+    let ids: Vec<_> = (0..8)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| format!("s{i}"))
+        .collect();
+    ids.join("+")
+}
+
+/// An action on its own, as the Explorer lists the next steps.
+pub fn action(action: &Action) -> String {
+    match *action {
+        Action::Deliver { slot, from, to } => format!("deliver #{slot} s{from}→s{to}"),
+        Action::Drop { slot, from, to } => format!("drop #{slot} s{from}→s{to}"),
+        Action::Duplicate { slot, from, to } => format!("duplicate #{slot} s{from}→s{to}"),
+        Action::Timeout(id) => format!("s{id} election timeout"),
+        Action::Replicate { leader, peer } => format!("s{leader} AppendEntries to s{peer}"),
+        Action::Propose(id) => format!("client proposes to s{id}"),
+        Action::Flush(id) => format!("s{id} flushes a persist"),
+        Action::Crash(mask) => format!("{} crash", servers(mask)),
+        Action::Restart(id) => format!("s{id} restarts"),
+    }
+}
+
+fn role(node: &Node<Cmd>) -> &'static str {
+    match node.role() {
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::Leader => "LEADER",
+    }
+}
+
+/// One step of a trace as a line of Raft: who did what, in which term, what it persisted and
+/// sent, and what it became.
+pub fn step(last: &State, action: Action, next: &State) -> String {
+    let mut line = match action {
+        Action::Deliver { slot, from, to } => {
+            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
+            let msg = msg.unwrap_or_default();
+            if next.node(to).is_none() {
+                format!("s{to} is down, loses {msg} from s{from}")
+            } else {
+                format!("s{to} receives {msg} from s{from}")
+            }
+        }
+        Action::Drop { slot, from, to } => {
+            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
+            format!("network drops {} s{from}→s{to}", msg.unwrap_or_default())
+        }
+        Action::Duplicate { slot, from, to } => {
+            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
+            format!(
+                "network duplicates {} s{from}→s{to}",
+                msg.unwrap_or_default()
+            )
+        }
+        Action::Propose(id) => format!("client proposes command {} to s{id}", next.proposals),
+        Action::Restart(id) => format!(
+            "s{id} restarts from durable {}",
+            hard(&next.servers[id as usize].durable)
+        ),
+        Action::Crash(mask) => {
+            let ids = (0..8u8).filter(|id| mask & (1 << id) != 0);
+            let restarted: Vec<_> = ids
+                .filter_map(|id| {
+                    let durable = hard(&next.servers.get(id as usize)?.durable);
+                    next.node(id).map(|_| format!("s{id} from {durable}"))
+                })
+                .collect();
+            if restarted.is_empty() {
+                format!("{} crash", servers(mask))
+            } else {
+                format!(
+                    "{} crash and restart: {}",
+                    servers(mask),
+                    restarted.join(", ")
+                )
+            }
+        }
+        other => self::action(&other),
+    };
+    let acting = match action {
+        Action::Deliver { to, .. } => Some(to),
+        Action::Timeout(id) | Action::Propose(id) | Action::Flush(id) => Some(id),
+        Action::Replicate { leader, .. } => Some(leader),
+        _ => None,
+    };
+    if let Some(id) = acting {
+        let (before, after) = (&last.servers[id as usize], &next.servers[id as usize]);
+        if before.durable != after.durable {
+            let _ = write!(line, "; persists {}", hard(&after.durable));
+        }
+        let count = |server: &crate::state::Server, persist: bool| {
+            let is_persist = |p: &&Pending| matches!(p, Pending::Persist(_));
+            server
+                .pending
+                .iter()
+                .filter(|p| is_persist(p) == persist)
+                .count()
+        };
+        if count(after, true) > count(before, true) {
+            let _ = write!(line, "; persist pending");
+        }
+        let waiting = count(after, false).saturating_sub(count(before, false));
+        if waiting > 0 {
+            let _ = write!(line, "; {waiting} send(s) wait for the pending persist");
+        }
+        let copies =
+            |net: &[Envelope<Cmd>], e: &Envelope<Cmd>| net.iter().filter(|x| *x == e).count();
+        let sent: Vec<_> = network::distinct(&next.network)
+            .map(|slot| &next.network[slot])
+            .filter(|e| e.from == id)
+            .flat_map(|e| {
+                let new = copies(&next.network, e).saturating_sub(copies(&last.network, e));
+                std::iter::repeat_n(format!("{} to s{}", message(&e.msg), e.to), new)
+            })
+            .collect();
+        if !sent.is_empty() {
+            let _ = write!(line, "; sends {}", sent.join(", "));
+        }
+        if let (Some(b), Some(a)) = (last.node(id), next.node(id)) {
+            if (b.role(), b.current_term(), b.commit_index())
+                != (a.role(), a.current_term(), a.commit_index())
+            {
+                let _ = write!(
+                    line,
+                    " ⇒ s{id} {} t{} commit {}",
+                    role(a),
+                    a.current_term(),
+                    a.commit_index()
+                );
+            }
+        }
+    }
+    line
+}
+
+/// A path as numbered trace lines, one per step.
+pub fn trace(path: &Path<State, Action>) -> Vec<String> {
+    let steps = path.clone().into_vec();
+    steps
+        .windows(2)
+        .filter_map(|w| {
+            let (last, action) = (&w[0].0, w[0].1?);
+            Some(step(last, action, &w[1].0))
+        })
+        .collect()
+}
+
+impl fmt::Debug for State {
+    /// Compact and readable: one line per server (running state, durable state, pending
+    /// persists), then the network and the ghost history.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (id, server) in self.servers.iter().enumerate() {
+            match &server.node {
+                Some(n) => write!(
+                    f,
+                    "s{id} {:<9} t{} vote {} log {} commit {}",
+                    role(n),
+                    n.current_term(),
+                    vote(n.voted_for()),
+                    log(n.log()),
+                    n.commit_index()
+                )?,
+                None => write!(f, "s{id} CRASHED")?,
+            }
+            write!(f, " | durable {}", hard(&server.durable))?;
+            let pending = server
+                .pending
+                .iter()
+                .filter(|p| matches!(p, Pending::Persist(_)))
+                .count();
+            if !server.pending.is_empty() {
+                write!(
+                    f,
+                    " | pending {pending} persist(s), {} send(s)",
+                    server.pending.len() - pending
+                )?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "network:")?;
+        for e in &self.network {
+            writeln!(f, "  s{}→s{} {}", e.from, e.to, message(&e.msg))?;
+        }
+        let leaders: Vec<_> = (0..self.ghost.leaders.len())
+            .filter(|t| self.ghost.leaders[*t] != 0)
+            .map(|t| format!("t{t}:{}", servers(self.ghost.leaders[t])))
+            .collect();
+        let committed: Vec<_> = self
+            .ghost
+            .committed
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}:{}:{}", i + 1, c.term, c.command))
+            .collect();
+        write!(
+            f,
+            "history: leaders [{}] committed [{}] crashes {} proposals {}",
+            leaders.join(" "),
+            committed.join(" "),
+            self.crashes,
+            self.proposals
+        )
+    }
+}
+
+/// An SVG sequence diagram of a path: one lifeline per server, a dot per local event, and an
+/// arrow per delivered message. The network does not remember when a message was sent, so the
+/// arrow is drawn in the row of its delivery.
+pub fn sequence_svg(model: &RaftModel, path: &Path<State, Action>) -> String {
+    let n = model.bounds.servers as usize;
+    let steps = path.clone().into_vec();
+    let (lane, row, top) = (160usize, 28usize, 30usize);
+    let width = lane * n + 40;
+    let height = top + row * steps.len() + 20;
+    let x = |id: u8| 20 + lane / 2 + lane * id as usize;
+    let mut svg = format!(
+        "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
+         viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>\
+         <defs><marker id='arrow' markerWidth='8' markerHeight='8' refX='8' refY='4' \
+         orient='auto'><path d='M0,0 L8,4 L0,8 z'/></marker></defs>"
+    );
+    for id in 0..n as u8 {
+        let _ = write!(
+            svg,
+            "<line x1='{0}' y1='{top}' x2='{0}' y2='{height}' stroke='#999'/>\
+             <text x='{0}' y='18' text-anchor='middle' font-family='monospace'>s{id}</text>",
+            x(id)
+        );
+    }
+    for (i, window) in steps.windows(2).enumerate() {
+        let (last, Some(action)) = (&window[0].0, window[0].1) else {
+            continue;
+        };
+        let y = top + row * (i + 1);
+        match action {
+            Action::Deliver { slot, from, to } => {
+                let label = last
+                    .network
+                    .get(slot as usize)
+                    .map(|e| message(&e.msg))
+                    .unwrap_or_default();
+                let _ = write!(
+                    svg,
+                    "<line x1='{}' y1='{}' x2='{}' y2='{y}' stroke='black' marker-end='url(#arrow)'/>\
+                     <text x='{}' y='{}' text-anchor='middle' font-size='9' font-family='monospace'>{}</text>",
+                    x(from),
+                    y - row / 2,
+                    x(to),
+                    (x(from) + x(to)) / 2,
+                    y - row / 2 - 2,
+                    escape(&label)
+                );
+            }
+            other => {
+                let id = match other {
+                    Action::Timeout(id)
+                    | Action::Propose(id)
+                    | Action::Flush(id)
+                    | Action::Restart(id) => id,
+                    Action::Replicate { leader, .. } => leader,
+                    Action::Crash(mask) => mask.trailing_zeros() as u8,
+                    Action::Drop { from, .. } | Action::Duplicate { from, .. } => from,
+                    Action::Deliver { .. } => continue,
+                };
+                let _ = write!(
+                    svg,
+                    "<circle cx='{0}' cy='{y}' r='4'/>\
+                     <text x='{1}' y='{2}' font-size='9' font-family='monospace'>{3}</text>",
+                    x(id),
+                    x(id) + 8,
+                    y + 3,
+                    escape(&self::action(&other))
+                );
+            }
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The Explorer URL that opens `path` step by step.
+pub fn explorer_url(model: &RaftModel, path: &Path<State, Action>, addr: &str) -> String {
+    format!("http://{addr}/#/steps/{}", path.encode(model))
+}

@@ -1,0 +1,167 @@
+//! One state of the model: every server's durable and volatile parts, the network, the bounds
+//! already used up, and the ghost history the properties are written against.
+//!
+//! The layout is chosen so that a state clones and hashes cheaply: small integer types, the
+//! network as a canonically ordered vector (so equal multisets hash equally) and fixed arrays
+//! for the ghost history.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Role, Term};
+
+use crate::bounds::TERM_LIMIT;
+
+/// A client command. Commands are distinct small numbers so that two different commands at the
+/// same index are told apart.
+pub type Cmd = u8;
+
+/// One server: what survives a crash, and what does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// The last state made durable; a restart starts from it. Shared, since it changes far
+    /// less often than the server is copied.
+    pub durable: Arc<HardState<Cmd>>,
+    /// The running node; `None` while crashed.
+    pub node: Option<Node<Cmd>>,
+    /// Deferred persistence only: persists not yet flushed and the sends queued behind them,
+    /// in emission order. A crash loses all of it.
+    pub pending: Vec<Pending>,
+}
+
+impl Hash for Server {
+    /// Hashes what can influence the server's future and nothing else, so that states which
+    /// differ only in stale volatile leftovers are one state to the checker: the leader hint
+    /// (never read by the model), a non-leader's next and match indices (reset when it becomes
+    /// leader) and a non-candidate's vote tally (reset when it becomes candidate).
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.pending.hash(h);
+        let Some(node) = &self.node else {
+            h.write_u8(0);
+            return self.durable.hash(h);
+        };
+        h.write_u8(1 + node.role() as u8);
+        node.hard_state().hash(h);
+        // Usually everything is durable: then the durable part is known from the node.
+        if *self.durable == *node.hard_state() {
+            h.write_u8(0);
+        } else {
+            h.write_u8(1);
+            self.durable.hash(h);
+        }
+        h.write_u64(node.commit_index());
+        h.write_u64(node.last_applied());
+        match node.role() {
+            Role::Follower => {}
+            Role::Candidate => h.write_u32(node.votes_granted()),
+            Role::Leader => {
+                for peer in 0..node.config().servers {
+                    h.write_u64(node.next_index(peer));
+                    h.write_u64(node.match_index(peer));
+                }
+            }
+        }
+    }
+}
+
+/// An effect waiting for a flush in the deferred-persistence mode.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pending {
+    Persist(HardState<Cmd>),
+    Send(Envelope<Cmd>),
+}
+
+/// A command the ghost history knows to be committed, at the index of its position plus one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Committed {
+    pub term: Term,
+    pub command: Cmd,
+    /// The lowest term in which some server held the entry as committed. Leaders of later
+    /// terms must all hold it (Leader Completeness, §5.4).
+    pub commit_term: Term,
+}
+
+impl Committed {
+    /// Whether `entry` is this committed entry.
+    pub fn is(&self, entry: Option<&Entry<Cmd>>) -> bool {
+        entry.is_some_and(|e| e.term == self.term && e.command == self.command)
+    }
+}
+
+/// A safety violation observed on a transition (rather than visible in one state); recorded in
+/// the ghost history so that a state property can report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A leader removed or changed an entry of its own log while staying leader of its term.
+    LeaderAppendOnly = 0,
+    /// A server applied a command different from the one committed at that index.
+    StateMachineSafety = 1,
+    /// A server held an index as committed with an entry other than the committed one.
+    CommittedOverwritten = 2,
+    /// A server's commit index went down without a restart.
+    CommitIndexDecreased = 3,
+    /// A leader's match index for a peer went down within its term.
+    MatchIndexDecreased = 4,
+}
+
+/// Facts about the past that the current servers may have forgotten.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// `leaders[t]`: bitmask of the servers that were ever leader of term `t`.
+    pub leaders: [u8; TERM_LIMIT as usize + 1],
+    /// Every entry ever known committed, by index (a committed log is a prefix). Shared
+    /// between states until a commit changes it, which is rare next to other steps.
+    pub committed: Arc<Vec<Committed>>,
+    /// Servers restarted from a non-empty durable log since the first entry was committed.
+    pub restarted_since_commit: u8,
+    /// Bitmask of [`Violation`]s seen on some transition.
+    pub violations: u8,
+}
+
+impl Ghost {
+    pub fn record(&mut self, violation: Violation) {
+        self.violations |= 1 << violation as u8;
+    }
+
+    pub fn saw(&self, violation: Violation) -> bool {
+        self.violations & (1 << violation as u8) != 0
+    }
+}
+
+/// The whole model state.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct State {
+    /// Shared between a state and its successors until a step changes that server.
+    pub servers: Vec<Arc<Server>>,
+    /// Messages in flight. Unordered networks keep it sorted (a canonical multiset); ordered
+    /// ones keep each channel's messages in send order, channels sorted by (from, to).
+    pub network: Vec<Envelope<Cmd>>,
+    pub crashes: u8,
+    pub duplicates: u8,
+    /// Client proposals accepted so far; the next command is `proposals + 1`.
+    pub proposals: u8,
+    pub ghost: Ghost,
+}
+
+impl State {
+    /// The running node of `id`, if it is up.
+    pub fn node(&self, id: NodeId) -> Option<&Node<Cmd>> {
+        self.servers[id as usize].node.as_ref()
+    }
+
+    /// Server `id`, to be changed by a step (copied first if another state shares it).
+    pub fn server_mut(&mut self, id: NodeId) -> &mut Server {
+        Arc::make_mut(&mut self.servers[id as usize])
+    }
+
+    /// Messages in flight, counting sends still waiting behind a pending persist.
+    pub fn in_flight(&self) -> usize {
+        let waiting = self
+            .servers
+            .iter()
+            .flat_map(|s| &s.pending)
+            .filter(|p| matches!(p, Pending::Send(_)))
+            .count();
+        self.network.len() + waiting
+    }
+}

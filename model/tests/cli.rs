@@ -1,0 +1,84 @@
+//! The `raftcheck` command line: exit codes and what a user sees.
+
+use std::process::{Command, Output};
+
+fn raftcheck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+        .args(args)
+        .output()
+        .expect("raftcheck runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const SMALL: [&str; 8] = [
+    "--servers",
+    "2",
+    "--max-term",
+    "2",
+    "--max-log",
+    "1",
+    "--clients",
+    "1",
+];
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["check", "--no-such-flag"], "--no-such-flag"),
+        (&["check", "--servers", "0"], "--servers"),
+        (&["check", "--max-term", "0"], "--max-term"),
+        (&["check", "--strategy", "sideways"], "sideways"),
+        (&["check", "--bug", "no-such-bug"], "figure8-commit"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, mention) in cases {
+        let out = raftcheck(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(mention), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_holding_check_exits_0_and_prints_bounds_and_the_table() {
+    let out = raftcheck(&[&["check"], &SMALL[..]].concat());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("max term         2"), "{text}");
+    assert!(text.contains("(exhaustive)"), "{text}");
+    assert!(text.contains("election safety"), "{text}");
+    assert!(!text.contains("VIOLATED"), "{text}");
+}
+
+#[test]
+fn a_violation_exits_1_with_a_trace_and_an_explorer_url() {
+    let args = [
+        "check",
+        "--bug",
+        "vote-not-persisted",
+        "--max-term",
+        "1",
+        "--max-log",
+        "0",
+        "--clients",
+        "0",
+        "--strategy",
+        "bfs",
+    ];
+    let out = raftcheck(&args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("Counterexample to \"election safety\""),
+        "{text}"
+    );
+    assert!(text.contains("crash"), "{text}");
+    assert!(text.contains("RequestVoteReply(t1 granted)"), "{text}");
+    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+}
