@@ -10,6 +10,9 @@
 //! - [`runtime`]: an async runtime on the virtual clock, so tester code reads like Go;
 //! - [`tester`]: the 6.5840 tester helpers (`check_one_leader`, `one`, `wait`, …);
 //! - [`suite`]: the 3A/3B/3C scenarios and how to run one on a seed;
+//! - [`kv_service`], [`clerk`], [`kv`]: the KV service on the simulated servers, Lab 4-style
+//!   clients that record a history, and the fault scenarios whose histories are checked for
+//!   linearizability (`raft_model::lincheck`) after every run;
 //! - [`seeds`]: which seeds a test runs, and the replay command a failure prints;
 //! - [`trace`]: the readable event trace of a run;
 //! - [`failure`]: why a run failed; [`value`]: the command type the suite replicates.
@@ -17,19 +20,24 @@
 //! # Running
 //!
 //! ```text
-//! cargo test -p raft-tests --release                       # every test on 20 seeds (CI)
+//! cargo test -p raft-tests --release                       # every test (CI)
 //! RAFT_SEEDS=1000 cargo test -p raft-tests --release --test mit_suite   # a soak
 //! RAFT_SEED=17 RAFT_TRACE=1 cargo test -p raft-tests --release --test mit_suite \
 //!     -- --exact figure8_3c --nocapture                    # replay one seed, print its trace
 //! cargo bench -p raft-tests --bench suite                  # wall time of the suite per seed
 //! cargo bench -p raft-tests --bench mutations              # which catalog bugs the suite catches
+//! cargo test -p raft-tests --release --test kv_linearizability   # KV histories, 200 seeds each
+//! cargo bench -p raft-tests --bench kv                     # KV scenarios: cost, bugs caught
 //! ```
 //!
 //! A scenario can also be run programmatically, with deliberate bugs switched on, for a verdict
 //! instead of a panic: `suite::find("figure8_3c")?.check(seed, mutations)`.
 
 pub mod apply;
+pub mod clerk;
 pub mod failure;
+pub mod kv;
+pub mod kv_service;
 pub mod network;
 pub mod runtime;
 pub mod seeds;

@@ -37,6 +37,13 @@ pub fn is_request<C>(msg: &Message<C>) -> bool {
 impl NetConfig {
     /// The delay before `msg` arrives, or `None` if the network loses it.
     pub fn fate<C>(&self, msg: &Message<C>, rng: &mut ChaCha8Rng) -> Option<Duration> {
+        self.fate_of(!is_request(msg), rng)
+    }
+
+    /// The fate of a request (`reply == false`) or of a reply: the delay before it arrives, or
+    /// `None` if lost. Client messages of a service (see `clerk`) take the same fates as
+    /// Raft's.
+    pub fn fate_of(&self, reply: bool, rng: &mut ChaCha8Rng) -> Option<Duration> {
         let mut delay = if self.unreliable {
             if rng.random_ratio(LOSS_PER_MILLE, 1000) {
                 return None;
@@ -46,7 +53,7 @@ impl NetConfig {
             Duration::from_micros(rng.random_range(RELIABLE_DELAY_US))
         };
         // labrpc: `rand.Intn(900) < 600`, then `200 + rand.Intn(1 + rand.Intn(2000))` ms.
-        if self.long_reordering && !is_request(msg) && rng.random_ratio(2, 3) {
+        if self.long_reordering && reply && rng.random_ratio(2, 3) {
             let spread = rng.random_range(0..2000u64);
             delay += Duration::from_millis(200 + rng.random_range(0..=spread));
         }

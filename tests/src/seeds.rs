@@ -6,10 +6,12 @@
 //!   `--nocapture`).
 
 use std::env;
+use std::fmt;
 
 use raft_impl::MutationSet;
 
 use crate::suite;
+use crate::trace::TraceEvent;
 
 /// Seeds per test when `RAFT_SEEDS` is not set.
 pub const DEFAULT_SEEDS: u64 = 20;
@@ -33,16 +35,35 @@ fn parse_var(var: &'static str, value: Option<String>) -> Result<Option<u64>, Ba
 
 /// The seeds that `RAFT_SEED` and `RAFT_SEEDS` (their values, if set) ask for.
 pub fn seeds_from(seed: Option<String>, count: Option<String>) -> Result<Vec<u64>, BadSeedVar> {
+    seeds_or(seed, count, DEFAULT_SEEDS)
+}
+
+/// As [`seeds_from`], with `default` seeds when `RAFT_SEEDS` is not set.
+fn seeds_or(
+    seed: Option<String>,
+    count: Option<String>,
+    default: u64,
+) -> Result<Vec<u64>, BadSeedVar> {
     if let Some(seed) = parse_var("RAFT_SEED", seed)? {
         return Ok(vec![seed]);
     }
-    let count = parse_var("RAFT_SEEDS", count)?.unwrap_or(DEFAULT_SEEDS);
+    let count = parse_var("RAFT_SEEDS", count)?.unwrap_or(default);
     Ok((0..count).collect())
 }
 
 /// The seeds the environment asks for.
 pub fn seeds_from_env() -> Result<Vec<u64>, BadSeedVar> {
-    seeds_from(env::var("RAFT_SEED").ok(), env::var("RAFT_SEEDS").ok())
+    seeds_from_env_or(DEFAULT_SEEDS)
+}
+
+/// The seeds the environment asks for, `default` of them unless `RAFT_SEEDS` says otherwise
+/// (for tests whose runs are cheap enough to take more seeds than the suite's).
+pub fn seeds_from_env_or(default: u64) -> Result<Vec<u64>, BadSeedVar> {
+    seeds_or(
+        env::var("RAFT_SEED").ok(),
+        env::var("RAFT_SEEDS").ok(),
+        default,
+    )
 }
 
 /// Whether `RAFT_TRACE` asks for event traces.
@@ -52,10 +73,23 @@ pub fn trace_requested() -> bool {
 
 /// The one command that replays scenario `name` on `seed`, printing its trace.
 pub fn replay_command(name: &str, seed: u64) -> String {
+    replay_command_in(TEST_BINARY, name, seed)
+}
+
+/// The one command that replays test `name` of integration test binary `binary` on `seed`.
+pub fn replay_command_in(binary: &str, name: &str, seed: u64) -> String {
     format!(
-        "RAFT_SEED={seed} RAFT_TRACE=1 cargo test -p raft-tests --release --test {TEST_BINARY} \
+        "RAFT_SEED={seed} RAFT_TRACE=1 cargo test -p raft-tests --release --test {binary} \
          -- --exact {name} --nocapture"
     )
+}
+
+/// Prints the event trace of scenario `name`'s run on `seed` to stderr.
+pub fn print_trace<C: fmt::Debug>(name: &str, seed: u64, trace: &[TraceEvent<C>]) {
+    eprintln!("==== {name}, seed {seed} ====");
+    for event in trace {
+        eprintln!("{event}");
+    }
 }
 
 /// Runs scenario `name` on every seed the environment asks for, with the correct core.
@@ -71,10 +105,7 @@ pub fn check_scenario(name: &str) {
     for seed in seeds {
         let run = scenario.run(seed, MutationSet::NONE, trace);
         if trace {
-            eprintln!("==== {name}, seed {seed} ====");
-            for event in &run.trace {
-                eprintln!("{event}");
-            }
+            print_trace(name, seed, &run.trace);
         }
         if let Err(failure) = run.outcome {
             panic!(
@@ -94,6 +125,12 @@ mod tests {
     #[test]
     fn default_is_twenty_seeds_from_zero() {
         assert_eq!(seeds_from(None, None), Ok((0..DEFAULT_SEEDS).collect()));
+    }
+
+    #[test]
+    fn the_default_count_can_be_chosen_and_overridden() {
+        assert_eq!(seeds_or(None, None, 3), Ok(vec![0, 1, 2]));
+        assert_eq!(seeds_or(None, Some("2".into()), 200), Ok(vec![0, 1]));
     }
 
     #[test]

@@ -81,6 +81,11 @@ impl<C: Command + 'static> Tester<C> {
         self.0.world().is_running(i)
     }
 
+    /// Cuts the network between the servers in `side` and the others; `&[]` heals it.
+    pub fn partition(&self, side: &[NodeId]) {
+        self.0.world().partition(side);
+    }
+
     pub fn set_unreliable(&self, unreliable: bool) {
         self.0.world().set_unreliable(unreliable);
     }

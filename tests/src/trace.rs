@@ -22,6 +22,8 @@ pub enum Loss {
     SenderCrashed,
     /// A reply to an instance that has since crashed (labrpc's per-instance reply channel).
     ReceiverRestarted,
+    /// Sender and receiver were on different sides of a partition when it arrived.
+    Partitioned,
 }
 
 /// One thing that happened, at one virtual instant.
@@ -86,6 +88,10 @@ pub enum Traced<C> {
     },
     Disconnected {
         server: NodeId,
+    },
+    /// The network was cut between `side` and the other servers (healed if `side` is empty).
+    Partitioned {
+        side: Vec<NodeId>,
     },
     Network(NetConfig),
 }
@@ -243,6 +249,8 @@ impl<C: fmt::Debug> fmt::Display for TraceEvent<C> {
             ),
             Traced::Connected { server } => write!(f, "S{server} connected"),
             Traced::Disconnected { server } => write!(f, "S{server} disconnected"),
+            Traced::Partitioned { side } if side.is_empty() => write!(f, "partition healed"),
+            Traced::Partitioned { side } => write!(f, "partition: {side:?} | the others"),
             Traced::Network(net) => write!(
                 f,
                 "network unreliable={} long_reordering={}",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use raft_impl::codec::{self, FrameKind};
 use raft_impl::{
     AppendOutcome, Command, Config, Effect, Index, MemoryPersister, Message, MutationSet, Node,
-    NodeId, Persister, Term,
+    NodeId, Persister, Proposal, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -78,6 +78,17 @@ impl<C> Ord for Scheduled<C> {
     }
 }
 
+/// A service built on the servers' applied commands (the KV service of `kv_service`): told of
+/// every entry a server applies, in order, and of every new instance, which re-applies its log
+/// from index 1 onto a fresh state machine.
+pub trait StateMachines<C>: std::fmt::Debug {
+    /// Server `server` started a new instance (its state machine and requests in flight are
+    /// gone with the old one).
+    fn restarted(&mut self, server: NodeId);
+    /// Server `server` applied `command` at `index`, the index after the last one it applied.
+    fn applied(&mut self, server: NodeId, index: Index, command: &C);
+}
+
 /// One server slot: the running instance, if any, and what outlives it.
 #[derive(Debug)]
 struct Server<C> {
@@ -88,6 +99,9 @@ struct Server<C> {
     connected: bool,
     /// Bumped at each re-arm, so that only the latest election timer fires.
     timer_generation: u64,
+    /// Which side of a network partition the server is on: messages only pass between servers
+    /// on the same side. All on side 0 unless `partition` split them.
+    side: u8,
 }
 
 /// What one step of the simulation did.
@@ -118,6 +132,8 @@ pub struct World<C> {
     bytes_sent: u64,
     trace: Trace<C>,
     failure: Option<Failure>,
+    /// The service on top of the servers, if any.
+    state_machines: Option<Box<dyn StateMachines<C>>>,
 }
 
 impl<C: Command> World<C> {
@@ -135,6 +151,7 @@ impl<C: Command> World<C> {
                     incarnation: 0,
                     connected: false,
                     timer_generation: 0,
+                    side: 0,
                 })
                 .collect(),
             mutations,
@@ -144,6 +161,7 @@ impl<C: Command> World<C> {
             bytes_sent: 0,
             trace: Trace::new(trace),
             failure: None,
+            state_machines: None,
         };
         for i in 0..servers {
             world.start(i);
@@ -163,6 +181,16 @@ impl<C: Command> World<C> {
     /// The seeded random stream; tests draw from it too, so their choices replay with the seed.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
+    }
+
+    /// Puts a service on top of the servers: from now on it hears of every apply and restart.
+    pub fn set_state_machines(&mut self, state_machines: Box<dyn StateMachines<C>>) {
+        self.state_machines = Some(state_machines);
+    }
+
+    /// The network's current mode (client messages of a service take the same fates).
+    pub fn net(&self) -> NetConfig {
+        self.net
     }
 
     /// The first failed check of the run, if any; the runtime stops the run on it.
@@ -255,6 +283,9 @@ impl<C: Command> World<C> {
         let (term, log_len) = (node.current_term(), node.log().len() as Index);
         self.servers[s].node = Some(node);
         self.applied.restart(i);
+        if let Some(state_machines) = &mut self.state_machines {
+            state_machines.restarted(i);
+        }
         self.arm_election_timer(i);
         let phase = Duration::from_micros(self.rng.random_range(0..HEARTBEAT.as_micros() as u64));
         let incarnation = self.servers[s].incarnation;
@@ -284,6 +315,17 @@ impl<C: Command> World<C> {
             .record(self.now, || Traced::Disconnected { server: i });
     }
 
+    /// Cuts the network in two: the servers in `side` and the others (labrpc's per-link
+    /// `enable`, as 6.5840's KV tests partition). `partition(&[])` heals it. Whether a server
+    /// is connected at all is unchanged.
+    pub fn partition(&mut self, side: &[NodeId]) {
+        for (i, server) in self.servers.iter_mut().enumerate() {
+            server.side = u8::from(side.contains(&(i as NodeId)));
+        }
+        let side = side.to_vec();
+        self.trace.record(self.now, || Traced::Partitioned { side });
+    }
+
     pub fn set_unreliable(&mut self, unreliable: bool) {
         self.net.unreliable = unreliable;
         let net = self.net;
@@ -299,11 +341,26 @@ impl<C: Command> World<C> {
     /// The lab's `Start(command)` on server `i`: `Some((index, term))` if it is a running
     /// leader, which then sends the new entry at once rather than at the next heartbeat.
     pub fn propose(&mut self, i: NodeId, command: C) -> Option<(Index, Term)> {
+        self.offer(i, |node| node.propose(command))?.ok()
+    }
+
+    /// A request to a service's front door on server `i` (such as
+    /// `raft_impl::service::submit`): `front` either proposes an entry (`Ok`), which is then
+    /// sent at once as by [`World::propose`], or turns the request away or answers it without
+    /// the log (`Err`). `None` while `i` is crashed.
+    pub fn offer<E>(
+        &mut self,
+        i: NodeId,
+        front: impl FnOnce(&mut Node<C>) -> Result<Proposal<C>, E>,
+    ) -> Option<Result<(Index, Term), E>> {
         let node = self.servers[i as usize].node.as_mut()?;
-        let traced = self.trace.is_enabled().then(|| command.clone());
-        let proposal = node.propose(command).ok()?;
+        let proposal = match front(node) {
+            Ok(proposal) => proposal,
+            Err(e) => return Some(Err(e)),
+        };
         let (index, term) = (proposal.index, proposal.term);
-        if let Some(command) = traced {
+        if self.trace.is_enabled() {
+            let command = node.log()[index as usize - 1].command.clone();
             self.trace.record(self.now, || Traced::Proposed {
                 server: i,
                 index,
@@ -313,7 +370,7 @@ impl<C: Command> World<C> {
         }
         self.run_effects(i, proposal.effects);
         self.step(i, Node::broadcast_append);
-        Some((index, term))
+        Some(Ok((index, term)))
     }
 
     /// The lab's `GetState()`: term and whether it believes it is leader; `None` while crashed.
@@ -365,6 +422,8 @@ impl<C: Command> World<C> {
             Some(Loss::ReceiverDown)
         } else if to_incarnation.is_some_and(|inc| inc != receiver.incarnation) {
             Some(Loss::ReceiverRestarted)
+        } else if sender.side != receiver.side {
+            Some(Loss::Partitioned)
         } else {
             None
         };
@@ -492,8 +551,13 @@ impl<C: Command> World<C> {
                 }
                 Effect::Send { to, msg } => self.send(server, to, msg),
                 Effect::Apply { index, command } => {
-                    if let Err(f) = self.applied.record(server, index, &command) {
-                        self.fail(f);
+                    match self.applied.record(server, index, &command) {
+                        Ok(()) => {
+                            if let Some(state_machines) = &mut self.state_machines {
+                                state_machines.applied(server, index, &command);
+                            }
+                        }
+                        Err(f) => self.fail(f),
                     }
                     self.trace.record(self.now, || Traced::Applied {
                         server,
@@ -611,6 +675,38 @@ mod tests {
         );
         let (restarted_term, leading) = world.state(leader).unwrap();
         assert!(restarted_term >= term && !leading);
+    }
+
+    #[test]
+    fn a_partition_cuts_the_sides_off_from_each_other_until_healed() {
+        let mut world = World::new(5, 4, MutationSet::NONE, true);
+        let leader = elect(&mut world);
+        let minority = [leader, (leader + 1) % 5];
+        world.partition(&minority);
+        let (index, _) = world.propose(leader, 9).unwrap();
+        run_for(&mut world, Duration::from_secs(2));
+        assert_eq!(world.n_committed(index).0, 0);
+        assert_eq!(
+            world.state(leader).map(|s| s.1),
+            Some(true),
+            "deposed unawares"
+        );
+        let majority_leader = (0..5)
+            .filter(|i| !minority.contains(i))
+            .find(|i| world.state(*i).is_some_and(|s| s.1));
+        assert!(
+            majority_leader.is_some(),
+            "the majority side elects a leader"
+        );
+        world.partition(&[]);
+        run_for(&mut world, Duration::from_secs(1));
+        assert_eq!(world.state(leader).map(|s| s.1), Some(false));
+        let trace: Vec<String> = world.take_trace().iter().map(|e| e.to_string()).collect();
+        assert!(trace
+            .iter()
+            .any(|l| l.ends_with(&format!("partition: {minority:?} | the others"))));
+        assert!(trace.iter().any(|l| l.contains("lost: Partitioned")));
+        assert!(trace.iter().any(|l| l.ends_with("partition healed")));
     }
 
     #[test]

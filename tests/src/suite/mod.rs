@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::time::Duration;
 
-use raft_impl::MutationSet;
+use raft_impl::{Command, MutationSet};
 
 use crate::failure::Failure;
 use crate::runtime::Sim;
@@ -129,8 +129,7 @@ impl Scenario {
         }
         let sim = Sim::new(world);
         let body = (self.body)(Tester::new(sim.clone()));
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| sim.run(TIME_LIMIT, body)))
-            .unwrap_or_else(|payload| Err(Failure::Panic(panic_message(payload.as_ref()))));
+        let outcome = run_guarded(&sim, TIME_LIMIT, body);
         let mut world = sim.world();
         Run {
             outcome,
@@ -143,6 +142,17 @@ impl Scenario {
     pub fn check(&self, seed: u64, mutations: MutationSet) -> Result<(), Failure> {
         self.run(seed, mutations, false).outcome
     }
+}
+
+/// Runs `body` on `sim` (see [`Sim::run`]); a panic of the code under test is reported as
+/// [`Failure::Panic`], not propagated, so that a deliberate bug gets a verdict.
+pub(crate) fn run_guarded<C: Command + 'static>(
+    sim: &Sim<C>,
+    limit: Duration,
+    body: impl Future<Output = Result<(), Failure>> + 'static,
+) -> Result<(), Failure> {
+    panic::catch_unwind(AssertUnwindSafe(|| sim.run(limit, body)))
+        .unwrap_or_else(|payload| Err(Failure::Panic(panic_message(payload.as_ref()))))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -1,0 +1,260 @@
+//! The KV service on the simulated servers: each server's `KvStore`, built from what its core
+//! applies, and the front door through which clerks reach it.
+//!
+//! A request reaching a server goes through `raft_impl::service::submit`, the same front door
+//! a deployment uses. If it is proposed, the server remembers which command it expects at the
+//! proposal's index; when that index is applied the request is settled: with the store's reply
+//! if the same command landed there, as superseded if another one did (the server lost its
+//! leadership and a successor's entry overwrote the slot). A server that crashes forgets its
+//! requests in flight (their clerks time out) and its store; the new instance starts from an
+//! empty store and re-applies its log from index 1, as 6.5840's kvraft does without snapshots.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use raft_impl::kv::{KvCommand, KvReply, KvStore};
+use raft_impl::service::{self, Submitted};
+use raft_impl::{Index, MutationSet, NodeId, NotLeader};
+
+use crate::runtime::Sim;
+use crate::world::StateMachines;
+
+/// What a server made of a request the moment it arrived.
+#[derive(Debug)]
+pub enum Arrival {
+    /// Answered from local state, without the log (only the stale-read bug does this).
+    Answered(KvReply),
+    /// Not the leader; `leader_hint` is the server it last heard lead, if any.
+    Refused { leader_hint: Option<NodeId> },
+    /// Appended to the log; the ticket tells how it ends.
+    Proposed(Ticket),
+}
+
+/// How a proposed request ended at the server that proposed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The command was applied at its index; the store's reply.
+    Replied(KvReply),
+    /// Another command was applied at its index: this proposal will never be applied there.
+    Superseded,
+}
+
+/// A clerk's handle on a proposed request: empty until the server settles it. If the server
+/// crashes first it stays empty for good, as the reply of a dead server never comes.
+#[derive(Debug)]
+pub struct Ticket(Rc<RefCell<Option<Settled>>>);
+
+impl Ticket {
+    /// The outcome, once settled (taken: a ticket is read once).
+    pub fn take(&self) -> Option<Settled> {
+        self.0.borrow_mut().take()
+    }
+}
+
+/// A proposed request waiting for its index to be applied.
+#[derive(Debug)]
+struct Waiting {
+    command: KvCommand,
+    outcome: Rc<RefCell<Option<Settled>>>,
+}
+
+/// One server's service state; lost at a crash.
+#[derive(Debug)]
+struct KvServer {
+    store: KvStore,
+    /// Requests this instance proposed, by log index.
+    waiting: BTreeMap<Index, Waiting>,
+}
+
+/// The KV service on every server of a simulated cluster. The world holds one handle (it
+/// reports applies and restarts through [`StateMachines`]) and the clerks another.
+#[derive(Clone, Debug)]
+pub struct KvService {
+    servers: Rc<RefCell<Vec<KvServer>>>,
+    /// Switched on in every store (the KV bugs of the catalog; Raft-level ones live in the
+    /// cores).
+    mutations: MutationSet,
+}
+
+impl KvService {
+    /// Puts the KV service on every server of `sim`'s cluster, with `mutations` switched on in
+    /// its stores, and returns the clerks' handle on it.
+    pub fn install(sim: &Sim<KvCommand>, mutations: MutationSet) -> KvService {
+        let mut world = sim.world();
+        let service = KvService {
+            servers: Rc::new(RefCell::new(
+                (0..world.servers())
+                    .map(|_| KvServer::new(mutations))
+                    .collect(),
+            )),
+            mutations,
+        };
+        world.set_state_machines(Box::new(service.clone()));
+        service
+    }
+
+    /// Hands `command` to server `server`'s front door; `None` while that server is crashed.
+    pub fn request(
+        &self,
+        sim: &Sim<KvCommand>,
+        server: NodeId,
+        command: KvCommand,
+    ) -> Option<Arrival> {
+        let s = server as usize;
+        let proposed = sim.world().offer(server, |node| {
+            let servers = self.servers.borrow();
+            match service::submit(node, &servers[s].store, command.clone()) {
+                Ok(Submitted::Proposed(proposal)) => Ok(proposal),
+                Ok(Submitted::Answered(reply)) => Err(Arrival::Answered(reply)),
+                Err(NotLeader { leader_hint }) => Err(Arrival::Refused { leader_hint }),
+            }
+        })?;
+        Some(match proposed {
+            Ok((index, _)) => {
+                // A cluster of more than one server cannot have applied the entry yet: that
+                // takes at least one round trip to a follower.
+                let outcome = Rc::new(RefCell::new(None));
+                self.servers.borrow_mut()[s].waiting.insert(
+                    index,
+                    Waiting {
+                        command,
+                        outcome: Rc::clone(&outcome),
+                    },
+                );
+                Arrival::Proposed(Ticket(outcome))
+            }
+            Err(arrival) => arrival,
+        })
+    }
+}
+
+impl KvServer {
+    fn new(mutations: MutationSet) -> KvServer {
+        KvServer {
+            store: KvStore::new(mutations),
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl StateMachines<KvCommand> for KvService {
+    fn restarted(&mut self, server: NodeId) {
+        self.servers.borrow_mut()[server as usize] = KvServer::new(self.mutations);
+    }
+
+    fn applied(&mut self, server: NodeId, index: Index, command: &KvCommand) {
+        let mut servers = self.servers.borrow_mut();
+        let kv = &mut servers[server as usize];
+        let reply = kv.store.apply(command);
+        if let Some(waiting) = kv.waiting.remove(&index) {
+            *waiting.outcome.borrow_mut() = Some(if waiting.command == *command {
+                Settled::Replied(reply)
+            } else {
+                Settled::Superseded
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use raft_impl::kv::KvOp;
+
+    use super::*;
+    use crate::failure::Failure;
+    use crate::world::World;
+
+    fn append(client: u64, seq: u64, value: &str) -> KvCommand {
+        KvCommand {
+            client,
+            seq,
+            op: KvOp::Append {
+                key: "k".into(),
+                value: value.into(),
+            },
+        }
+    }
+
+    /// Offers `command` to every server until one proposes it; waits for the ticket.
+    async fn submit_and_wait(
+        sim: Sim<KvCommand>,
+        kv: KvService,
+        command: KvCommand,
+    ) -> Result<(NodeId, Settled), Failure> {
+        for _ in 0..100 {
+            for server in 0..3 {
+                if let Some(Arrival::Proposed(ticket)) = kv.request(&sim, server, command.clone()) {
+                    for _ in 0..100 {
+                        sim.sleep(Duration::from_millis(10)).await;
+                        if let Some(settled) = ticket.take() {
+                            return Ok((server, settled));
+                        }
+                    }
+                }
+            }
+            sim.sleep(Duration::from_millis(100)).await;
+        }
+        Err(Failure::Check("no server settled the request".into()))
+    }
+
+    #[test]
+    fn a_proposed_request_is_answered_once_applied_and_a_retry_applies_once() {
+        let sim = Sim::new(World::new(3, 5, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE);
+        let (s, k) = (sim.clone(), kv.clone());
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            let first = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
+            let retry = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
+            let get = KvCommand {
+                client: 2,
+                seq: 1,
+                op: KvOp::Get { key: "k".into() },
+            };
+            let read = submit_and_wait(s, k, get).await?;
+            Ok((first.1, retry.1, read.1))
+        });
+        assert_eq!(
+            outcome,
+            Ok((
+                Settled::Replied(KvReply::Done),
+                Settled::Replied(KvReply::Done),
+                Settled::Replied(KvReply::Value("x".into()))
+            ))
+        );
+    }
+
+    #[test]
+    fn a_restarted_server_starts_empty_and_rebuilds_its_store_from_the_log() {
+        let sim = Sim::new(World::new(3, 6, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE);
+        let (s, k) = (sim.clone(), kv.clone());
+        let value_at =
+            |kv: &KvService, server: NodeId| kv.servers.borrow()[server as usize].store.get("k");
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
+            s.world().start(leader);
+            s.world().connect(leader);
+            let restarted = value_at(&k, leader);
+            // An entry of the new leader's term commits index 1 again, everywhere.
+            let get = KvCommand {
+                client: 2,
+                seq: 1,
+                op: KvOp::Get { key: "k".into() },
+            };
+            let (_, read) = submit_and_wait(s.clone(), k.clone(), get).await?;
+            s.sleep(Duration::from_secs(1)).await;
+            Ok((restarted, read, value_at(&k, leader)))
+        });
+        assert_eq!(
+            outcome,
+            Ok((
+                String::new(),
+                Settled::Replied(KvReply::Value("x".into())),
+                "x".to_string()
+            ))
+        );
+    }
+}
