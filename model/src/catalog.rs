@@ -147,6 +147,7 @@ pub fn catalog() -> Vec<Bug> {
             description: "voted_for is not persisted: a restart forgets the vote",
             seen_in: "etcd PR 7317; TiKV #1610",
             expected: ELECTION_SAFETY,
+            // Three servers: the forgetful voter must be the swing vote of two candidates.
             config: Some(Bounds {
                 servers: 3,
                 max_term: 1,
@@ -163,6 +164,7 @@ pub fn catalog() -> Vec<Bug> {
             description: "current_term is not persisted: a restart goes back in term",
             seen_in: "raft-java #57; WRaft (SandTable)",
             expected: ELECTION_SAFETY,
+            // Restarting at term 0, a server runs for term 1 again and gets the other's vote.
             config: Some(Bounds {
                 servers: 2,
                 max_term: 1,
@@ -179,6 +181,8 @@ pub fn catalog() -> Vec<Bug> {
             description: "follower acknowledges (or grants a vote) before persisting",
             seen_in: "etcd PR 5419; CockroachDB PR 15648",
             expected: COMMITTED_DURABLE_ON_MAJORITY,
+            // No crash needed: the leader counts an acknowledgement of an entry that is on no
+            // follower's disk, so the committed entry is durable on the leader alone.
             config: Some(Bounds {
                 servers: 2,
                 max_term: 1,
@@ -196,6 +200,7 @@ pub fn catalog() -> Vec<Bug> {
             description: "follower truncates after prevLogIndex even when entries match",
             seen_in: "willemt/raft #37; raftos #26; students' guide",
             expected: COMMITTED_NEVER_OVERWRITTEN,
+            // The first, empty heartbeat arrives after the entry was committed and deletes it.
             config: Some(Bounds {
                 servers: 2,
                 max_term: 1,
@@ -212,6 +217,8 @@ pub fn catalog() -> Vec<Bug> {
             description: "vote granted to a log at least as long, ignoring its last term",
             seen_in: "noraft PR 22; students' guide",
             expected: LEADER_COMPLETENESS,
+            // Three terms: the voter's committed entry (term 2) loses to the equally long log
+            // of an old term-1 leader.
             config: Some(Bounds {
                 servers: 3,
                 max_term: 3,
@@ -276,6 +283,8 @@ pub fn catalog() -> Vec<Bug> {
             description: "candidate counts votes granted in an older term",
             seen_in: "little-raft #44; xraft #33",
             expected: ELECTION_SAFETY,
+            // Three in flight: the term-1 grant is still on its way when the candidate has
+            // already asked again for term 2.
             config: Some(Bounds {
                 servers: 3,
                 max_term: 2,
@@ -292,6 +301,8 @@ pub fn catalog() -> Vec<Bug> {
             description: "leader sets match_index from a stale reply without max",
             seen_in: "etcd PR 1761; PySyncObj #167",
             expected: MATCH_INDEX_MONOTONIC,
+            // Reordering is enough, no duplication: the reply to the first, empty heartbeat
+            // (match 0) arrives after the reply to the entry (match 1).
             config: Some(Bounds {
                 servers: 2,
                 max_term: 1,
@@ -308,6 +319,7 @@ pub fn catalog() -> Vec<Bug> {
             description: "follower sets commit_index = leaderCommit even if lower",
             seen_in: "PySyncObj #166; raft-java #54",
             expected: COMMIT_INDEX_MONOTONIC,
+            // The stale first heartbeat, carrying leaderCommit 0, arrives after commit 1.
             config: Some(Bounds {
                 servers: 2,
                 max_term: 1,
