@@ -1,9 +1,11 @@
 //! `raftcheck`: the model checker's command line.
 //!
 //! Subcommands: `check` explores the model and reports every property, `explore` serves
-//! Stateright's web Explorer on the same model. Exit codes: 0 every safety property holds and
-//! every reachability property was reached, 1 a violation (or an unreached property), 2 bad
-//! arguments.
+//! Stateright's web Explorer on the same model, `bugs` lists (and with `--run` checks) the
+//! deliberate-bug catalog, `lincheck` checks a recorded KV history for linearizability.
+//! Exit codes: 0 every safety property holds and every reachability property was reached (or
+//! the history is linearizable), 1 a violation (or an unreached property), 2 bad arguments or
+//! input, 3 (lincheck only) the time budget ran out before a verdict.
 
 use std::process::ExitCode;
 
@@ -36,6 +38,15 @@ enum Command {
     Check(CheckArgs),
     /// Serve Stateright's web Explorer on the model.
     Explore(ExploreArgs),
+    /// The deliberate-bug catalog: each bug, where it was seen and the property it must violate.
+    Bugs {
+        /// Check every bug in its catalog configuration (breadth first, one thread) and add the
+        /// property found violated, trace length, states explored and seconds.
+        #[arg(long)]
+        run: bool,
+    },
+    /// Check a recorded KV history (JSON lines) for linearizability.
+    Lincheck(LincheckArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -167,6 +178,40 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_command(&args),
         Command::Explore(args) => explore_command(&args),
+        Command::Bugs { run } => {
+            if raft_model::catalog::print_table(run) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Lincheck(args) => lincheck_command(&args),
+    }
+}
+
+#[derive(Args, Debug)]
+struct LincheckArgs {
+    /// The history: one JSON event per line (see the README for the format).
+    history: std::path::PathBuf,
+    /// Write a page showing the failing key's history on a time line.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
+    /// Give up with "unknown" (exit 3) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    budget: u64,
+}
+
+fn lincheck_command(args: &LincheckArgs) -> ExitCode {
+    let budget = Duration::from_secs(args.budget);
+    match raft_model::lincheck::run(&args.history, args.html.as_deref(), budget) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::from(report.exit_code())
+        }
+        Err(e) => {
+            eprintln!("raftcheck lincheck: {e}");
+            ExitCode::from(raft_model::lincheck::LincheckError::EXIT_CODE)
+        }
     }
 }
 

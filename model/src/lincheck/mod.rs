@@ -86,7 +86,7 @@ pub enum LincheckError {
 impl LincheckError {
     /// Bad input (or an unwritable report): distinct from 1, a history that was checked and
     /// found not linearizable.
-    pub const EXIT_CODE: i32 = 2;
+    pub const EXIT_CODE: u8 = 2;
 }
 
 /// The result of checking one history, with enough context to print a verdict.
@@ -102,7 +102,7 @@ pub struct Report {
 impl Report {
     /// The process exit code: 0 linearizable, 1 not linearizable, 3 undecided within the
     /// budget (2 is taken by bad input, see [`LincheckError::EXIT_CODE`]).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self.outcome {
             Outcome::Linearizable => 0,
             Outcome::NotLinearizable(_) => 1,
