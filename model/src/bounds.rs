@@ -5,6 +5,8 @@ use std::fmt;
 
 use raft_impl::MutationSet;
 
+use crate::kv::CLIENT_LIMIT;
+
 /// Highest `max_term` accepted: the ghost history keeps one leader bitmask per term in a fixed
 /// array so that states stay allocation-free there.
 pub const TERM_LIMIT: u64 = 15;
@@ -88,6 +90,8 @@ pub enum BoundsError {
     MaxTerm(u64),
     #[error("--max-in-flight must be at least 1")]
     MaxInFlight,
+    #[error("--kv-clients must be at most {CLIENT_LIMIT}, got {0}")]
+    KvClients(u8),
 }
 
 impl Bounds {

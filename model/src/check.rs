@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, UniformChooser};
 
 use crate::model::{Action, RaftModel};
 use crate::state::State;
@@ -140,6 +140,29 @@ pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
     }
 }
 
+/// `path` cut at its first state that is a discovery for `property`.
+///
+/// Stateright 0.31's BFS keeps evaluating a property after a discovery and overwrites the path
+/// with every later discovery of the same block of work (`checker/bfs.rs`,
+/// `discoveries.insert`); the ghost history keeps a violation forever, so the reported
+/// counterexample ran on for several steps past the violation. Cut, it ends where the property
+/// fails, though it need not be a shortest one (the catalog's runs latch the first discovery
+/// for that).
+fn first_discovery(
+    model: &RaftModel,
+    property: &Property<RaftModel>,
+    path: Path<State, Action>,
+) -> Path<State, Action> {
+    let found =
+        |s: &State| (property.condition)(model, s) != property.expectation.discovery_is_failure();
+    let steps = path.clone().into_vec();
+    let Some(first) = steps.iter().position(|(s, _)| found(s)) else {
+        return path;
+    };
+    let actions: Vec<Action> = steps[..first].iter().filter_map(|(_, a)| *a).collect();
+    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or(path)
+}
+
 fn finish(checker: impl Checker<RaftModel>, start: Instant, options: &CheckOptions) -> CheckReport {
     let mut next_report = start + Duration::from_secs(1);
     while !checker.is_done() {
@@ -173,7 +196,9 @@ fn finish(checker: impl Checker<RaftModel>, start: Instant, options: &CheckOptio
         .properties()
         .into_iter()
         .map(|p| {
-            let path = discoveries.remove(p.name);
+            let path = discoveries
+                .remove(p.name)
+                .map(|path| first_discovery(checker.model(), &p, path));
             let safety = p.expectation.discovery_is_failure();
             let outcome = match (safety, path.is_some()) {
                 (true, true) => PropertyOutcome::Violated,

@@ -4,6 +4,7 @@
 pub mod bounds;
 pub mod catalog;
 pub mod check;
+pub mod kv;
 pub mod lincheck;
 pub mod model;
 pub mod network;
@@ -14,5 +15,6 @@ pub mod symmetry;
 
 pub use bounds::{Bounds, BoundsError, Network, Persistence};
 pub use check::{CheckReport, PropertyOutcome, Strategy};
+pub use kv::KvBounds;
 pub use model::{Action, RaftModel};
 pub use state::State;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
-use raft_model::{render, Bounds, BoundsError, Network, Persistence, RaftModel};
+use raft_model::{render, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel};
 use stateright::Model;
 
 #[derive(Parser)]
@@ -95,6 +95,13 @@ struct ModelArgs {
     /// When a persist becomes durable.
     #[arg(long, value_enum, default_value_t = PersistenceArg::Atomic)]
     persistence: PersistenceArg,
+    /// KV clients (0 to 3), each doing its fixed workload of a write and a read on one key,
+    /// and the property "linearizable". 0: plain proposals only.
+    #[arg(long, default_value_t = 0)]
+    kv_clients: u8,
+    /// KV client timeouts in total (a waiting client gives up and may send the request again).
+    #[arg(long, default_value_t = 1)]
+    kv_timeouts: u8,
     /// Switch on a deliberate bug from the catalog (repeatable).
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     bugs: Vec<Mutation>,
@@ -106,6 +113,16 @@ fn parse_bug(name: &str) -> Result<Mutation, String> {
 }
 
 impl ModelArgs {
+    /// The model these flags describe.
+    fn model(&self) -> Result<RaftModel, BoundsError> {
+        let kv = KvBounds {
+            clients: self.kv_clients,
+            timeouts: self.kv_timeouts,
+        };
+        kv.validate()?;
+        Ok(RaftModel::with_kv(self.bounds()?, kv))
+    }
+
     fn bounds(&self) -> Result<Bounds, BoundsError> {
         let bounds = Bounds {
             servers: self.servers,
@@ -215,6 +232,15 @@ fn lincheck_command(args: &LincheckArgs) -> ExitCode {
     }
 }
 
+/// Every bound of `model`, as printed before and after a check.
+fn describe(model: &RaftModel) -> String {
+    if model.kv.enabled() {
+        format!("{}\n{}", model.bounds, model.kv)
+    } else {
+        model.bounds.to_string()
+    }
+}
+
 fn bad_args(e: BoundsError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
@@ -228,8 +254,8 @@ fn progress(unique: usize, total: usize, depth: usize, elapsed: Duration) {
 }
 
 fn check_command(args: &CheckArgs) -> ExitCode {
-    let bounds = match args.model.bounds() {
-        Ok(b) => b,
+    let model = match args.model.model() {
+        Ok(m) => m,
         Err(e) => return bad_args(e),
     };
     let default = if args.model.bugs.is_empty() {
@@ -252,7 +278,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         Strategy::Simulation { seed } => format!("simulation, seed {seed}"),
     };
     println!("raftcheck check");
-    println!("{bounds}");
+    println!("{}", describe(&model));
     println!("  strategy         {strategy_name}");
     println!("  threads          {}", args.threads);
     let options = CheckOptions {
@@ -261,9 +287,8 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         max_states,
         progress: Some(progress),
     };
-    let model = RaftModel::new(bounds);
     let report = check::run(model.clone(), &options);
-    println!("\nchecked\n{bounds}");
+    println!("\nchecked\n{}", describe(&model));
     print_report(&report);
     if let Some((name, path)) = report.first_violation() {
         let trace = render::trace(path);
@@ -317,8 +342,8 @@ fn print_report(report: &CheckReport) {
 }
 
 fn explore_command(args: &ExploreArgs) -> ExitCode {
-    let bounds = match args.model.bounds() {
-        Ok(b) => b,
+    let model = match args.model.model() {
+        Ok(m) => m,
         Err(e) => return bad_args(e),
     };
     let addr: std::net::SocketAddr = match args.addr.parse() {
@@ -334,8 +359,8 @@ fn explore_command(args: &ExploreArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     println!("raftcheck explore on http://{addr}");
-    println!("{bounds}");
+    println!("{}", describe(&model));
     // Blocks for as long as the Explorer serves.
-    let _checker = RaftModel::new(bounds).checker().threads(1).serve(addr);
+    let _checker = model.checker().threads(1).serve(addr);
     ExitCode::SUCCESS
 }

@@ -1,13 +1,22 @@
 //! The `stateright::Model` over the core. Every server transition is a call into
 //! `raft_impl::Node`; this module only schedules those calls, carries out the effects they
 //! return (persist, send, apply) and keeps the ghost history up to date.
+//!
+//! With KV clients, the service is the implementation's too: a request is decided by
+//! `raft_impl::service` (append, or answer a read locally under the stale-read bug), applied
+//! entries go to each server's `raft_impl::kv::KvStore`, and the client waiting on that index
+//! of that server gets the store's reply. Requests and replies are direct steps rather than
+//! messages: a lost request is a refusal or a timeout, a lost reply is a timeout before the
+//! apply, so the network adds nothing but states.
 
 use std::sync::Arc;
 
-use raft_impl::{Config, Effect, Envelope, HardState, Node, NodeId, Role};
+use raft_impl::kv::{KvReply, KvStore};
+use raft_impl::{service, Config, Effect, Envelope, HardState, Index, Node, NodeId, Role};
 use stateright::{Model, Path, Property};
 
 use crate::bounds::{Bounds, Persistence};
+use crate::kv::{self, Clients, KvBounds, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
 use crate::{properties, render};
@@ -37,17 +46,38 @@ pub enum Action {
     Crash(u8),
     /// A crashed server starts again from its durable state.
     Restart(NodeId),
+    /// A KV client sends its current request (a first try or a retry of the same
+    /// `(client, seq)`) to a server. A server that is not the leader refuses, which changes
+    /// nothing: the client simply tries another, so a refusal is not a step.
+    Request { client: u8, server: NodeId },
+    /// A waiting KV client gives up on its server and may send the same request again, to any
+    /// server; a reply that comes later is lost.
+    ClientTimeout(u8),
 }
 
-/// The model of a cluster running the core under `bounds`.
+/// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
 pub struct RaftModel {
     pub bounds: Bounds,
+    pub kv: KvBounds,
 }
 
 impl RaftModel {
+    /// The cluster with plain proposals only.
     pub fn new(bounds: Bounds) -> RaftModel {
-        RaftModel { bounds }
+        RaftModel::with_kv(bounds, KvBounds::default())
+    }
+
+    /// The cluster with KV clients besides any plain proposals.
+    pub fn with_kv(bounds: Bounds, kv: KvBounds) -> RaftModel {
+        RaftModel { bounds, kv }
+    }
+
+    /// A fresh, empty store for a starting server when there are KV clients.
+    fn store(&self) -> Option<KvStore> {
+        self.kv
+            .enabled()
+            .then(|| KvStore::new(self.bounds.mutations))
     }
 
     fn config(&self, id: NodeId) -> Config {
@@ -99,9 +129,75 @@ impl RaftModel {
                 if committed.is_none_or(|c| c.command != command) {
                     state.ghost.record(Violation::StateMachineSafety);
                 }
+                self.apply_kv(state, id, index, command);
             }
             Effect::ResetElectionTimer => {}
         }
+    }
+
+    /// Server `id` applies `command` at `index` to its store and answers the clients waiting
+    /// on that index: with the store's reply the one whose request it is, with a failure (they
+    /// retry) any whose entry was replaced there by another command.
+    fn apply_kv(&self, state: &mut State, id: NodeId, index: Index, command: Cmd) {
+        let reply = match command {
+            Cmd::Kv { client, seq } => state
+                .server_mut(id)
+                .kv
+                .as_mut()
+                .map(|store| store.apply(&kv::command(client, seq))),
+            Cmd::Plain(_) => None,
+        };
+        let Some(clients) = state.clients.as_mut() else {
+            return;
+        };
+        let waiting = Status::Waiting { server: id, index };
+        if clients.slots.iter().all(|c| c.status != waiting) {
+            return;
+        }
+        let clients = Arc::make_mut(clients);
+        for client in 0..clients.slots.len() as u8 {
+            let slot = &mut clients.slots[client as usize];
+            if slot.status != waiting {
+                continue;
+            }
+            let mine = command
+                == (Cmd::Kv {
+                    client,
+                    seq: slot.seq,
+                });
+            match reply.clone().filter(|_| mine) {
+                Some(reply) => clients.complete(client, reply),
+                None => slot.status = Status::Retrying,
+            }
+        }
+    }
+
+    /// Client `client` sends its current request to `server`. `None` when the server is down
+    /// or refuses as not the leader, or when the entry would exceed the log bound.
+    fn request(&self, last: &State, client: u8, server: NodeId) -> Option<State> {
+        let mut state = last.clone();
+        let clients = Arc::make_mut(state.clients.as_mut()?);
+        let seq = clients.slots[client as usize].seq;
+        let command = kv::command(client, seq);
+        let s = &state.servers[server as usize];
+        let node = s.node.as_ref()?;
+        if service::answers_locally(node, &command.op) {
+            let value = s.kv.as_ref()?.get(command.op.key());
+            clients.invoke(client);
+            clients.complete(client, KvReply::Value(value));
+            return Some(state);
+        }
+        if !node.is_leader() || node.log().len() >= self.bounds.max_log {
+            return None;
+        }
+        clients.invoke(client);
+        let index = node.log().len() as Index + 1;
+        clients.slots[client as usize].status = Status::Waiting { server, index };
+        self.step(last, state, server, |node| {
+            node.propose(Cmd::Kv { client, seq })
+                .ok()
+                .map(|p| p.effects)
+        })
     }
 
     /// Updates the ghost history after server `id` took a step from `last`: who is leader,
@@ -181,13 +277,31 @@ impl RaftModel {
         Some(state)
     }
 
+    /// A crashed server forgets the requests it was working on: its clients' calls fail, and
+    /// they retry (as a 6.5840 clerk whose RPC to a dead server returns false).
+    fn lose_requests(&self, state: &mut State, id: NodeId) {
+        let Some(clients) = state.clients.as_mut() else {
+            return;
+        };
+        let on = |s: &Status| matches!(s, Status::Waiting { server, .. } if *server == id);
+        if clients.slots.iter().any(|c| on(&c.status)) {
+            for slot in &mut Arc::make_mut(clients).slots {
+                if on(&slot.status) {
+                    slot.status = Status::Retrying;
+                }
+            }
+        }
+    }
+
     /// Starts crashed server `id` again from its durable state.
     fn restart(&self, state: &mut State, id: NodeId) {
         let hard: HardState<Cmd> = HardState::clone(&state.servers[id as usize].durable);
         if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
-        state.server_mut(id).node = Some(Node::new(self.config(id), hard));
+        let server = state.server_mut(id);
+        server.node = Some(Node::new(self.config(id), hard));
+        server.kv = self.store();
     }
 }
 
@@ -202,6 +316,7 @@ impl Model for RaftModel {
                     durable: Arc::default(),
                     node: Some(Node::new(self.config(id), HardState::default())),
                     pending: Vec::new(),
+                    kv: self.store(),
                 })
             })
             .collect();
@@ -211,6 +326,10 @@ impl Model for RaftModel {
             crashes: 0,
             duplicates: 0,
             proposals: 0,
+            clients: self
+                .kv
+                .enabled()
+                .then(|| Arc::new(Clients::new(self.kv.clients))),
             ghost: Ghost::default(),
         }]
     }
@@ -251,6 +370,22 @@ impl Model for RaftModel {
                 actions.push(Action::Flush(id));
             }
         }
+        if let Some(clients) = &state.clients {
+            for (client, slot) in (0..).zip(&clients.slots) {
+                match slot.status {
+                    Status::Idle if slot.done() => {}
+                    Status::Idle | Status::Retrying => {
+                        for server in (0..b.servers).filter(|s| state.node(*s).is_some()) {
+                            actions.push(Action::Request { client, server });
+                        }
+                    }
+                    Status::Waiting { .. } if clients.timeouts < self.kv.timeouts => {
+                        actions.push(Action::ClientTimeout(client));
+                    }
+                    Status::Waiting { .. } => {}
+                }
+            }
+        }
         if state.crashes < b.max_crashes {
             let up = (0..b.servers)
                 .filter(|id| state.node(*id).is_some())
@@ -289,7 +424,7 @@ impl Model for RaftModel {
             Action::Propose(id) => {
                 let mut state = last.clone();
                 state.proposals += 1;
-                let command = state.proposals;
+                let command = Cmd::Plain(state.proposals);
                 self.step(last, state, id, |node| {
                     node.propose(command).ok().map(|p| p.effects)
                 })
@@ -302,6 +437,8 @@ impl Model for RaftModel {
                     let server = state.server_mut(id);
                     server.node = None;
                     server.pending.clear();
+                    server.kv = None;
+                    self.lose_requests(&mut state, id);
                     if self.bounds.network.lossy {
                         // Downtime adds nothing a lossy network cannot already do: the messages
                         // the server would miss may be dropped and it may simply not be
@@ -316,6 +453,14 @@ impl Model for RaftModel {
                 self.restart(&mut state, id);
                 Some(state)
             }
+            Action::Request { client, server } => self.request(last, client, server),
+            Action::ClientTimeout(client) => {
+                let mut state = last.clone();
+                let clients = Arc::make_mut(state.clients.as_mut()?);
+                clients.timeouts += 1;
+                clients.slots[client as usize].status = Status::Retrying;
+                Some(state)
+            }
         }
     }
 
@@ -324,7 +469,11 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        let mut all = properties::all();
+        if self.kv.enabled() {
+            all.extend(properties::kv());
+        }
+        all
     }
 
     fn format_action(&self, action: &Action) -> String {

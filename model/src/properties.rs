@@ -27,11 +27,17 @@ pub const COMMIT_INDEX_MONOTONIC: &str = "commit index monotonic";
 /// A leader's match index for a peer never decreases within its term.
 pub const MATCH_INDEX_MONOTONIC: &str = "match index monotonic";
 
+/// The KV clients' operations have a linearization consistent with their real-time order
+/// (only with KV clients).
+pub const LINEARIZABLE: &str = "linearizable";
+
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry is committed";
 pub const SURVIVES_MAJORITY_RESTART: &str = "a commit survives a majority restart";
 pub const LEADER_REPLACED_AFTER_COMMIT: &str = "a leader is replaced after a commit";
 pub const RESTART_WITH_LOG: &str = "a server restarts with a non-empty log";
+/// Every KV client completed its workload (only with KV clients).
+pub const CLIENTS_DONE: &str = "every client completes its workload";
 
 /// Every property, safety ones first.
 pub fn all() -> Vec<Property<RaftModel>> {
@@ -65,6 +71,20 @@ pub fn all() -> Vec<Property<RaftModel>> {
         Property::sometimes(LEADER_REPLACED_AFTER_COMMIT, leader_replaced_after_commit),
         Property::sometimes(RESTART_WITH_LOG, |_: &RaftModel, s: &State| {
             s.ghost.restarted_since_commit != 0
+        }),
+    ]
+}
+
+/// The properties of KV clients, for a model that has them.
+pub fn kv() -> Vec<Property<RaftModel>> {
+    vec![
+        Property::always(LINEARIZABLE, |_: &RaftModel, s: &State| {
+            s.clients.as_ref().is_none_or(|c| c.linearizable())
+        }),
+        Property::sometimes(CLIENTS_DONE, |_: &RaftModel, s: &State| {
+            s.clients
+                .as_ref()
+                .is_some_and(|c| c.slots.iter().all(|slot| slot.done()))
         }),
     ]
 }

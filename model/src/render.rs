@@ -3,12 +3,59 @@
 
 use std::fmt::{self, Write as _};
 
+use raft_impl::kv::KvReply;
 use raft_impl::{AppendOutcome, Entry, Envelope, HardState, Message, Node, Role};
 use stateright::Path;
 
+use crate::kv::{self, Clients, Status, KEY};
 use crate::model::{Action, RaftModel};
 use crate::network;
 use crate::state::{Cmd, Pending, State};
+
+impl fmt::Display for Cmd {
+    /// A plain proposal as its number; a KV request as `c<client>.<seq>`, the workload saying
+    /// which operation that is (the state lists it with the clients).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cmd::Plain(n) => write!(f, "{n}"),
+            Cmd::Kv { client, seq } => write!(f, "c{client}.{seq}"),
+        }
+    }
+}
+
+/// A KV reply as the client sees it.
+fn reply(reply: &KvReply) -> String {
+    match reply {
+        KvReply::Done => "ok".to_string(),
+        KvReply::Value(v) => format!("{v:?}"),
+    }
+}
+
+/// The current request of a client, e.g. `c0.1 get k`.
+fn request(clients: &Clients, client: u8) -> String {
+    let seq = clients.slots[client as usize].seq;
+    format!("c{client}.{seq} {}", kv::op(client, seq))
+}
+
+/// What happened to the clients in a step besides the action itself: replies received and
+/// requests that failed (the server crashed or the entry was replaced).
+fn client_outcomes(last: &State, next: &State, line: &mut String) {
+    let (Some(before), Some(after)) = (&last.clients, &next.clients) else {
+        return;
+    };
+    for (client, (b, a)) in (0..).zip(before.slots.iter().zip(&after.slots)) {
+        if a.seq > b.seq {
+            let answer = a.reply.as_ref().map(reply).unwrap_or_default();
+            let _ = write!(
+                line,
+                "; c{client} gets {answer} for {}",
+                request(before, client)
+            );
+        } else if matches!(b.status, Status::Waiting { .. }) && a.status == Status::Retrying {
+            let _ = write!(line, "; c{client}'s request fails, it will retry");
+        }
+    }
+}
 
 /// A log as `index:term:cmd` entries.
 pub fn log(entries: &[Entry<Cmd>]) -> String {
@@ -104,6 +151,8 @@ pub fn action(action: &Action) -> String {
         Action::Flush(id) => format!("s{id} flushes a persist"),
         Action::Crash(mask) => format!("{} crash", servers(mask)),
         Action::Restart(id) => format!("s{id} restarts"),
+        Action::Request { client, server } => format!("c{client} sends its request to s{server}"),
+        Action::ClientTimeout(client) => format!("c{client} times out"),
     }
 }
 
@@ -162,11 +211,31 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
                 )
             }
         }
+        Action::Request { client, server } => {
+            let clients = last.clients.as_deref();
+            let what = clients.map(|c| request(c, client)).unwrap_or_default();
+            let retry = clients.is_some_and(|c| c.slots[client as usize].status != Status::Idle);
+            let verb = if retry { "retries" } else { "sends" };
+            let mut line = format!("c{client} {verb} {what} to s{server}");
+            // Appended, or (stale read) answered without the log.
+            let len = |s: &State| s.node(server).map_or(0, |n| n.log().len());
+            if len(next) > len(last) {
+                let _ = write!(line, "; s{server} appends it at index {}", len(next));
+            } else {
+                let _ = write!(line, "; s{server} answers from its local state");
+            }
+            line
+        }
+        Action::ClientTimeout(client) => {
+            let what = last.clients.as_deref().map(|c| request(c, client));
+            format!("c{client} times out on {}", what.unwrap_or_default())
+        }
         other => self::action(&other),
     };
     let acting = match action {
         Action::Deliver { to, .. } => Some(to),
         Action::Timeout(id) | Action::Propose(id) | Action::Flush(id) => Some(id),
+        Action::Request { server, .. } => Some(server),
         Action::Replicate { leader, .. } => Some(leader),
         _ => None,
     };
@@ -217,6 +286,7 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
             }
         }
     }
+    client_outcomes(last, next, &mut line);
     line
 }
 
@@ -262,7 +332,13 @@ impl fmt::Debug for State {
                     server.pending.len() - pending
                 )?;
             }
+            if let Some(store) = &server.kv {
+                write!(f, " | kv {KEY}={:?}", store.get(KEY))?;
+            }
             writeln!(f)?;
+        }
+        if let Some(clients) = &self.clients {
+            clients_debug(clients, f)?;
         }
         writeln!(f, "network:")?;
         for e in &self.network {
@@ -288,6 +364,39 @@ impl fmt::Debug for State {
             self.proposals
         )
     }
+}
+
+/// One line per client: its workload, progress and current request, then the verdict on the
+/// history.
+fn clients_debug(clients: &Clients, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "clients:")?;
+    for (client, slot) in (0..).zip(&clients.slots) {
+        let ops: Vec<_> = kv::workload(client)
+            .iter()
+            .enumerate()
+            .map(|(seq, op)| format!("c{client}.{seq} {op}"))
+            .collect();
+        write!(f, "  c{client} [{}]", ops.join(", "))?;
+        if let Some(r) = &slot.reply {
+            write!(f, " last reply {}", reply(r))?;
+        }
+        match slot.status {
+            _ if slot.done() => writeln!(f, " done")?,
+            Status::Idle => writeln!(f, " next c{client}.{}", slot.seq)?,
+            Status::Retrying => writeln!(f, " c{client}.{} to retry", slot.seq)?,
+            Status::Waiting { server, index } => writeln!(
+                f,
+                " c{client}.{} waits on s{server} index {index}",
+                slot.seq
+            )?,
+        }
+    }
+    let verdict = if clients.linearizable() {
+        "linearizable"
+    } else {
+        "NOT linearizable"
+    };
+    writeln!(f, "  history {verdict}, timeouts {}", clients.timeouts)
 }
 
 /// An SVG sequence diagram of a path: one lifeline per server, a dot per local event, and an
@@ -345,6 +454,9 @@ pub fn sequence_svg(model: &RaftModel, path: &Path<State, Action>) -> String {
                     | Action::Flush(id)
                     | Action::Restart(id) => id,
                     Action::Replicate { leader, .. } => leader,
+                    Action::Request { server, .. } => server,
+                    // A client has no lifeline; its timeout shows in the trace.
+                    Action::ClientTimeout(_) => continue,
                     Action::Crash(mask) => mask.trailing_zeros() as u8,
                     Action::Drop { from, .. } | Action::Duplicate { from, .. } => from,
                     Action::Deliver { .. } => continue,

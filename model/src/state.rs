@@ -8,13 +8,35 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use raft_impl::kv::KvStore;
 use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Role, Term};
+use serde::{Deserialize, Serialize};
 
 use crate::bounds::TERM_LIMIT;
+use crate::kv::Clients;
 
-/// A client command. Commands are distinct small numbers so that two different commands at the
-/// same index are told apart.
-pub type Cmd = u8;
+/// A command in the log: a plain proposal, or a KV client's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Cmd {
+    /// A plain proposal. They are distinct small numbers so that two different commands at the
+    /// same index are told apart.
+    Plain(u8),
+    /// Request `seq` of KV client `client`; the operation is the workload's (see [`crate::kv`]),
+    /// so the entry stays as small as a plain one.
+    Kv { client: u8, seq: u8 },
+}
+
+impl Hash for Cmd {
+    /// One write per command, as when commands were plain `u8`s (logs and messages are hashed
+    /// for every state), rather than a derived discriminant plus fields. Injective: plain
+    /// proposals are below 2^16, KV requests above.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u32(match *self {
+            Cmd::Plain(n) => n.into(),
+            Cmd::Kv { client, seq } => 1 << 16 | u32::from(client) << 8 | u32::from(seq),
+        })
+    }
+}
 
 /// One server: what survives a crash, and what does not.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +49,9 @@ pub struct Server {
     /// Deferred persistence only: persists not yet flushed and the sends queued behind them,
     /// in emission order. A crash loses all of it.
     pub pending: Vec<Pending>,
+    /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
+    /// by re-applying the log. `None` without clients and while crashed.
+    pub kv: Option<KvStore>,
 }
 
 impl Hash for Server {
@@ -41,6 +66,11 @@ impl Hash for Server {
             return self.durable.hash(h);
         };
         h.write_u8(1 + node.role() as u8);
+        // Every running server has a store when there are clients, none has one otherwise: no
+        // tag is needed.
+        if let Some(kv) = &self.kv {
+            kv.hash(h);
+        }
         node.hard_state().hash(h);
         // Usually everything is durable: then the durable part is known from the node.
         if *self.durable == *node.hard_state() {
@@ -140,6 +170,9 @@ pub struct State {
     pub duplicates: u8,
     /// Client proposals accepted so far; the next command is `proposals + 1`.
     pub proposals: u8,
+    /// KV client slots and their history; `None` without clients. Shared between states until
+    /// a client step or a reply changes it.
+    pub clients: Option<Arc<Clients>>,
     pub ghost: Ghost,
 }
 

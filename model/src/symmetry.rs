@@ -12,6 +12,7 @@ use std::sync::Arc;
 use raft_impl::{Envelope, HardState, NodeId};
 
 use crate::bounds::SERVER_LIMIT;
+use crate::kv::{Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Ghost, Pending, Server, State};
 
@@ -68,6 +69,24 @@ fn rename_mask(mask: u8, rename: &[NodeId]) -> u8 {
         .fold(0, |acc, old| acc | 1 << rename[old])
 }
 
+/// Client slots under a renaming of the servers: only the server a client waits on names one.
+/// Client ids stay as they are, since the linearizability history cannot be renamed.
+fn rename_clients(clients: &Arc<Clients>, rename: &[NodeId]) -> Arc<Clients> {
+    let waits_on_renamed = clients.slots.iter().any(
+        |c| matches!(c.status, Status::Waiting { server, .. } if rename[server as usize] != server),
+    );
+    if !waits_on_renamed {
+        return Arc::clone(clients);
+    }
+    let mut renamed = Clients::clone(clients);
+    for slot in &mut renamed.slots {
+        if let Status::Waiting { server, .. } = &mut slot.status {
+            *server = rename[*server as usize];
+        }
+    }
+    Arc::new(renamed)
+}
+
 impl State {
     /// This state with server `i` renamed `rename[i]`.
     pub fn renamed(&self, rename: &[NodeId], ordered: bool) -> State {
@@ -88,6 +107,7 @@ impl State {
                         Pending::Send(e) => Pending::Send(rename_envelope(e, rename)),
                     })
                     .collect(),
+                kv: server.kv.clone(),
             })
         });
         let servers = servers.collect();
@@ -104,6 +124,7 @@ impl State {
         State {
             servers,
             network,
+            clients: self.clients.as_ref().map(|c| rename_clients(c, rename)),
             ghost: Ghost {
                 leaders,
                 restarted_since_commit: rename_mask(self.ghost.restarted_since_commit, rename),
