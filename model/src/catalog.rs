@@ -18,14 +18,11 @@ use raft_impl::{Mutation, MutationSet};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 
 use crate::bounds::{Bounds, Network, Persistence};
+use crate::kv::KvBounds;
 use crate::model::{Action, RaftModel};
 use crate::properties;
 use crate::state::State;
 use crate::symmetry;
-
-/// The guarantee the two KV bugs break. The model has no client operations, so it is checked by
-/// the simulator's linearizability checker on recorded KV histories, not by a model property.
-pub const LINEARIZABLE: &str = "linearizable";
 
 /// One deliberate bug.
 #[derive(Clone, Copy, Debug)]
@@ -35,38 +32,43 @@ pub struct Bug {
     pub description: &'static str,
     /// Where the bug shipped or is a known lab mistake.
     pub seen_in: &'static str,
-    /// The property the bug must violate: a name from [`properties`], or [`LINEARIZABLE`].
+    /// The property the bug must violate: a name from [`properties`].
     pub expected: &'static str,
     /// The smallest configuration exposing the bug, without the mutation itself (so that the
-    /// same bounds can be checked with and without it). `None`: the model cannot express the
-    /// bug yet.
-    pub config: Option<Bounds>,
+    /// same bounds can be checked with and without it).
+    pub config: Bounds,
+    /// KV client slots of the configuration: none for the core's bugs, some for the KV
+    /// service's, which only client operations can expose.
+    pub kv: KvBounds,
 }
 
 impl Bug {
     /// The catalog configuration with this bug switched on.
-    pub fn bounds(&self) -> Option<Bounds> {
-        self.config.map(|b| Bounds {
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
             mutations: MutationSet::NONE.with(self.mutation),
-            ..b
-        })
+            ..self.config
+        }
     }
 
     /// The `raftcheck` command line that shows the counterexample.
-    pub fn command(&self) -> Option<String> {
-        self.config.map(|b| {
-            format!(
-                "raftcheck check --bug {} --strategy bfs {}",
-                self.mutation.name(),
-                flags(&b)
-            )
-        })
+    pub fn command(&self) -> String {
+        format!(
+            "raftcheck check --bug {} --strategy bfs {}",
+            self.mutation.name(),
+            flags(&self.config, &self.kv)
+        )
+    }
+
+    /// The model of the catalog configuration with this bug switched on.
+    pub fn model(&self) -> RaftModel {
+        RaftModel::with_kv(self.bounds(), self.kv)
     }
 }
 
 /// The bounds as `raftcheck check` flags, every bound spelled out so the command does not
 /// depend on the CLI's defaults.
-pub fn flags(b: &Bounds) -> String {
+pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
     let mut s = format!(
         "--servers {} --max-term {} --max-log {} --clients {} --max-crashes {} --max-in-flight {}",
         b.servers, b.max_term, b.max_log, b.clients, b.max_crashes, b.max_in_flight
@@ -83,8 +85,21 @@ pub fn flags(b: &Bounds) -> String {
     if b.persistence == Persistence::Deferred {
         s.push_str(" --persistence deferred");
     }
+    if kv.enabled() {
+        let _ = write!(
+            s,
+            " --kv-clients {} --kv-timeouts {}",
+            kv.clients, kv.timeouts
+        );
+    }
     s
 }
+
+/// The core's bugs need no KV clients.
+const NO_KV: KvBounds = KvBounds {
+    clients: 0,
+    timeouts: 0,
+};
 
 /// Defaults for what most entries leave alone: no duplication, atomic persistence, no mutation.
 /// Every entry spells out the other bounds in full, so that it reads on its own.
@@ -131,7 +146,7 @@ pub fn catalog() -> Vec<Bug> {
             expected: COMMITTED_NEVER_OVERWRITTEN,
             // Four terms are the least: the entry's, a rival entry's, the term that commits the
             // older entry, and the one in which the rival's owner wins and overwrites it.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 4,
                 max_log: 1,
@@ -140,7 +155,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::VoteNotPersisted,
@@ -148,7 +164,7 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "etcd PR 7317; TiKV #1610",
             expected: ELECTION_SAFETY,
             // Three servers: the forgetful voter must be the swing vote of two candidates.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 1,
                 max_log: 0,
@@ -157,7 +173,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::TermNotPersisted,
@@ -165,7 +182,7 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "raft-java #57; WRaft (SandTable)",
             expected: ELECTION_SAFETY,
             // Restarting at term 0, a server runs for term 1 again and gets the other's vote.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 1,
                 max_log: 0,
@@ -174,7 +191,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::AckBeforePersist,
@@ -183,7 +201,7 @@ pub fn catalog() -> Vec<Bug> {
             expected: COMMITTED_DURABLE_ON_MAJORITY,
             // No crash needed: the leader counts an acknowledgement of an entry that is on no
             // follower's disk, so the committed entry is durable on the leader alone.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
@@ -193,7 +211,8 @@ pub fn catalog() -> Vec<Bug> {
                 network: ORDERED_RELIABLE,
                 persistence: Persistence::Deferred,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::TruncateOnMatch,
@@ -201,7 +220,7 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "willemt/raft #37; raftos #26; students' guide",
             expected: COMMITTED_NEVER_OVERWRITTEN,
             // The first, empty heartbeat arrives after the entry was committed and deletes it.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
@@ -210,7 +229,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::UpToDateByLength,
@@ -219,7 +239,7 @@ pub fn catalog() -> Vec<Bug> {
             expected: LEADER_COMPLETENESS,
             // Three terms: the voter's committed entry (term 2) loses to the equally long log
             // of an old term-1 leader.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 3,
                 max_log: 1,
@@ -228,14 +248,15 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::NoUpToDateCheck,
             description: "vote granted without comparing logs",
             seen_in: "akka-raft #51; jgroups-raft #14",
             expected: LEADER_COMPLETENESS,
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 2,
                 max_log: 1,
@@ -244,14 +265,15 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::LeaderIgnoresHigherTerm,
             description: "leader adopts a higher term but stays leader",
             seen_in: "synthetic (Fig. 2 \"convert to follower\")",
             expected: ELECTION_SAFETY,
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 2,
                 max_log: 0,
@@ -260,14 +282,15 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::VoteResetOnAppend,
             description: "follower clears voted_for on an AppendEntries of its term",
             seen_in: "etcd PR 2461; camunda #5356; CCF PR 8094",
             expected: ELECTION_SAFETY,
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 1,
                 max_log: 0,
@@ -276,7 +299,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::StaleVoteCount,
@@ -285,7 +309,7 @@ pub fn catalog() -> Vec<Bug> {
             expected: ELECTION_SAFETY,
             // Three in flight: the term-1 grant is still on its way when the candidate has
             // already asked again for term 2.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 3,
                 max_term: 2,
                 max_log: 0,
@@ -294,7 +318,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 3,
                 network: ORDERED_LOSSY,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::MatchIndexRegress,
@@ -303,7 +328,7 @@ pub fn catalog() -> Vec<Bug> {
             expected: MATCH_INDEX_MONOTONIC,
             // Reordering is enough, no duplication: the reply to the first, empty heartbeat
             // (match 0) arrives after the reply to the entry (match 1).
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
@@ -312,7 +337,8 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::CommitIndexRegress,
@@ -320,7 +346,7 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "PySyncObj #166; raft-java #54",
             expected: COMMIT_INDEX_MONOTONIC,
             // The stale first heartbeat, carrying leaderCommit 0, arrives after commit 1.
-            config: Some(Bounds {
+            config: Bounds {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
@@ -329,21 +355,52 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
                 ..BASE
-            }),
+            },
+            kv: NO_KV,
         },
         Bug {
             mutation: Mutation::KvNoDedup,
             description: "KV applies a retried client request a second time",
             seen_in: "students' guide \"duplicate detection\"",
-            expected: LINEARIZABLE,
-            config: None,
+            expected: properties::LINEARIZABLE,
+            // One client's append times out and is sent again; both copies commit and its
+            // own read sees the value twice.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 3,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: KvBounds {
+                clients: 1,
+                timeouts: 1,
+            },
         },
         Bug {
             mutation: Mutation::StaleRead,
             description: "leader serves Get locally without a committed entry of its term",
             seen_in: "etcd #741 (Jepsen); redisraft PR 22",
-            expected: LINEARIZABLE,
-            config: None,
+            expected: properties::LINEARIZABLE,
+            // A new leader answers a read before it has committed an entry of its term, so
+            // before it has applied the append committed in the previous term (§8).
+            config: Bounds {
+                servers: 2,
+                max_term: 2,
+                max_log: 2,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: KvBounds {
+                clients: 1,
+                timeouts: 0,
+            },
         },
     ]
 }
@@ -387,15 +444,20 @@ pub enum Search {
 /// *expected* property is violated (or the space is exhausted), not until the first violation:
 /// a bug often breaks another property a few steps earlier (Figure 8 elects a leader lacking a
 /// committed entry before that leader overwrites it), and the catalog's claim is about the
-/// expected one. Returns `None` for a bug the model cannot express.
-pub fn run(bug: &Bug, search: Search) -> Option<BugRun> {
-    let bounds = bug.bounds()?;
-    let model = RaftModel::new(bounds);
+/// expected one.
+///
+/// # Panics
+/// If the entry expects a property its model does not have: a defect of the catalog itself,
+/// which `tests/bugs.rs` rules out.
+pub fn run(bug: &Bug, search: Search) -> BugRun {
+    let model = bug.model();
+    let bounds = model.bounds;
     let holds = model
         .properties()
         .into_iter()
         .find(|p| p.name == bug.expected)
-        .map(|p| p.condition)?;
+        .map(|p| p.condition)
+        .unwrap_or_else(|| panic!("{}: no property named {}", bug.mutation, bug.expected));
     let watched = FirstCounterexample {
         model,
         expected: bug.expected,
@@ -407,7 +469,7 @@ pub fn run(bug: &Bug, search: Search) -> Option<BugRun> {
         .checker()
         .threads(1)
         .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([bug.expected])));
-    Some(match search {
+    match search {
         Search::Bfs => summarize(bug, builder.spawn_bfs(), start),
         Search::Dfs => summarize(
             bug,
@@ -416,7 +478,7 @@ pub fn run(bug: &Bug, search: Search) -> Option<BugRun> {
                 .spawn_dfs(),
             start,
         ),
-    })
+    }
 }
 
 fn summarize(bug: &Bug, checker: impl Checker<FirstCounterexample>, start: Instant) -> BugRun {
@@ -529,8 +591,7 @@ pub fn print_table(run_checks: bool) -> bool {
         ];
         let rest = match run_checks.then(|| run(bug, Search::Bfs)) {
             None => String::new(),
-            Some(None) => "-           not in the model (it has no client operations yet)".into(),
-            Some(Some(r)) => {
+            Some(r) => {
                 all_caught &= r.caught();
                 format!(
                     "{:<10}  {:>5}  {:>9}  {:>7.2}  {}",
@@ -547,13 +608,7 @@ pub fn print_table(run_checks: bool) -> bool {
     println!();
     println!("Counterexamples:");
     for bug in &bugs {
-        match bug.command() {
-            Some(cmd) => println!("  {cmd}"),
-            None => println!(
-                "  {}: not in the model; cargo bench -p raft-tests --bench kv (KV linearizability)",
-                bug.mutation.name()
-            ),
-        }
+        println!("  {}", bug.command());
     }
     all_caught
 }

@@ -1,11 +1,11 @@
-//! The deliberate-bug catalog, checked: each core bug is caught by the property the catalog
+//! The deliberate-bug catalog, checked: each bug is caught by the property the catalog
 //! names, in the catalog's configuration, and the same configurations hold without any bug —
 //! so the counterexample is the bug's doing, not the configuration's.
 
 use raft_impl::Mutation;
 use raft_model::catalog::{self, Bug, Search};
 use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy};
-use raft_model::RaftModel;
+use raft_model::{properties, RaftModel};
 
 fn entry(mutation: Mutation) -> Bug {
     catalog::catalog()
@@ -22,7 +22,7 @@ fn assert_caught(mutation: Mutation) {
 
 fn assert_caught_by(mutation: Mutation, search: Search) {
     let bug = entry(mutation);
-    let run = catalog::run(&bug, search).expect("a core bug has a model configuration");
+    let run = catalog::run(&bug, search);
     assert!(
         run.caught(),
         "{mutation}: expected \"{}\" to be violated, found {:?} in {} states",
@@ -97,23 +97,32 @@ fn commit_index_regress() {
 }
 
 #[test]
-fn catalog_lists_every_mutation_once_and_only_kv_bugs_lack_a_configuration() {
+fn kv_no_dedup() {
+    assert_caught(Mutation::KvNoDedup);
+}
+
+#[test]
+fn stale_read() {
+    assert_caught(Mutation::StaleRead);
+}
+
+#[test]
+fn catalog_lists_every_mutation_once_and_only_kv_bugs_need_clients() {
     let bugs = catalog::catalog();
     let listed: Vec<Mutation> = bugs.iter().map(|b| b.mutation).collect();
     assert_eq!(listed, Mutation::ALL);
     for bug in &bugs {
         let kv = matches!(bug.mutation, Mutation::KvNoDedup | Mutation::StaleRead);
-        assert_eq!(bug.config.is_none(), kv, "{}", bug.mutation);
+        assert_eq!(bug.kv.enabled(), kv, "{}", bug.mutation);
         assert_eq!(
-            bug.expected == catalog::LINEARIZABLE,
+            bug.expected == properties::LINEARIZABLE,
             kv,
             "{}",
             bug.mutation
         );
-        if let Some(bounds) = bug.bounds() {
-            assert!(bounds.validate().is_ok(), "{}", bug.mutation);
-            assert!(bounds.mutations.contains(bug.mutation));
-        }
+        let bounds = bug.bounds();
+        assert!(bounds.validate().is_ok(), "{}", bug.mutation);
+        assert!(bounds.mutations.contains(bug.mutation));
     }
 }
 
@@ -127,8 +136,7 @@ fn without_the_bug_every_catalog_configuration_holds() {
         progress: None,
     };
     for bug in catalog::catalog() {
-        let Some(bounds) = bug.config else { continue };
-        let report = check::run(RaftModel::new(bounds), &options);
+        let report = check::run(RaftModel::with_kv(bug.config, bug.kv), &options);
         assert!(report.exhaustive, "{}", bug.mutation);
         for p in report.properties.iter().filter(|p| p.safety) {
             assert_eq!(
