@@ -6,63 +6,27 @@ use raft_impl::kv::KvReply;
 use raft_impl::{Mutation, MutationSet};
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
 use raft_model::kv::{KvSpec, Op};
-use raft_model::{properties, render, Bounds, KvBounds, Network, Persistence, RaftModel};
+use raft_model::{catalog, properties, render, Bounds, KvBounds, Network, Persistence, RaftModel};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::Model;
 
-/// A leader answers a read from a state machine that lags the committed log: the smallest
-/// case is a new leader of term 2 that reads before it has committed anything in its term, so
-/// before it has applied the client's append committed in term 1 (Raft §8: a leader must commit
-/// an entry of its term before it serves reads). Two servers, two terms, one client that
-/// appends and then reads, a reliable FIFO network.
-fn stale_read_config() -> (Bounds, KvBounds) {
-    let bounds = Bounds {
-        servers: 2,
-        max_term: 2,
-        max_log: 2,
-        clients: 0,
-        max_crashes: 0,
-        max_in_flight: 1,
-        max_duplicates: 0,
-        network: Network {
-            ordered: true,
-            lossy: false,
-            duplicating: false,
-        },
-        persistence: Persistence::Atomic,
-        mutations: MutationSet::NONE,
-    };
-    let kv = KvBounds {
-        clients: 1,
-        timeouts: 0,
-    };
-    (bounds, kv)
+/// The catalog's configuration for a KV bug (`model/src/catalog.rs` says why each is minimal):
+/// stale-read needs a new leader of term 2 that reads before it has committed anything in its
+/// term (Raft §8); kv-no-dedup needs a timed-out append retried at the same leader.
+fn catalog_config(bug: Mutation) -> (Bounds, KvBounds) {
+    let entry = catalog::catalog()
+        .into_iter()
+        .find(|b| b.mutation == bug)
+        .expect("every mutation is in the catalog");
+    (entry.config, entry.kv)
 }
 
-/// The client times out on its append, retries it at the same leader, and both copies commit:
-/// two servers, one term, room in the log for the append, its retry and the read.
+fn stale_read_config() -> (Bounds, KvBounds) {
+    catalog_config(Mutation::StaleRead)
+}
+
 fn kv_no_dedup_config() -> (Bounds, KvBounds) {
-    let bounds = Bounds {
-        servers: 2,
-        max_term: 1,
-        max_log: 3,
-        clients: 0,
-        max_crashes: 0,
-        max_in_flight: 1,
-        max_duplicates: 0,
-        network: Network {
-            ordered: true,
-            lossy: false,
-            duplicating: false,
-        },
-        persistence: Persistence::Atomic,
-        mutations: MutationSet::NONE,
-    };
-    let kv = KvBounds {
-        clients: 1,
-        timeouts: 1,
-    };
-    (bounds, kv)
+    catalog_config(Mutation::KvNoDedup)
 }
 
 fn run((bounds, kv): (Bounds, KvBounds), bug: Option<Mutation>, strategy: Strategy) -> CheckReport {
