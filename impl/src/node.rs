@@ -95,17 +95,30 @@ pub struct Node<C> {
     last_applied: Index,
     /// Bit `i` set: server `i` granted this candidate its vote in the current term.
     votes: u32,
-    next_index: Vec<Index>,
-    match_index: Vec<Index>,
+    /// Leader's view of each server's log, by id (its own entry included, unused).
+    progress: Vec<Progress>,
 }
 
-/// The effects a step gathers before they are put in contract order.
+/// What a leader knows of one follower's log (Figure 2's nextIndex and matchIndex), kept
+/// together so that a node holds one vector for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Progress {
+    /// Index of the next entry to send.
+    next: Index,
+    /// Highest index known replicated.
+    matched: Index,
+}
+
+/// The effects a step gathers before they are put in contract order: sends and applies are
+/// kept as effects already, so that a step allocates one vector at most.
 struct Outbox<C> {
     hard_changed: bool,
     /// Send before persisting (the `ack-before-persist` bug), for replies only.
     ack_first: bool,
-    sends: Vec<(NodeId, Message<C>)>,
-    applies: Vec<(Index, C)>,
+    /// `Effect::Send`s, in the order they were made.
+    sends: Vec<Effect<C>>,
+    /// `Effect::Apply`s, in index order.
+    applies: Vec<Effect<C>>,
     reset_timer: bool,
 }
 
@@ -118,6 +131,10 @@ impl<C> Outbox<C> {
             applies: Vec::new(),
             reset_timer: false,
         }
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message<C>) {
+        self.sends.push(Effect::Send { to, msg });
     }
 }
 
@@ -135,8 +152,13 @@ impl<C: Command> Node<C> {
             commit_index: 0,
             last_applied: 0,
             votes: 0,
-            next_index: vec![1; n],
-            match_index: vec![0; n],
+            progress: vec![
+                Progress {
+                    next: 1,
+                    matched: 0
+                };
+                n
+            ],
         }
     }
 
@@ -177,7 +199,7 @@ impl<C: Command> Node<C> {
     }
     /// Leader's view of the highest index known replicated on `peer` (0 on non-leaders).
     pub fn match_index(&self, peer: NodeId) -> Index {
-        self.match_index[peer as usize]
+        self.progress[peer as usize].matched
     }
     /// Candidate's tally: bit `i` set when server `i` granted its vote in the current term
     /// (stale outside the candidate role).
@@ -186,7 +208,7 @@ impl<C: Command> Node<C> {
     }
     /// Leader's next index to send to `peer`.
     pub fn next_index(&self, peer: NodeId) -> Index {
-        self.next_index[peer as usize]
+        self.progress[peer as usize].next
     }
 
     /// The same server in a cluster whose ids were renamed by `rename` (`rename[old] == new`,
@@ -199,13 +221,10 @@ impl<C: Command> Node<C> {
         let mut hard = self.hard.clone();
         hard.voted_for = hard.voted_for.map(map);
         let mut votes = 0;
-        let mut next_index = vec![0; n];
-        let mut match_index = vec![0; n];
+        let mut progress = self.progress.clone();
         for (old, &new) in rename.iter().enumerate() {
-            let new = new as usize;
             votes |= ((self.votes >> old) & 1) << new;
-            next_index[new] = self.next_index[old];
-            match_index[new] = self.match_index[old];
+            progress[new as usize] = self.progress[old];
         }
         Node {
             config: Config {
@@ -218,8 +237,7 @@ impl<C: Command> Node<C> {
             commit_index: self.commit_index,
             last_applied: self.last_applied,
             votes,
-            next_index,
-            match_index,
+            progress,
         }
     }
 
@@ -253,14 +271,14 @@ impl<C: Command> Node<C> {
                 let (last_log_index, last_log_term) =
                     (self.hard.last_index(), self.hard.last_term());
                 for peer in self.config.peers() {
-                    out.sends.push((
+                    out.send(
                         peer,
                         Message::RequestVote {
                             term: self.hard.current_term,
                             last_log_index,
                             last_log_term,
                         },
-                    ));
+                    );
                 }
             }
         }
@@ -361,7 +379,7 @@ impl<C: Command> Node<C> {
 
     fn reply(&self, to: NodeId, msg: Message<C>, out: &mut Outbox<C>) {
         out.ack_first = self.has(Mutation::AckBeforePersist);
-        out.sends.push((to, msg));
+        out.send(to, msg);
     }
 
     /// §5.2 and §5.4.1: one vote per term, only for a log at least as up to date as ours.
@@ -417,8 +435,7 @@ impl<C: Command> Node<C> {
         self.role = Role::Leader;
         self.leader_hint = Some(self.id());
         let next = self.hard.last_index() + 1;
-        self.next_index.iter_mut().for_each(|n| *n = next);
-        self.match_index.iter_mut().for_each(|m| *m = 0);
+        self.progress.fill(Progress { next, matched: 0 });
         // Figure 2: upon election, send initial empty AppendEntries to each server.
         for peer in self.config.peers() {
             self.send_append(peer, out);
@@ -426,11 +443,11 @@ impl<C: Command> Node<C> {
     }
 
     fn send_append(&self, peer: NodeId, out: &mut Outbox<C>) {
-        let next = self.next_index[peer as usize];
+        let next = self.progress[peer as usize].next;
         let prev_log_index = next - 1;
         let prev_log_term = self.hard.term_at(prev_log_index).unwrap_or(0);
         let entries = self.hard.log[prev_log_index as usize..].to_vec();
-        out.sends.push((
+        out.send(
             peer,
             Message::AppendEntries {
                 term: self.hard.current_term,
@@ -439,7 +456,7 @@ impl<C: Command> Node<C> {
                 entries,
                 leader_commit: self.commit_index,
             },
-        ));
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -559,16 +576,18 @@ impl<C: Command> Node<C> {
         if self.role != Role::Leader || term != self.hard.current_term {
             return;
         }
-        let peer = from as usize;
+        let last_index = self.hard.last_index();
+        let regress = self.has(Mutation::MatchIndexRegress);
+        let progress = &mut self.progress[from as usize];
         match outcome {
             AppendOutcome::Success { match_index } => {
-                let match_index = match_index.min(self.hard.last_index());
-                if self.has(Mutation::MatchIndexRegress) {
-                    self.match_index[peer] = match_index;
-                    self.next_index[peer] = match_index + 1;
+                let match_index = match_index.min(last_index);
+                if regress {
+                    progress.matched = match_index;
+                    progress.next = match_index + 1;
                 } else {
-                    self.match_index[peer] = self.match_index[peer].max(match_index);
-                    self.next_index[peer] = self.next_index[peer].max(self.match_index[peer] + 1);
+                    progress.matched = progress.matched.max(match_index);
+                    progress.next = progress.next.max(progress.matched + 1);
                 }
                 self.advance_leader_commit(out);
             }
@@ -580,8 +599,7 @@ impl<C: Command> Node<C> {
                         None => hint.x_index,
                     },
                 };
-                let floor = self.match_index[peer] + 1;
-                self.next_index[peer] = next.clamp(floor, self.hard.last_index() + 1);
+                progress.next = next.clamp(progress.matched + 1, last_index + 1);
             }
         }
     }
@@ -599,7 +617,7 @@ impl<C: Command> Node<C> {
             let replicas = 1 + self
                 .config
                 .peers()
-                .filter(|p| self.match_index[*p as usize] >= n)
+                .filter(|p| self.progress[*p as usize].matched >= n)
                 .count();
             if self.config.is_quorum(replicas) {
                 self.commit_index = n;
@@ -613,33 +631,22 @@ impl<C: Command> Node<C> {
         while self.last_applied < self.commit_index {
             self.last_applied += 1;
             let entry = &self.hard.log[(self.last_applied - 1) as usize];
-            out.applies.push((self.last_applied, entry.command.clone()));
+            out.applies.push(Effect::Apply {
+                index: self.last_applied,
+                command: entry.command.clone(),
+            });
         }
     }
 
     /// Puts a step's effects in contract order: persist, then sends, then applies, then the
     /// timer. The `ack-before-persist` bug moves replies ahead of the persist.
     fn finish(&self, out: Outbox<C>) -> Vec<Effect<C>> {
-        let mut effects = Vec::with_capacity(out.sends.len() + out.applies.len() + 2);
-        let persist = out
-            .hard_changed
-            .then(|| Effect::Persist(self.durable_state()));
-        let sends = out
-            .sends
-            .into_iter()
-            .map(|(to, msg)| Effect::Send { to, msg });
-        if out.ack_first {
-            effects.extend(sends);
-            effects.extend(persist);
-        } else {
-            effects.extend(persist);
-            effects.extend(sends);
+        let mut effects = out.sends;
+        if out.hard_changed {
+            let at = if out.ack_first { effects.len() } else { 0 };
+            effects.insert(at, Effect::Persist(self.durable_state()));
         }
-        effects.extend(
-            out.applies
-                .into_iter()
-                .map(|(index, command)| Effect::Apply { index, command }),
-        );
+        effects.extend(out.applies);
         if out.reset_timer {
             effects.push(Effect::ResetElectionTimer);
         }

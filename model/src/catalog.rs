@@ -22,7 +22,6 @@ use crate::kv::KvBounds;
 use crate::model::{Action, RaftModel};
 use crate::properties;
 use crate::state::State;
-use crate::symmetry;
 
 /// One deliberate bug.
 #[derive(Clone, Copy, Debug)]
@@ -451,7 +450,6 @@ pub enum Search {
 /// which `tests/bugs.rs` rules out.
 pub fn run(bug: &Bug, search: Search) -> BugRun {
     let model = bug.model();
-    let bounds = model.bounds;
     let holds = model
         .properties()
         .into_iter()
@@ -471,13 +469,7 @@ pub fn run(bug: &Bug, search: Search) -> BugRun {
         .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([bug.expected])));
     match search {
         Search::Bfs => summarize(bug, builder.spawn_bfs(), start),
-        Search::Dfs => summarize(
-            bug,
-            builder
-                .symmetry_fn(symmetry::representative_fn(bounds.network.ordered))
-                .spawn_dfs(),
-            start,
-        ),
+        Search::Dfs => summarize(bug, builder.spawn_dfs(), start),
     }
 }
 

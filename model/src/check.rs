@@ -8,14 +8,13 @@ use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, Un
 
 use crate::model::{Action, RaftModel};
 use crate::state::State;
-use crate::symmetry;
 
 /// How the state space is searched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// Breadth first: shortest counterexamples; ignores symmetry (stateright 0.31).
+    /// Breadth first: shortest counterexamples.
     Bfs,
-    /// Depth first with symmetry reduction over server ids: lean and fast.
+    /// Depth first: lean and fast.
     Dfs,
     /// Random walks from the seed, up to a number of states: not exhaustive.
     Simulation { seed: u64 },
@@ -114,7 +113,6 @@ impl CheckReport {
 
 /// Checks `model` with `options`, stopping at the first safety violation.
 pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
-    let ordered = model.bounds.network.ordered;
     let mut builder = model
         .checker()
         .threads(options.threads.max(1))
@@ -125,13 +123,7 @@ pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
     let start = Instant::now();
     match options.strategy {
         Strategy::Bfs => finish(builder.spawn_bfs(), start, options),
-        Strategy::Dfs => finish(
-            builder
-                .symmetry_fn(symmetry::representative_fn(ordered))
-                .spawn_dfs(),
-            start,
-            options,
-        ),
+        Strategy::Dfs => finish(builder.spawn_dfs(), start, options),
         Strategy::Simulation { seed } => finish(
             builder.spawn_simulation(seed, UniformChooser),
             start,

@@ -60,17 +60,32 @@ pub enum Action {
 pub struct RaftModel {
     pub bounds: Bounds,
     pub kv: KvBounds,
+    /// Identify states up to a renaming of the servers (see [`crate::symmetry`]).
+    pub symmetry: bool,
 }
 
 impl RaftModel {
-    /// The cluster with plain proposals only.
+    /// The cluster with plain proposals only, with symmetry reduction.
     pub fn new(bounds: Bounds) -> RaftModel {
         RaftModel::with_kv(bounds, KvBounds::default())
     }
 
-    /// The cluster with KV clients besides any plain proposals.
+    /// The cluster with KV clients besides any plain proposals, with symmetry reduction.
     pub fn with_kv(bounds: Bounds, kv: KvBounds) -> RaftModel {
-        RaftModel { bounds, kv }
+        RaftModel {
+            bounds,
+            kv,
+            symmetry: true,
+        }
+    }
+
+    /// The same model with every state its own: for the Explorer, which shows each state's
+    /// fingerprint, and for checking that symmetry reduction changes no verdict.
+    pub fn without_symmetry(self) -> RaftModel {
+        RaftModel {
+            symmetry: false,
+            ..self
+        }
     }
 
     /// A fresh, empty store for a starting server when there are KV clients.
@@ -88,18 +103,31 @@ impl RaftModel {
         self.bounds.network.ordered
     }
 
-    /// Runs one core step on server `id` and carries out its effects.
-    /// `state` is `last` with any changes the action made before the step (a delivered message
-    /// taken off the network); server `id` is compared against its version in `last`.
+    /// Runs one core step on server `id` and carries out its effects on a copy of `last`, to
+    /// which `prepare` first makes the action's other changes (taking `removed` messages off
+    /// the network, say). The step runs on a copy of the node alone, so that one whose sends
+    /// would take the messages in flight past the bound is discarded before the whole state is
+    /// copied: over a quarter of all steps in the default configuration.
     fn step(
         &self,
         last: &State,
-        mut state: State,
         id: NodeId,
+        removed: usize,
+        prepare: impl FnOnce(&mut State),
         event: impl FnOnce(&mut Node<Cmd>) -> Option<Vec<Effect<Cmd>>>,
     ) -> Option<State> {
-        let node = state.server_mut(id).node.as_mut()?;
-        let effects = event(node)?;
+        let mut node = last.node(id)?.clone();
+        let effects = event(&mut node)?;
+        let sends = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send { .. }))
+            .count();
+        if last.in_flight() + sends > self.bounds.max_in_flight + removed {
+            return None;
+        }
+        let mut state = last.clone();
+        prepare(&mut state);
+        state.set_node(id, node);
         self.observe(last, &mut state, id);
         for effect in effects {
             self.carry_out(&mut state, id, effect);
@@ -175,14 +203,14 @@ impl RaftModel {
     /// Client `client` sends its current request to `server`. `None` when the server is down
     /// or refuses as not the leader, or when the entry would exceed the log bound.
     fn request(&self, last: &State, client: u8, server: NodeId) -> Option<State> {
-        let mut state = last.clone();
-        let clients = Arc::make_mut(state.clients.as_mut()?);
-        let seq = clients.slots[client as usize].seq;
+        let seq = last.clients.as_ref()?.slots[client as usize].seq;
         let command = kv::command(client, seq);
-        let s = &state.servers[server as usize];
+        let s = &last.servers[server as usize];
         let node = s.node.as_ref()?;
         if service::answers_locally(node, &command.op) {
             let value = s.kv.as_ref()?.get(command.op.key());
+            let mut state = last.clone();
+            let clients = Arc::make_mut(state.clients.as_mut()?);
             clients.invoke(client);
             clients.complete(client, KvReply::Value(value));
             return Some(state);
@@ -190,10 +218,15 @@ impl RaftModel {
         if !node.is_leader() || node.log().len() >= self.bounds.max_log {
             return None;
         }
-        clients.invoke(client);
         let index = node.log().len() as Index + 1;
-        clients.slots[client as usize].status = Status::Waiting { server, index };
-        self.step(last, state, server, |node| {
+        let waiting = |state: &mut State| {
+            if let Some(clients) = state.clients.as_mut() {
+                let clients = Arc::make_mut(clients);
+                clients.invoke(client);
+                clients.slots[client as usize].status = Status::Waiting { server, index };
+            }
+        };
+        self.step(last, server, 0, waiting, |node| {
             node.propose(Cmd::Kv { client, seq })
                 .ok()
                 .map(|p| p.effects)
@@ -246,14 +279,18 @@ impl RaftModel {
     }
 
     fn deliver(&self, last: &State, slot: usize) -> Option<State> {
-        let mut state = last.clone();
-        let env = state.network.remove(slot);
-        if state.node(env.to).is_none() {
+        let env = &last.network[slot];
+        let take = |state: &mut State| {
+            state.network.remove(slot);
+        };
+        if last.node(env.to).is_none() {
             // A message to a crashed server is lost.
+            let mut state = last.clone();
+            take(&mut state);
             return Some(state);
         }
-        self.step(last, state, env.to, |node| {
-            Some(node.handle(env.from, env.msg))
+        self.step(last, env.to, 1, take, |node| {
+            Some(node.handle(env.from, env.msg.clone()))
         })
     }
 
@@ -331,6 +368,7 @@ impl Model for RaftModel {
                 .enabled()
                 .then(|| Arc::new(Clients::new(self.kv.clients))),
             ghost: Ghost::default(),
+            symmetric: self.symmetry,
         }]
     }
 
@@ -416,17 +454,20 @@ impl Model for RaftModel {
                 Some(state)
             }
             Action::Timeout(id) => {
-                self.step(last, last.clone(), id, |node| Some(node.election_timeout()))
+                self.step(last, id, 0, |_| {}, |node| Some(node.election_timeout()))
             }
-            Action::Replicate { leader, peer } => self.step(last, last.clone(), leader, |node| {
-                Some(node.replicate_to(peer))
-            }),
+            Action::Replicate { leader, peer } => self.step(
+                last,
+                leader,
+                0,
+                |_| {},
+                |node| Some(node.replicate_to(peer)),
+            ),
             Action::Propose(id) => {
-                let mut state = last.clone();
-                state.proposals += 1;
-                let command = Cmd::Plain(state.proposals);
-                self.step(last, state, id, |node| {
-                    node.propose(command).ok().map(|p| p.effects)
+                let proposals = last.proposals + 1;
+                let count = |state: &mut State| state.proposals = proposals;
+                self.step(last, id, 0, count, |node| {
+                    node.propose(Cmd::Plain(proposals)).ok().map(|p| p.effects)
                 })
             }
             Action::Flush(id) => self.flush(last, id),

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
-use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Role, Term};
+use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::bounds::TERM_LIMIT;
@@ -26,15 +26,21 @@ pub enum Cmd {
     Kv { client: u8, seq: u8 },
 }
 
-impl Hash for Cmd {
-    /// One write per command, as when commands were plain `u8`s (logs and messages are hashed
-    /// for every state), rather than a derived discriminant plus fields. Injective: plain
-    /// proposals are below 2^16, KV requests above.
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u32(match *self {
+impl Cmd {
+    /// The command as one number, injectively: plain proposals are below 2^16, KV requests
+    /// above. Logs and messages are hashed for every state, and one write per command is
+    /// cheaper than a derived discriminant plus fields.
+    pub fn code(self) -> u32 {
+        match self {
             Cmd::Plain(n) => n.into(),
             Cmd::Kv { client, seq } => 1 << 16 | u32::from(client) << 8 | u32::from(seq),
-        })
+        }
+    }
+}
+
+impl Hash for Cmd {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u32(self.code())
     }
 }
 
@@ -52,46 +58,6 @@ pub struct Server {
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
     pub kv: Option<KvStore>,
-}
-
-impl Hash for Server {
-    /// Hashes what can influence the server's future and nothing else, so that states which
-    /// differ only in stale volatile leftovers are one state to the checker: the leader hint
-    /// (never read by the model), a non-leader's next and match indices (reset when it becomes
-    /// leader) and a non-candidate's vote tally (reset when it becomes candidate).
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.pending.hash(h);
-        let Some(node) = &self.node else {
-            h.write_u8(0);
-            return self.durable.hash(h);
-        };
-        h.write_u8(1 + node.role() as u8);
-        // Every running server has a store when there are clients, none has one otherwise: no
-        // tag is needed.
-        if let Some(kv) = &self.kv {
-            kv.hash(h);
-        }
-        node.hard_state().hash(h);
-        // Usually everything is durable: then the durable part is known from the node.
-        if *self.durable == *node.hard_state() {
-            h.write_u8(0);
-        } else {
-            h.write_u8(1);
-            self.durable.hash(h);
-        }
-        h.write_u64(node.commit_index());
-        h.write_u64(node.last_applied());
-        match node.role() {
-            Role::Follower => {}
-            Role::Candidate => h.write_u32(node.votes_granted()),
-            Role::Leader => {
-                for peer in 0..node.config().servers {
-                    h.write_u64(node.next_index(peer));
-                    h.write_u64(node.match_index(peer));
-                }
-            }
-        }
-    }
 }
 
 /// An effect waiting for a flush in the deferred-persistence mode.
@@ -135,7 +101,7 @@ pub enum Violation {
 }
 
 /// Facts about the past that the current servers may have forgotten.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ghost {
     /// `leaders[t]`: bitmask of the servers that were ever leader of term `t`.
     pub leaders: [u8; TERM_LIMIT as usize + 1],
@@ -158,8 +124,9 @@ impl Ghost {
     }
 }
 
-/// The whole model state.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// The whole model state. Its `Hash`, which is how the checker identifies it, is written in
+/// [`crate::symmetry`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct State {
     /// Shared between a state and its successors until a step changes that server.
     pub servers: Vec<Arc<Server>>,
@@ -174,6 +141,9 @@ pub struct State {
     /// a client step or a reply changes it.
     pub clients: Option<Arc<Clients>>,
     pub ghost: Ghost,
+    /// Hash as the canonical renaming of the servers (symmetry reduction); the same in every
+    /// state of one run.
+    pub symmetric: bool,
 }
 
 impl State {
@@ -185,6 +155,22 @@ impl State {
     /// Server `id`, to be changed by a step (copied first if another state shares it).
     pub fn server_mut(&mut self, id: NodeId) -> &mut Server {
         Arc::make_mut(&mut self.servers[id as usize])
+    }
+
+    /// Puts `node` in place of server `id`'s running node, copying the rest of the server if
+    /// another state shares it (but not the node it replaces, as `server_mut` would).
+    pub fn set_node(&mut self, id: NodeId, node: Node<Cmd>) {
+        let slot = &mut self.servers[id as usize];
+        if let Some(server) = Arc::get_mut(slot) {
+            server.node = Some(node);
+            return;
+        }
+        *slot = Arc::new(Server {
+            durable: Arc::clone(&slot.durable),
+            node: Some(node),
+            pending: slot.pending.clone(),
+            kv: slot.kv.clone(),
+        });
     }
 
     /// Messages in flight, counting sends still waiting behind a pending persist.

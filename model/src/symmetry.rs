@@ -1,20 +1,112 @@
-//! Symmetry reduction over server ids: Raft treats every id alike, so two states that differ
-//! only by a renaming of the servers have the same futures up to that renaming, and the
-//! checker needs to explore only one of them.
+//! Symmetry reduction over server ids, done where the checker identifies states: in their hash.
 //!
-//! The representative sorts servers by an id-free key (ties keep their current order). That is
-//! not a perfect canonical form, but it is sound: the representative is always a renaming of the
-//! state, so nothing reachable is lost, only some symmetric duplicates are kept.
+//! Raft treats every id alike, so two states that differ only by a renaming of the servers have
+//! the same futures up to that renaming, and the checker needs to explore only one of them.
+//! Stateright identifies a state by the fingerprint of its `Hash`; a state whose `symmetric`
+//! flag is set hashes as the renaming of itself that sorts its servers by an id-free key
+//! ([`Renaming::canonical`]), renamed on the fly while hashing. Symmetric states then share a
+//! fingerprint and the second one reached is not explored, under any search strategy, without
+//! building a renamed copy of every successor (what `CheckerBuilder::symmetry_fn` needs).
+//!
+//! Paths are unaffected: stateright records and replays them as action indices.
+//!
+//! Ties in the key keep their current order. That is not a perfect canonical form, but it is
+//! sound: states hashed alike are always renamings of one another, so nothing reachable is
+//! lost, only some symmetric duplicates are kept.
 
 use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use raft_impl::{Envelope, HardState, NodeId};
+use raft_impl::{Envelope, HardState, Message, NodeId, Role};
 
 use crate::bounds::SERVER_LIMIT;
 use crate::kv::{Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Ghost, Pending, Server, State};
+
+/// A permutation of the server ids `0..len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renaming {
+    /// `new[old]`: the id server `old` gets.
+    new: [NodeId; SERVER_LIMIT as usize],
+    /// `old[new]`: the server that gets id `new`.
+    old: [NodeId; SERVER_LIMIT as usize],
+    len: usize,
+}
+
+impl Renaming {
+    /// Every server keeps its id.
+    pub fn identity(len: usize) -> Renaming {
+        let ids = std::array::from_fn(|i| i as NodeId);
+        Renaming {
+            new: ids,
+            old: ids,
+            len,
+        }
+    }
+
+    /// The renaming `rename[old] == new`.
+    ///
+    /// # Panics
+    /// If `rename` is not a permutation of `0..rename.len()` or is longer than
+    /// [`SERVER_LIMIT`].
+    pub fn from_new_ids(rename: &[NodeId]) -> Renaming {
+        let mut r = Renaming::identity(rename.len());
+        let mut seen = 0u32;
+        for (old, &new) in rename.iter().enumerate() {
+            assert!(
+                (new as usize) < rename.len(),
+                "not a permutation: {rename:?}"
+            );
+            seen |= 1 << new;
+            r.new[old] = new;
+            r.old[new as usize] = old as NodeId;
+        }
+        assert_eq!(
+            seen.count_ones() as usize,
+            rename.len(),
+            "not a permutation"
+        );
+        r
+    }
+
+    /// The renaming that sorts the servers of `state` by [`compare`].
+    pub fn canonical(state: &State) -> Renaming {
+        let len = state.servers.len();
+        let mut r = Renaming::identity(len);
+        let servers = &state.servers;
+        r.old[..len].sort_by(|&a, &b| compare(&servers[a as usize], &servers[b as usize]));
+        for (new, &old) in r.old[..len].iter().enumerate() {
+            r.new[old as usize] = new as NodeId;
+        }
+        r
+    }
+
+    pub fn is_identity(&self) -> bool {
+        (0..self.len).all(|i| self.new[i] == i as NodeId)
+    }
+
+    /// The new id of server `old`.
+    pub fn id(&self, old: NodeId) -> NodeId {
+        self.new[old as usize]
+    }
+
+    /// A bitmask of servers, renamed.
+    pub fn mask(&self, mut mask: u8) -> u8 {
+        let mut renamed = 0;
+        while mask != 0 {
+            renamed |= 1 << self.new[mask.trailing_zeros() as usize];
+            mask &= mask - 1;
+        }
+        renamed
+    }
+
+    /// `new[old]` for every server, the form `Node::relabeled` takes.
+    fn as_new_ids(&self) -> &[NodeId] {
+        &self.new[..self.len]
+    }
+}
 
 /// Compares two servers on everything that does not mention a server id.
 fn compare(a: &Server, b: &Server) -> Ordering {
@@ -40,121 +132,267 @@ fn compare(a: &Server, b: &Server) -> Ordering {
         .then_with(|| a.pending.len().cmp(&b.pending.len()))
 }
 
-fn rename_hard(hard: &HardState<Cmd>, rename: &[NodeId]) -> HardState<Cmd> {
+impl Hash for State {
+    /// Hashes the state as its servers renamed by `r` would hash, where `r` is the canonical
+    /// renaming when the state is symmetric and the identity otherwise (see the module doc).
+    /// Small fields are packed into few writes: the fingerprint of every successor is taken
+    /// with SipHash, whose cost grows with the number of writes.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let r = if self.symmetric {
+            Renaming::canonical(self)
+        } else {
+            Renaming::identity(self.servers.len())
+        };
+        h.write_usize(self.servers.len());
+        for new in 0..r.len {
+            hash_server(&self.servers[r.old[new] as usize], &r, h);
+        }
+        hash_network(&self.network, &r, h);
+        h.write_u32(
+            u32::from(self.crashes)
+                | u32::from(self.duplicates) << 8
+                | u32::from(self.proposals) << 16,
+        );
+        match &self.clients {
+            None => h.write_u8(0),
+            Some(clients) => {
+                h.write_u8(1);
+                hash_clients(clients, &r, h);
+            }
+        }
+        hash_ghost(&self.ghost, &r, h);
+    }
+}
+
+/// Hashes what can influence the server's future and nothing else, so that states which differ
+/// only in stale volatile leftovers are one state to the checker: the leader hint (never read by
+/// the model), a non-leader's next and match indices (reset when it becomes leader) and a
+/// non-candidate's vote tally (reset when it becomes candidate).
+fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
+    h.write_usize(server.pending.len());
+    for pending in &server.pending {
+        match pending {
+            Pending::Persist(hard) => {
+                h.write_u8(0);
+                hash_hard(hard, r, h);
+            }
+            Pending::Send(env) => {
+                h.write_u8(1);
+                hash_envelope(env, r, h);
+            }
+        }
+    }
+    let Some(node) = &server.node else {
+        h.write_u8(0);
+        return hash_hard(&server.durable, r, h);
+    };
+    h.write_u8(1 + node.role() as u8);
+    // Every running server has a store when there are clients, none has one otherwise: no tag
+    // is needed.
+    if let Some(kv) = &server.kv {
+        kv.hash(h);
+    }
+    hash_hard(node.hard_state(), r, h);
+    // Usually everything is durable: then the durable part is known from the node.
+    if *server.durable == *node.hard_state() {
+        h.write_u8(0);
+    } else {
+        h.write_u8(1);
+        hash_hard(&server.durable, r, h);
+    }
+    h.write_u64(node.commit_index() << 32 | node.last_applied());
+    match node.role() {
+        Role::Follower => {}
+        Role::Candidate => h.write_u8(r.mask(node.votes_granted() as u8)),
+        Role::Leader => {
+            for new in 0..r.len {
+                let peer = r.old[new];
+                h.write_u64(node.next_index(peer) << 32 | node.match_index(peer));
+            }
+        }
+    }
+}
+
+/// Terms, indices and log lengths of model states are far below 2^32 (terms are at most
+/// `TERM_LIMIT`, logs at most a few entries), so pairs of them pack into one `u64`.
+fn hash_hard<H: Hasher>(hard: &HardState<Cmd>, r: &Renaming, h: &mut H) {
+    let vote = hard
+        .voted_for
+        .map_or(u64::from(u8::MAX), |v| r.id(v).into());
+    h.write_u64(hard.current_term << 16 | vote << 8 | hard.log.len() as u64);
+    for entry in &hard.log {
+        h.write_u64(entry.term << 32 | u64::from(entry.command.code()));
+    }
+}
+
+fn hash_envelope<H: Hasher>(env: &Envelope<Cmd>, r: &Renaming, h: &mut H) {
+    h.write_u8(r.id(env.from) << 4 | r.id(env.to));
+    hash_message(&env.msg, h);
+}
+
+fn hash_message<H: Hasher>(msg: &Message<Cmd>, h: &mut H) {
+    match msg {
+        Message::RequestVote {
+            term,
+            last_log_index,
+            last_log_term,
+        } => {
+            h.write_u64(term << 2);
+            h.write_u64(last_log_index << 32 | last_log_term);
+        }
+        Message::RequestVoteReply { term, granted } => {
+            h.write_u64(term << 2 | 1);
+            h.write_u8(u8::from(*granted));
+        }
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => {
+            h.write_u64(term << 2 | 2);
+            h.write_u64(prev_log_index << 32 | prev_log_term);
+            h.write_u64(leader_commit << 32 | entries.len() as u64);
+            for entry in entries {
+                h.write_u64(entry.term << 32 | u64::from(entry.command.code()));
+            }
+        }
+        Message::AppendEntriesReply { term, outcome } => {
+            h.write_u64(term << 2 | 3);
+            outcome.hash(h);
+        }
+    }
+}
+
+/// The network in the order its renaming would be stored in: messages by renamed channel
+/// (sender, receiver) and, within one channel, in their current order (sorted for unordered
+/// networks, send order for ordered ones), since a renaming maps a channel to one channel.
+fn hash_network<H: Hasher>(network: &[Envelope<Cmd>], r: &Renaming, h: &mut H) {
+    h.write_usize(network.len());
+    if r.is_identity() {
+        return network.iter().for_each(|env| hash_envelope(env, r, h));
+    }
+    let channel = |env: &Envelope<Cmd>| (r.id(env.from), r.id(env.to));
+    let mut next = network.iter().map(channel).min();
+    while let Some(current) = next {
+        next = None;
+        for env in network {
+            let c = channel(env);
+            if c == current {
+                hash_envelope(env, r, h);
+            } else if c > current && next.is_none_or(|n| c < n) {
+                next = Some(c);
+            }
+        }
+    }
+}
+
+/// Client slots name a server only while waiting on it; client ids stay as they are, since the
+/// linearizability history cannot be renamed.
+fn hash_clients<H: Hasher>(clients: &Clients, r: &Renaming, h: &mut H) {
+    h.write_usize(clients.slots.len());
+    for slot in &clients.slots {
+        h.write_u8(slot.seq);
+        match slot.status {
+            Status::Idle => h.write_u8(0),
+            Status::Retrying => h.write_u8(1),
+            Status::Waiting { server, index } => {
+                h.write_u8(2);
+                h.write_u64(index << 8 | u64::from(r.id(server)));
+            }
+        }
+        slot.reply.hash(h);
+    }
+    h.write_u8(clients.timeouts);
+    clients.history.hash(h);
+}
+
+fn hash_ghost<H: Hasher>(ghost: &Ghost, r: &Renaming, h: &mut H) {
+    let mut leaders = ghost.leaders;
+    for mask in &mut leaders {
+        *mask = r.mask(*mask);
+    }
+    h.write(&leaders);
+    ghost.committed.hash(h);
+    h.write_u16(u16::from(r.mask(ghost.restarted_since_commit)) << 8 | u16::from(ghost.violations));
+}
+
+fn rename_hard(hard: &HardState<Cmd>, r: &Renaming) -> HardState<Cmd> {
     HardState {
-        voted_for: hard.voted_for.map(|v| rename[v as usize]),
+        voted_for: hard.voted_for.map(|v| r.id(v)),
         ..hard.clone()
     }
 }
 
 /// A shared durable state under a renaming, still shared when the renaming does not touch it.
-fn rename_durable(hard: &Arc<HardState<Cmd>>, rename: &[NodeId]) -> Arc<HardState<Cmd>> {
+fn rename_durable(hard: &Arc<HardState<Cmd>>, r: &Renaming) -> Arc<HardState<Cmd>> {
     match hard.voted_for {
-        Some(v) if rename[v as usize] != v => Arc::new(rename_hard(hard, rename)),
+        Some(v) if r.id(v) != v => Arc::new(rename_hard(hard, r)),
         _ => Arc::clone(hard),
     }
 }
 
-fn rename_envelope(env: &Envelope<Cmd>, rename: &[NodeId]) -> Envelope<Cmd> {
+fn rename_envelope(env: &Envelope<Cmd>, r: &Renaming) -> Envelope<Cmd> {
     Envelope {
-        from: rename[env.from as usize],
-        to: rename[env.to as usize],
+        from: r.id(env.from),
+        to: r.id(env.to),
         msg: env.msg.clone(),
     }
 }
 
-fn rename_mask(mask: u8, rename: &[NodeId]) -> u8 {
-    (0..rename.len())
-        .filter(|old| mask & (1 << old) != 0)
-        .fold(0, |acc, old| acc | 1 << rename[old])
-}
-
-/// Client slots under a renaming of the servers: only the server a client waits on names one.
-/// Client ids stay as they are, since the linearizability history cannot be renamed.
-fn rename_clients(clients: &Arc<Clients>, rename: &[NodeId]) -> Arc<Clients> {
-    let waits_on_renamed = clients.slots.iter().any(
-        |c| matches!(c.status, Status::Waiting { server, .. } if rename[server as usize] != server),
-    );
-    if !waits_on_renamed {
-        return Arc::clone(clients);
-    }
+/// Client slots under a renaming: only the server a client waits on names one.
+fn rename_clients(clients: &Arc<Clients>, r: &Renaming) -> Arc<Clients> {
     let mut renamed = Clients::clone(clients);
     for slot in &mut renamed.slots {
         if let Status::Waiting { server, .. } = &mut slot.status {
-            *server = rename[*server as usize];
+            *server = r.id(*server);
         }
     }
     Arc::new(renamed)
 }
 
 impl State {
-    /// This state with server `i` renamed `rename[i]`.
-    pub fn renamed(&self, rename: &[NodeId], ordered: bool) -> State {
-        let mut from = [0usize; SERVER_LIMIT as usize];
-        for (old, &new) in rename.iter().enumerate() {
-            from[new as usize] = old;
-        }
-        let servers = from[..self.servers.len()].iter().map(|&old| {
-            let server = &self.servers[old];
+    /// This state with its servers renamed by `r`: the state symmetry reduction claims behaves
+    /// like this one up to the renaming (`tests/symmetry.rs` checks that claim, and that a
+    /// symmetric state hashes as its canonical renaming).
+    pub fn renamed(&self, r: &Renaming, ordered: bool) -> State {
+        let servers = (0..r.len).map(|new| {
+            let server = &self.servers[r.old[new] as usize];
             Arc::new(Server {
-                durable: rename_durable(&server.durable, rename),
-                node: server.node.as_ref().map(|n| n.relabeled(rename)),
+                durable: rename_durable(&server.durable, r),
+                node: server.node.as_ref().map(|n| n.relabeled(r.as_new_ids())),
                 pending: server
                     .pending
                     .iter()
                     .map(|p| match p {
-                        Pending::Persist(h) => Pending::Persist(rename_hard(h, rename)),
-                        Pending::Send(e) => Pending::Send(rename_envelope(e, rename)),
+                        Pending::Persist(hard) => Pending::Persist(rename_hard(hard, r)),
+                        Pending::Send(env) => Pending::Send(rename_envelope(env, r)),
                     })
                     .collect(),
                 kv: server.kv.clone(),
             })
         });
-        let servers = servers.collect();
         let mut network: Vec<_> = self
             .network
             .iter()
-            .map(|e| rename_envelope(e, rename))
+            .map(|env| rename_envelope(env, r))
             .collect();
         network::canonicalize(&mut network, ordered);
         let mut leaders = self.ghost.leaders;
         for mask in &mut leaders {
-            *mask = rename_mask(*mask, rename);
+            *mask = r.mask(*mask);
         }
         State {
-            servers,
+            servers: servers.collect(),
             network,
-            clients: self.clients.as_ref().map(|c| rename_clients(c, rename)),
+            clients: self.clients.as_ref().map(|c| rename_clients(c, r)),
             ghost: Ghost {
                 leaders,
-                restarted_since_commit: rename_mask(self.ghost.restarted_since_commit, rename),
+                restarted_since_commit: r.mask(self.ghost.restarted_since_commit),
                 ..self.ghost.clone()
             },
             ..*self
         }
-    }
-}
-
-/// The representative of `state` for a network of the given kind.
-fn representative(state: &State, ordered: bool) -> State {
-    let mut order: Vec<usize> = (0..state.servers.len()).collect();
-    order.sort_by(|&a, &b| compare(&state.servers[a], &state.servers[b]));
-    if order.iter().enumerate().all(|(new, &old)| new == old) {
-        return state.clone();
-    }
-    let mut rename = vec![0; order.len()];
-    for (new, &old) in order.iter().enumerate() {
-        rename[old] = new as NodeId;
-    }
-    state.renamed(&rename, ordered)
-}
-
-/// The representative function for `stateright::CheckerBuilder::symmetry_fn`, which takes a
-/// plain function: one per network kind, since the canonical order of messages depends on it.
-pub fn representative_fn(ordered: bool) -> fn(&State) -> State {
-    if ordered {
-        |s| representative(s, true)
-    } else {
-        |s| representative(s, false)
     }
 }

@@ -107,12 +107,12 @@ fn kv_no_dedup_is_caught() {
 
 #[test]
 fn stale_read_config_holds_without_the_bug() {
-    assert_holds(stale_read_config(), 225);
+    assert_holds(stale_read_config(), 113);
 }
 
 #[test]
 fn kv_no_dedup_config_holds_without_the_bug() {
-    assert_holds(kv_no_dedup_config(), 231);
+    assert_holds(kv_no_dedup_config(), 116);
 }
 
 #[test]

@@ -45,12 +45,12 @@ fn assert_lemmas_hold(bounds: Bounds, expected_unique: usize) {
 
 #[test]
 fn lemmas_hold_with_atomic_persistence() {
-    assert_lemmas_hold(theorem_bounds(Persistence::Atomic), 938_138);
+    assert_lemmas_hold(theorem_bounds(Persistence::Atomic), 162_979);
 }
 
 #[test]
 fn lemmas_hold_with_deferred_persistence() {
-    assert_lemmas_hold(theorem_bounds(Persistence::Deferred), 1_257_455);
+    assert_lemmas_hold(theorem_bounds(Persistence::Deferred), 216_377);
 }
 
 #[test]
