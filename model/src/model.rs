@@ -25,7 +25,8 @@ use crate::{properties, render};
 /// plus its endpoints so that traces and the Explorer can show them without the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Deliver the message at `slot`.
+    /// Deliver the message at `slot`. On a lossy network, not enabled when the receiver
+    /// ignores the message: that is the same step as `Drop`.
     Deliver { slot: u8, from: NodeId, to: NodeId },
     /// The network loses the message at `slot`.
     Drop { slot: u8, from: NodeId, to: NodeId },
@@ -289,8 +290,16 @@ impl RaftModel {
             take(&mut state);
             return Some(state);
         }
+        let before = last.node(env.to)?;
+        let lossy = self.bounds.network.lossy;
         self.step(last, env.to, 1, take, |node| {
-            Some(node.handle(env.from, env.msg.clone()))
+            let effects = node.handle(env.from, env.msg.clone());
+            // A delivery that changes nothing is a loss, which `Drop` already explores on a
+            // lossy network: stale replies and old terms' messages are many of them.
+            if lossy && effects.is_empty() && node == before {
+                return None;
+            }
+            Some(effects)
         })
     }
 
