@@ -1,6 +1,8 @@
 //! The RPCs of Figure 2, as values. A reply carries what the leader needs to act on it without
 //! remembering which request it answers, so reordered and duplicated replies are harmless.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Entry, Index, NodeId, Term};
@@ -61,6 +63,100 @@ impl<C> Message<C> {
             | Message::RequestVoteReply { term, .. }
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesReply { term, .. } => *term,
+        }
+    }
+}
+
+/// How many entries the plain form of an AppendEntries shows at most.
+const ENTRIES_SHOWN: usize = 4;
+
+/// One line of a trace, the one format every renderer of a message uses (the model checker's
+/// counterexamples, Explorer and sequence diagrams; the simulator's `RAFT_TRACE`), so that a
+/// step reads the same wherever it is found:
+///
+/// ```text
+/// RequestVote t2 last 1:1
+/// RequestVoteReply t2 granted            (or: denied)
+/// AppendEntries t2 prev 1:1 [2:2:x] commit 1
+/// AppendEntriesReply t2 success match 2
+/// AppendEntriesReply t2 conflict xterm 1 xindex 1 xlen 3   (xterm - when the log is too short)
+/// ```
+///
+/// The variant name comes first so a line can be grepped for the RPC, then the term, since a
+/// receiver looks at it before anything else (a stale term is ignored, a newer one makes it step
+/// down). A log position is `index:term`, the pair the consistency check and the up-to-date check
+/// compare, and an entry is `index:term:command`, as the model checker prints a log: an
+/// AppendEntries shows where each entry lands. Commands are written with their `Debug`
+/// (a model checker's compact command type gives itself a compact `Debug`).
+///
+/// A real leader sends long batches, so the plain form shows at most four entries, eliding the
+/// middle of a longer batch (`[2:1:a 3:1:b 4:1:c … 9:2:h]`: the indices say how many are left
+/// out, the last entry where the batch ends). The alternate form `{:#}` shows every entry, for
+/// the model checker, whose bounded logs are short and whose states must read exactly.
+impl<C: fmt::Debug> fmt::Display for Message<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => write!(
+                f,
+                "RequestVote t{term} last {last_log_index}:{last_log_term}"
+            ),
+            Message::RequestVoteReply { term, granted } => {
+                let verdict = if *granted { "granted" } else { "denied" };
+                write!(f, "RequestVoteReply t{term} {verdict}")
+            }
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                write!(
+                    f,
+                    "AppendEntries t{term} prev {prev_log_index}:{prev_log_term} ["
+                )?;
+                // `write!` with `{:?}` rather than `Debug::fmt`, so that `{:#}` does not
+                // pretty-print commands over several lines.
+                let entry = |f: &mut fmt::Formatter<'_>, i: usize| {
+                    let e = &entries[i];
+                    let index = prev_log_index + 1 + i as Index;
+                    write!(f, "{index}:{}:{:?}", e.term, e.command)
+                };
+                let elide = !f.alternate() && entries.len() > ENTRIES_SHOWN;
+                let head = if elide {
+                    ENTRIES_SHOWN - 1
+                } else {
+                    entries.len()
+                };
+                for i in 0..head {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    entry(f, i)?;
+                }
+                if elide {
+                    f.write_str(" … ")?;
+                    entry(f, entries.len() - 1)?;
+                }
+                write!(f, "] commit {leader_commit}")
+            }
+            Message::AppendEntriesReply { term, outcome } => match outcome {
+                AppendOutcome::Success { match_index } => {
+                    write!(f, "AppendEntriesReply t{term} success match {match_index}")
+                }
+                AppendOutcome::Conflict(hint) => {
+                    write!(f, "AppendEntriesReply t{term} conflict xterm ")?;
+                    match hint.x_term {
+                        Some(x_term) => write!(f, "{x_term}")?,
+                        None => f.write_str("-")?,
+                    }
+                    write!(f, " xindex {} xlen {}", hint.x_index, hint.x_len)
+                }
+            },
         }
     }
 }

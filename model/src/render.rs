@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use raft_impl::kv::KvReply;
-use raft_impl::{AppendOutcome, Entry, Envelope, HardState, Message, Node, Role};
+use raft_impl::{Entry, Envelope, HardState, Message, Node, Role};
 use stateright::Path;
 
 use crate::kv::{self, Clients, Status, KEY};
@@ -20,6 +20,14 @@ impl fmt::Display for Cmd {
             Cmd::Plain(n) => write!(f, "{n}"),
             Cmd::Kv { client, seq } => write!(f, "c{client}.{seq}"),
         }
+    }
+}
+
+/// The same as `Display`: logs and messages write their commands with `Debug`, and a trace
+/// should not read `Plain(7)`.
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -80,54 +88,10 @@ fn hard(h: &HardState<Cmd>) -> String {
     )
 }
 
-/// An RPC with its fields, e.g. `AppendEntries(t2 prev 1:1 [2:2:7] commit 1)`.
+/// An RPC in the format of `Message`'s `Display`, e.g. `AppendEntries t2 prev 1:1 [2:2:7] commit 1`,
+/// with every entry (the alternate form).
 pub fn message(msg: &Message<Cmd>) -> String {
-    match msg {
-        Message::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => format!("RequestVote(t{term} last {last_log_index}:{last_log_term})"),
-        Message::RequestVoteReply { term, granted } => {
-            let verdict = if *granted { "granted" } else { "refused" };
-            format!("RequestVoteReply(t{term} {verdict})")
-        }
-        Message::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => {
-            let items: Vec<_> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    format!(
-                        "{}:{}:{}",
-                        *prev_log_index as usize + i + 1,
-                        e.term,
-                        e.command
-                    )
-                })
-                .collect();
-            format!(
-                "AppendEntries(t{term} prev {prev_log_index}:{prev_log_term} [{}] commit {leader_commit})",
-                items.join(" ")
-            )
-        }
-        Message::AppendEntriesReply { term, outcome } => match outcome {
-            AppendOutcome::Success { match_index } => {
-                format!("AppendEntriesReply(t{term} ok match {match_index})")
-            }
-            AppendOutcome::Conflict(h) => format!(
-                "AppendEntriesReply(t{term} conflict xterm {} xindex {} xlen {})",
-                h.x_term.map_or_else(|| "-".to_string(), |t| t.to_string()),
-                h.x_index,
-                h.x_len
-            ),
-        },
-    }
+    format!("{msg:#}")
 }
 
 /// A set of servers as `s0+s2`.

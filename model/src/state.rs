@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::bounds::TERM_LIMIT;
 use crate::kv::Clients;
 
-/// A command in the log: a plain proposal, or a KV client's request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A command in the log: a plain proposal, or a KV client's request. Its `Debug` is the compact
+/// form traces use (see `render`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Cmd {
     /// A plain proposal. They are distinct small numbers so that two different commands at the
     /// same index are told apart.

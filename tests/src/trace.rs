@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use raft_impl::{AppendOutcome, Index, Message, NodeId, Role, Term};
+use raft_impl::{Index, Message, NodeId, Role, Term};
 
 use crate::network::NetConfig;
 
@@ -133,63 +133,6 @@ impl<C> Trace<C> {
     }
 }
 
-/// A message in one line: kind, term, and the fields a reader needs to follow the protocol.
-struct Brief<'a, C>(&'a Message<C>);
-
-impl<C: fmt::Debug> fmt::Display for Brief<'_, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Message::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => write!(
-                f,
-                "RequestVote t{term} last={last_log_index}/t{last_log_term}"
-            ),
-            Message::RequestVoteReply { term, granted } => {
-                write!(f, "VoteReply t{term} granted={granted}")
-            }
-            Message::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => {
-                write!(
-                    f,
-                    "AppendEntries t{term} prev={prev_log_index}/t{prev_log_term} commit={leader_commit} entries=["
-                )?;
-                for (i, e) in entries.iter().enumerate() {
-                    if i == 3 && entries.len() > 4 {
-                        write!(f, " …{} more", entries.len() - 3)?;
-                        break;
-                    }
-                    write!(
-                        f,
-                        "{}t{}:{:?}",
-                        if i > 0 { " " } else { "" },
-                        e.term,
-                        e.command
-                    )?;
-                }
-                write!(f, "]")
-            }
-            Message::AppendEntriesReply { term, outcome } => match outcome {
-                AppendOutcome::Success { match_index } => {
-                    write!(f, "AppendReply t{term} ok match={match_index}")
-                }
-                AppendOutcome::Conflict(h) => write!(
-                    f,
-                    "AppendReply t{term} conflict xterm={:?} xindex={} xlen={}",
-                    h.x_term, h.x_index, h.x_len
-                ),
-            },
-        }
-    }
-}
-
 impl<C: fmt::Debug> fmt::Display for TraceEvent<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>12.6}s  ", self.at.as_secs_f64())?;
@@ -200,14 +143,14 @@ impl<C: fmt::Debug> fmt::Display for TraceEvent<C> {
                 msg,
                 fate,
             } => {
-                write!(f, "S{from} -> S{to}  {}", Brief(msg))?;
+                write!(f, "S{from} -> S{to}  {msg}")?;
                 match fate {
                     Ok(at) => write!(f, "  (arrives {:.6}s)", at.as_secs_f64()),
                     Err(loss) => write!(f, "  (lost: {loss:?})"),
                 }
             }
             Traced::Delivered { from, to, msg } => {
-                write!(f, "S{to} <- S{from}  {}", Brief(msg))
+                write!(f, "S{to} <- S{from}  {msg}")
             }
             Traced::Lost { from, to, loss } => write!(f, "S{from} -> S{to}  lost: {loss:?}"),
             Traced::ElectionTimeout { server } => write!(f, "S{server} election timeout"),
