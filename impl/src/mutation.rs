@@ -24,6 +24,9 @@ pub enum Mutation {
     NoUpToDateCheck,
     /// Leader adopts a higher term but keeps acting as leader.
     LeaderIgnoresHigherTerm,
+    /// Leader handles an AppendEntries of its own or a newer term as a follower would (adopts
+    /// the term, repairs its own log to match the sender's) but keeps acting as leader.
+    LeaderAcceptsAppend,
     /// Follower clears `voted_for` when it accepts an AppendEntries of its current term.
     VoteResetOnAppend,
     /// Candidate counts granted votes from replies of an older term.
@@ -32,6 +35,9 @@ pub enum Mutation {
     MatchIndexRegress,
     /// Follower sets `commit_index = leaderCommit` even when that is lower.
     CommitIndexRegress,
+    /// Follower sets `commit_index = min(leaderCommit, its own last index)` before the
+    /// consistency check, rather than `min(leaderCommit, index of last new entry)` after it.
+    CommitBeyondLastNew,
     /// KV service applies a retried client request a second time.
     KvNoDedup,
     /// Leader answers Get from local state without a committed entry of its term.
@@ -39,8 +45,8 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    /// Every mutation, in catalog order.
-    pub const ALL: [Mutation; 14] = [
+    /// Every mutation, in catalog order. Sixteen is all a [`MutationSet`] holds.
+    pub const ALL: [Mutation; 16] = [
         Mutation::Figure8Commit,
         Mutation::VoteNotPersisted,
         Mutation::TermNotPersisted,
@@ -49,10 +55,12 @@ impl Mutation {
         Mutation::UpToDateByLength,
         Mutation::NoUpToDateCheck,
         Mutation::LeaderIgnoresHigherTerm,
+        Mutation::LeaderAcceptsAppend,
         Mutation::VoteResetOnAppend,
         Mutation::StaleVoteCount,
         Mutation::MatchIndexRegress,
         Mutation::CommitIndexRegress,
+        Mutation::CommitBeyondLastNew,
         Mutation::KvNoDedup,
         Mutation::StaleRead,
     ];
@@ -68,19 +76,24 @@ impl Mutation {
             Mutation::UpToDateByLength => "up-to-date-by-length",
             Mutation::NoUpToDateCheck => "no-up-to-date-check",
             Mutation::LeaderIgnoresHigherTerm => "leader-ignores-higher-term",
+            Mutation::LeaderAcceptsAppend => "leader-accepts-append",
             Mutation::VoteResetOnAppend => "vote-reset-on-append",
             Mutation::StaleVoteCount => "stale-vote-count",
             Mutation::MatchIndexRegress => "match-index-regress",
             Mutation::CommitIndexRegress => "commit-index-regress",
+            Mutation::CommitBeyondLastNew => "commit-beyond-last-new",
             Mutation::KvNoDedup => "kv-no-dedup",
             Mutation::StaleRead => "stale-read",
         }
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
+
+// Every mutation needs a bit of `MutationSet`.
+const _: () = assert!(Mutation::ALL.len() <= u32::BITS as usize);
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,7 +119,7 @@ impl FromStr for Mutation {
 
 /// A set of mutations as a bit set: `Copy` and one word, so it costs nothing in a model state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MutationSet(u16);
+pub struct MutationSet(u32);
 
 impl MutationSet {
     /// No mutation: the correct core.

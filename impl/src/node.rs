@@ -337,7 +337,10 @@ impl<C: Command> Node<C> {
             self.hard.current_term = msg.term();
             self.hard.voted_for = None;
             out.hard_changed = true;
-            if !(self.role == Role::Leader && self.has(Mutation::LeaderIgnoresHigherTerm)) {
+            let keeps_leading = self.has(Mutation::LeaderIgnoresHigherTerm)
+                || (self.has(Mutation::LeaderAcceptsAppend)
+                    && matches!(msg, Message::AppendEntries { .. }));
+            if !(self.role == Role::Leader && keeps_leading) {
                 self.role = Role::Follower;
                 self.leader_hint = None;
             }
@@ -478,17 +481,30 @@ impl<C: Command> Node<C> {
             };
             return self.reply(from, reply, out);
         }
-        if self.role == Role::Leader {
+        if self.role != Role::Leader {
+            self.role = Role::Follower;
+            self.leader_hint = Some(from);
+            out.reset_timer = true;
+        } else if !self.has(Mutation::LeaderAcceptsAppend) {
             // Another leader of our own term: only reachable through a mutation that breaks
-            // Election Safety; this leader keeps acting as one and does not answer.
+            // Election Safety; this leader keeps acting as one and does not answer. With
+            // `leader-accepts-append` it goes on to repair its own log like a follower's.
             return;
         }
-        self.role = Role::Follower;
-        self.leader_hint = Some(from);
-        out.reset_timer = true;
         if self.has(Mutation::VoteResetOnAppend) && self.hard.voted_for.is_some() {
             self.hard.voted_for = None;
             out.hard_changed = true;
+        }
+        if self.has(Mutation::CommitBeyondLastNew) {
+            // The bug: leaderCommit is held against the whole local log before the consistency
+            // check has shown any of it to be the leader's. (After the append, min with the
+            // local last index would equal min with the last new one here, as every
+            // AppendEntries carries the leader's log to its end.)
+            let commit = leader_commit.min(self.hard.last_index());
+            if commit > self.commit_index {
+                self.commit_index = commit;
+                self.apply_committed(out);
+            }
         }
         if self.hard.term_at(prev_log_index) != Some(prev_log_term) {
             let hint = self.conflict_hint(prev_log_index);
@@ -501,6 +517,15 @@ impl<C: Command> Node<C> {
         let last_new = prev_log_index + entries.len() as Index;
         if self.append_entries(prev_log_index, entries) {
             out.hard_changed = true;
+            if self.role == Role::Leader && self.has(Mutation::LeaderAcceptsAppend) {
+                // The repair may have shortened a leader's own log: keep what it knows of its
+                // followers within that log, as sending entries and counting replicas assume.
+                let last = self.hard.last_index();
+                for p in &mut self.progress {
+                    p.matched = p.matched.min(last);
+                    p.next = p.next.min(last + 1);
+                }
+            }
         }
         let new_commit = leader_commit.min(last_new);
         if new_commit > self.commit_index || self.has(Mutation::CommitIndexRegress) {

@@ -34,6 +34,46 @@ fn a_follower_commits_no_further_than_the_last_new_entry() {
     assert_eq!(n.commit_index(), 1);
 }
 
+/// A deposed leader's uncommitted entry is still in the follower's log when the new leader's
+/// entry for that index arrives with leaderCommit 1: the correct follower replaces it and then
+/// applies the new leader's entry; the bug applies its own entry first.
+#[test]
+fn commit_beyond_last_new_bug_applies_an_entry_the_leader_never_sent() {
+    let stale = hard(1, None, &[(1, 10)]);
+    let request = append(2, 0, 0, &[(2, 20)], 1);
+    let mut n = node(1, 3, stale.clone());
+    assert_eq!(
+        n.handle(2, request.clone()),
+        vec![
+            persist(hard(2, None, &[(2, 20)])),
+            send(2, success(2, 1)),
+            apply(1, 20),
+            RESET,
+        ]
+    );
+    let mut buggy = mutated(1, 3, Mutation::CommitBeyondLastNew, stale.clone());
+    assert_eq!(
+        buggy.handle(2, request),
+        vec![
+            persist(hard(2, None, &[(2, 20)])),
+            send(2, success(2, 1)),
+            apply(1, 10),
+            RESET,
+        ]
+    );
+    // Even a request it rejects, whose prevLogIndex it cannot match, commits its stale entry.
+    let mut buggy = mutated(1, 3, Mutation::CommitBeyondLastNew, stale);
+    assert_eq!(
+        buggy.handle(2, append(2, 1, 2, &[(2, 21)], 2)),
+        vec![
+            persist(hard(2, None, &[(1, 10)])),
+            send(2, conflict(2, Some(1), 1, 1)),
+            apply(1, 10),
+            RESET,
+        ]
+    );
+}
+
 #[test]
 fn a_follower_never_lowers_its_commit_index() {
     let mut n = node(1, 3, hard(1, None, &[(1, 10), (1, 11)]));

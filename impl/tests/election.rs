@@ -363,6 +363,33 @@ fn leader_ignores_higher_term_bug_keeps_leading() {
     assert_eq!(n.role(), Role::Leader);
 }
 
+/// The bug takes a newer leader's heartbeat as a follower would but keeps leading in its term;
+/// that leader's next request then deletes the entries this one appended as leader.
+#[test]
+fn leader_accepts_append_bug_rewrites_its_own_log_and_keeps_leading() {
+    let mut n = mutated(0, 5, Mutation::LeaderAcceptsAppend, hard(0, None, &[]));
+    elect(&mut n);
+    n.propose(10).unwrap();
+    n.propose(11).unwrap();
+    n.handle(1, success(1, 2));
+    assert_eq!(
+        n.handle(2, append(2, 0, 0, &[], 0)),
+        vec![
+            persist(hard(2, None, &[(1, 10), (1, 11)])),
+            send(2, success(2, 0)),
+        ]
+    );
+    assert_eq!((n.role(), n.current_term()), (Role::Leader, 2));
+    assert_eq!(
+        n.handle(2, append(2, 0, 0, &[(2, 20)], 0)),
+        vec![persist(hard(2, None, &[(2, 20)])), send(2, success(2, 1))]
+    );
+    assert_eq!((n.role(), n.current_term()), (Role::Leader, 2));
+    // It leads on with the other leader's entry, its view of server 1 cut down to its log.
+    assert_eq!((n.match_index(1), n.next_index(1)), (1, 2));
+    assert_eq!(n.replicate_to(1), vec![send(1, append(2, 1, 2, &[], 0))]);
+}
+
 #[test]
 fn messages_from_itself_or_outside_the_cluster_are_ignored() {
     let mut n = node(1, 3, hard(0, None, &[]));

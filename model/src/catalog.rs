@@ -1,6 +1,7 @@
-//! The deliberate-bug catalog (`../shared/BUGS.md`): for every [`Mutation`] of the core, what
-//! goes wrong, where it was seen, which property must catch it, and the smallest configuration
-//! in which the model does.
+//! The deliberate-bug catalog (`../shared/BUGS.md`, plus leader-accepts-append and
+//! commit-beyond-last-new, added because no bug there broke Leader Append-Only or exercised the
+//! follower's commit rule): for every [`Mutation`] of the core, what goes wrong, where it was
+//! seen, which property must catch it, and the smallest configuration in which the model does.
 //!
 //! A safety property that never fails proves nothing; this table is the evidence that each one
 //! can. The configurations were found by shrinking: each is locally minimal, i.e. lowering any
@@ -8,16 +9,15 @@
 //! makes the counterexample disappear, and without the bug each configuration holds
 //! exhaustively (see `tests/bugs.rs`).
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use raft_impl::{Mutation, MutationSet};
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
+use stateright::{Model, Path};
 
 use crate::bounds::{Bounds, Network, Persistence};
+use crate::check::{self, CheckOptions, Strategy, Until};
 use crate::kv::KvBounds;
 use crate::model::{Action, RaftModel};
 use crate::properties;
@@ -285,6 +285,26 @@ pub fn catalog() -> Vec<Bug> {
             kv: NO_KV,
         },
         Bug {
+            mutation: Mutation::LeaderAcceptsAppend,
+            description: "leader takes an AppendEntries of its term or newer as a follower would",
+            seen_in: "camunda #5360; cloudwalk/stratus #1047",
+            expected: LEADER_APPEND_ONLY,
+            // The term-1 leader holds an entry nobody else has. The term-2 leader's heartbeat
+            // makes it a second leader of term 2, log kept; its AppendEntries then makes the
+            // rightful leader replace its own term-2 entry with that term-1 entry.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
             mutation: Mutation::VoteResetOnAppend,
             description: "follower clears voted_for on an AppendEntries of its term",
             seen_in: "etcd PR 2461; camunda #5356; CCF PR 8094",
@@ -353,6 +373,26 @@ pub fn catalog() -> Vec<Bug> {
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::CommitBeyondLastNew,
+            description: "follower commits min(leaderCommit, own last index) before the log check",
+            seen_in: "scylladb #9965; copycat #265; students' guide",
+            expected: STATE_MACHINE_SAFETY,
+            // The deposed term-1 leader still holds its uncommitted entry when the term-2
+            // leader's entry, committed at the same index, reaches it: it applies its own entry
+            // first and only then replaces it.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
                 ..BASE
             },
             kv: NO_KV,
@@ -428,18 +468,9 @@ impl BugRun {
     }
 }
 
-/// How [`run`] searches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Search {
-    /// Breadth first on one thread: the counterexample is a shortest one. What the table
-    /// reports.
-    Bfs,
-    /// Depth first with symmetry reduction: finds a (long) counterexample on far fewer states
-    /// when the shortest one is deep, as Figure 8's is.
-    Dfs,
-}
-
-/// Checks `bug` in its catalog configuration, on one thread. The search runs until the
+/// Checks `bug` in its catalog configuration with `strategy` on one thread (BFS: the
+/// counterexample is a shortest one, which the table reports; DFS finds a longer one on far
+/// fewer states when the shortest is deep, as Figure 8's is). The search runs until the
 /// *expected* property is violated (or the space is exhausted), not until the first violation:
 /// a bug often breaks another property a few steps earlier (Figure 8 elects a leader lacking a
 /// committed entry before that leader overwrites it), and the catalog's claim is about the
@@ -448,100 +479,41 @@ pub enum Search {
 /// # Panics
 /// If the entry expects a property its model does not have: a defect of the catalog itself,
 /// which `tests/bugs.rs` rules out.
-pub fn run(bug: &Bug, search: Search) -> BugRun {
+pub fn run(bug: &Bug, strategy: Strategy) -> BugRun {
     let model = bug.model();
-    let holds = model
-        .properties()
+    assert!(
+        model.properties().iter().any(|p| p.name == bug.expected),
+        "{}: no property named {}",
+        bug.mutation,
+        bug.expected
+    );
+    let options = CheckOptions {
+        strategy,
+        threads: 1,
+        until: Until::Found(bug.expected),
+        max_states: None,
+        progress: None,
+    };
+    let report = check::run(model.clone(), &options);
+    let trace = report
+        .properties
         .into_iter()
         .find(|p| p.name == bug.expected)
-        .map(|p| p.condition)
-        .unwrap_or_else(|| panic!("{}: no property named {}", bug.mutation, bug.expected));
-    let watched = FirstCounterexample {
-        model,
-        expected: bug.expected,
-        holds,
-        latched: AtomicBool::new(false),
-    };
-    let start = Instant::now();
-    let builder = watched
-        .checker()
-        .threads(1)
-        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([bug.expected])));
-    match search {
-        Search::Bfs => summarize(bug, builder.spawn_bfs(), start),
-        Search::Dfs => summarize(bug, builder.spawn_dfs(), start),
-    }
-}
-
-fn summarize(bug: &Bug, checker: impl Checker<FirstCounterexample>, start: Instant) -> BugRun {
-    let checker = checker.join();
-    let elapsed = start.elapsed();
-    let trace = checker.discoveries().remove(bug.expected);
-    let model = &checker.model().model;
+        .and_then(|p| p.path);
     let violated = trace.as_ref().map_or_else(Vec::new, |path| {
         let last = path.last_state();
         model
             .properties()
             .into_iter()
-            .filter(|p| p.expectation.discovery_is_failure() && !(p.condition)(model, last))
+            .filter(|p| p.expectation.discovery_is_failure() && !(p.condition)(&model, last))
             .map(|p| p.name)
             .collect()
     });
     BugRun {
         violated,
         trace,
-        unique_states: checker.unique_state_count(),
-        elapsed,
-    }
-}
-
-/// The model with one property, whose first counterexample is the only one reported.
-///
-/// Stateright 0.31 keeps evaluating a property after it is violated and overwrites its
-/// counterexample with every later violating state of the same 1500-state work block (see
-/// `checker/bfs.rs`, `discoveries.insert`). The ghost history keeps a violation forever, so the
-/// successors of a violating state violate too and a BFS counterexample would come out several
-/// steps longer than the shortest one (16 instead of 11 for truncate-on-match). Latching the
-/// first violation makes the first violating state visited the one reported: on one thread BFS
-/// visits states by depth, so that is a shortest counterexample.
-struct FirstCounterexample {
-    model: RaftModel,
-    expected: &'static str,
-    holds: fn(&RaftModel, &State) -> bool,
-    latched: AtomicBool,
-}
-
-impl Model for FirstCounterexample {
-    type State = State;
-    type Action = Action;
-
-    fn init_states(&self) -> Vec<State> {
-        self.model.init_states()
-    }
-
-    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
-        self.model.actions(state, actions)
-    }
-
-    fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        self.model.next_state(last, action)
-    }
-
-    fn within_boundary(&self, state: &State) -> bool {
-        self.model.within_boundary(state)
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        vec![Property {
-            expectation: Expectation::Always,
-            name: self.expected,
-            condition: |m: &Self, s: &State| {
-                // Only the first violation counts; `swap` lets exactly one state claim it.
-                m.latched.load(Ordering::Relaxed)
-                    || (m.holds)(&m.model, s)
-                    || m.latched.swap(true, Ordering::Relaxed)
-            },
-        }]
+        unique_states: report.unique_states,
+        elapsed: report.elapsed,
     }
 }
 
@@ -581,7 +553,7 @@ pub fn print_table(run_checks: bool) -> bool {
             bug.seen_in,
             bug.expected,
         ];
-        let rest = match run_checks.then(|| run(bug, Search::Bfs)) {
+        let rest = match run_checks.then(|| run(bug, Strategy::Bfs)) {
             None => String::new(),
             Some(r) => {
                 all_caught &= r.caught();

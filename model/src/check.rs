@@ -1,10 +1,11 @@
 //! Running the checker over the model and summarising what it found, independent of how the
 //! result is printed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, UniformChooser};
+use stateright::{Checker, HasDiscoveries, Model, Path, Property, UniformChooser};
 
 use crate::model::{Action, RaftModel};
 use crate::state::State;
@@ -20,11 +21,23 @@ pub enum Strategy {
     Simulation { seed: u64 },
 }
 
+/// When a check stops before the space is exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// At the first violation of any safety property.
+    AnyViolation,
+    /// When the named property has a counterexample (or example); violations of the others are
+    /// reported but do not stop the search. The bug catalog uses it: a bug often breaks another
+    /// property a few steps before the one it is known for.
+    Found(&'static str),
+}
+
 /// How to run one check.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckOptions {
     pub strategy: Strategy,
     pub threads: usize,
+    pub until: Until,
     /// Stop after about this many states (required for simulation).
     pub max_states: Option<usize>,
     /// Called about once a second with (unique states, total states, depth, elapsed).
@@ -111,12 +124,16 @@ impl CheckReport {
     }
 }
 
-/// Checks `model` with `options`, stopping at the first safety violation.
+/// Checks `model` with `options`.
 pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
-    let mut builder = model
+    let stop = match options.until {
+        Until::AnyViolation => HasDiscoveries::AnyFailures,
+        Until::Found(name) => HasDiscoveries::AnyOf(BTreeSet::from([name])),
+    };
+    let mut builder = Latched::new(model)
         .checker()
         .threads(options.threads.max(1))
-        .finish_when(HasDiscoveries::AnyFailures);
+        .finish_when(stop);
     if let Some(n) = options.max_states {
         builder = builder.target_state_count(n);
     }
@@ -132,65 +149,139 @@ pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
     }
 }
 
-/// `path` cut at its first state that is a discovery for `property`.
+/// The model with every property latched: the first state found to be a discovery for a
+/// property (a counterexample, or an example) is the only one reported for it.
 ///
-/// Stateright 0.31's BFS keeps evaluating a property after a discovery and overwrites the path
-/// with every later discovery of the same block of work (`checker/bfs.rs`,
-/// `discoveries.insert`); the ghost history keeps a violation forever, so the reported
-/// counterexample ran on for several steps past the violation. Cut, it ends where the property
-/// fails, though it need not be a shortest one (the catalog's runs latch the first discovery
-/// for that).
-fn first_discovery(
-    model: &RaftModel,
-    property: &Property<RaftModel>,
-    path: Path<State, Action>,
-) -> Path<State, Action> {
-    let found =
-        |s: &State| (property.condition)(model, s) != property.expectation.discovery_is_failure();
-    let steps = path.clone().into_vec();
-    let Some(first) = steps.iter().position(|(s, _)| found(s)) else {
-        return path;
-    };
-    let actions: Vec<Action> = steps[..first].iter().filter_map(|(_, a)| *a).collect();
-    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or(path)
+/// Stateright 0.31 keeps evaluating a property after a discovery and overwrites its path with
+/// every later discovery of the same block of work (`checker/bfs.rs`, `discoveries.insert`).
+/// The ghost history keeps a violation forever, so the successors of a violating state violate
+/// too, and a reported counterexample would run on for several steps past the violation (16
+/// steps instead of 11 for truncate-on-match). Latched, a path ends at its first violating
+/// state, since a state's ancestors are evaluated before it is generated; and on one thread,
+/// where BFS visits states by depth, a BFS counterexample is a shortest one.
+struct Latched {
+    model: RaftModel,
+    properties: Vec<Property<RaftModel>>,
+    /// `found[i]`: property `i` has its discovery.
+    found: Vec<AtomicBool>,
 }
 
-fn finish(checker: impl Checker<RaftModel>, start: Instant, options: &CheckOptions) -> CheckReport {
+/// Property conditions are plain functions, so the latched condition of property `I` is an
+/// instance of one generic function per index.
+const LATCHED: [fn(&Latched, &State) -> bool; 16] = [
+    latched::<0>,
+    latched::<1>,
+    latched::<2>,
+    latched::<3>,
+    latched::<4>,
+    latched::<5>,
+    latched::<6>,
+    latched::<7>,
+    latched::<8>,
+    latched::<9>,
+    latched::<10>,
+    latched::<11>,
+    latched::<12>,
+    latched::<13>,
+    latched::<14>,
+    latched::<15>,
+];
+
+fn latched<const I: usize>(latched: &Latched, state: &State) -> bool {
+    latched.condition(I, state)
+}
+
+impl Latched {
+    fn new(model: RaftModel) -> Latched {
+        let properties = model.properties();
+        assert!(properties.len() <= LATCHED.len(), "too many properties");
+        Latched {
+            found: properties.iter().map(|_| AtomicBool::new(false)).collect(),
+            properties,
+            model,
+        }
+    }
+
+    /// Property `i` in `state`, except that once it has had a discovery no state is one.
+    fn condition(&self, i: usize, state: &State) -> bool {
+        let property = &self.properties[i];
+        // An `always` property's discovery is a state where it is false; a `sometimes`
+        // property's, one where it is true.
+        let no_discovery = property.expectation.discovery_is_failure();
+        if self.found[i].load(Ordering::Relaxed) {
+            return no_discovery;
+        }
+        let value = (property.condition)(&self.model, state);
+        // `swap` lets exactly one state claim the discovery.
+        if value != no_discovery && self.found[i].swap(true, Ordering::Relaxed) {
+            return no_discovery;
+        }
+        value
+    }
+}
+
+impl Model for Latched {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        self.model.init_states()
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.model.actions(state, actions)
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        self.model.next_state(last, action)
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        self.model.within_boundary(state)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        (self.properties.iter().zip(LATCHED))
+            .map(|(p, condition)| Property {
+                expectation: p.expectation.clone(),
+                name: p.name,
+                condition,
+            })
+            .collect()
+    }
+}
+
+fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions) -> CheckReport {
     let mut next_report = start + Duration::from_secs(1);
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
         if let Some(progress) = options.progress.filter(|_| Instant::now() >= next_report) {
             next_report += Duration::from_secs(1);
-            let elapsed = start.elapsed();
-            {
-                progress(
-                    checker.unique_state_count(),
-                    checker.state_count(),
-                    checker.max_depth(),
-                    elapsed,
-                );
-            }
+            progress(
+                checker.unique_state_count(),
+                checker.state_count(),
+                checker.max_depth(),
+                start.elapsed(),
+            );
         }
     }
     let checker = checker.join();
     let elapsed = start.elapsed();
     let mut discoveries: HashMap<&'static str, Path<State, Action>> = checker.discoveries();
-    let any_failure = checker
-        .model()
-        .properties()
-        .iter()
-        .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
-    let exhaustive = !any_failure
+    let properties = &checker.model().properties;
+    let stopped = match options.until {
+        Until::AnyViolation => properties
+            .iter()
+            .any(|p| p.expectation.discovery_is_failure() && discoveries.contains_key(p.name)),
+        Until::Found(name) => discoveries.contains_key(name),
+    };
+    let exhaustive = !stopped
         && options.max_states.is_none()
         && !matches!(options.strategy, Strategy::Simulation { .. });
-    let properties = checker
-        .model()
-        .properties()
-        .into_iter()
+    let properties = properties
+        .iter()
         .map(|p| {
-            let path = discoveries
-                .remove(p.name)
-                .map(|path| first_discovery(checker.model(), &p, path));
+            let path = discoveries.remove(p.name);
             let safety = p.expectation.discovery_is_failure();
             let outcome = match (safety, path.is_some()) {
                 (true, true) => PropertyOutcome::Violated,

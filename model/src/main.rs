@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
-use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
+use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
 use raft_model::{render, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel};
 use stateright::Model;
 
@@ -296,6 +296,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
     println!("  threads          {}", args.threads);
     let options = CheckOptions {
         strategy,
+        until: Until::AnyViolation,
         threads: args.threads as usize,
         max_states,
         progress: Some(progress),

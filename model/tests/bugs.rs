@@ -3,8 +3,8 @@
 //! so the counterexample is the bug's doing, not the configuration's.
 
 use raft_impl::Mutation;
-use raft_model::catalog::{self, Bug, Search};
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy};
+use raft_model::catalog::{self, Bug};
+use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
 use raft_model::{properties, RaftModel};
 
 fn entry(mutation: Mutation) -> Bug {
@@ -17,10 +17,10 @@ fn entry(mutation: Mutation) -> Bug {
 /// Checks the bug in its catalog configuration and asserts the expected property is violated
 /// with a counterexample that actually takes steps. Breadth first, as `raftcheck bugs --run`.
 fn assert_caught(mutation: Mutation) {
-    assert_caught_by(mutation, Search::Bfs);
+    assert_caught_by(mutation, Strategy::Bfs);
 }
 
-fn assert_caught_by(mutation: Mutation, search: Search) {
+fn assert_caught_by(mutation: Mutation, search: Strategy) {
     let bug = entry(mutation);
     let run = catalog::run(&bug, search);
     assert!(
@@ -38,7 +38,7 @@ fn assert_caught_by(mutation: Mutation, search: Search) {
 fn figure8_commit() {
     // The shortest overwrite is 34 steps deep: BFS needs millions of states (tens of seconds),
     // DFS with symmetry reduction finds one on a fraction of them.
-    assert_caught_by(Mutation::Figure8Commit, Search::Dfs);
+    assert_caught_by(Mutation::Figure8Commit, Strategy::Dfs);
 }
 
 #[test]
@@ -77,6 +77,11 @@ fn leader_ignores_higher_term() {
 }
 
 #[test]
+fn leader_accepts_append() {
+    assert_caught(Mutation::LeaderAcceptsAppend);
+}
+
+#[test]
 fn vote_reset_on_append() {
     assert_caught(Mutation::VoteResetOnAppend);
 }
@@ -94,6 +99,11 @@ fn match_index_regress() {
 #[test]
 fn commit_index_regress() {
     assert_caught(Mutation::CommitIndexRegress);
+}
+
+#[test]
+fn commit_beyond_last_new() {
+    assert_caught(Mutation::CommitBeyondLastNew);
 }
 
 #[test]
@@ -131,6 +141,7 @@ fn without_the_bug_every_catalog_configuration_holds() {
     // DFS with symmetry reduction: exhaustive like BFS, on a fraction of the states.
     let options = CheckOptions {
         strategy: Strategy::Dfs,
+        until: Until::AnyViolation,
         threads: 2,
         max_states: None,
         progress: None,

@@ -51,6 +51,7 @@ pub const LEMMAS: &[Lemma] = &[
             Mutation::VoteNotPersisted,
             Mutation::TermNotPersisted,
             Mutation::LeaderIgnoresHigherTerm,
+            Mutation::LeaderAcceptsAppend,
             Mutation::VoteResetOnAppend,
             Mutation::StaleVoteCount,
         ],
@@ -61,9 +62,7 @@ pub const LEMMAS: &[Lemma] = &[
         argument: "A leader only appends proposals and never applies AppendEntries of its own \
                    term; a higher term ends its leadership before any truncation can happen.",
         property: "leader append-only",
-        // No bug of the catalog makes a leader drop entries of its own term: the core ignores
-        // an AppendEntries of its own term while leader. See `NOT_YET_REFUTED`.
-        broken_by: &[],
+        broken_by: &[Mutation::LeaderAcceptsAppend],
     },
     Lemma {
         name: "Log Matching",
@@ -73,7 +72,10 @@ pub const LEMMAS: &[Lemma] = &[
                    indices; a follower accepts entries only after its entry at prevLogIndex \
                    matches prevLogTerm, so by induction on the index the prefixes agree.",
         property: "log matching",
-        broken_by: &[Mutation::LeaderIgnoresHigherTerm],
+        broken_by: &[
+            Mutation::LeaderIgnoresHigherTerm,
+            Mutation::LeaderAcceptsAppend,
+        ],
     },
     Lemma {
         name: "Leader Completeness",
@@ -97,7 +99,11 @@ pub const LEMMAS: &[Lemma] = &[
                    itself only for entries it persisted, and a persisted entry is removed only \
                    by a leader that lacks it, which Leader Completeness rules out.",
         property: "committed durable on majority",
-        broken_by: &[Mutation::AckBeforePersist, Mutation::TruncateOnMatch],
+        broken_by: &[
+            Mutation::AckBeforePersist,
+            Mutation::TruncateOnMatch,
+            Mutation::LeaderAcceptsAppend,
+        ],
     },
     Lemma {
         name: "Committed entries are never overwritten",
@@ -107,7 +113,12 @@ pub const LEMMAS: &[Lemma] = &[
                    committed entry (Leader Completeness) never creates below the commit point; \
                    a follower commits only up to the last entry the leader confirmed.",
         property: "committed never overwritten",
-        broken_by: &[Mutation::Figure8Commit, Mutation::TruncateOnMatch],
+        broken_by: &[
+            Mutation::Figure8Commit,
+            Mutation::TruncateOnMatch,
+            Mutation::LeaderAcceptsAppend,
+            Mutation::CommitBeyondLastNew,
+        ],
     },
     Lemma {
         name: "State Machine Safety",
@@ -115,7 +126,11 @@ pub const LEMMAS: &[Lemma] = &[
         argument: "A server applies only committed entries, in order; committed entries are \
                    never overwritten, so every server applies the same command at an index.",
         property: "state machine safety",
-        broken_by: &[Mutation::Figure8Commit],
+        broken_by: &[
+            Mutation::Figure8Commit,
+            Mutation::LeaderAcceptsAppend,
+            Mutation::CommitBeyondLastNew,
+        ],
     },
     Lemma {
         name: "Commit index is monotonic",
@@ -134,7 +149,3 @@ pub const LEMMAS: &[Lemma] = &[
         broken_by: &[Mutation::MatchIndexRegress],
     },
 ];
-
-/// Lemmas that no deliberate bug of the catalog is yet known to break, so their checks are not
-/// yet shown able to fail. Kept explicit so that the gap is visible rather than silent.
-pub const NOT_YET_REFUTED: &[&str] = &["leader append-only"];

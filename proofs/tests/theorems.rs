@@ -2,10 +2,10 @@
 //! number of unique states pinned, so a silent change of the model or the core is seen), and
 //! every lemma is violated by each bug it claims to be broken by.
 
-use raft_model::catalog::{self, Search};
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy};
+use raft_model::catalog;
+use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
 use raft_model::{Bounds, Persistence, RaftModel};
-use raft_proofs::{LEMMAS, NOT_YET_REFUTED};
+use raft_proofs::LEMMAS;
 
 /// Three servers, two terms, one entry, one crash event, unordered lossy network.
 fn theorem_bounds(persistence: Persistence) -> Bounds {
@@ -25,6 +25,7 @@ fn theorem_bounds(persistence: Persistence) -> Bounds {
 fn assert_lemmas_hold(bounds: Bounds, expected_unique: usize) {
     let options = CheckOptions {
         strategy: Strategy::Bfs,
+        until: Until::AnyViolation,
         threads: 1,
         max_states: None,
         progress: None,
@@ -84,6 +85,14 @@ fn bounds_for(property: &str, entry: &catalog::Bug) -> Bounds {
             max_in_flight: 2,
             ..entry.config
         },
+        // In its catalog configuration the bug commits a stale entry and replaces it in one
+        // step, so only the apply shows. To keep the stale entry it committed, the follower
+        // must reject the request, which takes a leader elected already holding an entry at
+        // that index, of a term between the stale entry's and its own: a third term.
+        ("committed never overwritten", raft_impl::Mutation::CommitBeyondLastNew) => Bounds {
+            max_term: 3,
+            ..entry.config
+        },
         _ => entry.config,
     }
 }
@@ -92,10 +101,9 @@ fn bounds_for(property: &str, entry: &catalog::Bug) -> Bounds {
 fn every_lemma_is_broken_by_the_bugs_it_names() {
     let catalog = catalog::catalog();
     for lemma in LEMMAS {
-        assert_eq!(
-            lemma.broken_by.is_empty(),
-            NOT_YET_REFUTED.contains(&lemma.property),
-            "{}: a lemma without a breaking bug must be listed as not yet refuted",
+        assert!(
+            !lemma.broken_by.is_empty(),
+            "{}: no bug of the catalog breaks it, so its check is not shown able to fail",
             lemma.name
         );
         for mutation in lemma.broken_by {
@@ -108,7 +116,7 @@ fn every_lemma_is_broken_by_the_bugs_it_names() {
                 config: bounds_for(lemma.property, entry),
                 ..*entry
             };
-            let run = catalog::run(&bug, Search::Dfs);
+            let run = catalog::run(&bug, Strategy::Dfs);
             assert!(
                 run.caught(),
                 "{mutation} does not violate {} in its catalog configuration",
