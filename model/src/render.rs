@@ -237,6 +237,15 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
             let _ = write!(line, "; sends {}", sent.join(", "));
         }
         if let (Some(b), Some(a)) = (last.node(id), next.node(id)) {
+            // Indices only: the state keeps no record of the command applied, and the same
+            // step may have replaced the entry since (commit-beyond-last-new does).
+            let applied = b.last_applied() + 1..=a.last_applied();
+            if applied.start() == applied.end() {
+                let _ = write!(line, "; applies index {}", applied.start());
+            } else if !applied.is_empty() {
+                let (first, last) = applied.into_inner();
+                let _ = write!(line, "; applies indices {first} to {last}");
+            }
             if (b.role(), b.current_term(), b.commit_index())
                 != (a.role(), a.current_term(), a.commit_index())
             {
