@@ -6,6 +6,7 @@ use raft_impl::Mutation;
 use raft_model::catalog::{self, Bug};
 use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
 use raft_model::{properties, RaftModel};
+use stateright::Model;
 
 fn entry(mutation: Mutation) -> Bug {
     catalog::catalog()
@@ -32,6 +33,24 @@ fn assert_caught_by(mutation: Mutation, search: Strategy) {
     );
     assert!(run.violated.contains(&bug.expected));
     assert!(run.trace_len().is_some_and(|n| n > 0));
+    // The counterexample ends at its first violation of the property: no state before the last
+    // violates it (the checker reports the first discovery, not a later one).
+    let model = bug.model();
+    let property = model
+        .properties()
+        .into_iter()
+        .find(|p| p.name == bug.expected)
+        .unwrap();
+    let states = run.trace.unwrap().into_states();
+    let (last, before) = states.split_last().unwrap();
+    assert!(!(property.condition)(&model, last));
+    for (i, state) in before.iter().enumerate() {
+        assert!(
+            (property.condition)(&model, state),
+            "{mutation}: state {i} of the trace already violates {}",
+            bug.expected
+        );
+    }
 }
 
 #[test]
