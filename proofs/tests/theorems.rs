@@ -3,7 +3,7 @@
 //! every lemma is violated by each bug it claims to be broken by.
 
 use raft_model::catalog;
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
 use raft_model::{Bounds, Persistence, RaftModel};
 use raft_proofs::LEMMAS;
 
@@ -21,12 +21,20 @@ fn theorem_bounds(persistence: Persistence) -> Bounds {
 }
 
 /// Checks `bounds` exhaustively with one-thread BFS (deterministic state count) and asserts
-/// that every lemma's property holds and every reachability property is reached.
+/// that every lemma's property holds, every reachability property is reached and the space has
+/// `expected_unique` states.
 fn assert_lemmas_hold(bounds: Bounds, expected_unique: usize) {
+    let report = assert_lemmas_hold_with(bounds, Strategy::Bfs, 1);
+    assert_eq!(report.unique_states, expected_unique);
+}
+
+/// Checks `bounds` exhaustively and asserts that every lemma's property holds and every
+/// reachability property is reached.
+fn assert_lemmas_hold_with(bounds: Bounds, strategy: Strategy, threads: usize) -> CheckReport {
     let options = CheckOptions {
-        strategy: Strategy::Bfs,
+        strategy,
         until: Until::AnyViolation,
-        threads: 1,
+        threads,
         max_states: None,
         progress: None,
     };
@@ -41,7 +49,7 @@ fn assert_lemmas_hold(bounds: Bounds, expected_unique: usize) {
         assert_eq!(result.outcome, PropertyOutcome::Holds, "{}", lemma.name);
     }
     assert!(report.all_good(), "a reachability property was not reached");
-    assert_eq!(report.unique_states, expected_unique);
+    report
 }
 
 #[test]
@@ -52,6 +60,19 @@ fn lemmas_hold_with_atomic_persistence() {
 #[test]
 fn lemmas_hold_with_deferred_persistence() {
     assert_lemmas_hold(theorem_bounds(Persistence::Deferred), 216_377);
+}
+
+/// The default configuration of `raftcheck check` (3 terms, 2 entries) with deferred
+/// persistence: 26 M states, about a minute on 2 cores, so not in CI. Multi-threaded counts
+/// vary slightly (see the README), so none is pinned.
+#[test]
+#[ignore = "about a minute: cargo test --release -p raft-proofs -- --ignored"]
+fn lemmas_hold_on_the_default_bounds_with_deferred_persistence() {
+    let bounds = Bounds {
+        persistence: Persistence::Deferred,
+        ..Bounds::default()
+    };
+    assert_lemmas_hold_with(bounds, Strategy::Dfs, 2);
 }
 
 #[test]
