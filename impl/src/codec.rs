@@ -17,6 +17,10 @@ use serde::{de::DeserializeOwned, Serialize};
 pub enum FrameKind {
     HardState,
     Message,
+    /// A client's request to a server of the real runtime (`raft_impl::runtime`).
+    ClientRequest,
+    /// A server's answer to a client's request.
+    ClientReply,
 }
 
 impl FrameKind {
@@ -24,6 +28,8 @@ impl FrameKind {
         match self {
             FrameKind::HardState => *b"RCHS",
             FrameKind::Message => *b"RCMS",
+            FrameKind::ClientRequest => *b"RCCQ",
+            FrameKind::ClientReply => *b"RCCR",
         }
     }
 }
@@ -52,6 +58,12 @@ pub enum DecodeError {
     ChecksumMismatch { expected: u32, actual: u32 },
     #[error("payload does not decode: {0}")]
     Malformed(String),
+}
+
+/// The payload length a frame's header declares. A reader of a byte stream needs it to know
+/// how many bytes make up the frame before [`decode`] checks the whole of it.
+pub fn declared_payload_len(header: &[u8; HEADER_LEN]) -> usize {
+    u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize
 }
 
 /// Encoding failed: only possible for values serde cannot represent, never for the core's types.

@@ -1,6 +1,6 @@
 //! raft-impl: one deterministic, sans-IO Raft core (Figure 2 of the Raft paper), its persistence
-//! and a key-value state machine. The model checker, the simulator and real processes all drive
-//! this same code.
+//! and a key-value state machine. The model checker, the simulator and real processes (`runtime`,
+//! the `raftd` binary) all drive this same code.
 
 pub mod codec;
 pub mod kv;
@@ -8,6 +8,7 @@ pub mod message;
 pub mod mutation;
 pub mod node;
 pub mod persister;
+pub mod runtime;
 pub mod service;
 pub mod types;
 

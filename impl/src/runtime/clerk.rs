@@ -1,0 +1,156 @@
+//! The client library: a Lab 4-style clerk over TCP.
+//!
+//! A clerk has one request outstanding at a time, numbered (client id, sequence number). It
+//! sends the request to the server it believes leads; on `NotLeader` it follows the hint or
+//! tries the next server, and on a timeout or a broken connection it tries the next server
+//! with the *same* command. A retried request that was in fact applied the first time is
+//! applied once: the store remembers each client's latest sequence number and its reply.
+
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::codec::FrameKind;
+use crate::kv::{ClientId, KvCommand, KvOp, KvReply};
+
+use super::frame::{read_frame, write_frame, FrameError};
+use super::protocol::ClientReply;
+use super::transport;
+
+/// How long one attempt at one server may take before the clerk tries another.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a clerk keeps retrying one request before it gives up.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+/// Pause before the next attempt when no server is known to lead (an election is under way, or
+/// the server is down): trying at once would only spin.
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// A request no server answered in time. Its outcome is unknown: it may still be applied. A
+/// history recorder must treat it as pending and go on under a new client id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no server applied request {seq} of client {client} within {waited:?}")]
+pub struct GaveUp {
+    pub client: ClientId,
+    pub seq: u64,
+    pub waited: Duration,
+}
+
+/// A clerk was given no server to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a clerk needs at least one server address")]
+pub struct NoServers;
+
+/// One KV client.
+#[derive(Debug)]
+pub struct Clerk {
+    client: ClientId,
+    /// Sequence number of the latest request; the next takes the one after.
+    seq: u64,
+    /// The servers' client addresses, indexed by server id (leader hints are ids).
+    servers: Vec<SocketAddr>,
+    /// The server tried first: the last that answered, or the one a server named.
+    leader: usize,
+    /// The open connection to `servers[leader]`, if any.
+    conn: Option<TcpStream>,
+    attempt_timeout: Duration,
+    give_up_after: Duration,
+}
+
+impl Clerk {
+    /// A clerk with id `client` (unique among all clients ever) for the servers whose client
+    /// addresses are `servers`, in server id order. Clerks start at different servers by id.
+    pub fn new(client: ClientId, servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
+        if servers.is_empty() {
+            return Err(NoServers);
+        }
+        let leader = (client % servers.len() as u64) as usize;
+        Ok(Clerk {
+            client,
+            seq: 0,
+            servers,
+            leader,
+            conn: None,
+            attempt_timeout: ATTEMPT_TIMEOUT,
+            give_up_after: GIVE_UP_AFTER,
+        })
+    }
+
+    /// Sets how long one attempt may take and how long a request is retried in all.
+    pub fn with_timeouts(self, attempt: Duration, give_up_after: Duration) -> Clerk {
+        Clerk {
+            attempt_timeout: attempt,
+            give_up_after,
+            ..self
+        }
+    }
+
+    pub fn client(&self) -> ClientId {
+        self.client
+    }
+
+    /// The id of the server that answered last, or that the clerk will try first: the
+    /// leader as far as this clerk knows.
+    pub fn leader(&self) -> usize {
+        self.leader
+    }
+
+    /// Performs `op` under the next sequence number, retrying until a server applies it.
+    pub fn execute(&mut self, op: KvOp) -> Result<KvReply, GaveUp> {
+        self.seq += 1;
+        let command = KvCommand {
+            client: self.client,
+            seq: self.seq,
+            op,
+        };
+        let start = Instant::now();
+        while start.elapsed() < self.give_up_after {
+            match self.attempt(&command) {
+                Ok(ClientReply::Applied(reply)) => return Ok(reply),
+                Ok(ClientReply::NotLeader {
+                    leader_hint: Some(hint),
+                }) if usize::from(hint) != self.leader
+                    && usize::from(hint) < self.servers.len() =>
+                {
+                    self.switch_to(usize::from(hint));
+                }
+                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
+                    self.switch_to((self.leader + 1) % self.servers.len());
+                    thread::sleep(RETRY_PAUSE);
+                }
+            }
+        }
+        Err(GaveUp {
+            client: self.client,
+            seq: self.seq,
+            waited: start.elapsed(),
+        })
+    }
+
+    fn switch_to(&mut self, server: usize) {
+        self.leader = server;
+        self.conn = None;
+    }
+
+    /// One request and its reply on the connection to `self.leader`, opened if need be. Any
+    /// failure closes the connection: a late reply must not be read as the next request's.
+    fn attempt(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
+        let result = self.exchange(command);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    fn exchange(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let conn = transport::connect(self.servers[self.leader])?;
+                conn.set_read_timeout(Some(self.attempt_timeout))?;
+                self.conn.insert(conn)
+            }
+        };
+        write_frame(conn, FrameKind::ClientRequest, command)?;
+        read_frame(conn, FrameKind::ClientReply)
+    }
+}

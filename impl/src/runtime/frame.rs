@@ -1,0 +1,221 @@
+//! Frames on a byte stream: the codec's frames (magic, version, length, CRC32, payload) written
+//! to and read from a TCP connection, one after another.
+//!
+//! The codec decodes a frame it holds whole; a stream reader must first learn from the header
+//! how many bytes to wait for. That length comes from the other end of a socket, so it is capped
+//! before anything is allocated: a forged header cannot make a server reserve gigabytes.
+
+use std::io::{self, Read, Write};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::codec::{self, DecodeError, EncodeError, FrameKind, HEADER_LEN};
+
+/// The largest payload a peer or client may send. An AppendEntries carries a follower's whole
+/// missing suffix of the log, so this is generous; anything larger is taken as garbage.
+pub const MAX_PAYLOAD: usize = 64 << 20;
+
+/// Why a frame could not be read or written. A reader that gets any of these but `Closed`
+/// drops the connection: after a bad frame the stream's framing can no longer be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The other end closed the connection cleanly, between two frames.
+    #[error("connection closed")]
+    Closed,
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("frame declares {len} payload bytes, more than the limit of {MAX_PAYLOAD}")]
+    TooLarge { len: usize },
+    #[error("bad frame: {0}")]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Encodes `value` as a frame of `kind` and writes it whole.
+pub fn write_frame<T: Serialize>(
+    out: &mut impl Write,
+    kind: FrameKind,
+    value: &T,
+) -> Result<(), FrameError> {
+    let bytes = codec::encode(kind, value)?;
+    out.write_all(&bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads one frame of `kind` and decodes it. Blocks until the frame is complete, the stream
+/// ends (`Closed` between frames, a truncation error inside one) or the stream's timeout fires.
+pub fn read_frame<T: DeserializeOwned>(
+    input: &mut impl Read,
+    kind: FrameKind,
+) -> Result<T, FrameError> {
+    let mut header = [0u8; HEADER_LEN];
+    let got = read_up_to(input, &mut header)?;
+    if got == 0 {
+        return Err(FrameError::Closed);
+    }
+    if got < HEADER_LEN {
+        return Err(DecodeError::TruncatedHeader { got }.into());
+    }
+    let len = codec::declared_payload_len(&header);
+    if len > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge { len });
+    }
+    let mut frame = Vec::with_capacity(HEADER_LEN + len);
+    frame.extend_from_slice(&header);
+    let got = input.take(len as u64).read_to_end(&mut frame)?;
+    if got < len {
+        return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
+    }
+    Ok(codec::decode(kind, &frame)?)
+}
+
+/// Fills `buf` from `input` unless the stream ends first; returns how many bytes were read.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::kv::{KvCommand, KvOp};
+    use crate::message::{Envelope, Message};
+    use crate::types::Entry;
+
+    fn command(seq: u64) -> KvCommand {
+        KvCommand {
+            client: 7,
+            seq,
+            op: KvOp::Append {
+                key: "k".into(),
+                value: format!("v{seq}"),
+            },
+        }
+    }
+
+    fn envelope() -> Envelope<KvCommand> {
+        Envelope {
+            from: 0,
+            to: 2,
+            msg: Message::AppendEntries {
+                term: 3,
+                prev_log_index: 1,
+                prev_log_term: 2,
+                entries: vec![Entry {
+                    term: 3,
+                    command: command(1),
+                }],
+                leader_commit: 1,
+            },
+        }
+    }
+
+    fn framed<T: Serialize>(kind: FrameKind, value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_frame(&mut out, kind, value).unwrap();
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_one_after_another() {
+        let mut stream = framed(FrameKind::Message, &envelope());
+        stream.extend(framed(FrameKind::ClientRequest, &command(2)));
+        let mut input = Cursor::new(stream);
+        let first: Envelope<KvCommand> = read_frame(&mut input, FrameKind::Message).unwrap();
+        assert_eq!(first, envelope());
+        let second: KvCommand = read_frame(&mut input, FrameKind::ClientRequest).unwrap();
+        assert_eq!(second, command(2));
+        let end = read_frame::<KvCommand>(&mut input, FrameKind::ClientRequest);
+        assert!(matches!(end, Err(FrameError::Closed)), "{end:?}");
+    }
+
+    /// Reads `bytes` as one client request, in a frame expected to be of `kind`.
+    fn read_as(kind: FrameKind, bytes: &[u8]) -> Result<KvCommand, FrameError> {
+        read_frame(&mut Cursor::new(bytes), kind)
+    }
+
+    fn decode_error(result: Result<KvCommand, FrameError>) -> DecodeError {
+        match result {
+            Err(FrameError::Decode(e)) => e,
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let whole = framed(FrameKind::ClientRequest, &command(1));
+        for cut in 1..whole.len() {
+            let expected = if cut < HEADER_LEN {
+                DecodeError::TruncatedHeader { got: cut }
+            } else {
+                DecodeError::TruncatedPayload {
+                    expected: whole.len() - HEADER_LEN,
+                    got: cut - HEADER_LEN,
+                }
+            };
+            let error = decode_error(read_as(FrameKind::ClientRequest, &whole[..cut]));
+            assert_eq!(error, expected, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_an_error() {
+        let whole = framed(FrameKind::Message, &envelope());
+        for at in 0..whole.len() {
+            let mut bytes = whole.clone();
+            bytes[at] ^= 0x55;
+            let result =
+                read_frame::<Envelope<KvCommand>>(&mut Cursor::new(bytes), FrameKind::Message);
+            assert!(result.is_err(), "flipped byte {at} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn a_payload_byte_flip_is_a_checksum_mismatch() {
+        let mut bytes = framed(FrameKind::ClientRequest, &command(1));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let error = decode_error(read_as(FrameKind::ClientRequest, &bytes));
+        assert!(
+            matches!(error, DecodeError::ChecksumMismatch { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_frame_of_another_kind_is_refused() {
+        let bytes = framed(FrameKind::ClientRequest, &command(1));
+        let error = decode_error(read_as(FrameKind::ClientReply, &bytes));
+        assert!(matches!(error, DecodeError::WrongMagic { .. }), "{error}");
+    }
+
+    #[test]
+    fn an_oversized_length_is_refused_before_reading_the_payload() {
+        let mut bytes = framed(FrameKind::ClientRequest, &command(1));
+        bytes[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+        let result = read_as(FrameKind::ClientRequest, &bytes);
+        assert!(
+            matches!(result, Err(FrameError::TooLarge { len }) if len == u32::MAX as usize),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn text_sent_to_a_server_is_refused() {
+        let text = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let result = read_as(FrameKind::ClientRequest, text);
+        assert!(result.is_err(), "{result:?}");
+    }
+}

@@ -1,0 +1,36 @@
+//! The real runtime: the core as a multi-process KV service over TCP, one server per process.
+//!
+//! Std threads and `std::net` only. Per server process:
+//! - the core thread ([`server`]) owns the [`Node`](crate::Node), the
+//!   [`KvStore`](crate::kv::KvStore) and the [`FilePersister`](crate::FilePersister), runs the
+//!   randomised election timer and the heartbeat, and makes each batch's state durable before
+//!   anything of the batch leaves the process;
+//! - one link thread per peer (`transport`) writes that peer's messages, reconnecting after
+//!   the peer restarts;
+//! - an accept thread per listening socket (peers, clients) and a thread per inbound
+//!   connection, which decode frames ([`frame`]) and hand them to the core.
+//!
+//! Clients use a [`Clerk`](clerk::Clerk); what travels is in [`protocol`].
+
+pub mod clerk;
+pub mod frame;
+pub mod protocol;
+pub mod server;
+mod transport;
+
+use std::fmt;
+use std::io;
+use std::thread;
+
+use crate::types::NodeId;
+
+/// One line on standard error, prefixed with the server it concerns: a process's log.
+fn log(id: NodeId, what: fmt::Arguments<'_>) {
+    eprintln!("raftd {id}: {what}");
+}
+
+/// Starts a named thread (names show in debuggers and panics), detached: runtime threads live
+/// as long as the process.
+fn spawn_named(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    thread::Builder::new().name(name).spawn(f).map(drop)
+}

@@ -1,0 +1,573 @@
+//! One KV server: the Raft core, its state machine and its persister, driven by one thread.
+//!
+//! Every input (a peer's message, a client's request, a timer) becomes an `Event` on one
+//! channel, and the core thread handles events in batches. The effects of a batch are gathered
+//! rather than carried out one by one: the latest `Persist` is kept, sends and client replies
+//! are queued. At the end of the batch the state is saved (fsync of the file and of its
+//! directory) and only then are the queued sends handed to the peer links and the replies to
+//! the clients. So nothing a step sends leaves the process before the state that step persisted
+//! is durable, and no client hears "applied" before that either: the persistence contract, with
+//! one fsync per batch instead of one per step. Saving the latest state rather than each one is
+//! sound because each `Persist` carries the whole hard state, which supersedes the earlier ones
+//! of the batch, and nothing of the batch was visible outside before it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::codec::FrameKind;
+use crate::kv::{KvCommand, KvStore};
+use crate::message::Message;
+use crate::mutation::MutationSet;
+use crate::node::{Config, Effect, Node, NotLeader};
+use crate::persister::{FilePersister, PersistError, Persister};
+use crate::service::{self, Submitted};
+use crate::types::{HardState, Index, NodeId, Term};
+
+use super::frame::{read_frame, write_frame, FrameError};
+use super::log;
+use super::protocol::ClientReply;
+use super::transport::{self, PeerLink};
+
+/// The name of the state file inside a server's data directory.
+pub const STATE_FILE: &str = "raft-state";
+/// The most servers a cluster may have: the core keeps votes in a 32-bit set.
+pub const MAX_SERVERS: usize = 32;
+/// How long a client's connection waits for its request to be applied before it closes without
+/// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
+/// clerk gives up first.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Events handled in one batch at most, so that timers and replies are not starved under load.
+const MAX_BATCH: usize = 256;
+
+/// How often a leader sends AppendEntries to every peer: well within the shortest election
+/// timeout, so that followers of a live leader never start an election.
+const HEARTBEAT: Duration = Duration::from_millis(50);
+/// Election timeouts are drawn uniformly from this range, so that servers whose timers started
+/// together (a cluster restart) rarely split the vote. On localhost a new leader is usually
+/// elected within a second of the old one's death.
+const ELECTION_TIMEOUT: std::ops::Range<Duration> =
+    Duration::from_millis(300)..Duration::from_millis(600);
+
+/// Everything one server needs to start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    id: NodeId,
+    peers: Vec<SocketAddr>,
+    client_addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+/// A cluster description that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("a cluster needs at least one server address")]
+    NoServers,
+    #[error("{count} servers given; at most {MAX_SERVERS} are supported")]
+    TooManyServers { count: usize },
+    #[error("server id {id} is not an index into the {count} server addresses")]
+    IdOutOfRange { id: usize, count: usize },
+    #[error("address {addr} is given twice")]
+    DuplicateAddress { addr: SocketAddr },
+}
+
+impl ServerConfig {
+    /// Server `id` of the cluster whose servers listen for each other at `peers` (indexed by
+    /// id, this server's own address included), answering clients at `client_addr` and
+    /// keeping its state in `data_dir`.
+    pub fn new(
+        id: usize,
+        peers: Vec<SocketAddr>,
+        client_addr: SocketAddr,
+        data_dir: PathBuf,
+    ) -> Result<ServerConfig, ConfigError> {
+        let count = peers.len();
+        if count == 0 {
+            return Err(ConfigError::NoServers);
+        }
+        if count > MAX_SERVERS {
+            return Err(ConfigError::TooManyServers { count });
+        }
+        if id >= count {
+            return Err(ConfigError::IdOutOfRange { id, count });
+        }
+        let mut seen: Vec<SocketAddr> = Vec::with_capacity(count + 1);
+        for addr in peers.iter().chain([&client_addr]) {
+            if seen.contains(addr) {
+                return Err(ConfigError::DuplicateAddress { addr: *addr });
+            }
+            seen.push(*addr);
+        }
+        Ok(ServerConfig {
+            // Both fit: `id < count <= MAX_SERVERS`.
+            id: id as NodeId,
+            peers,
+            client_addr,
+            data_dir,
+        })
+    }
+}
+
+/// Why a server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Loading a corrupt state file, or failing to save: a server that cannot make its state
+    /// durable must stop, since it may not send what it cannot persist.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] io::Error),
+}
+
+/// An input to the core thread.
+pub(crate) enum Event {
+    /// A message from a peer.
+    Peer {
+        from: NodeId,
+        msg: Message<KvCommand>,
+    },
+    /// A client's request; the answer goes back on `reply`.
+    Client {
+        command: KvCommand,
+        reply: Sender<ClientReply>,
+    },
+}
+
+/// Runs server `config` until the process ends: loads its state, listens, and drives the core.
+/// Returns only on an error.
+pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
+    let ServerConfig {
+        id,
+        peers,
+        client_addr,
+        data_dir,
+    } = config;
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let persister = FilePersister::new(data_dir.join(STATE_FILE));
+    let hard: HardState<KvCommand> = persister.load()?;
+    log(
+        id,
+        format_args!(
+            "starting in term {} with {} log entries from {}",
+            hard.current_term,
+            hard.log.len(),
+            persister.path().display()
+        ),
+    );
+    let listen = |addr: SocketAddr| {
+        TcpListener::bind(addr).map_err(|source| ServerError::Listen { addr, source })
+    };
+    let peer_listener = listen(peers[usize::from(id)])?;
+    let client_listener = listen(client_addr)?;
+
+    let (events, inbox) = mpsc::channel();
+    let servers = peers.len();
+    let to_core = events.clone();
+    transport::spawn_acceptor(id, "peer", peer_listener, move |stream| {
+        transport::serve_peer(id, servers, stream, to_core.clone())
+    })
+    .map_err(ServerError::Thread)?;
+    let to_core = events.clone();
+    transport::spawn_acceptor(id, "client", client_listener, move |stream| {
+        serve_client(id, stream, to_core.clone())
+    })
+    .map_err(ServerError::Thread)?;
+    let mut links = HashMap::new();
+    for (peer, addr) in peers.iter().enumerate() {
+        let peer = peer as NodeId;
+        if peer != id {
+            let link = PeerLink::spawn(id, peer, *addr).map_err(ServerError::Thread)?;
+            links.insert(peer, link);
+        }
+    }
+    let mut core = Core::new(
+        Node::new(Config::new(id, servers as u8), hard),
+        persister,
+        links,
+    );
+    // `events` stays alive here, so `inbox` never reports a disconnection.
+    let _keep_open = events;
+    core.run(&inbox)
+}
+
+/// A client request proposed by this server, waiting for its log index to be applied.
+struct Waiting {
+    command: KvCommand,
+    /// The term it was proposed in: if this server leaves it, the entry may never commit.
+    term: Term,
+    reply: Sender<ClientReply>,
+}
+
+/// The core thread's state.
+struct Core {
+    node: Node<KvCommand>,
+    store: KvStore,
+    persister: FilePersister,
+    links: HashMap<NodeId, PeerLink>,
+    /// Requests this incarnation proposed, by log index.
+    waiting: BTreeMap<Index, Waiting>,
+    election_deadline: Instant,
+    heartbeat_deadline: Instant,
+    /// Whether the batch proposed something, to be replicated at its end in one round.
+    proposed: bool,
+    /// The batch's outputs, held back until its state is durable.
+    unsaved: Option<HardState<KvCommand>>,
+    sends: Vec<(NodeId, Message<KvCommand>)>,
+    replies: Vec<(Sender<ClientReply>, ClientReply)>,
+}
+
+impl Core {
+    fn new(
+        node: Node<KvCommand>,
+        persister: FilePersister,
+        links: HashMap<NodeId, PeerLink>,
+    ) -> Core {
+        let now = Instant::now();
+        let mut core = Core {
+            node,
+            store: KvStore::new(MutationSet::NONE),
+            persister,
+            links,
+            waiting: BTreeMap::new(),
+            election_deadline: now,
+            heartbeat_deadline: now,
+            proposed: false,
+            unsaved: None,
+            sends: Vec::new(),
+            replies: Vec::new(),
+        };
+        core.reset_election_timer();
+        core
+    }
+
+    fn run(&mut self, inbox: &Receiver<Event>) -> Result<Infallible, ServerError> {
+        loop {
+            let wake = if self.node.is_leader() {
+                self.election_deadline.min(self.heartbeat_deadline)
+            } else {
+                self.election_deadline
+            };
+            if let Ok(event) = inbox.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                self.on_event(event);
+                for event in inbox.try_iter().take(MAX_BATCH) {
+                    self.on_event(event);
+                }
+            }
+            self.fire_timers();
+            if std::mem::take(&mut self.proposed) {
+                let effects = self.node.broadcast_append();
+                self.absorb(effects);
+                self.heartbeat_deadline = Instant::now() + HEARTBEAT;
+            }
+            self.flush()?;
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let was_leader = self.node.is_leader();
+        match event {
+            Event::Peer { from, msg } => {
+                let effects = self.node.handle(from, msg);
+                self.absorb(effects);
+            }
+            Event::Client { command, reply } => self.submit(command, reply),
+        }
+        if self.node.is_leader() != was_leader {
+            let role = if was_leader { "follower" } else { "leader" };
+            let term = self.node.current_term();
+            log(self.node.id(), format_args!("{role} in term {term}"));
+        }
+        self.settle_if_deposed();
+    }
+
+    fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
+        match service::submit(&mut self.node, &self.store, command.clone()) {
+            Ok(Submitted::Proposed(proposal)) => {
+                // Registered before its effects are absorbed: a one-server cluster applies the
+                // entry in the same step.
+                self.waiting.insert(
+                    proposal.index,
+                    Waiting {
+                        command,
+                        term: proposal.term,
+                        reply,
+                    },
+                );
+                self.absorb(proposal.effects);
+                self.proposed = true;
+            }
+            Ok(Submitted::Answered(answer)) => {
+                self.replies.push((reply, ClientReply::Applied(answer)));
+            }
+            Err(NotLeader { leader_hint }) => {
+                self.replies
+                    .push((reply, ClientReply::NotLeader { leader_hint }));
+            }
+        }
+    }
+
+    /// Takes a step's effects in their order; what leaves the process waits for `flush`.
+    fn absorb(&mut self, effects: Vec<Effect<KvCommand>>) {
+        for effect in effects {
+            match effect {
+                Effect::Persist(hard) => self.unsaved = Some(hard),
+                Effect::Send { to, msg } => self.sends.push((to, msg)),
+                Effect::Apply { index, command } => {
+                    let answer = self.store.apply(&command);
+                    if let Some(waiting) = self.waiting.remove(&index) {
+                        // Another command at the index: this server lost its leadership and a
+                        // successor's entry took the slot; the clerk must ask elsewhere.
+                        let reply = if waiting.command == command {
+                            ClientReply::Applied(answer)
+                        } else {
+                            ClientReply::NotLeader {
+                                leader_hint: self.node.leader_hint(),
+                            }
+                        };
+                        self.replies.push((waiting.reply, reply));
+                    }
+                }
+                Effect::ResetElectionTimer => self.reset_election_timer(),
+            }
+        }
+    }
+
+    /// Answers every waiting request with `NotLeader` once this server is no longer the
+    /// leader of the term it proposed them in: they may never be applied here.
+    fn settle_if_deposed(&mut self) {
+        let (leading, term) = (self.node.is_leader(), self.node.current_term());
+        if self.waiting.is_empty() || (leading && self.waiting.values().all(|w| w.term == term)) {
+            return;
+        }
+        let leader_hint = self.node.leader_hint();
+        let (keep, settle) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, w)| leading && w.term == term);
+        self.waiting = keep;
+        for (_, waiting) in settle {
+            self.replies
+                .push((waiting.reply, ClientReply::NotLeader { leader_hint }));
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        if now >= self.election_deadline {
+            // A leader's core ignores it; anyone else starts an election.
+            let effects = self.node.election_timeout();
+            self.absorb(effects);
+            self.reset_election_timer();
+            self.settle_if_deposed();
+        }
+        if self.node.is_leader() && now >= self.heartbeat_deadline {
+            let effects = self.node.broadcast_append();
+            self.absorb(effects);
+            self.heartbeat_deadline = now + HEARTBEAT;
+        }
+    }
+
+    fn reset_election_timer(&mut self) {
+        self.election_deadline = Instant::now() + rand::rng().random_range(ELECTION_TIMEOUT);
+    }
+
+    /// Makes the batch's state durable, then lets its sends and replies go.
+    fn flush(&mut self) -> Result<(), ServerError> {
+        if let Some(hard) = self.unsaved.take() {
+            self.persister.save(&hard)?;
+        }
+        for (to, msg) in self.sends.drain(..) {
+            if let Some(link) = self.links.get(&to) {
+                link.send(msg);
+            }
+        }
+        for (reply, answer) in self.replies.drain(..) {
+            // The client's connection may have given up and closed; then no one is waiting.
+            let _ = reply.send(answer);
+        }
+        Ok(())
+    }
+}
+
+/// Why a client connection was closed.
+#[derive(Debug, thiserror::Error)]
+enum ClientConnError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("request {seq} of client {client} was not settled within {REQUEST_TIMEOUT:?}")]
+    Unsettled { client: u64, seq: u64 },
+}
+
+/// Serves one client connection: each request goes to the core, and its answer back, until
+/// the client closes the connection or sends a malformed frame.
+fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
+    let client = stream
+        .peer_addr()
+        .map_or("?".to_string(), |a| a.to_string());
+    let result: Result<(), ClientConnError> = (|| loop {
+        let command: KvCommand = read_frame(&mut stream, FrameKind::ClientRequest)?;
+        let (client, seq) = (command.client, command.seq);
+        let (reply, answer) = mpsc::channel();
+        if events.send(Event::Client { command, reply }).is_err() {
+            return Ok(());
+        }
+        let answer = answer
+            .recv_timeout(REQUEST_TIMEOUT)
+            .map_err(|_| ClientConnError::Unsettled { client, seq })?;
+        write_frame(&mut stream, FrameKind::ClientReply, &answer)?;
+    })();
+    match result {
+        Ok(()) | Err(ClientConnError::Frame(FrameError::Closed)) => {}
+        Err(e) => log(
+            me,
+            format_args!("closing client connection from {client}: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::kv::{KvOp, KvReply};
+    use crate::message::Envelope;
+
+    fn append(client: u64, seq: u64) -> KvCommand {
+        KvCommand {
+            client,
+            seq,
+            op: KvOp::Append {
+                key: "k".into(),
+                value: format!("{client}.{seq}"),
+            },
+        }
+    }
+
+    /// Server 0 of `servers`, its state in a temporary directory, its links to peers all
+    /// pointing at one listener, which the test may accept from.
+    fn setup(servers: u8) -> (tempfile::TempDir, TcpListener, Core) {
+        let dir = tempfile::tempdir().unwrap();
+        let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = peer.local_addr().unwrap();
+        let links = (1..servers)
+            .map(|p| (p, PeerLink::spawn(0, p, addr).unwrap()))
+            .collect();
+        let persister = FilePersister::new(dir.path().join(STATE_FILE));
+        let node = Node::new(Config::new(0, servers), HardState::default());
+        (dir, peer, Core::new(node, persister, links))
+    }
+
+    /// Server 0 stands for election.
+    fn time_out(core: &mut Core) {
+        let effects = core.node.election_timeout();
+        core.absorb(effects);
+    }
+
+    fn client(core: &mut Core, command: KvCommand) -> Receiver<ClientReply> {
+        let (reply, answer) = mpsc::channel();
+        core.on_event(Event::Client { command, reply });
+        answer
+    }
+
+    #[test]
+    fn a_vote_is_on_disk_before_it_is_sent() {
+        let (dir, peer, mut core) = setup(3);
+        let request = Message::RequestVote {
+            term: 5,
+            last_log_index: 0,
+            last_log_term: 0,
+        };
+        core.on_event(Event::Peer {
+            from: 1,
+            msg: request,
+        });
+        // Decided, but neither saved nor sent until the batch is flushed.
+        assert!(!dir.path().join(STATE_FILE).exists());
+        assert_eq!(core.sends.len(), 1);
+
+        core.flush().unwrap();
+        let saved: HardState<KvCommand> = core.persister.load().unwrap();
+        assert_eq!((saved.current_term, saved.voted_for), (5, Some(1)));
+        let (mut conn, _) = peer.accept().unwrap();
+        let reply: Envelope<KvCommand> = read_frame(&mut conn, FrameKind::Message).unwrap();
+        let granted = Message::RequestVoteReply {
+            term: 5,
+            granted: true,
+        };
+        assert_eq!((reply.from, reply.to, reply.msg), (0, 1, granted));
+    }
+
+    #[test]
+    fn a_client_hears_of_its_applied_request_after_the_flush_and_a_retry_applies_once() {
+        let (_dir, _peer, mut core) = setup(1);
+        time_out(&mut core);
+        assert!(core.node.is_leader());
+
+        let first = client(&mut core, append(1, 1));
+        assert!(first.try_recv().is_err(), "answered before the flush");
+        core.flush().unwrap();
+        assert_eq!(first.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
+
+        let retry = client(&mut core, append(1, 1));
+        core.flush().unwrap();
+        assert_eq!(retry.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
+        assert_eq!(core.store.get("k"), "1.1");
+        let saved: HardState<KvCommand> = core.persister.load().unwrap();
+        assert_eq!(saved.log.len(), 2, "both copies are in the log");
+    }
+
+    #[test]
+    fn a_deposed_leader_answers_its_waiting_clients_not_leader() {
+        let (_dir, _peer, mut core) = setup(3);
+        time_out(&mut core);
+        let vote = Message::RequestVoteReply {
+            term: 1,
+            granted: true,
+        };
+        core.on_event(Event::Peer { from: 1, msg: vote });
+        assert!(core.node.is_leader());
+
+        let waiting = client(&mut core, append(1, 1));
+        core.flush().unwrap();
+        assert!(waiting.try_recv().is_err(), "not committed: no answer yet");
+        let heartbeat = Message::AppendEntries {
+            term: 2,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: Vec::new(),
+            leader_commit: 0,
+        };
+        core.on_event(Event::Peer {
+            from: 2,
+            msg: heartbeat,
+        });
+        core.flush().unwrap();
+        assert_eq!(
+            waiting.try_recv(),
+            Ok(ClientReply::NotLeader {
+                leader_hint: Some(2)
+            })
+        );
+    }
+}

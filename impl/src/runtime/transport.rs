@@ -1,0 +1,159 @@
+//! TCP between servers, and the accept loops of both listening sockets.
+//!
+//! Each server has one outbound connection to each peer, owned by a [`PeerLink`] thread, and
+//! accepts one inbound connection from each: a message travels on its sender's connection and
+//! its reply on the replier's own. A link that fails drops the connection and the message and
+//! reconnects on a later message: Raft resends whatever matters (heartbeats carry the log from
+//! the follower's next index, elections repeat), so losing a message costs only time, and a
+//! restarted peer is reached again within one reconnect pause.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crate::codec::FrameKind;
+use crate::kv::KvCommand;
+use crate::message::{Envelope, Message};
+use crate::types::NodeId;
+
+use super::frame::{read_frame, write_frame, FrameError};
+use super::server::Event;
+use super::{log, spawn_named};
+
+/// How long a link waits before trying a peer that refused a connection again. Messages meant
+/// for it meanwhile are dropped rather than queued, so a dead peer costs no memory.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+/// A connect or a write that takes this long means the peer is gone or stuck.
+const IO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The sending end of the connection to one peer.
+pub(crate) struct PeerLink {
+    queue: Sender<Message<KvCommand>>,
+}
+
+impl PeerLink {
+    /// Starts the thread that carries `me`'s messages to `peer` at `addr`.
+    pub(crate) fn spawn(me: NodeId, peer: NodeId, addr: SocketAddr) -> io::Result<PeerLink> {
+        let (queue, messages) = mpsc::channel();
+        spawn_named(format!("link-{peer}"), move || {
+            carry(me, peer, addr, messages)
+        })?;
+        Ok(PeerLink { queue })
+    }
+
+    /// Hands `msg` to the link; it leaves the process when the link's thread writes it.
+    pub(crate) fn send(&self, msg: Message<KvCommand>) {
+        // The link thread only ends when this sender is dropped, so the send cannot fail.
+        let _ = self.queue.send(msg);
+    }
+}
+
+/// The link thread: writes each message to the peer, (re)connecting as needed.
+fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<KvCommand>>) {
+    let mut stream: Option<TcpStream> = None;
+    let mut next_attempt = Instant::now();
+    // Whether the last attempt failed, so that a dead peer is logged once, not ten times a second.
+    let mut down = false;
+    for msg in messages {
+        let conn = match &mut stream {
+            Some(conn) => conn,
+            None if Instant::now() < next_attempt => continue,
+            None => match connect(addr) {
+                Ok(conn) => {
+                    if down {
+                        log(me, format_args!("reconnected to server {peer} at {addr}"));
+                    }
+                    down = false;
+                    stream.insert(conn)
+                }
+                Err(e) => {
+                    if !down {
+                        log(me, format_args!("server {peer} at {addr} unreachable: {e}"));
+                    }
+                    down = true;
+                    next_attempt = Instant::now() + RECONNECT_PAUSE;
+                    continue;
+                }
+            },
+        };
+        let envelope = Envelope {
+            from: me,
+            to: peer,
+            msg,
+        };
+        if let Err(e) = write_frame(conn, FrameKind::Message, &envelope) {
+            log(me, format_args!("lost connection to server {peer}: {e}"));
+            stream = None;
+        }
+    }
+}
+
+/// A connection with the timeouts and the no-delay every runtime connection uses: Raft's and
+/// the clients' messages are small and latency-bound.
+pub(crate) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Accepts connections on `listener` for ever, each served on its own thread by `serve`.
+pub(crate) fn spawn_acceptor(
+    me: NodeId,
+    name: &str,
+    listener: TcpListener,
+    serve: impl Fn(TcpStream) + Clone + Send + 'static,
+) -> io::Result<()> {
+    let prefix = name.to_string();
+    spawn_named(format!("{name}-accept"), move || {
+        for conn in listener.incoming() {
+            let stream = match conn {
+                Ok(stream) => stream,
+                Err(e) => {
+                    log(me, format_args!("{prefix}: accept failed: {e}"));
+                    continue;
+                }
+            };
+            let serve = serve.clone();
+            if let Err(e) = spawn_named(format!("{prefix}-conn"), move || serve(stream)) {
+                log(me, format_args!("{prefix}: cannot start a thread: {e}"));
+            }
+        }
+    })
+}
+
+/// Why an inbound peer connection was closed.
+#[derive(Debug, thiserror::Error)]
+enum InboundError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("message from {from} to {to} reached server {me}")]
+    Misaddressed {
+        from: NodeId,
+        to: NodeId,
+        me: NodeId,
+    },
+}
+
+/// Serves one inbound connection from a peer: every message goes to the core, until the peer
+/// closes it or sends something that is not a well-formed message addressed to this server.
+pub(crate) fn serve_peer(me: NodeId, servers: usize, mut stream: TcpStream, events: Sender<Event>) {
+    let peer = stream
+        .peer_addr()
+        .map_or("?".to_string(), |a| a.to_string());
+    let result: Result<(), InboundError> = (|| loop {
+        let envelope: Envelope<KvCommand> = read_frame(&mut stream, FrameKind::Message)?;
+        let Envelope { from, to, msg } = envelope;
+        if to != me || from == me || usize::from(from) >= servers {
+            return Err(InboundError::Misaddressed { from, to, me });
+        }
+        if events.send(Event::Peer { from, msg }).is_err() {
+            return Ok(());
+        }
+    })();
+    match result {
+        Ok(()) | Err(InboundError::Frame(FrameError::Closed)) => {}
+        Err(e) => log(me, format_args!("closing peer connection from {peer}: {e}")),
+    }
+}
