@@ -12,6 +12,9 @@ use crate::kv::CLIENT_LIMIT;
 pub const TERM_LIMIT: u64 = 15;
 /// Largest cluster: server bitmasks in the ghost history are one byte.
 pub const SERVER_LIMIT: u8 = 5;
+/// Highest `max_log` accepted: a state's hash packs log lengths into one byte
+/// (`crate::symmetry`).
+pub const LOG_LIMIT: usize = 255;
 
 /// When a `Persist` effect becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +91,8 @@ pub enum BoundsError {
     Servers(u8),
     #[error("--max-term must be between 1 and {TERM_LIMIT}, got {0}")]
     MaxTerm(u64),
+    #[error("--max-log must be at most {LOG_LIMIT}, got {0}")]
+    MaxLog(usize),
     #[error("--max-in-flight must be at least 1")]
     MaxInFlight,
     #[error("--kv-clients must be at most {CLIENT_LIMIT}, got {0}")]
@@ -102,6 +107,9 @@ impl Bounds {
         }
         if self.max_term == 0 || self.max_term > TERM_LIMIT {
             return Err(BoundsError::MaxTerm(self.max_term));
+        }
+        if self.max_log > LOG_LIMIT {
+            return Err(BoundsError::MaxLog(self.max_log));
         }
         if self.max_in_flight == 0 {
             return Err(BoundsError::MaxInFlight);

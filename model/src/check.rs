@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use stateright::{Checker, HasDiscoveries, Model, Path, Property, UniformChooser};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, UniformChooser};
 
 use crate::model::{Action, RaftModel};
 use crate::state::State;
@@ -130,7 +130,8 @@ pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
         Until::AnyViolation => HasDiscoveries::AnyFailures,
         Until::Found(name) => HasDiscoveries::AnyOf(BTreeSet::from([name])),
     };
-    let mut builder = Latched::new(model)
+    let simulation = matches!(options.strategy, Strategy::Simulation { .. });
+    let mut builder = Latched::new(model, simulation)
         .checker()
         .threads(options.threads.max(1))
         .finish_when(stop);
@@ -159,11 +160,18 @@ pub fn run(model: RaftModel, options: &CheckOptions) -> CheckReport {
 /// steps instead of 11 for truncate-on-match). Latched, a path ends at its first violating
 /// state, since a state's ancestors are evaluated before it is generated; and on one thread,
 /// where BFS visits states by depth, a BFS counterexample is a shortest one.
+///
+/// It also hides disabled actions from the simulation strategy: stateright 0.31's simulation
+/// records a chosen action by its position in a list it has already reordered by removing the
+/// actions it tried and found disabled (`checker/simulation.rs`), so the replayed path would take
+/// other actions. Listing only actions with a successor, the first choice is always taken.
 struct Latched {
     model: RaftModel,
     properties: Vec<Property<RaftModel>>,
     /// `found[i]`: property `i` has its discovery.
     found: Vec<AtomicBool>,
+    /// List only the actions whose `next_state` is `Some` (for the simulation strategy).
+    enabled_only: bool,
 }
 
 /// Property conditions are plain functions, so the latched condition of property `I` is an
@@ -192,13 +200,22 @@ fn latched<const I: usize>(latched: &Latched, state: &State) -> bool {
 }
 
 impl Latched {
-    fn new(model: RaftModel) -> Latched {
+    fn new(model: RaftModel, enabled_only: bool) -> Latched {
         let properties = model.properties();
         assert!(properties.len() <= LATCHED.len(), "too many properties");
+        // Latching an `eventually` property would be wrong: its first state without the
+        // condition is no counterexample, yet would claim the latch and hide a real one.
+        assert!(
+            properties
+                .iter()
+                .all(|p| p.expectation != Expectation::Eventually),
+            "eventually properties cannot be latched"
+        );
         Latched {
             found: properties.iter().map(|_| AtomicBool::new(false)).collect(),
             properties,
             model,
+            enabled_only,
         }
     }
 
@@ -229,7 +246,10 @@ impl Model for Latched {
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
-        self.model.actions(state, actions)
+        self.model.actions(state, actions);
+        if self.enabled_only {
+            actions.retain(|a| self.model.next_state(state, *a).is_some());
+        }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {

@@ -136,7 +136,7 @@ impl Hash for State {
     /// Hashes the state as its servers renamed by `r` would hash, where `r` is the canonical
     /// renaming when the state is symmetric and the identity otherwise (see the module doc).
     /// Small fields are packed into few writes: the fingerprint of every successor is taken
-    /// with SipHash, whose cost grows with the number of writes.
+    /// by stateright's hasher, whose cost grows with the number of writes.
     fn hash<H: Hasher>(&self, h: &mut H) {
         let r = if self.symmetric {
             Renaming::canonical(self)
@@ -214,7 +214,8 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
 }
 
 /// Terms, indices and log lengths of model states are far below 2^32 (terms are at most
-/// `TERM_LIMIT`, logs at most a few entries), so pairs of them pack into one `u64`.
+/// `TERM_LIMIT`, logs at most `LOG_LIMIT` entries, so a log length also fits the byte it is
+/// packed into here), so pairs of them pack into one `u64`.
 fn hash_hard<H: Hasher>(hard: &HardState<Cmd>, r: &Renaming, h: &mut H) {
     let vote = hard
         .voted_for

@@ -60,6 +60,16 @@ fn figure8_commit() {
     assert_caught_by(Mutation::Figure8Commit, Strategy::Dfs);
 }
 
+/// Random walks too report a path that really leads to the violation (the walks take many
+/// disabled actions here: replies past the in-flight bound, deliveries that change nothing).
+#[test]
+fn simulation_reports_replayable_counterexamples() {
+    for seed in 0..8 {
+        assert_caught_by(Mutation::MatchIndexRegress, Strategy::Simulation { seed });
+        assert_caught_by(Mutation::KvNoDedup, Strategy::Simulation { seed });
+    }
+}
+
 #[test]
 fn vote_not_persisted() {
     assert_caught(Mutation::VoteNotPersisted);

@@ -30,10 +30,11 @@ const SMALL: [&str; 8] = [
 
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["check", "--no-such-flag"], "--no-such-flag"),
         (&["check", "--servers", "0"], "--servers"),
         (&["check", "--max-term", "0"], "--max-term"),
+        (&["check", "--max-log", "256"], "--max-log"),
         (&["check", "--strategy", "sideways"], "sideways"),
         (&["check", "--bug", "no-such-bug"], "figure8-commit"),
         (&["frobnicate"], "frobnicate"),
