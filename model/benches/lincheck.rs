@@ -11,24 +11,13 @@ use std::time::{Duration, Instant};
 
 use raft_impl::kv::{KvOp, KvReply};
 use raft_model::lincheck::{check, parse_history, History, Outcome, Recorder};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const OPERATIONS: usize = 10_000;
 const KEYS: u64 = 10;
 const CLIENTS: u64 = 5;
 const RUNS: usize = 5;
-
-/// splitmix64: a fixed, dependency-free generator so every run checks the same history.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
 
 enum Stage {
     Idle,
@@ -68,7 +57,7 @@ struct Faults {
 
 /// The history of a linearizable store, but for `faults`.
 fn generate(seed: u64, faults: Faults) -> History {
-    let mut rng = Rng(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ids: Vec<u64> = (0..CLIENTS).collect();
     let mut next_id = CLIENTS;
     let mut store: HashMap<String, Cell> = HashMap::new();
@@ -78,16 +67,18 @@ fn generate(seed: u64, faults: Faults) -> History {
     let mut invoked = 0;
     let mut time = 0;
     while invoked < OPERATIONS {
-        time += 1 + rng.below(3);
-        let slot = rng.below(CLIENTS) as usize;
+        time += 1 + rng.random_range(0..3);
+        let slot = rng.random_range(0..CLIENTS) as usize;
         let client = ids[slot];
-        let crash = faults.crash_one_in.is_some_and(|n| rng.below(n) == 0);
+        let crash = faults
+            .crash_one_in
+            .is_some_and(|n| rng.random_range(0..n) == 0);
         let stage = &mut stages[slot];
         *stage = match std::mem::replace(stage, Stage::Idle) {
             Stage::Idle => {
-                let key = format!("k{}", rng.below(KEYS));
+                let key = format!("k{}", rng.random_range(0..KEYS));
                 let value = format!("{client}.{invoked};");
-                let op = match rng.below(10) {
+                let op = match rng.random_range(0..10) {
                     0..=3 => KvOp::Get { key },
                     4..=6 => KvOp::Put { key, value },
                     _ => KvOp::Append { key, value },

@@ -9,6 +9,8 @@ use raft_model::lincheck::{
     check, check_history, parse_history, run, EventError, History, LincheckError, LineError,
     Operation, Outcome, Recorder, Violation,
 };
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const BUDGET: Duration = Duration::from_secs(60);
 
@@ -649,45 +651,32 @@ fn truncated_or_corrupted_input_never_panics() {
 
 // ---- agreement with a brute-force search on small random histories ----
 
-/// splitmix64, so that every run tests the same histories.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
-
 /// Up to 3 clients doing up to 3 operations each on one or two keys, with values from a tiny
 /// alphabet so that reads are often, but not always, explainable; a client's last operation
 /// may stay pending.
-fn random_history(rng: &mut Rng) -> History {
+fn random_history(rng: &mut ChaCha8Rng) -> History {
     let mut r = Recorder::new();
-    for client in 0..1 + rng.below(3) {
-        let mut t = rng.below(4);
-        let ops = 1 + rng.below(3);
+    for client in 0..1 + rng.random_range(0..3) {
+        let mut t = rng.random_range(0..4);
+        let ops = 1 + rng.random_range(0..3);
         for n in 0..ops {
-            let key = ["x", "y"][rng.below(2) as usize].to_owned();
-            let value = ["a", "b"][rng.below(2) as usize].to_owned();
-            let (op, reply) = match rng.below(3) {
+            let key = ["x", "y"][rng.random_range(0..2) as usize].to_owned();
+            let value = ["a", "b"][rng.random_range(0..2) as usize].to_owned();
+            let (op, reply) = match rng.random_range(0..3) {
                 0 => (KvOp::Put { key, value }, KvReply::Done),
                 1 => (KvOp::Append { key, value }, KvReply::Done),
                 _ => {
-                    let read = ["", "a", "b", "ab", "ba", "aa"][rng.below(6) as usize];
+                    let read = ["", "a", "b", "ab", "ba", "aa"][rng.random_range(0..6) as usize];
                     (KvOp::Get { key }, KvReply::Value(read.to_owned()))
                 }
             };
             r.invoke(client, op, t).unwrap();
-            if n + 1 == ops && rng.below(4) == 0 {
+            if n + 1 == ops && rng.random_range(0..4) == 0 {
                 break;
             }
-            t += rng.below(6);
+            t += rng.random_range(0..6);
             r.complete(client, reply, t).unwrap();
-            t += rng.below(3);
+            t += rng.random_range(0..3);
         }
     }
     r.finish()
@@ -730,7 +719,7 @@ fn brute_force(ops: &[&Operation], placed: &mut [bool], value: &str) -> bool {
 
 #[test]
 fn agrees_with_brute_force_on_random_histories() {
-    let mut rng = Rng(2026);
+    let mut rng = ChaCha8Rng::seed_from_u64(2026);
     let mut verdicts = [0; 2];
     for _ in 0..5000 {
         let h = random_history(&mut rng);
