@@ -1,6 +1,15 @@
 //! Deliberate bugs. Each variant switches off one rule of Figure 2 (or of the KV service) the
 //! way a shipped implementation got it wrong, so that the checkers can be shown to catch it.
 //! The set is empty by default; an unmutated node never looks at anything but `contains`.
+//!
+//! Two kinds share the enum, so that one `MutationSet` and one `--bug NAME` switch on either:
+//! - the *catalog* ([`Mutation::ALL`]): bugs that shipped in real implementations or are known
+//!   lab mistakes, each with a configuration the model is known to catch it in;
+//! - the *probes* ([`Mutation::PROBES`]): plausible mistakes written for this project only,
+//!   after the model and its properties, to measure how general the checker is on bugs it was
+//!   not tuned for (issue 11). They are test-only instruments, not claims about the world, so
+//!   the catalog (`raftcheck bugs`) leaves them out; `--bug NAME` still takes them so that the
+//!   README's generality table can be reproduced.
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,10 +51,31 @@ pub enum Mutation {
     KvNoDedup,
     /// Leader answers Get from local state without a committed entry of its term.
     StaleRead,
+    /// Probe (votes): a vote is granted whenever the term and the log qualify, even when
+    /// `voted_for` names another candidate of the same term.
+    VoteIgnoresVotedFor,
+    /// Probe (votes): a candidate adds its own vote to the tally of its previous election
+    /// instead of starting a fresh one, so grants from an older term still count.
+    VoteTallyNotReset,
+    /// Probe (commit): the leader counts its own copy twice, once as the leader and once more
+    /// in the loop over all servers' match indices.
+    CommitCountsSelfTwice,
+    /// Probe (progress tracking): on a successful reply the leader sets the follower's match
+    /// index to its own last index, not to the index the request covered.
+    MatchFromLeaderLog,
+    /// Probe (truncation): at the first conflict the follower truncates one entry too late,
+    /// keeping the conflicting entry in front of the new one (an off-by-one).
+    TruncateAfterConflict,
+    /// Probe (truncation): the follower overwrites a conflicting entry in place and keeps the
+    /// rest of its old suffix instead of truncating it.
+    OverwriteWithoutTruncate,
+    /// Probe (terms): a follower accepts an AppendEntries of an older term instead of
+    /// rejecting it.
+    AcceptStaleTermAppend,
 }
 
 impl Mutation {
-    /// Every mutation, in catalog order. Sixteen is all a [`MutationSet`] holds.
+    /// The catalog: every real-world bug, in catalog order (probes are not in it).
     pub const ALL: [Mutation; 16] = [
         Mutation::Figure8Commit,
         Mutation::VoteNotPersisted,
@@ -64,6 +94,27 @@ impl Mutation {
         Mutation::KvNoDedup,
         Mutation::StaleRead,
     ];
+
+    /// The probes of issue 11, in the order of the README's generality table.
+    pub const PROBES: [Mutation; 7] = [
+        Mutation::VoteIgnoresVotedFor,
+        Mutation::VoteTallyNotReset,
+        Mutation::CommitCountsSelfTwice,
+        Mutation::MatchFromLeaderLog,
+        Mutation::TruncateAfterConflict,
+        Mutation::OverwriteWithoutTruncate,
+        Mutation::AcceptStaleTermAppend,
+    ];
+
+    /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
+    pub fn is_probe(self) -> bool {
+        Mutation::PROBES.contains(&self)
+    }
+
+    /// Every mutation: the catalog, then the probes.
+    fn every() -> impl Iterator<Item = Mutation> {
+        Mutation::ALL.into_iter().chain(Mutation::PROBES)
+    }
 
     /// The catalog name used on the command line (`--bug <name>`).
     pub fn name(self) -> &'static str {
@@ -84,6 +135,13 @@ impl Mutation {
             Mutation::CommitBeyondLastNew => "commit-beyond-last-new",
             Mutation::KvNoDedup => "kv-no-dedup",
             Mutation::StaleRead => "stale-read",
+            Mutation::VoteIgnoresVotedFor => "vote-ignores-voted-for",
+            Mutation::VoteTallyNotReset => "vote-tally-not-reset",
+            Mutation::CommitCountsSelfTwice => "commit-counts-self-twice",
+            Mutation::MatchFromLeaderLog => "match-from-leader-log",
+            Mutation::TruncateAfterConflict => "truncate-after-conflict",
+            Mutation::OverwriteWithoutTruncate => "overwrite-without-truncate",
+            Mutation::AcceptStaleTermAppend => "accept-stale-term-append",
         }
     }
 
@@ -93,7 +151,7 @@ impl Mutation {
 }
 
 // Every mutation needs a bit of `MutationSet`.
-const _: () = assert!(Mutation::ALL.len() <= u32::BITS as usize);
+const _: () = assert!(Mutation::ALL.len() + Mutation::PROBES.len() <= u32::BITS as usize);
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,17 +159,20 @@ impl fmt::Display for Mutation {
     }
 }
 
-/// A name that is not in the catalog.
+/// A name that is neither in the catalog nor a probe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug `{0}` (known: {known})", known = Mutation::ALL.map(Mutation::name).join(", "))]
+#[error(
+    "unknown bug `{0}` (catalog: {catalog}; probes: {probes})",
+    catalog = Mutation::ALL.map(Mutation::name).join(", "),
+    probes = Mutation::PROBES.map(Mutation::name).join(", ")
+)]
 pub struct UnknownMutation(pub String);
 
 impl FromStr for Mutation {
     type Err = UnknownMutation;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mutation::ALL
-            .into_iter()
+        Mutation::every()
             .find(|m| m.name() == s)
             .ok_or_else(|| UnknownMutation(s.to_string()))
     }
@@ -138,7 +199,7 @@ impl MutationSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Mutation> {
-        Mutation::ALL.into_iter().filter(move |m| self.contains(*m))
+        Mutation::every().filter(move |m| self.contains(*m))
     }
 }
 
@@ -154,16 +215,23 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_distinct() {
-        for m in Mutation::ALL {
+        for m in Mutation::every() {
             assert_eq!(m.name().parse::<Mutation>(), Ok(m));
         }
-        let set: MutationSet = Mutation::ALL.into_iter().collect();
-        assert_eq!(set.iter().count(), Mutation::ALL.len());
+        let set: MutationSet = Mutation::every().collect();
+        assert_eq!(set.iter().count(), Mutation::every().count());
+    }
+
+    #[test]
+    fn probes_are_apart_from_the_catalog() {
+        assert!(Mutation::PROBES.iter().all(|m| m.is_probe()));
+        assert!(Mutation::ALL.iter().all(|m| !m.is_probe()));
     }
 
     #[test]
     fn unknown_name_is_an_error_listing_the_catalog() {
         let err = "nope".parse::<Mutation>().unwrap_err();
         assert!(err.to_string().contains("figure8-commit"));
+        assert!(err.to_string().contains("vote-ignores-voted-for"));
     }
 }

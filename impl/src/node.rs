@@ -264,8 +264,14 @@ impl<C: Command> Node<C> {
             out.reset_timer = true;
             self.role = Role::Candidate;
             self.leader_hint = None;
-            self.votes = 1 << self.id();
-            if self.config.is_quorum(1) {
+            // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
+            let earlier = if self.has(Mutation::VoteTallyNotReset) {
+                self.votes
+            } else {
+                0
+            };
+            self.votes = earlier | 1 << self.id();
+            if self.config.is_quorum(self.votes.count_ones() as usize) {
                 self.become_leader(&mut out);
             } else {
                 let (last_log_index, last_log_term) =
@@ -395,7 +401,8 @@ impl<C: Command> Node<C> {
         out: &mut Outbox<C>,
     ) {
         let granted = term == self.hard.current_term
-            && self.hard.voted_for.is_none_or(|v| v == from)
+            && (self.hard.voted_for.is_none_or(|v| v == from)
+                || self.has(Mutation::VoteIgnoresVotedFor))
             && self.candidate_up_to_date(last_log_index, last_log_term);
         if granted {
             if self.hard.voted_for != Some(from) {
@@ -473,7 +480,7 @@ impl<C: Command> Node<C> {
         leader_commit: Index,
         out: &mut Outbox<C>,
     ) {
-        if term < self.hard.current_term {
+        if term < self.hard.current_term && !self.has(Mutation::AcceptStaleTermAppend) {
             let hint = self.conflict_hint(prev_log_index);
             let reply = Message::AppendEntriesReply {
                 term: self.hard.current_term,
@@ -553,13 +560,24 @@ impl<C: Command> Node<C> {
             log.extend(entries);
             return changed;
         }
+        let overwrite = self
+            .config
+            .mutations
+            .contains(Mutation::OverwriteWithoutTruncate);
+        // 1 with the `truncate-after-conflict` probe: the conflicting entry survives.
+        let keep = usize::from(
+            self.config
+                .mutations
+                .contains(Mutation::TruncateAfterConflict),
+        );
         let mut changed = false;
         for (offset, entry) in entries.into_iter().enumerate() {
             let pos = prev_log_index as usize + offset;
             match log.get(pos) {
                 Some(existing) if existing.term == entry.term => continue,
+                Some(_) if overwrite => log[pos] = entry,
                 Some(_) => {
-                    log.truncate(pos);
+                    log.truncate(pos + keep);
                     log.push(entry);
                 }
                 None => log.push(entry),
@@ -603,10 +621,15 @@ impl<C: Command> Node<C> {
         }
         let last_index = self.hard.last_index();
         let regress = self.has(Mutation::MatchIndexRegress);
+        let from_leader_log = self.has(Mutation::MatchFromLeaderLog);
         let progress = &mut self.progress[from as usize];
         match outcome {
             AppendOutcome::Success { match_index } => {
-                let match_index = match_index.min(last_index);
+                let match_index = if from_leader_log {
+                    last_index
+                } else {
+                    match_index.min(last_index)
+                };
                 if regress {
                     progress.matched = match_index;
                     progress.next = match_index + 1;
@@ -639,11 +662,13 @@ impl<C: Command> Node<C> {
                 // Terms only decrease going back through the log: nothing older qualifies.
                 break;
             }
-            let replicas = 1 + self
-                .config
-                .peers()
-                .filter(|p| self.progress[*p as usize].matched >= n)
-                .count();
+            let replicas = 1
+                + self
+                    .config
+                    .peers()
+                    .filter(|p| self.progress[*p as usize].matched >= n)
+                    .count()
+                + usize::from(self.has(Mutation::CommitCountsSelfTwice));
             if self.config.is_quorum(replicas) {
                 self.commit_index = n;
                 break;

@@ -95,14 +95,14 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
 }
 
 /// The core's bugs need no KV clients.
-const NO_KV: KvBounds = KvBounds {
+pub(crate) const NO_KV: KvBounds = KvBounds {
     clients: 0,
     timeouts: 0,
 };
 
 /// Defaults for what most entries leave alone: no duplication, atomic persistence, no mutation.
 /// Every entry spells out the other bounds in full, so that it reads on its own.
-const BASE: Bounds = Bounds {
+pub(crate) const BASE: Bounds = Bounds {
     servers: 3,
     max_term: 1,
     max_log: 0,
@@ -116,19 +116,19 @@ const BASE: Bounds = Bounds {
 };
 
 /// FIFO per channel, may lose messages: a partition without reordering.
-const ORDERED_LOSSY: Network = Network {
+pub(crate) const ORDERED_LOSSY: Network = Network {
     ordered: true,
     lossy: true,
     duplicating: false,
 };
 /// FIFO per channel and reliable: the tamest network.
-const ORDERED_RELIABLE: Network = Network {
+pub(crate) const ORDERED_RELIABLE: Network = Network {
     ordered: true,
     lossy: false,
     duplicating: false,
 };
 /// Reliable but reordering: a late, stale message can overtake a newer one.
-const REORDERING_RELIABLE: Network = Network {
+pub(crate) const REORDERING_RELIABLE: Network = Network {
     ordered: false,
     lossy: false,
     duplicating: false,

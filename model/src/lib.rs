@@ -8,6 +8,7 @@ pub mod kv;
 pub mod lincheck;
 pub mod model;
 pub mod network;
+pub mod probes;
 pub mod properties;
 pub mod render;
 pub mod state;

@@ -2,11 +2,12 @@
 //! names, in the catalog's configuration, and the same configurations hold without any bug —
 //! so the counterexample is the bug's doing, not the configuration's.
 
+mod common;
+
 use raft_impl::Mutation;
 use raft_model::catalog::{self, Bug};
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
-use raft_model::{properties, RaftModel};
-use stateright::Model;
+use raft_model::check::Strategy;
+use raft_model::properties;
 
 fn entry(mutation: Mutation) -> Bug {
     catalog::catalog()
@@ -15,42 +16,13 @@ fn entry(mutation: Mutation) -> Bug {
         .expect("every mutation is in the catalog")
 }
 
-/// Checks the bug in its catalog configuration and asserts the expected property is violated
-/// with a counterexample that actually takes steps. Breadth first, as `raftcheck bugs --run`.
+/// Checks the bug in its catalog configuration breadth first, as `raftcheck bugs --run`.
 fn assert_caught(mutation: Mutation) {
     assert_caught_by(mutation, Strategy::Bfs);
 }
 
 fn assert_caught_by(mutation: Mutation, search: Strategy) {
-    let bug = entry(mutation);
-    let run = catalog::run(&bug, search);
-    assert!(
-        run.caught(),
-        "{mutation}: expected \"{}\" to be violated, found {:?} in {} states",
-        bug.expected,
-        run.violated,
-        run.unique_states
-    );
-    assert!(run.violated.contains(&bug.expected));
-    assert!(run.trace_len().is_some_and(|n| n > 0));
-    // The counterexample ends at its first violation of the property: no state before the last
-    // violates it (the checker reports the first discovery, not a later one).
-    let model = bug.model();
-    let property = model
-        .properties()
-        .into_iter()
-        .find(|p| p.name == bug.expected)
-        .unwrap();
-    let states = run.trace.unwrap().into_states();
-    let (last, before) = states.split_last().unwrap();
-    assert!(!(property.condition)(&model, last));
-    for (i, state) in before.iter().enumerate() {
-        assert!(
-            (property.condition)(&model, state),
-            "{mutation}: state {i} of the trace already violates {}",
-            bug.expected
-        );
-    }
+    common::assert_caught(&entry(mutation), search);
 }
 
 #[test]
@@ -167,25 +139,5 @@ fn catalog_lists_every_mutation_once_and_only_kv_bugs_need_clients() {
 
 #[test]
 fn without_the_bug_every_catalog_configuration_holds() {
-    // DFS with symmetry reduction: exhaustive like BFS, on a fraction of the states.
-    let options = CheckOptions {
-        strategy: Strategy::Dfs,
-        until: Until::AnyViolation,
-        threads: 2,
-        max_states: None,
-        progress: None,
-    };
-    for bug in catalog::catalog() {
-        let report = check::run(RaftModel::with_kv(bug.config, bug.kv), &options);
-        assert!(report.exhaustive, "{}", bug.mutation);
-        for p in report.properties.iter().filter(|p| p.safety) {
-            assert_eq!(
-                p.outcome,
-                PropertyOutcome::Holds,
-                "{} configuration without the bug: {}",
-                bug.mutation,
-                p.name
-            );
-        }
-    }
+    common::assert_holds_without_the_bug(&catalog::catalog());
 }

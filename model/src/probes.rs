@@ -1,0 +1,150 @@
+//! The probes of issue 11: deliberate bugs written after the model and its properties, one per
+//! rule of Figure 2, to measure how general the checker is. The catalog ([`crate::catalog`])
+//! shows that every property *can* fail; the probes ask whether the checker finds mistakes it
+//! was never tuned for ("a checker is as good as the bugs it finds without being told where to
+//! look"). They are [`Mutation::PROBES`], kept out of the catalog and `raftcheck bugs` because
+//! they are instruments, not bugs that shipped anywhere.
+//!
+//! Each entry reuses the catalog's [`Bug`], so [`crate::catalog::run`] checks it and
+//! [`Bug::command`] prints the command that reproduces it; `seen_in` names the rule the probe
+//! breaks instead of a place it was seen. `config` is a small configuration found by hand in
+//! which breadth-first search catches the probe (`tests/probes.rs` pins it), not necessarily a
+//! minimal one; the README's generality table records what the *default* check finds.
+
+use raft_impl::Mutation;
+
+use crate::bounds::Bounds;
+use crate::catalog::{Bug, BASE, NO_KV, ORDERED_LOSSY, ORDERED_RELIABLE};
+use crate::properties::*;
+
+/// Probes no configuration tried catches. `overwrite-without-truncate` needs a follower holding
+/// a stale suffix *behind* the conflicting entry while the new leader, whose log conflicts with
+/// it, wins an election: in three (or four) servers the only logs that can hold that suffix
+/// belong to the voters such a leader needs, and they refuse it. Five servers and three
+/// proposals are the least; there, neither breadth-first (10 M states) nor depth-first search
+/// found it within minutes.
+pub const UNCAUGHT: [Mutation; 1] = [Mutation::OverwriteWithoutTruncate];
+
+/// Every probe that some configuration catches, in [`Mutation::PROBES`] order (the others are
+/// [`UNCAUGHT`]).
+pub fn probes() -> Vec<Bug> {
+    vec![
+        Bug {
+            mutation: Mutation::VoteIgnoresVotedFor,
+            description: "vote granted when voted_for names another candidate of the term",
+            seen_in: "probe: votes",
+            expected: ELECTION_SAFETY,
+            // Two candidates of term 1 grant each other's request: two leaders.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::VoteTallyNotReset,
+            description: "candidate keeps the vote tally of its previous election",
+            seen_in: "probe: votes",
+            expected: ELECTION_SAFETY,
+            // The term-1 leader, deposed in term 2, wins term 3 on its term-1 tally alone while
+            // the third server wins term 3 with a real vote.
+            config: Bounds {
+                servers: 3,
+                max_term: 3,
+                max_log: 0,
+                clients: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::CommitCountsSelfTwice,
+            description: "leader counts its own copy twice when counting replicas",
+            seen_in: "probe: commit",
+            expected: COMMITTED_DURABLE_ON_MAJORITY,
+            // The leader alone is a majority of two: it commits its entry on proposing it.
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::MatchFromLeaderLog,
+            description: "leader sets match_index to its own last index on any success",
+            seen_in: "probe: progress tracking",
+            expected: COMMITTED_DURABLE_ON_MAJORITY,
+            // The reply to the first, empty heartbeat arrives after a proposal and is taken
+            // for an acknowledgement of it.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                clients: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::TruncateAfterConflict,
+            description: "follower truncates after the conflicting entry, keeping it",
+            seen_in: "probe: truncation",
+            expected: STATE_MACHINE_SAFETY,
+            // The deposed term-1 leader keeps its own entry at index 1 in front of the term-2
+            // leader's committed one, and applies it.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::AcceptStaleTermAppend,
+            description: "follower accepts an AppendEntries of an older term",
+            seen_in: "probe: terms",
+            expected: COMMITTED_NEVER_OVERWRITTEN,
+            // A deposed leader's AppendEntries, still in flight, replaces the entry the new
+            // leader committed.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                clients: 2,
+                max_crashes: 0,
+                max_in_flight: 3,
+                network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+    ]
+}
+
+/// The probe's entry, if some configuration catches it (`None` for [`UNCAUGHT`] ones).
+pub fn probe(mutation: Mutation) -> Option<Bug> {
+    probes().into_iter().find(|b| b.mutation == mutation)
+}
