@@ -102,7 +102,8 @@ struct ModelArgs {
     /// KV client timeouts in total (a waiting client gives up and may send the request again).
     #[arg(long, default_value_t = 1)]
     kv_timeouts: u8,
-    /// Switch on a deliberate bug from the catalog (repeatable).
+    /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
+    /// generality table (repeatable).
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     bugs: Vec<Mutation>,
 }

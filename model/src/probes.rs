@@ -135,7 +135,7 @@ pub fn probes() -> Vec<Bug> {
                 max_log: 1,
                 clients: 2,
                 max_crashes: 0,
-                max_in_flight: 3,
+                max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 ..BASE
             },
