@@ -84,6 +84,10 @@ pub struct Proposal<C> {
     pub effects: Vec<Effect<C>>,
 }
 
+/// The most servers a cluster may have: a candidate keeps the votes it was granted in a
+/// `u32` bitset, one bit per server id.
+pub const MAX_SERVERS: usize = u32::BITS as usize;
+
 /// One Raft server. `Clone + Hash + Eq` so that a model checker can keep it in a state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Node<C> {
@@ -142,7 +146,10 @@ impl<C: Command> Node<C> {
     /// A server starting from `hard` (the default `HardState` for a brand new server, or what
     /// its persister saved before a crash). All volatile state starts afresh, as after a reboot.
     pub fn new(config: Config, hard: HardState<C>) -> Node<C> {
-        assert!(config.servers as u32 <= u32::BITS, "at most 32 servers");
+        assert!(
+            config.servers as usize <= MAX_SERVERS,
+            "at most {MAX_SERVERS} servers"
+        );
         let n = config.servers as usize;
         Node {
             config,

@@ -5,8 +5,6 @@ use std::fmt;
 
 use raft_impl::MutationSet;
 
-use crate::kv::CLIENT_LIMIT;
-
 /// Highest `max_term` accepted: the ghost history keeps one leader bitmask per term in a fixed
 /// array so that states stay allocation-free there.
 pub const TERM_LIMIT: u64 = 15;
@@ -15,6 +13,10 @@ pub const SERVER_LIMIT: u8 = 5;
 /// Highest `max_log` accepted: a state's hash packs log lengths into one byte
 /// (`crate::symmetry`).
 pub const LOG_LIMIT: usize = 255;
+
+/// Most KV client slots: the linearizability search is exponential in concurrent operations, and
+/// three clients are already far beyond what checks in seconds.
+pub const CLIENT_LIMIT: u8 = 3;
 
 /// When a `Persist` effect becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,8 +47,9 @@ pub struct Bounds {
     pub max_term: u64,
     /// A leader accepts no proposal once its log has this many entries.
     pub max_log: usize,
-    /// Client proposals in total; each proposes a distinct command `1, 2, …`.
-    pub clients: u8,
+    /// Plain proposals in total; each proposes a distinct command `1, 2, …`. (KV clients,
+    /// whose requests are log entries too, are counted by [`KvBounds::clients`].)
+    pub proposals: u8,
     /// Crash events in total over a whole behaviour. One event stops one server or every
     /// running server at once (a power cut), so a majority can lose its volatile state.
     pub max_crashes: u8,
@@ -69,7 +72,7 @@ impl Default for Bounds {
             servers: 3,
             max_term: 3,
             max_log: 2,
-            clients: 2,
+            proposals: 2,
             max_crashes: 1,
             max_in_flight: 2,
             max_duplicates: 0,
@@ -141,7 +144,7 @@ impl fmt::Display for Bounds {
         writeln!(f, "  servers          {}", self.servers)?;
         writeln!(f, "  max term         {}", self.max_term)?;
         writeln!(f, "  max log          {}", self.max_log)?;
-        writeln!(f, "  clients          {}", self.clients)?;
+        writeln!(f, "  proposals        {}", self.proposals)?;
         writeln!(
             f,
             "  max crashes      {} (events in total; one server or all at once)",
@@ -159,5 +162,37 @@ impl fmt::Display for Bounds {
             bugs.join(", ")
         };
         write!(f, "  bugs             {bugs}")
+    }
+}
+
+/// The client bounds. Kept apart from [`Bounds`] so that configurations without clients
+/// (all of the catalog) are spelled exactly as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KvBounds {
+    /// Client slots, 0 (no KV clients: plain proposals only) to [`CLIENT_LIMIT`].
+    pub clients: u8,
+    /// Client timeouts in total: a waiting client gives up on its server and may send the same
+    /// request again. Without them a client re-sends only when its server crashed or its entry
+    /// was replaced, and no reply is ever lost.
+    pub timeouts: u8,
+}
+
+impl KvBounds {
+    pub fn enabled(&self) -> bool {
+        self.clients > 0
+    }
+
+    pub fn validate(&self) -> Result<(), BoundsError> {
+        if self.clients > CLIENT_LIMIT {
+            return Err(BoundsError::KvClients(self.clients));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for KvBounds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  kv clients       {}", self.clients)?;
+        write!(f, "  kv timeouts      {}", self.timeouts)
     }
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 use raft_impl::{Mutation, MutationSet};
 use stateright::{Model, Path};
 
-use crate::bounds::{Bounds, Network, Persistence};
+use crate::action::Action;
+use crate::bounds::{Bounds, KvBounds, Network, Persistence};
 use crate::check::{self, CheckOptions, Strategy, Until};
-use crate::kv::KvBounds;
-use crate::model::{Action, RaftModel};
+use crate::model::RaftModel;
 use crate::properties;
 use crate::state::State;
 
@@ -69,8 +69,8 @@ impl Bug {
 /// depend on the CLI's defaults.
 pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
     let mut s = format!(
-        "--servers {} --max-term {} --max-log {} --clients {} --max-crashes {} --max-in-flight {}",
-        b.servers, b.max_term, b.max_log, b.clients, b.max_crashes, b.max_in_flight
+        "--servers {} --max-term {} --max-log {} --proposals {} --max-crashes {} --max-in-flight {}",
+        b.servers, b.max_term, b.max_log, b.proposals, b.max_crashes, b.max_in_flight
     );
     if b.network.ordered {
         s.push_str(" --ordered");
@@ -106,7 +106,7 @@ pub(crate) const BASE: Bounds = Bounds {
     servers: 3,
     max_term: 1,
     max_log: 0,
-    clients: 0,
+    proposals: 0,
     max_crashes: 0,
     max_in_flight: 1,
     max_duplicates: 0,
@@ -149,7 +149,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 4,
                 max_log: 1,
-                clients: 2,
+                proposals: 2,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -167,7 +167,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 1,
                 max_log: 0,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 1,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -185,7 +185,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 0,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 1,
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
@@ -204,7 +204,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
-                clients: 1,
+                proposals: 1,
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
@@ -223,7 +223,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
-                clients: 1,
+                proposals: 1,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
@@ -242,7 +242,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 3,
                 max_log: 1,
-                clients: 2,
+                proposals: 2,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -259,7 +259,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 2,
                 max_log: 1,
-                clients: 1,
+                proposals: 1,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -276,7 +276,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 2,
                 max_log: 0,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
@@ -296,7 +296,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 2,
                 max_log: 1,
-                clients: 2,
+                proposals: 2,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -313,7 +313,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 1,
                 max_log: 0,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -332,7 +332,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 2,
                 max_log: 0,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 3,
                 network: ORDERED_LOSSY,
@@ -351,7 +351,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
-                clients: 1,
+                proposals: 1,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
@@ -369,7 +369,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 1,
-                clients: 1,
+                proposals: 1,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: REORDERING_RELIABLE,
@@ -389,7 +389,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 3,
                 max_term: 2,
                 max_log: 1,
-                clients: 2,
+                proposals: 2,
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
@@ -408,7 +408,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 1,
                 max_log: 3,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,
@@ -430,7 +430,7 @@ pub fn catalog() -> Vec<Bug> {
                 servers: 2,
                 max_term: 2,
                 max_log: 2,
-                clients: 0,
+                proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_RELIABLE,

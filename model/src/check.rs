@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, UniformChooser};
 
-use crate::model::{Action, RaftModel};
+use crate::action::Action;
+use crate::model::RaftModel;
 use crate::state::State;
 
 /// How the state space is searched.

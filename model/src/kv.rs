@@ -8,14 +8,9 @@
 
 use std::fmt;
 
-use crate::bounds::BoundsError;
 use raft_impl::kv::{KvCommand, KvOp, KvReply};
 use raft_impl::{Index, NodeId};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
-
-/// Most client slots: the linearizability search is exponential in concurrent operations, and
-/// three clients are already far beyond what checks in seconds.
-pub const CLIENT_LIMIT: u8 = 3;
 
 /// The one key of the workload: a single register shows stale reads and duplicated appends as
 /// well as several keys would, at a fraction of the states.
@@ -138,7 +133,7 @@ impl Client {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Clients {
     pub slots: Vec<Client>,
-    /// Client timeouts so far (bounded by [`KvBounds::timeouts`]).
+    /// Client timeouts so far (bounded by [`KvBounds::timeouts`](crate::bounds::KvBounds::timeouts)).
     pub timeouts: u8,
     /// Invoke / return per client. A retry is the same operation, so it is never a second
     /// invoke: the tester requires one operation in flight per thread.
@@ -182,37 +177,5 @@ impl Clients {
     /// Whether the operations so far have a linearization.
     pub fn linearizable(&self) -> bool {
         self.history.is_consistent()
-    }
-}
-
-/// The client bounds. Kept apart from [`crate::Bounds`] so that configurations without clients
-/// (all of the catalog) are spelled exactly as before.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct KvBounds {
-    /// Client slots, 0 (no KV clients: plain proposals only) to [`CLIENT_LIMIT`].
-    pub clients: u8,
-    /// Client timeouts in total: a waiting client gives up on its server and may send the same
-    /// request again. Without them a client re-sends only when its server crashed or its entry
-    /// was replaced, and no reply is ever lost.
-    pub timeouts: u8,
-}
-
-impl KvBounds {
-    pub fn enabled(&self) -> bool {
-        self.clients > 0
-    }
-
-    pub fn validate(&self) -> Result<(), BoundsError> {
-        if self.clients > CLIENT_LIMIT {
-            return Err(BoundsError::KvClients(self.clients));
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for KvBounds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  kv clients       {}", self.clients)?;
-        write!(f, "  kv timeouts      {}", self.timeouts)
     }
 }

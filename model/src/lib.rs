@@ -1,6 +1,7 @@
 //! raft-model: the Stateright model over the raft-impl core, and the linearizability checker
 //! for recorded client histories.
 
+pub mod action;
 pub mod bounds;
 pub mod catalog;
 pub mod check;
@@ -14,8 +15,8 @@ pub mod render;
 pub mod state;
 pub mod symmetry;
 
-pub use bounds::{Bounds, BoundsError, Network, Persistence};
+pub use action::Action;
+pub use bounds::{Bounds, BoundsError, KvBounds, Network, Persistence};
 pub use check::{CheckReport, PropertyOutcome, Strategy};
-pub use kv::KvBounds;
-pub use model::{Action, RaftModel};
+pub use model::RaftModel;
 pub use state::State;

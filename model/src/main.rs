@@ -18,8 +18,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
-use raft_model::{render, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel};
-use stateright::Model;
+use raft_model::{
+    render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel, State,
+};
+use stateright::{Model, Path};
 
 #[derive(Parser)]
 #[command(
@@ -74,9 +76,10 @@ struct ModelArgs {
     /// Longest log a leader appends to.
     #[arg(long, default_value_t = Bounds::default().max_log)]
     max_log: usize,
-    /// Client proposals in total (each a distinct command).
-    #[arg(long, default_value_t = Bounds::default().clients)]
-    clients: u8,
+    /// Plain proposals in total (each a distinct command).
+    // `--clients` was this flag's first name; kept, hidden, so that old commands still run.
+    #[arg(long, alias = "clients", default_value_t = Bounds::default().proposals)]
+    proposals: u8,
     /// Crash events in total; one event stops one server or all of them at once.
     #[arg(long, default_value_t = Bounds::default().max_crashes)]
     max_crashes: u8,
@@ -129,7 +132,7 @@ impl ModelArgs {
             servers: self.servers,
             max_term: self.max_term,
             max_log: self.max_log,
-            clients: self.clients,
+            proposals: self.proposals,
             max_crashes: self.max_crashes,
             max_in_flight: self.max_in_flight,
             max_duplicates: self.duplicates,
@@ -314,7 +317,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         println!("\nFinal state:\n{:?}", path.last_state());
         println!(
             "\nExplore it: {} (run `raftcheck explore` with the same flags)",
-            render::explorer_url(&model, path, &args.explorer_addr)
+            explorer_url(&model, path, &args.explorer_addr)
         );
     }
     if report.violated() || !report.all_good() {
@@ -322,6 +325,12 @@ fn check_command(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The Explorer URL that opens `path` step by step, when `raftcheck explore` with the same
+/// flags serves on `addr`.
+fn explorer_url(model: &RaftModel, path: &Path<State, Action>, addr: &str) -> String {
+    format!("http://{addr}/#/steps/{}", path.encode(model))
 }
 
 fn print_report(report: &CheckReport) {

@@ -15,46 +15,12 @@ use raft_impl::kv::{KvReply, KvStore};
 use raft_impl::{service, Config, Effect, Envelope, HardState, Index, Node, NodeId, Role};
 use stateright::{Model, Path, Property};
 
-use crate::bounds::{Bounds, Persistence};
-use crate::kv::{self, Clients, KvBounds, Status};
+use crate::action::Action;
+use crate::bounds::{Bounds, KvBounds, Persistence};
+use crate::kv::{self, Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
 use crate::{properties, render};
-
-/// One nondeterministic step. Network actions name a slot of the (canonically ordered) network
-/// plus its endpoints so that traces and the Explorer can show them without the state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Deliver the message at `slot`. On a lossy network, not enabled when the receiver
-    /// ignores the message: that is the same step as `Drop`.
-    Deliver { slot: u8, from: NodeId, to: NodeId },
-    /// The network loses the message at `slot`.
-    Drop { slot: u8, from: NodeId, to: NodeId },
-    /// The network duplicates the message at `slot`.
-    Duplicate { slot: u8, from: NodeId, to: NodeId },
-    /// The election timer of a follower or candidate fires.
-    Timeout(NodeId),
-    /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer.
-    Replicate { leader: NodeId, peer: NodeId },
-    /// A client proposes the next command to a leader.
-    Propose(NodeId),
-    /// Deferred persistence: the oldest pending persist of a server becomes durable and the
-    /// sends queued behind it leave.
-    Flush(NodeId),
-    /// A crash event, of one server or of every running server at once (a power cut): every
-    /// server in the bitmask stops, losing its volatile state and anything not yet durable. On a lossy
-    /// network they restart in the same step (see `next_state`).
-    Crash(u8),
-    /// A crashed server starts again from its durable state.
-    Restart(NodeId),
-    /// A KV client sends its current request (a first try or a retry of the same
-    /// `(client, seq)`) to a server. A server that is not the leader refuses, which changes
-    /// nothing: the client simply tries another, so a refusal is not a step.
-    Request { client: u8, server: NodeId },
-    /// A waiting KV client gives up on its server and may send the same request again, to any
-    /// server; a reply that comes later is lost.
-    ClientTimeout(u8),
-}
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
@@ -351,6 +317,13 @@ impl RaftModel {
     }
 }
 
+/// What the properties may read of the model besides the state (see [`properties`]).
+impl AsRef<Bounds> for RaftModel {
+    fn as_ref(&self) -> &Bounds {
+        &self.bounds
+    }
+}
+
 impl Model for RaftModel {
     type State = State;
     type Action = Action;
@@ -407,7 +380,7 @@ impl Model for RaftModel {
                 for peer in (0..b.servers).filter(|p| *p != id) {
                     actions.push(Action::Replicate { leader: id, peer });
                 }
-                if node.log().len() < b.max_log && state.proposals < b.clients {
+                if node.log().len() < b.max_log && state.proposals < b.proposals {
                     actions.push(Action::Propose(id));
                 }
             } else if node.current_term() < b.max_term {
@@ -536,6 +509,6 @@ impl Model for RaftModel {
     }
 
     fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        Some(render::sequence_svg(self, &path))
+        Some(render::sequence_svg(self.bounds.servers, &path))
     }
 }

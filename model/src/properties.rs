@@ -1,10 +1,13 @@
 //! The properties checked on every reachable state, written against Raft's guarantees (the
 //! paper's Figure 3) and the ghost history, never against particular bugs.
+//!
+//! They are generic over the model: a property reads the state and, at most, the model's
+//! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
 use raft_impl::{Entry, Role};
-use stateright::Property;
+use stateright::{Model, Property};
 
-use crate::model::RaftModel;
+use crate::bounds::Bounds;
 use crate::state::{Cmd, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
@@ -40,48 +43,48 @@ pub const RESTART_WITH_LOG: &str = "a server restarts with a non-empty log";
 pub const CLIENTS_DONE: &str = "every client completes its workload";
 
 /// Every property, safety ones first.
-pub fn all() -> Vec<Property<RaftModel>> {
+pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
     vec![
         Property::always(ELECTION_SAFETY, election_safety),
-        Property::always(LEADER_APPEND_ONLY, |_: &RaftModel, s: &State| {
+        Property::always(LEADER_APPEND_ONLY, |_: &M, s: &State| {
             !s.ghost.saw(Violation::LeaderAppendOnly)
         }),
         Property::always(LOG_MATCHING, log_matching),
         Property::always(LEADER_COMPLETENESS, leader_completeness),
-        Property::always(STATE_MACHINE_SAFETY, |_: &RaftModel, s: &State| {
+        Property::always(STATE_MACHINE_SAFETY, |_: &M, s: &State| {
             !s.ghost.saw(Violation::StateMachineSafety)
         }),
-        Property::always(COMMITTED_NEVER_OVERWRITTEN, |_: &RaftModel, s: &State| {
+        Property::always(COMMITTED_NEVER_OVERWRITTEN, |_: &M, s: &State| {
             !s.ghost.saw(Violation::CommittedOverwritten)
         }),
         Property::always(COMMITTED_DURABLE_ON_MAJORITY, durable_on_majority),
-        Property::always(COMMIT_INDEX_MONOTONIC, |_: &RaftModel, s: &State| {
+        Property::always(COMMIT_INDEX_MONOTONIC, |_: &M, s: &State| {
             !s.ghost.saw(Violation::CommitIndexDecreased)
         }),
-        Property::always(MATCH_INDEX_MONOTONIC, |_: &RaftModel, s: &State| {
+        Property::always(MATCH_INDEX_MONOTONIC, |_: &M, s: &State| {
             !s.ghost.saw(Violation::MatchIndexDecreased)
         }),
-        Property::sometimes(LEADER_ELECTED, |_: &RaftModel, s: &State| {
+        Property::sometimes(LEADER_ELECTED, |_: &M, s: &State| {
             s.ghost.leaders.iter().any(|l| *l != 0)
         }),
-        Property::sometimes(ENTRY_COMMITTED, |_: &RaftModel, s: &State| {
+        Property::sometimes(ENTRY_COMMITTED, |_: &M, s: &State| {
             !s.ghost.committed.is_empty()
         }),
         Property::sometimes(SURVIVES_MAJORITY_RESTART, survives_majority_restart),
         Property::sometimes(LEADER_REPLACED_AFTER_COMMIT, leader_replaced_after_commit),
-        Property::sometimes(RESTART_WITH_LOG, |_: &RaftModel, s: &State| {
+        Property::sometimes(RESTART_WITH_LOG, |_: &M, s: &State| {
             s.ghost.restarted_since_commit != 0
         }),
     ]
 }
 
 /// The properties of KV clients, for a model that has them.
-pub fn kv() -> Vec<Property<RaftModel>> {
+pub fn kv<M: Model<State = State>>() -> Vec<Property<M>> {
     vec![
-        Property::always(LINEARIZABLE, |_: &RaftModel, s: &State| {
+        Property::always(LINEARIZABLE, |_: &M, s: &State| {
             s.clients.as_ref().is_none_or(|c| c.linearizable())
         }),
-        Property::sometimes(CLIENTS_DONE, |_: &RaftModel, s: &State| {
+        Property::sometimes(CLIENTS_DONE, |_: &M, s: &State| {
             s.clients
                 .as_ref()
                 .is_some_and(|c| c.slots.iter().all(|slot| slot.done()))
@@ -89,7 +92,7 @@ pub fn kv() -> Vec<Property<RaftModel>> {
     ]
 }
 
-fn election_safety(_: &RaftModel, s: &State) -> bool {
+fn election_safety<M>(_: &M, s: &State) -> bool {
     s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
 }
 
@@ -101,7 +104,7 @@ fn logs(s: &State) -> impl Iterator<Item = &[Entry<Cmd>]> {
     })
 }
 
-fn log_matching(_: &RaftModel, s: &State) -> bool {
+fn log_matching<M>(_: &M, s: &State) -> bool {
     logs(s).enumerate().all(|(i, a)| {
         logs(s).skip(i + 1).all(|b| {
             // It suffices to check the highest index where the terms agree.
@@ -114,7 +117,7 @@ fn log_matching(_: &RaftModel, s: &State) -> bool {
     })
 }
 
-fn leader_completeness(_: &RaftModel, s: &State) -> bool {
+fn leader_completeness<M>(_: &M, s: &State) -> bool {
     let leaders = s.servers.iter().filter_map(|server| server.node.as_ref());
     leaders.filter(|n| n.role() == Role::Leader).all(|leader| {
         s.ghost
@@ -125,8 +128,8 @@ fn leader_completeness(_: &RaftModel, s: &State) -> bool {
     })
 }
 
-fn durable_on_majority(m: &RaftModel, s: &State) -> bool {
-    let majority = m.bounds.majority();
+fn durable_on_majority<M: AsRef<Bounds>>(m: &M, s: &State) -> bool {
+    let majority = m.as_ref().majority();
     s.ghost.committed.iter().enumerate().all(|(i, c)| {
         let holders = s
             .servers
@@ -139,9 +142,9 @@ fn durable_on_majority(m: &RaftModel, s: &State) -> bool {
 /// A majority restarted (from non-empty logs) after the first commit, and one of the restarted
 /// servers has since learned again that the entry is committed: the commit outlived their
 /// volatile state.
-fn survives_majority_restart(m: &RaftModel, s: &State) -> bool {
+fn survives_majority_restart<M: AsRef<Bounds>>(m: &M, s: &State) -> bool {
     let restarted = s.ghost.restarted_since_commit;
-    restarted.count_ones() as usize >= m.bounds.majority()
+    restarted.count_ones() as usize >= m.as_ref().majority()
         && s.servers.iter().enumerate().any(|(id, server)| {
             restarted & (1 << id) != 0
                 && server.node.as_ref().is_some_and(|n| n.commit_index() >= 1)
@@ -149,7 +152,7 @@ fn survives_majority_restart(m: &RaftModel, s: &State) -> bool {
 }
 
 /// A leader was elected in a term after one in which an entry was committed.
-fn leader_replaced_after_commit(_: &RaftModel, s: &State) -> bool {
+fn leader_replaced_after_commit<M>(_: &M, s: &State) -> bool {
     s.ghost.committed.first().is_some_and(|c| {
         let later = s.ghost.leaders.iter().skip(c.commit_term as usize + 1);
         later.into_iter().any(|l| *l != 0)

@@ -4,13 +4,13 @@
 use std::fmt::{self, Write as _};
 
 use raft_impl::kv::KvReply;
-use raft_impl::{Entry, Envelope, HardState, Message, Node, Role};
+use raft_impl::{Entry, Envelope, HardState, Message, Node, NodeId, Role};
 use stateright::Path;
 
+use crate::action::Action;
 use crate::kv::{self, Clients, Status, KEY};
-use crate::model::{Action, RaftModel};
 use crate::network;
-use crate::state::{Cmd, Pending, State};
+use crate::state::{Cmd, Pending, Server, State};
 
 impl fmt::Display for Cmd {
     /// A plain proposal as its number; a KV request as `c<client>.<seq>`, the workload saying
@@ -131,10 +131,25 @@ fn role(node: &Node<Cmd>) -> &'static str {
 /// One step of a trace as a line of Raft: who did what, in which term, what it persisted and
 /// sent, and what it became.
 pub fn step(last: &State, action: Action, next: &State) -> String {
-    let mut line = match action {
+    let mut line = happened(last, action, next);
+    if let Some(id) = action.acting_server() {
+        let (before, after) = (&last.servers[id as usize], &next.servers[id as usize]);
+        writes(before, after, &mut line);
+        sends(last, next, id, &mut line);
+        if let (Some(b), Some(a)) = (&before.node, &after.node) {
+            progress(id, b, a, &mut line);
+        }
+    }
+    client_outcomes(last, next, &mut line);
+    line
+}
+
+/// The action itself, told with what the state knows about it: the message delivered, the
+/// command proposed, the durable state a server restarts from.
+fn happened(last: &State, action: Action, next: &State) -> String {
+    match action {
         Action::Deliver { slot, from, to } => {
-            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
-            let msg = msg.unwrap_or_default();
+            let msg = message_at(last, slot);
             if next.node(to).is_none() {
                 format!("s{to} is down, loses {msg} from s{from}")
             } else {
@@ -142,14 +157,12 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
             }
         }
         Action::Drop { slot, from, to } => {
-            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
-            format!("network drops {} s{from}→s{to}", msg.unwrap_or_default())
+            format!("network drops {} s{from}→s{to}", message_at(last, slot))
         }
         Action::Duplicate { slot, from, to } => {
-            let msg = last.network.get(slot as usize).map(|e| message(&e.msg));
             format!(
                 "network duplicates {} s{from}→s{to}",
-                msg.unwrap_or_default()
+                message_at(last, slot)
             )
         }
         Action::Propose(id) => format!("client proposes command {} to s{id}", next.proposals),
@@ -157,110 +170,124 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
             "s{id} restarts from durable {}",
             hard(&next.servers[id as usize].durable)
         ),
-        Action::Crash(mask) => {
-            let ids = (0..8u8).filter(|id| mask & (1 << id) != 0);
-            let restarted: Vec<_> = ids
-                .filter_map(|id| {
-                    let durable = hard(&next.servers.get(id as usize)?.durable);
-                    next.node(id).map(|_| format!("s{id} from {durable}"))
-                })
-                .collect();
-            if restarted.is_empty() {
-                format!("{} crash", servers(mask))
-            } else {
-                format!(
-                    "{} crash and restart: {}",
-                    servers(mask),
-                    restarted.join(", ")
-                )
-            }
-        }
-        Action::Request { client, server } => {
-            let clients = last.clients.as_deref();
-            let what = clients.map(|c| request(c, client)).unwrap_or_default();
-            let retry = clients.is_some_and(|c| c.slots[client as usize].status != Status::Idle);
-            let verb = if retry { "retries" } else { "sends" };
-            let mut line = format!("c{client} {verb} {what} to s{server}");
-            // Appended, or (stale read) answered without the log.
-            let len = |s: &State| s.node(server).map_or(0, |n| n.log().len());
-            if len(next) > len(last) {
-                let _ = write!(line, "; s{server} appends it at index {}", len(next));
-            } else {
-                let _ = write!(line, "; s{server} answers from its local state");
-            }
-            line
-        }
+        Action::Crash(mask) => crash(mask, next),
+        Action::Request { client, server } => sent_request(last, client, server, next),
         Action::ClientTimeout(client) => {
             let what = last.clients.as_deref().map(|c| request(c, client));
             format!("c{client} times out on {}", what.unwrap_or_default())
         }
         other => self::action(&other),
-    };
-    let acting = match action {
-        Action::Deliver { to, .. } => Some(to),
-        Action::Timeout(id) | Action::Propose(id) | Action::Flush(id) => Some(id),
-        Action::Request { server, .. } => Some(server),
-        Action::Replicate { leader, .. } => Some(leader),
-        _ => None,
-    };
-    if let Some(id) = acting {
-        let (before, after) = (&last.servers[id as usize], &next.servers[id as usize]);
-        if before.durable != after.durable {
-            let _ = write!(line, "; persists {}", hard(&after.durable));
-        }
-        let count = |server: &crate::state::Server, persist: bool| {
-            let is_persist = |p: &&Pending| matches!(p, Pending::Persist(_));
-            server
-                .pending
-                .iter()
-                .filter(|p| is_persist(p) == persist)
-                .count()
-        };
-        if count(after, true) > count(before, true) {
-            let _ = write!(line, "; persist pending");
-        }
-        let waiting = count(after, false).saturating_sub(count(before, false));
-        if waiting > 0 {
-            let _ = write!(line, "; {waiting} send(s) wait for the pending persist");
-        }
-        let copies =
-            |net: &[Envelope<Cmd>], e: &Envelope<Cmd>| net.iter().filter(|x| *x == e).count();
-        let sent: Vec<_> = network::distinct(&next.network)
-            .map(|slot| &next.network[slot])
-            .filter(|e| e.from == id)
-            .flat_map(|e| {
-                let new = copies(&next.network, e).saturating_sub(copies(&last.network, e));
-                std::iter::repeat_n(format!("{} to s{}", message(&e.msg), e.to), new)
-            })
-            .collect();
-        if !sent.is_empty() {
-            let _ = write!(line, "; sends {}", sent.join(", "));
-        }
-        if let (Some(b), Some(a)) = (last.node(id), next.node(id)) {
-            // Indices only: the state keeps no record of the command applied, and the same
-            // step may have replaced the entry since (commit-beyond-last-new does).
-            let applied = b.last_applied() + 1..=a.last_applied();
-            if applied.start() == applied.end() {
-                let _ = write!(line, "; applies index {}", applied.start());
-            } else if !applied.is_empty() {
-                let (first, last) = applied.into_inner();
-                let _ = write!(line, "; applies indices {first} to {last}");
-            }
-            if (b.role(), b.current_term(), b.commit_index())
-                != (a.role(), a.current_term(), a.commit_index())
-            {
-                let _ = write!(
-                    line,
-                    " ⇒ s{id} {} t{} commit {}",
-                    role(a),
-                    a.current_term(),
-                    a.commit_index()
-                );
-            }
-        }
     }
-    client_outcomes(last, next, &mut line);
+}
+
+/// The message at `slot` of the network, or nothing if there is none.
+fn message_at(state: &State, slot: u8) -> String {
+    let msg = state.network.get(slot as usize).map(|e| message(&e.msg));
+    msg.unwrap_or_default()
+}
+
+/// A crash event, with the durable state each server restarted from when the restart is part
+/// of the same step (on a lossy network).
+fn crash(mask: u8, next: &State) -> String {
+    let ids = (0..8u8).filter(|id| mask & (1 << id) != 0);
+    let restarted: Vec<_> = ids
+        .filter_map(|id| {
+            let durable = hard(&next.servers.get(id as usize)?.durable);
+            next.node(id).map(|_| format!("s{id} from {durable}"))
+        })
+        .collect();
+    if restarted.is_empty() {
+        format!("{} crash", servers(mask))
+    } else {
+        format!(
+            "{} crash and restart: {}",
+            servers(mask),
+            restarted.join(", ")
+        )
+    }
+}
+
+/// A client's request reaching `server`, and what the server did with it: appended it to its
+/// log, or (stale read) answered without the log.
+fn sent_request(last: &State, client: u8, server: NodeId, next: &State) -> String {
+    let clients = last.clients.as_deref();
+    let what = clients.map(|c| request(c, client)).unwrap_or_default();
+    let retry = clients.is_some_and(|c| c.slots[client as usize].status != Status::Idle);
+    let verb = if retry { "retries" } else { "sends" };
+    let mut line = format!("c{client} {verb} {what} to s{server}");
+    let len = |s: &State| s.node(server).map_or(0, |n| n.log().len());
+    if len(next) > len(last) {
+        let _ = write!(line, "; s{server} appends it at index {}", len(next));
+    } else {
+        let _ = write!(line, "; s{server} answers from its local state");
+    }
     line
+}
+
+/// Deferred persists of `server` not yet flushed; the rest of its pending writes are the sends
+/// queued behind them.
+fn pending_persists(server: &Server) -> usize {
+    let persists = server.pending.iter();
+    persists
+        .filter(|p| matches!(p, Pending::Persist(_)))
+        .count()
+}
+
+/// What the acting server wrote in the step: its new durable state, or (deferred persistence)
+/// a persist left pending and the sends that wait for it.
+fn writes(before: &Server, after: &Server, line: &mut String) {
+    if before.durable != after.durable {
+        let _ = write!(line, "; persists {}", hard(&after.durable));
+    }
+    if pending_persists(after) > pending_persists(before) {
+        let _ = write!(line, "; persist pending");
+    }
+    let queued = |s: &Server| s.pending.len() - pending_persists(s);
+    let waiting = queued(after).saturating_sub(queued(before));
+    if waiting > 0 {
+        let _ = write!(line, "; {waiting} send(s) wait for the pending persist");
+    }
+}
+
+/// The messages server `id` put on the network in the step: those with more copies in flight
+/// than before.
+fn sends(last: &State, next: &State, id: NodeId, line: &mut String) {
+    let copies = |net: &[Envelope<Cmd>], e: &Envelope<Cmd>| net.iter().filter(|x| *x == e).count();
+    let sent: Vec<_> = network::distinct(&next.network)
+        .map(|slot| &next.network[slot])
+        .filter(|e| e.from == id)
+        .flat_map(|e| {
+            let new = copies(&next.network, e).saturating_sub(copies(&last.network, e));
+            std::iter::repeat_n(format!("{} to s{}", message(&e.msg), e.to), new)
+        })
+        .collect();
+    if !sent.is_empty() {
+        let _ = write!(line, "; sends {}", sent.join(", "));
+    }
+}
+
+/// What server `id`'s node went from `before` to `after`: the indices it applied, and its new
+/// role, term or commit index.
+fn progress(id: NodeId, before: &Node<Cmd>, after: &Node<Cmd>, line: &mut String) {
+    // Indices only: the state keeps no record of the command applied, and the same step may
+    // have replaced the entry since (commit-beyond-last-new does).
+    let applied = before.last_applied() + 1..=after.last_applied();
+    if applied.start() == applied.end() {
+        let _ = write!(line, "; applies index {}", applied.start());
+    } else if !applied.is_empty() {
+        let (first, last) = applied.into_inner();
+        let _ = write!(line, "; applies indices {first} to {last}");
+    }
+    let standing = |n: &Node<Cmd>| (n.role(), n.current_term(), n.commit_index());
+    if standing(before) != standing(after) {
+        let _ = write!(
+            line,
+            " ⇒ s{id} {} t{} commit {}",
+            role(after),
+            after.current_term(),
+            after.commit_index()
+        );
+    }
 }
 
 /// A path as numbered trace lines, one per step.
@@ -293,11 +320,7 @@ impl fmt::Debug for State {
                 None => write!(f, "s{id} CRASHED")?,
             }
             write!(f, " | durable {}", hard(&server.durable))?;
-            let pending = server
-                .pending
-                .iter()
-                .filter(|p| matches!(p, Pending::Persist(_)))
-                .count();
+            let pending = pending_persists(server);
             if !server.pending.is_empty() {
                 write!(
                     f,
@@ -375,8 +398,8 @@ fn clients_debug(clients: &Clients, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 /// An SVG sequence diagram of a path: one lifeline per server, a dot per local event, and an
 /// arrow per delivered message. The network does not remember when a message was sent, so the
 /// arrow is drawn in the row of its delivery.
-pub fn sequence_svg(model: &RaftModel, path: &Path<State, Action>) -> String {
-    let n = model.bounds.servers as usize;
+pub fn sequence_svg(servers: u8, path: &Path<State, Action>) -> String {
+    let n = servers as usize;
     let steps = path.clone().into_vec();
     let (lane, row, top) = (160usize, 28usize, 30usize);
     let width = lane * n + 40;
@@ -403,11 +426,7 @@ pub fn sequence_svg(model: &RaftModel, path: &Path<State, Action>) -> String {
         let y = top + row * (i + 1);
         match action {
             Action::Deliver { slot, from, to } => {
-                let label = last
-                    .network
-                    .get(slot as usize)
-                    .map(|e| message(&e.msg))
-                    .unwrap_or_default();
+                let label = message_at(last, slot);
                 let _ = write!(
                     svg,
                     "<line x1='{}' y1='{}' x2='{}' y2='{y}' stroke='black' marker-end='url(#arrow)'/>\
@@ -421,18 +440,16 @@ pub fn sequence_svg(model: &RaftModel, path: &Path<State, Action>) -> String {
                 );
             }
             other => {
+                // The acting server's lifeline, or the one of the server the action is about;
+                // a client has none (its timeout shows in the trace).
                 let id = match other {
-                    Action::Timeout(id)
-                    | Action::Propose(id)
-                    | Action::Flush(id)
-                    | Action::Restart(id) => id,
-                    Action::Replicate { leader, .. } => leader,
-                    Action::Request { server, .. } => server,
-                    // A client has no lifeline; its timeout shows in the trace.
-                    Action::ClientTimeout(_) => continue,
-                    Action::Crash(mask) => mask.trailing_zeros() as u8,
-                    Action::Drop { from, .. } | Action::Duplicate { from, .. } => from,
-                    Action::Deliver { .. } => continue,
+                    Action::Restart(id) => Some(id),
+                    Action::Crash(mask) => Some(mask.trailing_zeros() as u8),
+                    Action::Drop { from, .. } | Action::Duplicate { from, .. } => Some(from),
+                    _ => other.acting_server(),
+                };
+                let Some(id) = id else {
+                    continue;
                 };
                 let _ = write!(
                     svg,
@@ -454,9 +471,4 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// The Explorer URL that opens `path` step by step.
-pub fn explorer_url(model: &RaftModel, path: &Path<State, Action>, addr: &str) -> String {
-    format!("http://{addr}/#/steps/{}", path.encode(model))
 }

@@ -12,7 +12,7 @@ fn small() -> Bounds {
         servers: 2,
         max_term: 2,
         max_log: 1,
-        clients: 1,
+        proposals: 1,
         max_crashes: 1,
         ..Bounds::default()
     }
@@ -81,7 +81,7 @@ fn a_forgotten_vote_breaks_election_safety_under_bfs_and_dfs() {
         servers: 3,
         max_term: 1,
         max_log: 0,
-        clients: 0,
+        proposals: 0,
         mutations: MutationSet::NONE.with(Mutation::VoteNotPersisted),
         ..small()
     };

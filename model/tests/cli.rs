@@ -24,7 +24,7 @@ const SMALL: [&str; 8] = [
     "2",
     "--max-log",
     "1",
-    "--clients",
+    "--proposals",
     "1",
 ];
 
@@ -52,9 +52,27 @@ fn a_holding_check_exits_0_and_prints_bounds_and_the_table() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.contains("max term         2"), "{text}");
+    assert!(text.contains("proposals        1"), "{text}");
     assert!(text.contains("(exhaustive)"), "{text}");
     assert!(text.contains("election safety"), "{text}");
     assert!(!text.contains("VIOLATED"), "{text}");
+}
+
+/// `--proposals` was first called `--clients`: the old name still works but is not advertised
+/// next to `--kv-clients`, which counts something else.
+#[test]
+fn the_old_clients_flag_still_sets_proposals() {
+    let old: Vec<_> = SMALL
+        .iter()
+        .map(|a| if *a == "--proposals" { "--clients" } else { a })
+        .collect();
+    let out = raftcheck(&[&["check"], &old[..]].concat());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("proposals        1"), "{text}");
+    let help = stdout(&raftcheck(&["check", "--help"]));
+    assert!(help.contains("--proposals"), "{help}");
+    assert!(!help.contains("--clients"), "{help}");
 }
 
 #[test]
@@ -91,7 +109,7 @@ fn a_violation_exits_1_with_a_trace_and_an_explorer_url() {
         "1",
         "--max-log",
         "0",
-        "--clients",
+        "--proposals",
         "0",
         "--strategy",
         "bfs",

@@ -196,7 +196,7 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         servers: 2,
         max_term: 2,
         max_log: 4,
-        clients: 0,
+        proposals: 0,
         max_crashes: 1,
         max_in_flight: 1,
         max_duplicates: 0,

@@ -51,7 +51,7 @@ fn renaming_back_and_forth_is_the_identity_and_keeps_behaviour() {
 #[test]
 fn renaming_keeps_kv_clients_behaviour() {
     let bounds = Bounds {
-        clients: 0,
+        proposals: 0,
         max_log: 3,
         ..Bounds::default()
     };

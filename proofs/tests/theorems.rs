@@ -13,7 +13,7 @@ fn theorem_bounds(persistence: Persistence) -> Bounds {
         servers: 3,
         max_term: 2,
         max_log: 1,
-        clients: 1,
+        proposals: 1,
         max_crashes: 1,
         persistence,
         ..Bounds::default()
@@ -102,7 +102,7 @@ fn bounds_for(property: &str, entry: &catalog::Bug) -> Bounds {
         // Two leaders of one term need entries to disagree on for Log Matching to fail.
         ("log matching", raft_impl::Mutation::LeaderIgnoresHigherTerm) => Bounds {
             max_log: 1,
-            clients: 2,
+            proposals: 2,
             max_in_flight: 2,
             ..entry.config
         },

@@ -25,7 +25,7 @@ use crate::codec::FrameKind;
 use crate::kv::{KvCommand, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
-use crate::node::{Config, Effect, Node, NotLeader};
+use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, Submitted};
 use crate::types::{HardState, Index, NodeId, Term};
@@ -37,8 +37,6 @@ use super::transport::{self, PeerLink};
 
 /// The name of the state file inside a server's data directory.
 pub const STATE_FILE: &str = "raft-state";
-/// The most servers a cluster may have: the core keeps votes in a 32-bit set.
-pub const MAX_SERVERS: usize = 32;
 /// How long a client's connection waits for its request to be applied before it closes without
 /// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
 /// clerk gives up first.

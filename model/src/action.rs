@@ -1,0 +1,59 @@
+//! The nondeterministic steps of the model. Kept apart from the model that takes them so that
+//! what only names a step (traces, the renderer, the checker's paths) need not depend on how
+//! steps are taken.
+
+use raft_impl::NodeId;
+
+/// One nondeterministic step. Network actions name a slot of the (canonically ordered) network
+/// plus its endpoints so that traces and the Explorer can show them without the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Deliver the message at `slot`. On a lossy network, not enabled when the receiver
+    /// ignores the message: that is the same step as `Drop`.
+    Deliver { slot: u8, from: NodeId, to: NodeId },
+    /// The network loses the message at `slot`.
+    Drop { slot: u8, from: NodeId, to: NodeId },
+    /// The network duplicates the message at `slot`.
+    Duplicate { slot: u8, from: NodeId, to: NodeId },
+    /// The election timer of a follower or candidate fires.
+    Timeout(NodeId),
+    /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer.
+    Replicate { leader: NodeId, peer: NodeId },
+    /// A client proposes the next command to a leader.
+    Propose(NodeId),
+    /// Deferred persistence: the oldest pending persist of a server becomes durable and the
+    /// sends queued behind it leave.
+    Flush(NodeId),
+    /// A crash event, of one server or of every running server at once (a power cut): every
+    /// server in the bitmask stops, losing its volatile state and anything not yet durable. On a lossy
+    /// network they restart in the same step (see `RaftModel::next_state`).
+    Crash(u8),
+    /// A crashed server starts again from its durable state.
+    Restart(NodeId),
+    /// A KV client sends its current request (a first try or a retry of the same
+    /// `(client, seq)`) to a server. A server that is not the leader refuses, which changes
+    /// nothing: the client simply tries another, so a refusal is not a step.
+    Request { client: u8, server: NodeId },
+    /// A waiting KV client gives up on its server and may send the same request again, to any
+    /// server; a reply that comes later is lost.
+    ClientTimeout(u8),
+}
+
+impl Action {
+    /// The server that acts in this step, if one does: its core handles an event (a delivery,
+    /// a timer, a proposal or request), or (`Flush`) its pending writes complete. What it
+    /// persists, sends and applies is what a trace reports besides the action itself.
+    pub fn acting_server(&self) -> Option<NodeId> {
+        match *self {
+            Action::Deliver { to, .. } => Some(to),
+            Action::Timeout(id) | Action::Propose(id) | Action::Flush(id) => Some(id),
+            Action::Request { server, .. } => Some(server),
+            Action::Replicate { leader, .. } => Some(leader),
+            Action::Drop { .. }
+            | Action::Duplicate { .. }
+            | Action::Crash(_)
+            | Action::Restart(_)
+            | Action::ClientTimeout(_) => None,
+        }
+    }
+}
