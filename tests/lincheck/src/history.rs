@@ -1,15 +1,17 @@
-//! Histories: the in-memory form, and the [`Recorder`] that builds one event by event,
-//! rejecting sequences no real client could produce.
+//! Histories: the in-memory form (with how a KV operation reads in a report), and the
+//! [`Recorder`] that builds one event by event, rejecting sequences no real client could
+//! produce.
 //!
 //! Validation lives in the recorder rather than in a decoder so that a simulator recording
 //! directly in memory gets exactly the same checks as a file read from disk; the JSON-lines
 //! decoder ([`crate::jsonl`]) only adds the line number.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use thiserror::Error;
 
-use crate::kv::Kv;
+use crate::kv::{Kv, KvOp, KvReply};
 use crate::spec::{ReplyMismatch, Specification};
 
 /// Who invoked an operation: a client has at most one operation in flight.
@@ -46,6 +48,45 @@ impl<S: Specification> Operation<S> {
             Some(r) => format!("[{}, {}]", self.invoked, r.time),
             None => format!("[{}, …)", self.invoked),
         }
+    }
+}
+
+/// A KV operation as the reports show it.
+impl Operation<Kv> {
+    /// The value a completed Get read; `None` for writes and for pending Gets.
+    pub fn read_value(&self) -> Option<&str> {
+        match &self.returned {
+            Some(Return {
+                reply: KvReply::Value(v),
+                ..
+            }) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The operation without its client or times, e.g. `append("b")` or `get -> "ab"`; the
+    /// key is left out because reports group operations by key.
+    pub fn action(&self) -> String {
+        match &self.op {
+            KvOp::Put { value, .. } => format!("put({value:?})"),
+            KvOp::Append { value, .. } => format!("append({value:?})"),
+            KvOp::Get { .. } => match self.read_value() {
+                Some(v) => format!("get -> {v:?}"),
+                None => "get -> ?".to_owned(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Operation<Kv> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "client {} {} {}",
+            self.client,
+            self.action(),
+            self.interval()
+        )
     }
 }
 

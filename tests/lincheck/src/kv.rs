@@ -4,9 +4,6 @@
 //! Written independently of any store implementation: it is what an implementation's
 //! recorded behaviour is judged against.
 
-use std::fmt;
-
-use crate::history::{Operation, Return};
 use crate::spec::{ReplyMismatch, Specification};
 
 /// A KV operation as a client invokes it.
@@ -97,43 +94,5 @@ impl Specification for Kv {
                 .iter()
                 .any(|reply| matches!(reply, KvReply::Value(read) if read.contains(written)))
         })
-    }
-}
-
-impl Operation<Kv> {
-    /// The value a completed Get read; `None` for writes and for pending Gets.
-    pub fn read_value(&self) -> Option<&str> {
-        match &self.returned {
-            Some(Return {
-                reply: KvReply::Value(v),
-                ..
-            }) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// The operation without its client or times, e.g. `append("b")` or `get -> "ab"`; the
-    /// key is left out because reports group operations by key.
-    pub fn action(&self) -> String {
-        match &self.op {
-            KvOp::Put { value, .. } => format!("put({value:?})"),
-            KvOp::Append { value, .. } => format!("append({value:?})"),
-            KvOp::Get { .. } => match self.read_value() {
-                Some(v) => format!("get -> {v:?}"),
-                None => "get -> ?".to_owned(),
-            },
-        }
-    }
-}
-
-impl fmt::Display for Operation<Kv> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "client {} {} {}",
-            self.client,
-            self.action(),
-            self.interval()
-        )
     }
 }

@@ -29,7 +29,7 @@ impl Report {
     }
 }
 
-/// Checks an in-memory history (as recorded by a simulator through a [`Recorder`]).
+/// Checks an in-memory history (as recorded by a simulator through a [`Recorder`](crate::Recorder)).
 ///
 /// ```
 /// use std::time::Duration;
