@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::mutation::{Mutation, MutationSet};
 
+#[cfg(feature = "lincheck")]
+mod lincheck;
+
 /// A client's identity; each client has at most one request outstanding.
 pub type ClientId = u64;
 

@@ -3,7 +3,7 @@
 //! Three servers run while four clerks issue Put / Append / Get; the leader is killed with
 //! SIGKILL mid-run and restarted from its data directory, then the whole cluster is killed and
 //! restarted. Afterwards, every acknowledged Append must be in the final value exactly once,
-//! and the clients' history must be linearizable (`raft_model::lincheck`). The verdict depends
+//! and the clients' history must be linearizable (`raft_lincheck`). The verdict depends
 //! on no timing: clerks retry until they are answered, and an operation that is never answered
 //! stays pending in the history, where it may or may not have taken effect.
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use raft_impl::kv::{ClientId, KvOp, KvReply};
 use raft_impl::runtime::clerk::Clerk;
-use raft_model::lincheck::{check_history, Outcome, Recorder};
+use raft_lincheck::{check_history, Outcome, Recorder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
@@ -196,14 +196,14 @@ impl RecordingClerk {
         {
             let mut history = self.journal.history.lock().unwrap();
             history
-                .invoke(client, op.clone(), self.journal.now())
+                .invoke(client, op.clone().into(), self.journal.now())
                 .expect("invoke");
         }
         match self.clerk.execute(op) {
             Ok(reply) => {
                 let mut history = self.journal.history.lock().unwrap();
                 history
-                    .complete(client, reply.clone(), self.journal.now())
+                    .complete(client, reply.clone().into(), self.journal.now())
                     .expect("complete");
                 Some(reply)
             }

@@ -10,6 +10,7 @@ use std::fmt;
 
 use raft_impl::kv::{KvCommand, KvOp, KvReply};
 use raft_impl::{Index, NodeId};
+use raft_lincheck::{Kv, Specification};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
 /// The one key of the workload: a single register shows stale reads and duplicated appends as
@@ -46,8 +47,17 @@ pub fn op(client: u8, seq: u8) -> Op {
 
 /// The implementation's command for request `seq` of `client`.
 pub fn command(client: u8, seq: u8) -> KvCommand {
+    KvCommand {
+        client: client.into(),
+        seq: seq.into(),
+        op: kv_op(op(client, seq)),
+    }
+}
+
+/// The implementation's operation for a workload operation.
+fn kv_op(op: Op) -> KvOp {
     let key = KEY.to_string();
-    let op = match op(client, seq) {
+    match op {
         Op::Put(v) => KvOp::Put {
             key,
             value: v.to_string(),
@@ -57,11 +67,6 @@ pub fn command(client: u8, seq: u8) -> KvCommand {
             value: v.to_string(),
         },
         Op::Get => KvOp::Get { key },
-    };
-    KvCommand {
-        client: client.into(),
-        seq: seq.into(),
-        op,
     }
 }
 
@@ -75,27 +80,26 @@ impl fmt::Display for Op {
     }
 }
 
-/// The sequential specification the history is checked against: one register of text.
-/// Written independently of `raft_impl::kv::KvStore`, which is what is being judged.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct KvSpec(String);
+/// The sequential specification the history is checked against: the register of [`KEY`], with
+/// the semantics of the history checker's KV specification ([`raft_lincheck::Kv`]), written
+/// independently of `raft_impl::kv::KvStore`, which is what is being judged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KvSpec(<Kv as Specification>::State);
+
+impl Default for KvSpec {
+    fn default() -> Self {
+        KvSpec(Kv::initial())
+    }
+}
 
 impl SequentialSpec for KvSpec {
     type Op = Op;
     type Ret = KvReply;
 
     fn invoke(&mut self, op: &Op) -> KvReply {
-        match op {
-            Op::Put(v) => {
-                self.0 = v.to_string();
-                KvReply::Done
-            }
-            Op::Append(v) => {
-                self.0.push_str(&v.to_string());
-                KvReply::Done
-            }
-            Op::Get => KvReply::Value(self.0.clone()),
-        }
+        let (reply, next) = Kv::step(&self.0, &kv_op(*op).into());
+        self.0 = next;
+        reply.into()
     }
 }
 

@@ -1,12 +1,11 @@
-//! raft-model: the Stateright model over the raft-impl core, and the linearizability checker
-//! for recorded client histories.
+//! raft-model: the Stateright model over the raft-impl core. The history checker behind
+//! `raftcheck lincheck` is its own package, `raft_lincheck`.
 
 pub mod action;
 pub mod bounds;
 pub mod catalog;
 pub mod check;
 pub mod kv;
-pub mod lincheck;
 pub mod model;
 pub mod network;
 pub mod probes;

@@ -228,14 +228,14 @@ struct LincheckArgs {
 
 fn lincheck_command(args: &LincheckArgs) -> ExitCode {
     let budget = Duration::from_secs(args.budget);
-    match raft_model::lincheck::run(&args.history, args.html.as_deref(), budget) {
+    match raft_lincheck::run(&args.history, args.html.as_deref(), budget) {
         Ok(report) => {
             println!("{report}");
             ExitCode::from(report.exit_code())
         }
         Err(e) => {
             eprintln!("raftcheck lincheck: {e}");
-            ExitCode::from(raft_model::lincheck::LincheckError::EXIT_CODE)
+            ExitCode::from(raft_lincheck::LincheckError::EXIT_CODE)
         }
     }
 }

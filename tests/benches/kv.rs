@@ -7,7 +7,7 @@ use std::env;
 use std::time::{Duration, Instant};
 
 use raft_impl::{Mutation, MutationSet};
-use raft_model::lincheck::Outcome;
+use raft_lincheck::Outcome;
 use raft_tests::kv::KV_SCENARIOS;
 
 fn main() {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply};
 use raft_impl::NodeId;
-use raft_model::lincheck::{EventError, Recorder};
+use raft_lincheck::{EventError, Recorder};
 
 use crate::failure::Failure;
 use crate::kv_service::{Arrival, KvService, Settled};
@@ -105,12 +105,12 @@ impl Clerk {
             op,
         };
         let (client, op) = (self.client, command.op.clone());
-        self.record(|history, now| history.invoke(client, op, now))?;
+        self.record(|history, now| history.invoke(client, op.into(), now))?;
         let servers = self.sim.world().servers();
         while !self.closing.gave_up(self.sim.now()) {
             match self.attempt(&command).await {
                 Some(Answer::Reply(reply)) => {
-                    let returned = reply.clone();
+                    let returned = reply.clone().into();
                     self.record(|history, now| history.complete(client, returned, now))?;
                     return Ok(Some(reply));
                 }

@@ -1,6 +1,6 @@
 //! Linearizability of the KV service on the simulator: Lab 4-style clerks issue Puts, Appends
 //! and Gets over a few keys to the [KV service](crate::kv_service) of a five-server cluster
-//! while faults strike, and the history they record is checked with `raft_model::lincheck`
+//! while faults strike, and the history they record is checked with `raft_lincheck`
 //! after every run.
 //!
 //! Each [`KvScenario`] is 6.5840's kvraft `GenericTest` with some of its knobs: an unreliable
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use raft_impl::kv::{ClientId, KvCommand, KvOp};
 use raft_impl::{MutationSet, NodeId};
-use raft_model::lincheck::{check_history, History, Outcome, Recorder, Report};
+use raft_lincheck::{check_history, History, Outcome, Recorder, Report};
 
 use crate::clerk::{Clerk, Closing};
 use crate::failure::Failure;
@@ -396,7 +396,7 @@ mod tests {
             "{report}"
         );
         let path = dir.join("kv_unreliable-seed0.jsonl");
-        let saved = raft_model::lincheck::run(&path, None, CHECK_BUDGET).unwrap();
+        let saved = raft_lincheck::run(&path, None, CHECK_BUDGET).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(saved.outcome, run.report.outcome);
     }

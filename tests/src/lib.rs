@@ -12,7 +12,7 @@
 //! - [`suite`]: the 3A/3B/3C scenarios and how to run one on a seed;
 //! - [`kv_service`], [`clerk`], [`kv`]: the KV service on the simulated servers, Lab 4-style
 //!   clients that record a history, and the fault scenarios whose histories are checked for
-//!   linearizability (`raft_model::lincheck`) after every run;
+//!   linearizability (`raft_lincheck`) after every run;
 //! - [`seeds`]: which seeds a test runs, and the replay command a failure prints;
 //! - [`trace`]: the readable event trace of a run;
 //! - [`failure`]: why a run failed; [`value`]: the command type the suite replicates.

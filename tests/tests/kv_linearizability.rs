@@ -1,5 +1,5 @@
 //! Linearizability of the KV service on the simulator: Lab 4-style clerks over a five-server
-//! cluster with faults, every history checked by `raft_model::lincheck`.
+//! cluster with faults, every history checked by `raft_lincheck`.
 //!
 //! Each scenario runs on 200 seeds (`RAFT_SEEDS=N` for more, `RAFT_SEED=S` for one); a failure
 //! prints the seed, the verdict, the command that replays it, and where its history was
@@ -9,9 +9,8 @@
 
 use std::path::Path;
 
-use raft_impl::kv::{KvOp, KvReply};
 use raft_impl::{Mutation, MutationSet};
-use raft_model::lincheck::{Outcome, Violation};
+use raft_lincheck::{KvOp, KvReply, Outcome, Violation};
 use raft_tests::kv;
 
 /// Where histories are written: Cargo's scratch directory for integration tests.

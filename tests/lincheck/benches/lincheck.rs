@@ -4,13 +4,12 @@
 //! The history comes from a simulated linearizable store, deterministically: at every tick one
 //! random client advances its operation by one stage (invoke, take effect, return), so
 //! operations of different clients overlap and reads race with writes, yet an order explaining
-//! every read exists. `cargo bench -p raft-model --bench lincheck`.
+//! every read exists. `cargo bench -p raft-lincheck --bench lincheck`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use raft_impl::kv::{KvOp, KvReply};
-use raft_model::lincheck::{check, parse_history, History, Outcome, Recorder};
+use raft_lincheck::{check, parse_history, History, KvOp, KvReply, Outcome, Recorder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -10,10 +10,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use raft_impl::kv::KvOp;
-
-use super::checker::{Outcome, Violation};
-use super::{count, Report};
+use crate::checker::{states, Outcome, Violation};
+use crate::history::Operation;
+use crate::report::{count, Report};
 
 /// Linearized operations shown before the stuck point when the key's history is long.
 const CONTEXT: usize = 30;
@@ -90,7 +89,7 @@ fn violation(body: &mut String, v: &Violation) {
         count(v.operations.len(), "operation"),
         v.linearized.len(),
         escape(&quote(&v.key)),
-        escape(&quote(&v.value))
+        escape(&quote(&v.state))
     );
     let shown = window(v);
     if shown.len() < v.operations.len() {
@@ -114,7 +113,7 @@ fn violation(body: &mut String, v: &Violation) {
             "<p class=\"stuck\">Stuck (dashed line): one of the red reads had to take effect by time \
              {stuck}, when {} = {}.</p>",
             escape(&quote(&v.key)),
-            escape(&quote(&v.value))
+            escape(&quote(&v.state))
         );
     }
     timeline(body, v, &shown);
@@ -164,38 +163,97 @@ fn linearization_points(v: &Violation) -> Vec<u64> {
         .collect()
 }
 
-fn timeline(body: &mut String, v: &Violation, shown: &[usize]) {
-    let ops = &v.operations;
-    let times: Vec<u64> = shown
-        .iter()
-        .flat_map(|&i| {
-            let op = &ops[i];
-            std::iter::once(op.invoked).chain(op.returned.as_ref().map(|r| r.time))
-        })
-        .chain(v.stuck_before)
-        .collect::<BTreeSet<u64>>()
-        .into_iter()
-        .collect();
-    let x = |t: u64| LEFT + SLOT * (times.partition_point(|&s| s < t) as f64 + 0.5);
-    let right = LEFT + SLOT * (times.len() as f64 + 1.0);
-    let clients: Vec<u64> = shown
-        .iter()
-        .map(|&i| ops[i].client)
-        .collect::<BTreeSet<u64>>()
-        .into_iter()
-        .collect();
-    let y = |client: u64| TOP + ROW * clients.partition_point(|&c| c < client) as f64;
-    let height = TOP + ROW * clients.len() as f64 + 10.0;
-    let width = right + 20.0;
+/// Where things go on the time line: one column per distinct event time, one row per client.
+struct Axis {
+    times: Vec<u64>,
+    clients: Vec<u64>,
+}
 
+impl Axis {
+    /// The columns and rows for the `shown` operations of `v` and its stuck point.
+    fn new(v: &Violation, shown: &[usize]) -> Axis {
+        let ops = &v.operations;
+        let times = shown
+            .iter()
+            .flat_map(|&i| {
+                let op = &ops[i];
+                std::iter::once(op.invoked).chain(op.returned.as_ref().map(|r| r.time))
+            })
+            .chain(v.stuck_before)
+            .collect::<BTreeSet<u64>>();
+        let clients = shown
+            .iter()
+            .map(|&i| ops[i].client)
+            .collect::<BTreeSet<u64>>();
+        Axis {
+            times: times.into_iter().collect(),
+            clients: clients.into_iter().collect(),
+        }
+    }
+
+    /// The centre of time `t`'s column.
+    fn x(&self, t: u64) -> f64 {
+        LEFT + SLOT * (self.times.partition_point(|&s| s < t) as f64 + 0.5)
+    }
+
+    /// The top of `client`'s row.
+    fn y(&self, client: u64) -> f64 {
+        TOP + ROW * self.clients.partition_point(|&c| c < client) as f64
+    }
+
+    /// Where the bars of operations that never returned end.
+    fn right(&self) -> f64 {
+        LEFT + SLOT * (self.times.len() as f64 + 1.0)
+    }
+
+    fn height(&self) -> f64 {
+        TOP + ROW * self.clients.len() as f64 + 10.0
+    }
+
+    /// The right end of `op`'s bar.
+    fn end(&self, op: &Operation) -> f64 {
+        op.returned
+            .as_ref()
+            .map_or(self.right(), |r| self.x(r.time) + SLOT * 0.35)
+    }
+}
+
+/// The time line: client names in a fixed column, and a scrolling drawing of the `shown`
+/// operations, the linearization and the stuck point.
+fn timeline(body: &mut String, v: &Violation, shown: &[usize]) {
+    let axis = Axis::new(v, shown);
+    let points = linearization_points(v);
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">",
+        axis.right() + 20.0,
+        axis.height()
     );
-    // Axis: every other column is labelled with its time.
-    for (n, &t) in times.iter().enumerate() {
-        let tx = x(t);
+    columns(&mut svg, &axis);
+    if let Some(stuck) = v.stuck_before {
+        stuck_band(&mut svg, &axis, &points, stuck);
+    }
+    for &i in shown {
+        bar(&mut svg, &axis, v, i);
+    }
+    linearization(&mut svg, &axis, v, shown, &points);
+    for &i in &v.unplaceable {
+        cross(&mut svg, &axis, &v.operations[i]);
+    }
+    svg.push_str("</svg>");
+    let _ = write!(
+        body,
+        "<div class=\"lines\">{}<div class=\"timeline\">{svg}</div></div>",
+        client_names(&axis)
+    );
+}
+
+/// One grid line per column; every other column is labelled with its time.
+fn columns(svg: &mut String, axis: &Axis) {
+    let height = axis.height();
+    for (n, &t) in axis.times.iter().enumerate() {
+        let tx = axis.x(t);
         let _ = write!(
             svg,
             "<line x1=\"{tx}\" y1=\"{}\" x2=\"{tx}\" y2=\"{height}\" stroke=\"#f0f0f0\"/>",
@@ -209,103 +267,105 @@ fn timeline(body: &mut String, v: &Violation, shown: &[usize]) {
             );
         }
     }
-    let mut names = format!("<svg width=\"{LABELS}\" height=\"{height}\">");
-    for &c in &clients {
+}
+
+/// The fixed column of client names, beside the scrolling time line.
+fn client_names(axis: &Axis) -> String {
+    let mut names = format!("<svg width=\"{LABELS}\" height=\"{}\">", axis.height());
+    for &c in &axis.clients {
         let _ = write!(
             names,
             "<text x=\"8\" y=\"{}\" fill=\"#444\">client {c}</text>",
-            y(c) + BAR / 2.0 + 4.0
+            axis.y(c) + BAR / 2.0 + 4.0
         );
     }
     names.push_str("</svg>");
+    names
+}
 
-    let placed: Vec<Option<usize>> = {
-        let mut pos = vec![None; ops.len()];
-        for (n, &i) in v.linearized.iter().enumerate() {
-            pos[i] = Some(n);
-        }
-        pos
+/// The band from the last linearization point to the return by which a read had to be
+/// placed, ending in the dashed line the page scrolls to.
+fn stuck_band(svg: &mut String, axis: &Axis, points: &[u64], stuck: u64) {
+    let height = axis.height();
+    let from = points.last().map_or(LEFT, |&t| axis.x(t));
+    let sx = axis.x(stuck);
+    let _ = write!(
+        svg,
+        "<rect x=\"{from}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#cf222e\" opacity=\"0.08\"/>\
+         <line id=\"stuck\" x1=\"{sx}\" y1=\"{}\" x2=\"{sx}\" y2=\"{height}\" stroke=\"#cf222e\" \
+         stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\
+         <text x=\"{}\" y=\"14\" fill=\"#cf222e\" text-anchor=\"middle\" font-weight=\"bold\">\
+         stuck</text>",
+        TOP - 8.0,
+        (sx - from).max(0.0),
+        height - TOP + 8.0,
+        TOP - 30.0,
+        sx,
+    );
+}
+
+/// Operation `i`'s bar from invoke to return (dashed to the edge if it never returned),
+/// coloured by its part in the verdict, labelled with as much of its action as fits.
+fn bar(svg: &mut String, axis: &Axis, v: &Violation, i: usize) {
+    let op = &v.operations[i];
+    let x0 = axis.x(op.invoked) - SLOT * 0.35;
+    let x1 = axis.end(op);
+    let dash = if op.returned.is_some() {
+        ""
+    } else {
+        " stroke-dasharray=\"4 3\""
     };
-    // Stuck band: from the last linearization point to the return by which a read had to be
-    // placed.
-    let points = linearization_points(v);
-    if let Some(stuck) = v.stuck_before {
-        let from = points.last().map_or(LEFT, |&t| x(t));
-        let sx = x(stuck);
-        let _ = write!(
-            svg,
-            "<rect x=\"{from}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#cf222e\" opacity=\"0.08\"/>\
-             <line id=\"stuck\" x1=\"{sx}\" y1=\"{}\" x2=\"{sx}\" y2=\"{height}\" stroke=\"#cf222e\" \
-             stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\
-             <text x=\"{}\" y=\"14\" fill=\"#cf222e\" text-anchor=\"middle\" font-weight=\"bold\">\
-             stuck</text>",
-            TOP - 8.0,
-            (sx - from).max(0.0),
-            height - TOP + 8.0,
-            TOP - 30.0,
-            sx,
-        );
-    }
+    let fill = if v.unplaceable.contains(&i) {
+        "#ffb3ad"
+    } else if v.linearized.contains(&i) {
+        "#b6d4fe"
+    } else if op.returned.is_none() {
+        "#ffffff"
+    } else {
+        "#e6e6e6"
+    };
+    let top = axis.y(op.client);
+    let fits = ((x1 - x0 - 8.0) / CHAR).max(0.0) as usize;
+    let _ = write!(
+        svg,
+        "<g><title>{}</title><rect x=\"{x0}\" y=\"{top}\" width=\"{}\" height=\"{BAR}\" rx=\"4\" \
+         fill=\"{fill}\" stroke=\"#666\"{dash}/><text x=\"{}\" y=\"{}\">{}</text></g>",
+        escape(&op.to_string()),
+        x1 - x0,
+        x0 + 4.0,
+        top + BAR / 2.0 + 4.0,
+        escape(&truncate(&op.action(), fits))
+    );
+}
 
-    for &i in shown {
-        let op = &ops[i];
-        let x0 = x(op.invoked) - SLOT * 0.35;
-        let (x1, dash) = match &op.returned {
-            Some(r) => (x(r.time) + SLOT * 0.35, ""),
-            None => (right, " stroke-dasharray=\"4 3\""),
-        };
-        let fill = if v.unplaceable.contains(&i) {
-            "#ffb3ad"
-        } else if placed[i].is_some() {
-            "#b6d4fe"
-        } else if op.returned.is_none() {
-            "#ffffff"
-        } else {
-            "#e6e6e6"
-        };
-        let top = y(op.client);
-        let label = op.action();
-        let fits = ((x1 - x0 - 8.0) / CHAR).max(0.0) as usize;
-        let shown_label: String = if label.chars().count() <= fits {
-            label.clone()
-        } else {
-            let mut s: String = label.chars().take(fits.saturating_sub(1)).collect();
-            s.push('…');
-            s
-        };
-        let _ = write!(
-            svg,
-            "<g><title>{}</title><rect x=\"{x0}\" y=\"{top}\" width=\"{}\" height=\"{BAR}\" rx=\"4\" \
-             fill=\"{fill}\" stroke=\"#666\"{dash}/><text x=\"{}\" y=\"{}\">{}</text></g>",
-            escape(&op.to_string()),
-            x1 - x0,
-            x0 + 4.0,
-            top + BAR / 2.0 + 4.0,
-            escape(&shown_label)
-        );
+/// `label`, cut to `fits` characters with an ellipsis if it is longer.
+fn truncate(label: &str, fits: usize) -> String {
+    if label.chars().count() <= fits {
+        return label.to_owned();
     }
+    let mut s: String = label.chars().take(fits.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
 
-    // Linearization points, joined in order, numbered by their place in the linearization.
-    // Points at the same time are spread out so that each stays visible.
+/// Linearization points, joined in order, numbered by their place in the linearization.
+/// Points at the same time are spread out so that each stays visible.
+fn linearization(svg: &mut String, axis: &Axis, v: &Violation, shown: &[usize], points: &[u64]) {
     let mut previous: Option<(u64, f64)> = None;
     let mut path = String::new();
     let mut dots = String::new();
-    for (n, (&i, &t)) in v.linearized.iter().zip(&points).enumerate() {
-        let op = &ops[i];
-        let end = op
-            .returned
-            .as_ref()
-            .map_or(right, |r| x(r.time) + SLOT * 0.35);
+    for (n, (&i, &t)) in v.linearized.iter().zip(points).enumerate() {
+        let op = &v.operations[i];
         let px = match previous {
             Some((pt, px)) if pt == t => px + 10.0,
-            _ => x(t) + 8.0,
+            _ => axis.x(t) + 8.0,
         }
-        .min(end - 6.0);
+        .min(axis.end(op) - 6.0);
         previous = Some((t, px));
         if !shown.contains(&i) {
             continue;
         }
-        let py = y(op.client) + BAR + 6.0;
+        let py = axis.y(op.client) + BAR + 6.0;
         let _ = write!(
             path,
             "{}{px},{py}",
@@ -326,21 +386,17 @@ fn timeline(body: &mut String, v: &Violation, shown: &[usize]) {
         svg,
         "<path d=\"{path}\" fill=\"none\" stroke=\"#0969da\" stroke-width=\"1\" opacity=\"0.5\"/>{dots}"
     );
-    for &i in &v.unplaceable {
-        let op = &ops[i];
-        let cx = x(op.invoked) - SLOT * 0.35;
-        let cy = y(op.client) + BAR / 2.0;
-        let _ = write!(
-            svg,
-            "<text x=\"{}\" y=\"{}\" fill=\"#cf222e\" font-size=\"16\" font-weight=\"bold\">✗</text>",
-            cx - 14.0,
-            cy + 5.0
-        );
-    }
-    svg.push_str("</svg>");
+}
+
+/// The mark before an operation that cannot be placed.
+fn cross(svg: &mut String, axis: &Axis, op: &Operation) {
+    let cx = axis.x(op.invoked) - SLOT * 0.35;
+    let cy = axis.y(op.client) + BAR / 2.0;
     let _ = write!(
-        body,
-        "<div class=\"lines\">{names}<div class=\"timeline\">{svg}</div></div>"
+        svg,
+        "<text x=\"{}\" y=\"{}\" fill=\"#cf222e\" font-size=\"16\" font-weight=\"bold\">✗</text>",
+        cx - 14.0,
+        cy + 5.0
     );
 }
 
@@ -349,14 +405,9 @@ fn table(body: &mut String, v: &Violation) {
         "<h2>Partial linearization</h2><table><tr><th>#</th><th>client</th><th>operation</th>\
          <th>interval</th><th>value after</th></tr>",
     );
-    let mut value = String::new();
-    for (n, &i) in v.linearized.iter().enumerate() {
+    let after = states(&v.operations, &v.linearized);
+    for (n, (&i, value)) in v.linearized.iter().zip(after).enumerate() {
         let op = &v.operations[i];
-        match &op.op {
-            KvOp::Put { value: w, .. } => w.clone_into(&mut value),
-            KvOp::Append { value: w, .. } => value.push_str(w),
-            KvOp::Get { .. } => {}
-        }
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -376,7 +427,7 @@ fn table(body: &mut String, v: &Violation) {
             escape(&op.action()),
             escape(&op.interval()),
             escape(&quote(&v.key)),
-            escape(&quote(&v.value))
+            escape(&quote(&v.state))
         );
     }
     body.push_str("</table>");

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use raft_impl::kv::{KvOp, KvReply};
-use raft_model::lincheck::{
-    check, check_history, parse_history, run, EventError, History, LincheckError, LineError,
-    Operation, Outcome, Recorder, Violation,
+use raft_lincheck::{
+    check, check_history, parse_history, run, EventError, History, KvOp, KvReply, LincheckError,
+    LineError, Operation, Outcome, Recorder, Violation,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -166,7 +165,7 @@ fn stale_read_is_caught() {
     );
     assert_eq!(v.key, "x");
     assert_eq!(v.linearized, vec![0, 1]);
-    assert_eq!(v.value, "b");
+    assert_eq!(v.state, "b");
     assert_eq!(v.unplaceable, vec![2]);
     assert_eq!(v.stuck_before, Some(50));
 }
@@ -182,7 +181,7 @@ fn lost_write_is_caught() {
 "#,
     );
     assert_eq!(
-        (v.linearized, v.value, v.unplaceable),
+        (v.linearized, v.state, v.unplaceable),
         (vec![0], "a".into(), vec![1])
     );
 }
@@ -199,7 +198,7 @@ fn duplicated_append_is_caught() {
 "#,
     );
     assert_eq!(
-        (v.linearized, v.value, v.unplaceable),
+        (v.linearized, v.state, v.unplaceable),
         (vec![0], "1".into(), vec![1])
     );
 }
@@ -233,7 +232,7 @@ fn pending_write_cannot_explain_a_read_before_its_invoke() {
 "#,
     );
     assert!(v.linearized.is_empty());
-    assert_eq!((v.value, v.unplaceable), (String::new(), vec![0]));
+    assert_eq!((v.state, v.unplaceable), (String::new(), vec![0]));
 }
 
 #[test]
@@ -751,7 +750,7 @@ fn agrees_with_brute_force_on_random_histories() {
                     KvOp::Get { .. } => assert_eq!(op.read_value(), Some(value.as_str())),
                 }
             }
-            assert_eq!(value, v.value);
+            assert_eq!(value, v.state);
             assert!(!v.unplaceable.is_empty(), "{}", h.to_jsonl());
         }
     }
@@ -761,7 +760,7 @@ fn agrees_with_brute_force_on_random_histories() {
 
 #[test]
 fn example_histories_have_their_verdicts() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples-data/lincheck");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples-data");
     let verdict = |name: &str| run(&dir.join(name), None, BUDGET).map(|r| r.exit_code());
     assert_eq!(verdict("linearizable.jsonl").unwrap(), 0);
     assert_eq!(verdict("stale-read.jsonl").unwrap(), 1);
