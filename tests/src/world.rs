@@ -87,6 +87,9 @@ pub trait StateMachines<C>: std::fmt::Debug {
     fn restarted(&mut self, server: NodeId);
     /// Server `server` applied `command` at `index`, the index after the last one it applied.
     fn applied(&mut self, server: NodeId, index: Index, command: &C);
+    /// A step changed the role or the term of server `server`, now `node`; told after the
+    /// step's effects were carried out (its applies included).
+    fn role_changed(&mut self, server: NodeId, node: &Node<C>);
 }
 
 /// One server slot: the running instance, if any, and what outlives it.
@@ -512,7 +515,7 @@ impl<C: Command> World<C> {
     }
 
     /// Runs one event of a running server's core and carries out its effects; traces a change
-    /// of role or term.
+    /// of role or term and tells the service of it.
     fn step(&mut self, server: NodeId, event: impl FnOnce(&mut Node<C>) -> Vec<Effect<C>>) {
         let Some(node) = self.servers[server as usize].node.as_mut() else {
             return;
@@ -528,6 +531,14 @@ impl<C: Command> World<C> {
             });
         }
         self.run_effects(server, effects);
+        if before != after {
+            if let (Some(state_machines), Some(node)) = (
+                &mut self.state_machines,
+                &self.servers[server as usize].node,
+            ) {
+                state_machines.role_changed(server, node);
+            }
+        }
     }
 
     /// Carries out effects in the order the core gave them: a `Persist` is saved (encoded by
