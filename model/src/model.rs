@@ -98,7 +98,10 @@ impl RaftModel {
     }
 
     fn config(&self, id: NodeId) -> Config {
-        Config::new(id, self.bounds.servers).with_mutations(self.bounds.mutations)
+        // No retry inside a step: `Action::Replicate` sends AppendEntries (see the field's doc).
+        Config::new(id, self.bounds.servers)
+            .with_mutations(self.bounds.mutations)
+            .with_retry_on_conflict(false)
     }
 
     fn ordered(&self) -> bool {
