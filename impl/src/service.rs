@@ -1,7 +1,13 @@
 //! The KV service's front door: how a server turns a client request into either a log entry or
 //! an immediate answer. Every request, reads included, goes through the log, so a read is
 //! answered only once an entry of the leader's own term is committed after it: a deposed leader
-//! that has not yet heard of its successor cannot answer from stale state.
+//! that has not yet heard of its successor cannot answer from stale state. A proposed request
+//! then waits in a [`PendingRequests`] table until its index is applied or its server stops
+//! leading.
+
+mod pending;
+
+pub use pending::{settle, PendingRequests, Settled};
 
 use crate::kv::{KvCommand, KvOp, KvReply, KvStore};
 use crate::mutation::Mutation;

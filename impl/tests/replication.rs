@@ -1,10 +1,10 @@
 //! Log replication (§5.3, Figure 2 "AppendEntries RPC"): the consistency check, its fast-backup
-//! hints (XTerm / XIndex / XLen), how the leader uses them, and truncation only at the first
-//! real conflict.
+//! hints (XTerm / XIndex / XLen), how the leader uses them (retrying at once from where a
+//! conflict moved it back), and truncation only at the first real conflict.
 
 mod support;
 
-use raft_impl::{Mutation, Node, Role};
+use raft_impl::{Config, Effect, Mutation, Node, Role};
 use support::*;
 
 #[test]
@@ -173,10 +173,10 @@ fn a_leader_lacking_the_conflicting_term_backs_up_to_its_first_index() {
             RESET,
         ]
     );
-    assert_eq!(leader.handle(1, reply), vec![]);
-    assert_eq!(leader.next_index(1), 4);
+    // The reply moves the next index back, and the leader retries from there at once.
     let retry = append(6, 3, 3, &[(5, 13)], 0);
-    assert_eq!(leader.replicate_to(1), vec![send(1, retry.clone())]);
+    assert_eq!(leader.handle(1, reply), vec![send(1, retry.clone())]);
+    assert_eq!(leader.next_index(1), 4);
     assert_eq!(
         follower.handle(0, retry),
         vec![
@@ -203,10 +203,9 @@ fn a_leader_holding_the_conflicting_term_backs_up_past_its_last_entry_of_it() {
             RESET,
         ]
     );
-    assert_eq!(leader.handle(1, reply), vec![]);
     // The leader's last entry of term 3 is index 3: resend from 4, not from the hint's 2.
     let retry = append(6, 3, 3, &[(5, 13)], 0);
-    assert_eq!(leader.replicate_to(1), vec![send(1, retry.clone())]);
+    assert_eq!(leader.handle(1, reply), vec![send(1, retry.clone())]);
     assert_eq!(
         follower.handle(0, retry),
         vec![
@@ -226,9 +225,8 @@ fn a_leader_backs_up_to_the_end_of_a_short_log() {
         follower.handle(0, append(6, 4, 5, &[], 0)),
         vec![send(0, reply.clone()), RESET]
     );
-    assert_eq!(leader.handle(1, reply), vec![]);
     let retry = append(6, 1, 1, &[(3, 11), (3, 12), (5, 13)], 0);
-    assert_eq!(leader.replicate_to(1), vec![send(1, retry.clone())]);
+    assert_eq!(leader.handle(1, reply), vec![send(1, retry.clone())]);
     assert_eq!(
         follower.handle(0, retry),
         vec![
@@ -240,9 +238,49 @@ fn a_leader_backs_up_to_the_end_of_a_short_log() {
 }
 
 #[test]
+fn a_retried_conflict_backs_up_one_term_per_round_trip_until_the_logs_match() {
+    let mut leader = leader_of_term_6();
+    let mut follower = node(1, 3, hard(5, None, &[(1, 10), (2, 11), (2, 12), (4, 20)]));
+    // Each conflict reply carries the leader's retry back; no heartbeat is needed in between.
+    let mut to_follower = vec![append(6, 4, 5, &[], 0)];
+    let mut round_trips = 0;
+    while let Some(request) = to_follower.pop() {
+        round_trips += 1;
+        for effect in follower.handle(0, request) {
+            if let Effect::Send { msg, .. } = effect {
+                for retry in leader.handle(1, msg) {
+                    if let Effect::Send { to: 1, msg } = retry {
+                        to_follower.push(msg);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        round_trips, 3,
+        "the first try, then one per conflicting term (4, 2)"
+    );
+    assert_eq!(follower.log(), leader.log());
+    assert_eq!((leader.match_index(1), leader.next_index(1)), (4, 5));
+}
+
+/// The model checker's configuration: the retry is its own action there.
+#[test]
+fn without_retry_on_conflict_the_leader_waits_for_its_next_append() {
+    let config = Config::new(0, 3).with_retry_on_conflict(false);
+    let mut leader = Node::new(config, hard(5, None, &[(1, 10), (3, 11), (3, 12), (5, 13)]));
+    elect(&mut leader);
+    assert_eq!(leader.handle(1, conflict(6, None, 0, 1)), vec![]);
+    assert_eq!(leader.next_index(1), 2);
+    let retry = append(6, 1, 1, &[(3, 11), (3, 12), (5, 13)], 0);
+    assert_eq!(leader.replicate_to(1), vec![send(1, retry)]);
+}
+
+#[test]
 fn a_late_conflict_never_backs_up_below_what_is_known_to_match() {
     let mut leader = leader_with(3, &[10, 11]);
     leader.handle(1, success(1, 2));
+    // Nor is it retried: the next index did not move back.
     assert_eq!(leader.handle(1, conflict(1, None, 0, 0)), vec![]);
     assert_eq!((leader.match_index(1), leader.next_index(1)), (2, 3));
     // Nor past the end of the leader's own log.

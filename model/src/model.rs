@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvStore};
-use raft_impl::{service, Config, Effect, Envelope, HardState, Index, Node, NodeId, Role};
+use raft_impl::service::{self, Settled};
+use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Role};
 use stateright::{Model, Path, Property};
 
 use crate::action::Action;
@@ -63,7 +64,10 @@ impl RaftModel {
     }
 
     fn config(&self, id: NodeId) -> Config {
-        Config::new(id, self.bounds.servers).with_mutations(self.bounds.mutations)
+        // No retry inside a step: `Action::Replicate` sends AppendEntries (see the field's doc).
+        Config::new(id, self.bounds.servers)
+            .with_mutations(self.bounds.mutations)
+            .with_retry_on_conflict(false)
     }
 
     fn ordered(&self) -> bool {
@@ -130,9 +134,15 @@ impl RaftModel {
         }
     }
 
-    /// Server `id` applies `command` at `index` to its store and answers the clients waiting
-    /// on that index: with the store's reply the one whose request it is, with a failure (they
-    /// retry) any whose entry was replaced there by another command.
+    /// Server `id` applies `command` at `index` to its store and settles the clients waiting
+    /// on that index by `raft_impl::service::settle`, the rule of raftd's and the simulator's
+    /// pending tables: the one whose request it is gets the store's reply, any other retries.
+    /// The waiters live in the client slots rather than in a `PendingRequests` table, so that
+    /// the state holds each once. A deposed leader's waiters are not failed at once (as
+    /// `PendingRequests::settle_unled` does in the runtimes): they wait until their index is
+    /// applied there or they time out. Failing them at deposition would change the pinned state
+    /// counts; the retry of a request whose fate is unknown, which it leads to, is explored
+    /// through the client timeout.
     fn apply_kv(&self, state: &mut State, id: NodeId, index: Index, command: Cmd) {
         let reply = match command {
             Cmd::Kv { client, seq } => state
@@ -155,14 +165,17 @@ impl RaftModel {
             if slot.status != waiting {
                 continue;
             }
-            let mine = command
-                == (Cmd::Kv {
-                    client,
-                    seq: slot.seq,
-                });
-            match reply.clone().filter(|_| mine) {
-                Some(reply) => clients.complete(client, reply),
-                None => slot.status = Status::Retrying,
+            let request = Cmd::Kv {
+                client,
+                seq: slot.seq,
+            };
+            // A plain proposal at the index has no reply and is nobody's request.
+            let settled = reply
+                .clone()
+                .map(|r| service::settle(&request, &command, r));
+            match settled {
+                Some(Settled::Replied(reply)) => clients.complete(client, reply),
+                Some(Settled::Superseded) | None => slot.status = Status::Retrying,
             }
         }
     }

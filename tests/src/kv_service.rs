@@ -2,20 +2,20 @@
 //! applies, and the front door through which clerks reach it.
 //!
 //! A request reaching a server goes through `raft_impl::service::submit`, the same front door
-//! a deployment uses. If it is proposed, the server remembers which command it expects at the
-//! proposal's index; when that index is applied the request is settled: with the store's reply
-//! if the same command landed there, as superseded if another one did (the server lost its
-//! leadership and a successor's entry overwrote the slot). A server that crashes forgets its
-//! requests in flight (their clerks time out) and its store; the new instance starts from an
-//! empty store and re-applies its log from index 1, as 6.5840's kvraft does without snapshots.
+//! a deployment uses. If it is proposed, it waits in the server's
+//! `raft_impl::service::PendingRequests`, the table raftd keeps too, and is settled by the same
+//! rules: when its index is applied (with the store's reply if the same command landed there,
+//! as superseded if another one did) or when the server stops leading the term it proposed it
+//! in. A server that crashes forgets its requests in flight (their clerks time out) and its
+//! store; the new instance starts from an empty store and re-applies its log from index 1, as
+//! 6.5840's kvraft does without snapshots.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use raft_impl::kv::{KvCommand, KvReply, KvStore};
-use raft_impl::service::{self, Submitted};
-use raft_impl::{Index, MutationSet, NodeId, NotLeader};
+use raft_impl::service::{self, PendingRequests, Submitted};
+use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader};
 
 use crate::runtime::Sim;
 use crate::world::StateMachines;
@@ -32,18 +32,15 @@ pub enum Arrival {
 }
 
 /// How a proposed request ended at the server that proposed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settled {
-    /// The command was applied at its index; the store's reply.
-    Replied(KvReply),
-    /// Another command was applied at its index: this proposal will never be applied there.
-    Superseded,
-}
+pub type Settled = service::Settled<KvReply>;
+
+/// Where a ticket's outcome is written: shared by the ticket and the server's pending table.
+type Outcome = Rc<RefCell<Option<Settled>>>;
 
 /// A clerk's handle on a proposed request: empty until the server settles it. If the server
 /// crashes first it stays empty for good, as the reply of a dead server never comes.
 #[derive(Debug)]
-pub struct Ticket(Rc<RefCell<Option<Settled>>>);
+pub struct Ticket(Outcome);
 
 impl Ticket {
     /// The outcome, once settled (taken: a ticket is read once).
@@ -52,19 +49,12 @@ impl Ticket {
     }
 }
 
-/// A proposed request waiting for its index to be applied.
-#[derive(Debug)]
-struct Waiting {
-    command: KvCommand,
-    outcome: Rc<RefCell<Option<Settled>>>,
-}
-
 /// One server's service state; lost at a crash.
 #[derive(Debug)]
 struct KvServer {
     store: KvStore,
-    /// Requests this instance proposed, by log index.
-    waiting: BTreeMap<Index, Waiting>,
+    /// Requests this instance proposed, each with its ticket's outcome.
+    waiting: PendingRequests<KvCommand, Outcome>,
 }
 
 /// The KV service on every server of a simulated cluster. The world holds one handle (it
@@ -111,16 +101,15 @@ impl KvService {
             }
         })?;
         Some(match proposed {
-            Ok((index, _)) => {
+            Ok((index, term)) => {
                 // A cluster of more than one server cannot have applied the entry yet: that
                 // takes at least one round trip to a follower.
                 let outcome = Rc::new(RefCell::new(None));
                 self.servers.borrow_mut()[s].waiting.insert(
                     index,
-                    Waiting {
-                        command,
-                        outcome: Rc::clone(&outcome),
-                    },
+                    term,
+                    command,
+                    Rc::clone(&outcome),
                 );
                 Arrival::Proposed(Ticket(outcome))
             }
@@ -133,7 +122,7 @@ impl KvServer {
     fn new(mutations: MutationSet) -> KvServer {
         KvServer {
             store: KvStore::new(mutations),
-            waiting: BTreeMap::new(),
+            waiting: PendingRequests::new(),
         }
     }
 }
@@ -147,12 +136,15 @@ impl StateMachines<KvCommand> for KvService {
         let mut servers = self.servers.borrow_mut();
         let kv = &mut servers[server as usize];
         let reply = kv.store.apply(command);
-        if let Some(waiting) = kv.waiting.remove(&index) {
-            *waiting.outcome.borrow_mut() = Some(if waiting.command == *command {
-                Settled::Replied(reply)
-            } else {
-                Settled::Superseded
-            });
+        for (outcome, settled) in kv.waiting.applied(index, command, &reply) {
+            *outcome.borrow_mut() = Some(settled);
+        }
+    }
+
+    fn role_changed(&mut self, server: NodeId, node: &Node<KvCommand>) {
+        let mut servers = self.servers.borrow_mut();
+        for outcome in servers[server as usize].waiting.settle_unled(node) {
+            *outcome.borrow_mut() = Some(Settled::Superseded);
         }
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use raft_impl::codec::{self, FrameKind};
 use raft_impl::{
-    AppendOutcome, Command, Config, Effect, Index, MemoryPersister, Message, MutationSet, Node,
-    NodeId, Persister, Proposal, Term,
+    Command, Config, Effect, Index, MemoryPersister, Message, MutationSet, Node, NodeId, Persister,
+    Proposal, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -87,6 +87,9 @@ pub trait StateMachines<C>: std::fmt::Debug {
     fn restarted(&mut self, server: NodeId);
     /// Server `server` applied `command` at `index`, the index after the last one it applied.
     fn applied(&mut self, server: NodeId, index: Index, command: &C);
+    /// A step changed the role or the term of server `server`, now `node`; told after the
+    /// step's effects were carried out (its applies included).
+    fn role_changed(&mut self, server: NodeId, node: &Node<C>);
 }
 
 /// One server slot: the running instance, if any, and what outlives it.
@@ -435,37 +438,12 @@ impl<C: Command> World<C> {
         if is_request(&msg) {
             self.rpcs_received[to as usize] += 1;
         }
-        // A leader told its AppendEntries did not fit retries at once from the backed-up next
-        // index, instead of waiting a heartbeat per conflicting term (as the lab's fast backup
-        // expects). Only when the reply did move the next index back: a stale conflict retried
-        // every time would start a retry chain per heartbeat that never dies under some bugs.
-        let conflict = matches!(
-            msg,
-            Message::AppendEntriesReply {
-                outcome: AppendOutcome::Conflict(_),
-                ..
-            }
-        );
-        let next_before = self.next_index_of(to, from);
         self.trace.record(self.now, || Traced::Delivered {
             from,
             to,
             msg: msg.clone(),
         });
         self.step(to, |node| node.handle(from, msg));
-        let backed_up = matches!(
-            (next_before, self.next_index_of(to, from)),
-            (Some(before), Some(after)) if after < before
-        );
-        if conflict && backed_up {
-            self.step(to, |node| node.replicate_to(from));
-        }
-    }
-
-    /// Leader `leader`'s next index for `peer`; `None` unless it is a running leader.
-    fn next_index_of(&self, leader: NodeId, peer: NodeId) -> Option<Index> {
-        let node = self.servers[leader as usize].node.as_ref()?;
-        node.is_leader().then(|| node.next_index(peer))
     }
 
     fn on_election_timer(&mut self, server: NodeId, generation: u64) {
@@ -512,7 +490,7 @@ impl<C: Command> World<C> {
     }
 
     /// Runs one event of a running server's core and carries out its effects; traces a change
-    /// of role or term.
+    /// of role or term and tells the service of it.
     fn step(&mut self, server: NodeId, event: impl FnOnce(&mut Node<C>) -> Vec<Effect<C>>) {
         let Some(node) = self.servers[server as usize].node.as_mut() else {
             return;
@@ -528,6 +506,14 @@ impl<C: Command> World<C> {
             });
         }
         self.run_effects(server, effects);
+        if before != after {
+            if let (Some(state_machines), Some(node)) = (
+                &mut self.state_machines,
+                &self.servers[server as usize].node,
+            ) {
+                state_machines.role_changed(server, node);
+            }
+        }
     }
 
     /// Carries out effects in the order the core gave them: a `Persist` is saved (encoded by

@@ -20,9 +20,30 @@ mod transport;
 
 use std::fmt;
 use std::io;
+use std::sync::mpsc::Sender;
 use std::thread;
 
+use crate::kv::KvCommand;
+use crate::message::Message;
 use crate::types::NodeId;
+
+use protocol::ClientReply;
+
+/// An input to a server's core thread ([`server`]), from the threads that read its sockets
+/// (`transport` for peers, `server` for clients). Kept here, beside both, so that neither
+/// module imports the other for it.
+pub(crate) enum Event {
+    /// A message from a peer.
+    Peer {
+        from: NodeId,
+        msg: Message<KvCommand>,
+    },
+    /// A client's request; the answer goes back on `reply`.
+    Client {
+        command: KvCommand,
+        reply: Sender<ClientReply>,
+    },
+}
 
 /// One line on standard error, prefixed with the server it concerns: a process's log.
 fn log(id: NodeId, what: fmt::Arguments<'_>) {

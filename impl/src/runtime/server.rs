@@ -11,7 +11,7 @@
 //! sound because each `Persist` carries the whole hard state, which supersedes the earlier ones
 //! of the batch, and nothing of the batch was visible outside before it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,18 +22,18 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::codec::FrameKind;
-use crate::kv::{KvCommand, KvStore};
+use crate::kv::{KvCommand, KvReply, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::persister::{FilePersister, PersistError, Persister};
-use crate::service::{self, Submitted};
-use crate::types::{HardState, Index, NodeId, Term};
+use crate::service::{self, PendingRequests, Settled, Submitted};
+use crate::types::{HardState, NodeId};
 
 use super::frame::{read_frame, write_frame, FrameError};
-use super::log;
 use super::protocol::ClientReply;
 use super::transport::{self, PeerLink};
+use super::{log, Event};
 
 /// The name of the state file inside a server's data directory.
 pub const STATE_FILE: &str = "raft-state";
@@ -135,20 +135,6 @@ pub enum ServerError {
     Thread(#[source] io::Error),
 }
 
-/// An input to the core thread.
-pub(crate) enum Event {
-    /// A message from a peer.
-    Peer {
-        from: NodeId,
-        msg: Message<KvCommand>,
-    },
-    /// A client's request; the answer goes back on `reply`.
-    Client {
-        command: KvCommand,
-        reply: Sender<ClientReply>,
-    },
-}
-
 /// Runs server `config` until the process ends: loads its state, listens, and drives the core.
 /// Returns only on an error.
 pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
@@ -209,22 +195,14 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     core.run(&inbox)
 }
 
-/// A client request proposed by this server, waiting for its log index to be applied.
-struct Waiting {
-    command: KvCommand,
-    /// The term it was proposed in: if this server leaves it, the entry may never commit.
-    term: Term,
-    reply: Sender<ClientReply>,
-}
-
 /// The core thread's state.
 struct Core {
     node: Node<KvCommand>,
     store: KvStore,
     persister: FilePersister,
     links: HashMap<NodeId, PeerLink>,
-    /// Requests this incarnation proposed, by log index.
-    waiting: BTreeMap<Index, Waiting>,
+    /// Requests this incarnation proposed, each with the channel its client waits on.
+    waiting: PendingRequests<KvCommand, Sender<ClientReply>>,
     election_deadline: Instant,
     heartbeat_deadline: Instant,
     /// Whether the batch proposed something, to be replicated at its end in one round.
@@ -247,7 +225,7 @@ impl Core {
             store: KvStore::new(MutationSet::NONE),
             persister,
             links,
-            waiting: BTreeMap::new(),
+            waiting: PendingRequests::new(),
             election_deadline: now,
             heartbeat_deadline: now,
             proposed: false,
@@ -302,16 +280,8 @@ impl Core {
     fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
         match service::submit(&mut self.node, &self.store, command.clone()) {
             Ok(Submitted::Proposed(proposal)) => {
-                // Registered before its effects are absorbed: a one-server cluster applies the
-                // entry in the same step.
-                self.waiting.insert(
-                    proposal.index,
-                    Waiting {
-                        command,
-                        term: proposal.term,
-                        reply,
-                    },
-                );
+                self.waiting
+                    .insert(proposal.index, proposal.term, command, reply);
                 self.absorb(proposal.effects);
                 self.proposed = true;
             }
@@ -333,17 +303,8 @@ impl Core {
                 Effect::Send { to, msg } => self.sends.push((to, msg)),
                 Effect::Apply { index, command } => {
                     let answer = self.store.apply(&command);
-                    if let Some(waiting) = self.waiting.remove(&index) {
-                        // Another command at the index: this server lost its leadership and a
-                        // successor's entry took the slot; the clerk must ask elsewhere.
-                        let reply = if waiting.command == command {
-                            ClientReply::Applied(answer)
-                        } else {
-                            ClientReply::NotLeader {
-                                leader_hint: self.node.leader_hint(),
-                            }
-                        };
-                        self.replies.push((waiting.reply, reply));
+                    for (client, settled) in self.waiting.applied(index, &command, &answer) {
+                        self.answer(client, settled);
                     }
                 }
                 Effect::ResetElectionTimer => self.reset_election_timer(),
@@ -351,22 +312,24 @@ impl Core {
         }
     }
 
-    /// Answers every waiting request with `NotLeader` once this server is no longer the
-    /// leader of the term it proposed them in: they may never be applied here.
+    /// Answers every waiting request this server no longer leads the term of: it may never be
+    /// applied here.
     fn settle_if_deposed(&mut self) {
-        let (leading, term) = (self.node.is_leader(), self.node.current_term());
-        if self.waiting.is_empty() || (leading && self.waiting.values().all(|w| w.term == term)) {
-            return;
+        for client in self.waiting.settle_unled(&self.node) {
+            self.answer(client, Settled::Superseded);
         }
-        let leader_hint = self.node.leader_hint();
-        let (keep, settle) = std::mem::take(&mut self.waiting)
-            .into_iter()
-            .partition(|(_, w)| leading && w.term == term);
-        self.waiting = keep;
-        for (_, waiting) in settle {
-            self.replies
-                .push((waiting.reply, ClientReply::NotLeader { leader_hint }));
-        }
+    }
+
+    /// Queues the answer to a settled request. A superseded one is told to ask the leader this
+    /// server knows of, as a refused one is.
+    fn answer(&mut self, client: Sender<ClientReply>, settled: Settled<KvReply>) {
+        let reply = match settled {
+            Settled::Replied(answer) => ClientReply::Applied(answer),
+            Settled::Superseded => ClientReply::NotLeader {
+                leader_hint: self.node.leader_hint(),
+            },
+        };
+        self.replies.push((client, reply));
     }
 
     fn fire_timers(&mut self) {
@@ -448,7 +411,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::kv::{KvOp, KvReply};
+    use crate::kv::KvOp;
     use crate::message::Envelope;
 
     fn append(client: u64, seq: u64) -> KvCommand {

@@ -18,8 +18,7 @@ use crate::message::{Envelope, Message};
 use crate::types::NodeId;
 
 use super::frame::{read_frame, write_frame, FrameError};
-use super::server::Event;
-use super::{log, spawn_named};
+use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
 /// for it meanwhile are dropped rather than queued, so a dead peer costs no memory.

@@ -2,6 +2,17 @@
 //! order (each `Persist` saved through the real codec into a `MemoryPersister` before the step's
 //! sends enter the network, each message encoded and decoded as a network would carry it) and
 //! checks on every step the contract and the safety properties a runtime can see.
+//!
+//! It is kept beside the simulator of `raft-tests` (`tests/src/world.rs`) for what that one
+//! cannot do:
+//! - it checks the persist contract of every step against the node's hard state before and
+//!   after it (a change is persisted exactly, first, once; no change, no persist), where the
+//!   simulator only carries the effects out;
+//! - its schedule is the test's, step by step, so proptest can draw any interleaving, deliver
+//!   a message twice (the simulator's labrpc-like network never duplicates) and shrink a
+//!   failure to a minimal schedule, where the simulator's schedule is a function of its seed
+//!   and its timers;
+//! - it is part of the core's own tests, which do not depend on the simulator's crate.
 
 use std::collections::{BTreeMap, VecDeque};
 
