@@ -4,6 +4,8 @@
 //! Written independently of any store implementation: it is what an implementation's
 //! recorded behaviour is judged against.
 
+use std::sync::Arc;
+
 use crate::spec::{ReplyMismatch, Specification};
 
 /// A KV operation as a client invokes it.
@@ -53,20 +55,22 @@ pub struct Kv;
 
 impl Specification for Kv {
     /// One key's value: operations are checked per key, so the state is a single register.
-    type State = String;
+    /// Shared, since a Get leaves it as it was; `Arc`, since a model checker keeps it in states
+    /// that cross threads.
+    type State = Arc<str>;
     type Op = KvOp;
     type Reply = KvReply;
     type Key = String;
 
-    fn initial() -> String {
-        String::new()
+    fn initial() -> Arc<str> {
+        Arc::from("")
     }
 
-    fn step(state: &String, op: &KvOp) -> (KvReply, String) {
+    fn step(state: &Arc<str>, op: &KvOp) -> (KvReply, Arc<str>) {
         match op {
-            KvOp::Put { value, .. } => (KvReply::Done, value.clone()),
-            KvOp::Append { value, .. } => (KvReply::Done, format!("{state}{value}")),
-            KvOp::Get { .. } => (KvReply::Value(state.clone()), state.clone()),
+            KvOp::Put { value, .. } => (KvReply::Done, Arc::from(value.as_str())),
+            KvOp::Append { value, .. } => (KvReply::Done, Arc::from(format!("{state}{value}"))),
+            KvOp::Get { .. } => (KvReply::Value(state.to_string()), Arc::clone(state)),
         }
     }
 

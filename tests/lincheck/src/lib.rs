@@ -30,7 +30,7 @@
 //! let report = check_history(&history.finish(), Duration::from_secs(10));
 //! let Outcome::NotLinearizable(violation) = &report.outcome else { panic!("{report}") };
 //! assert_eq!(violation.key, "x");
-//! assert_eq!(violation.state, "a"); // after the put and the first get ...
+//! assert_eq!(&*violation.state, "a"); // after the put and the first get ...
 //! assert_eq!(violation.unplaceable, vec![2]); // ... the second get cannot read ""
 //! println!("{report}"); // the verdict and the evidence, as `raftcheck lincheck` prints it
 //! # Ok::<(), raft_lincheck::EventError>(())

@@ -165,7 +165,7 @@ fn stale_read_is_caught() {
     );
     assert_eq!(v.key, "x");
     assert_eq!(v.linearized, vec![0, 1]);
-    assert_eq!(v.state, "b");
+    assert_eq!(&*v.state, "b");
     assert_eq!(v.unplaceable, vec![2]);
     assert_eq!(v.stuck_before, Some(50));
 }
@@ -232,7 +232,7 @@ fn pending_write_cannot_explain_a_read_before_its_invoke() {
 "#,
     );
     assert!(v.linearized.is_empty());
-    assert_eq!((v.state, v.unplaceable), (String::new(), vec![0]));
+    assert_eq!((&*v.state, v.unplaceable), ("", vec![0]));
 }
 
 #[test]
@@ -750,7 +750,7 @@ fn agrees_with_brute_force_on_random_histories() {
                     KvOp::Get { .. } => assert_eq!(op.read_value(), Some(value.as_str())),
                 }
             }
-            assert_eq!(value, v.state);
+            assert_eq!(value, &*v.state);
             assert!(!v.unplaceable.is_empty(), "{}", h.to_jsonl());
         }
     }
