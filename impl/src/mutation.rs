@@ -72,6 +72,12 @@ pub enum Mutation {
     /// Probe (terms): a follower accepts an AppendEntries of an older term instead of
     /// rejecting it.
     AcceptStaleTermAppend,
+    /// Probe (robustness, not a rule): a leader or former leader reads the term of the entry
+    /// an AppendEntries reply of an older term acknowledged, indexing its log with the reply's
+    /// 1-based match index as if it were 0-based and without a bound check, so it panics with
+    /// an index out of range. It exists to show that a panicking core is reported as a
+    /// violation with a trace, not as a crash of the checker.
+    PanicOnStaleReply,
 }
 
 impl Mutation {
@@ -96,7 +102,7 @@ impl Mutation {
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 7] = [
+    pub const PROBES: [Mutation; 8] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -104,6 +110,7 @@ impl Mutation {
         Mutation::TruncateAfterConflict,
         Mutation::OverwriteWithoutTruncate,
         Mutation::AcceptStaleTermAppend,
+        Mutation::PanicOnStaleReply,
     ];
 
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
@@ -142,6 +149,7 @@ impl Mutation {
             Mutation::TruncateAfterConflict => "truncate-after-conflict",
             Mutation::OverwriteWithoutTruncate => "overwrite-without-truncate",
             Mutation::AcceptStaleTermAppend => "accept-stale-term-append",
+            Mutation::PanicOnStaleReply => "panic-on-stale-reply",
         }
     }
 

@@ -641,6 +641,14 @@ impl<C: Command> Node<C> {
         outcome: AppendOutcome,
         out: &mut Outbox<C>,
     ) {
+        if let AppendOutcome::Success { match_index } = outcome {
+            if term < self.hard.current_term && self.has(Mutation::PanicOnStaleReply) {
+                // The probe looks at the entry a stale reply acknowledged (to log it, say) with
+                // the 1-based index as a 0-based one, unchecked: it panics whenever that entry
+                // is the last of the log, or the log is empty. The reply is ignored below.
+                let _acknowledged = &self.hard.log[match_index as usize];
+            }
+        }
         if self.role != Role::Leader || term != self.hard.current_term {
             return;
         }

@@ -177,7 +177,7 @@ struct Latched {
 
 /// Property conditions are plain functions, so the latched condition of property `I` is an
 /// instance of one generic function per index.
-const LATCHED: [fn(&Latched, &State) -> bool; 16] = [
+const LATCHED: [fn(&Latched, &State) -> bool; 17] = [
     latched::<0>,
     latched::<1>,
     latched::<2>,
@@ -194,6 +194,7 @@ const LATCHED: [fn(&Latched, &State) -> bool; 16] = [
     latched::<13>,
     latched::<14>,
     latched::<15>,
+    latched::<16>,
 ];
 
 fn latched<const I: usize>(latched: &Latched, state: &State) -> bool {

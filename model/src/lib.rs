@@ -8,6 +8,7 @@ pub mod check;
 pub mod kv;
 pub mod model;
 pub mod network;
+pub mod panics;
 pub mod probes;
 pub mod properties;
 pub mod render;

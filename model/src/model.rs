@@ -21,7 +21,7 @@ use crate::bounds::{Bounds, KvBounds, Persistence};
 use crate::kv::{self, Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
-use crate::{properties, render};
+use crate::{panics, properties, render};
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
@@ -363,11 +363,16 @@ impl Model for RaftModel {
                 .enabled()
                 .then(|| Arc::new(Clients::new(self.kv.clients))),
             ghost: Ghost::default(),
+            panicked: None,
             symmetric: self.symmetry,
         }]
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        if state.panicked.is_some() {
+            // A panicked step is the end of its path: what follows would be made up.
+            return;
+        }
         let b = &self.bounds;
         let net = &state.network;
         let endpoints = |slot: usize| (slot as u8, net[slot].from, net[slot].to);
@@ -434,7 +439,41 @@ impl Model for RaftModel {
         }
     }
 
+    /// Runs the step through [`panics::catch`]: a step that panics (in the core, the service
+    /// or this model) ends in `last` marked with the panic, a violation of "no step panics".
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        panics::catch(|| self.successor(last, action)).unwrap_or_else(|p| Some(last.with_panic(p)))
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        state.in_flight() <= self.bounds.max_in_flight
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut all = properties::all();
+        if self.kv.enabled() {
+            all.extend(properties::kv());
+        }
+        all
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        render::action(action)
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let next = self.next_state(last, action)?;
+        Some(format!("{}\n\n{next:?}", render::step(last, action, &next)))
+    }
+
+    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
+        Some(render::sequence_svg(self.bounds.servers, &path))
+    }
+}
+
+impl RaftModel {
+    /// The state `action` leads to from `last`, if it is enabled there.
+    fn successor(&self, last: &State, action: Action) -> Option<State> {
         match action {
             Action::Deliver { slot, .. } => self.deliver(last, slot as usize),
             Action::Drop { slot, .. } => {
@@ -498,30 +537,5 @@ impl Model for RaftModel {
                 Some(state)
             }
         }
-    }
-
-    fn within_boundary(&self, state: &State) -> bool {
-        state.in_flight() <= self.bounds.max_in_flight
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        let mut all = properties::all();
-        if self.kv.enabled() {
-            all.extend(properties::kv());
-        }
-        all
-    }
-
-    fn format_action(&self, action: &Action) -> String {
-        render::action(action)
-    }
-
-    fn format_step(&self, last: &State, action: Action) -> Option<String> {
-        let next = self.next_state(last, action)?;
-        Some(format!("{}\n\n{next:?}", render::step(last, action, &next)))
-    }
-
-    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        Some(render::sequence_svg(self.bounds.servers, &path))
     }
 }

@@ -5,6 +5,10 @@
 //! look"). They are [`Mutation::PROBES`], kept out of the catalog and `raftcheck bugs` because
 //! they are instruments, not bugs that shipped anywhere.
 //!
+//! One probe breaks no rule: `panic-on-stale-reply` makes the core panic, to show that a
+//! panicking core is reported as a violation of "no step panics" with its trace
+//! ([`crate::panics`]) rather than crashing the checker.
+//!
 //! Each entry reuses the catalog's [`Bug`], so [`crate::catalog::run`] checks it and
 //! [`Bug::command`] prints the command that reproduces it; `seen_in` names the rule the probe
 //! breaks instead of a place it was seen. `config` is a small configuration found by hand in
@@ -14,7 +18,7 @@
 use raft_impl::Mutation;
 
 use crate::bounds::Bounds;
-use crate::catalog::{Bug, BASE, NO_KV, ORDERED_LOSSY, ORDERED_RELIABLE};
+use crate::catalog::{Bug, BASE, NO_KV, ORDERED_LOSSY, ORDERED_RELIABLE, REORDERING_RELIABLE};
 use crate::properties::*;
 
 /// Probes no configuration tried catches. `overwrite-without-truncate` needs a follower holding
@@ -137,6 +141,25 @@ pub fn probes() -> Vec<Bug> {
                 max_crashes: 0,
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::PanicOnStaleReply,
+            description: "core indexes its log out of range on a stale AppendEntries reply",
+            seen_in: "probe: robustness",
+            expected: NO_STEP_PANICS,
+            // The term-1 leader, deposed by the other server's term-2 vote request, receives
+            // the acknowledgement of its first heartbeat late: its log is empty.
+            config: Bounds {
+                servers: 2,
+                max_term: 2,
+                max_log: 0,
+                proposals: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: REORDERING_RELIABLE,
                 ..BASE
             },
             kv: NO_KV,

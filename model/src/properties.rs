@@ -29,6 +29,10 @@ pub const COMMITTED_DURABLE_ON_MAJORITY: &str = "committed durable on majority";
 pub const COMMIT_INDEX_MONOTONIC: &str = "commit index monotonic";
 /// A leader's match index for a peer never decreases within its term.
 pub const MATCH_INDEX_MONOTONIC: &str = "match index monotonic";
+/// No step panics: the core, the service and the model code run every step to its end (see
+/// [`crate::panics`]). Not a guarantee of Raft's, but a panic is a bug the user must see with
+/// the path that leads to it.
+pub const NO_STEP_PANICS: &str = "no step panics";
 
 /// The KV clients' operations have a linearization consistent with their real-time order
 /// (only with KV clients).
@@ -64,6 +68,7 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
         Property::always(MATCH_INDEX_MONOTONIC, |_: &M, s: &State| {
             !s.ghost.saw(Violation::MatchIndexDecreased)
         }),
+        Property::always(NO_STEP_PANICS, |_: &M, s: &State| s.panicked.is_none()),
         Property::sometimes(LEADER_ELECTED, |_: &M, s: &State| {
             s.ghost.leaders.iter().any(|l| *l != 0)
         }),

@@ -141,6 +141,10 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
         }
     }
     client_outcomes(last, next, &mut line);
+    if let Some(panic) = next.panicked.as_deref().filter(|_| last.panicked.is_none()) {
+        // The step changed nothing: it ended in the panic.
+        let _ = write!(line, "; {panic}");
+    }
     line
 }
 
@@ -358,7 +362,11 @@ impl fmt::Debug for State {
             committed.join(" "),
             self.crashes,
             self.proposals
-        )
+        )?;
+        match &self.panicked {
+            Some(panic) => write!(f, "\nthe last step, taken from this state, {panic}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounds::TERM_LIMIT;
 use crate::kv::Clients;
+use crate::panics::StepPanic;
 
 /// A command in the log: a plain proposal, or a KV client's request. Its `Debug` is the compact
 /// form traces use (see `render`).
@@ -142,6 +143,10 @@ pub struct State {
     /// a client step or a reply changes it.
     pub clients: Option<Arc<Clients>>,
     pub ghost: Ghost,
+    /// The step into this state panicked (see [`crate::panics`]): the state is the one the
+    /// step started from, and it has no successors. Boxed so that the common state pays one
+    /// word for it.
+    pub panicked: Option<Box<StepPanic>>,
     /// Hash as the canonical renaming of the servers (symmetry reduction); the same in every
     /// state of one run.
     pub symmetric: bool,
@@ -172,6 +177,15 @@ impl State {
             pending: slot.pending.clone(),
             kv: slot.kv.clone(),
         });
+    }
+
+    /// The state a step from this one ends in when it panics: this state, marked with the
+    /// panic, so that it differs from this one and "no step panics" is false in it.
+    pub fn with_panic(&self, panic: StepPanic) -> State {
+        State {
+            panicked: Some(Box::new(panic)),
+            ..self.clone()
+        }
     }
 
     /// Messages in flight, counting sends still waiting behind a pending persist.

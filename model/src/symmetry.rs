@@ -161,6 +161,10 @@ impl Hash for State {
             }
         }
         hash_ghost(&self.ghost, &r, h);
+        // Nothing for a state whose step did not panic, so that fingerprints stay as they were.
+        if let Some(panic) = &self.panicked {
+            panic.hash(h);
+        }
     }
 }
 
@@ -393,6 +397,7 @@ impl State {
                 restarted_since_commit: r.mask(self.ghost.restarted_since_commit),
                 ..self.ghost.clone()
             },
+            panicked: self.panicked.clone(),
             ..*self
         }
     }

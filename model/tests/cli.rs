@@ -125,3 +125,53 @@ fn a_violation_exits_1_with_a_trace_and_an_explorer_url() {
     assert!(text.contains("RequestVoteReply t1 granted"), "{text}");
     assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
 }
+
+/// A core that panics is reported like any other violation, under every strategy: exit 1, the
+/// panic's message and source location with the trace, and no backtrace of the checker's
+/// threads.
+#[test]
+fn a_panicking_core_exits_1_with_the_panic_and_a_trace() {
+    for strategy in ["bfs", "dfs", "simulation"] {
+        let args = [
+            "check",
+            "--bug",
+            "panic-on-stale-reply",
+            "--servers",
+            "2",
+            "--max-term",
+            "2",
+            "--max-log",
+            "0",
+            "--proposals",
+            "0",
+            "--max-crashes",
+            "0",
+            "--lossless",
+            "--strategy",
+            strategy,
+            "--max-states",
+            "100000",
+        ];
+        let out = raftcheck(&args);
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{strategy}: {text}{err}");
+        assert!(
+            text.contains("Counterexample to \"no step panics\""),
+            "{strategy}: {text}"
+        );
+        // The trace's last step is the stale acknowledgement and says where the core panicked.
+        let step = text
+            .lines()
+            .find(|l| l.contains("panicked at impl/src/node.rs:"));
+        assert!(
+            step.is_some_and(|l| l.contains("receives AppendEntriesReply t1 success match 0")),
+            "{strategy}: {text}"
+        );
+        assert!(text.contains("index out of bounds"), "{strategy}: {text}");
+        assert!(
+            text.contains("http://127.0.0.1:3000/#/steps/0/"),
+            "{strategy}: {text}"
+        );
+        assert!(!err.contains("panicked"), "{strategy}: {err}");
+    }
+}

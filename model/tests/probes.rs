@@ -46,6 +46,11 @@ fn accept_stale_term_append() {
 }
 
 #[test]
+fn panic_on_stale_reply() {
+    assert_caught(Mutation::PanicOnStaleReply);
+}
+
+#[test]
 fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     // Every probe is either listed with a configuration or declared uncaught, never both.
     let mut listed: Vec<Mutation> = probes::probes().iter().map(|b| b.mutation).collect();
