@@ -38,6 +38,12 @@ pub struct Lemma {
     pub broken_by: &'static [Mutation],
 }
 
+/// What the argument assumes of the implementation rather than proves, by the name of the model
+/// property that checks it: every step runs to its end ("no step panics"), since a step that
+/// panics leaves no successor state for any lemma to be about. No bug of the catalog breaks it;
+/// the theorem runs check that it holds alongside the lemmas.
+pub const PREMISES: &[&str] = &["no step panics"];
+
 /// The lemmas, in the order the argument uses them.
 pub const LEMMAS: &[Lemma] = &[
     Lemma {

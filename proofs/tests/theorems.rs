@@ -1,11 +1,11 @@
-//! The theorems: every lemma's property holds exhaustively on the stated bounds (with the exact
-//! number of unique states pinned, so a silent change of the model or the core is seen), and
-//! every lemma is violated by each bug it claims to be broken by.
+//! The theorems: every lemma's property, and every premise's, holds exhaustively on the stated
+//! bounds (with the exact number of unique states pinned, so a silent change of the model or the
+//! core is seen), and every lemma is violated by each bug it claims to be broken by.
 
 use raft_model::catalog;
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
 use raft_model::{Bounds, Persistence, RaftModel};
-use raft_proofs::LEMMAS;
+use raft_proofs::{LEMMAS, PREMISES};
 
 /// Three servers, two terms, one entry, one crash event, unordered lossy network.
 fn theorem_bounds(persistence: Persistence) -> Bounds {
@@ -48,6 +48,14 @@ fn assert_lemmas_hold_with(bounds: Bounds, strategy: Strategy, threads: usize) -
             .unwrap_or_else(|| panic!("lemma {} names no model property", lemma.name));
         assert_eq!(result.outcome, PropertyOutcome::Holds, "{}", lemma.name);
     }
+    for premise in PREMISES {
+        let result = report.properties.iter().find(|p| p.name == *premise);
+        assert_eq!(
+            result.map(|p| p.outcome),
+            Some(PropertyOutcome::Holds),
+            "{premise}"
+        );
+    }
     assert!(report.all_good(), "a reachability property was not reached");
     report
 }
@@ -86,10 +94,14 @@ fn every_lemma_names_a_safety_property_of_the_model() {
     for lemma in LEMMAS {
         assert!(safety.contains(&lemma.property), "{}", lemma.name);
     }
-    // And every safety property of the model is a lemma of the argument.
+    for premise in PREMISES {
+        assert!(safety.contains(premise), "premise {premise}");
+        assert!(LEMMAS.iter().all(|l| l.property != *premise), "{premise}");
+    }
+    // And every safety property of the model is a lemma of the argument or one of its premises.
     for name in safety {
         assert!(
-            LEMMAS.iter().any(|l| l.property == name),
+            LEMMAS.iter().any(|l| l.property == name) || PREMISES.contains(&name),
             "model property {name} has no lemma"
         );
     }
