@@ -21,7 +21,7 @@ use crate::bounds::{Bounds, KvBounds, Persistence};
 use crate::kv::{self, Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
-use crate::{properties, render};
+use crate::{diagram, properties, render};
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
@@ -522,6 +522,6 @@ impl Model for RaftModel {
     }
 
     fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        Some(render::sequence_svg(self.bounds.servers, &path))
+        Some(diagram::svg(&path.into_vec(), None))
     }
 }

@@ -437,7 +437,9 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn escape(s: &str) -> String {
+/// `s` safe as HTML text or as a quoted attribute value. Public so that `raftcheck check
+/// --html`, which writes its own page, escapes by the same rule.
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
