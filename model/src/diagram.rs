@@ -9,12 +9,13 @@
 //! message labels (up to a limit past which a label is cut short, the whole text in its
 //! tooltip), and the SVG is as wide as its longest row. Text is 12 px monospace: readable at
 //! 100 % zoom with the default fonts of a plain browser, and its width predictable enough to
-//! compute (no icon fonts: the markers are SVG shapes).
+//! compute (no icon fonts: the markers are SVG shapes). It brings its own white ground, since the
+//! Explorer's page is dark.
 
 use std::fmt::Write as _;
 
 use raft_impl::{Envelope, NodeId, Role};
-use raft_lincheck::html::escape;
+use raft_lincheck::html::{escape, truncate};
 
 use crate::action::Action;
 use crate::network;
@@ -76,7 +77,8 @@ pub fn svg(steps: &[Step], broken: Option<Broken>) -> String {
          font-family='DejaVu Sans Mono, Menlo, Consolas, monospace' font-size='{FONT}'>\
          <style>.raft-seq [data-row]{{cursor:pointer}}</style>\
          <defs><marker id='raft-seq-arrow' markerWidth='10' markerHeight='10' refX='9' refY='5' \
-         orient='auto'><path d='M0,1 L9,5 L0,9 z' fill='#222'/></marker></defs>"
+         orient='auto'><path d='M0,1 L9,5 L0,9 z' fill='#222'/></marker></defs>\
+         <rect width='100%' height='100%' fill='#fff'/>"
     );
     for id in 0..servers {
         let _ = write!(
@@ -139,15 +141,6 @@ fn text_width(text: &str, max: usize) -> f64 {
 
 fn label_width(text: &str) -> f64 {
     text_width(text, usize::MAX)
-}
-
-/// `text` cut to `max` characters, the cut marked with an ellipsis.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
 }
 
 /// A text element showing `text` cut to `max` characters, its whole text as tooltip.
