@@ -82,6 +82,18 @@ pub struct PropertyResult {
     pub path: Option<Path<State, Action>>,
 }
 
+impl PropertyResult {
+    /// The kind of property as a report names it: a safety property must hold `always`, a
+    /// reachability property `sometimes`.
+    pub fn kind(&self) -> &'static str {
+        if self.safety {
+            "always"
+        } else {
+            "sometimes"
+        }
+    }
+}
+
 /// The result of a check.
 #[derive(Clone, Debug)]
 pub struct CheckReport {
@@ -114,6 +126,15 @@ impl CheckReport {
                 PropertyOutcome::Holds | PropertyOutcome::ExampleFound
             )
         })
+    }
+
+    /// How `property`'s outcome reads in a report: a property not reached by a search that
+    /// stopped early may yet be reachable.
+    pub fn outcome_label(&self, property: &PropertyResult) -> &'static str {
+        match property.outcome {
+            PropertyOutcome::NotReached if !self.exhaustive => "not reached (search stopped)",
+            other => other.label(),
+        }
     }
 
     /// The first violated property and its counterexample.

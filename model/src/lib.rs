@@ -5,6 +5,8 @@ pub mod action;
 pub mod bounds;
 pub mod catalog;
 pub mod check;
+pub mod diagram;
+pub mod html;
 pub mod kv;
 pub mod model;
 pub mod network;

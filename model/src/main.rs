@@ -7,6 +7,7 @@
 //! the history is linearizable), 1 a violation (or an unreached property), 2 bad arguments or
 //! input, 3 (lincheck only) the time budget ran out before a verdict.
 
+use std::path::{Path as FilePath, PathBuf};
 use std::process::ExitCode;
 
 /// The checker allocates and frees millions of small states a second; mimalloc roughly halves
@@ -17,9 +18,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
-use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
 use raft_model::{
-    render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel, State,
+    html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel, State,
 };
 use stateright::{Model, Path};
 
@@ -174,6 +175,10 @@ struct CheckArgs {
     /// Stop after about this many states (simulation defaults to 1 000 000).
     #[arg(long)]
     max_states: Option<usize>,
+    /// Also write a self-contained HTML page: the counterexample as a sequence diagram with
+    /// every server's state at each step, or on a passing run the summary.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Address printed in the Explorer URL of a counterexample.
     #[arg(long, default_value = "127.0.0.1:3000")]
     explorer_addr: String,
@@ -286,6 +291,13 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         Strategy::Dfs => "dfs".to_string(),
         Strategy::Simulation { seed } => format!("simulation, seed {seed}"),
     };
+    // An unwritable page is found before a long run rather than after it.
+    if let Some(out) = &args.html {
+        if let Err(e) = std::fs::write(out, "") {
+            eprintln!("error: --html {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    }
     println!("raftcheck check");
     println!("{}", describe(&model));
     println!("  strategy         {strategy_name}");
@@ -320,11 +332,22 @@ fn check_command(args: &CheckArgs) -> ExitCode {
             explorer_url(&model, path, &args.explorer_addr)
         );
     }
+    if let Some(out) = &args.html {
+        if let Err(e) = write_page(out, &model, &report) {
+            eprintln!("error: --html {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+        println!("\nWrote {}", out.display());
+    }
     if report.violated() || !report.all_good() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn write_page(out: &FilePath, model: &RaftModel, report: &CheckReport) -> std::io::Result<()> {
+    std::fs::write(out, html::page(model, &describe(model), report))
 }
 
 /// The Explorer URL that opens `path` step by step, when `raftcheck explore` with the same
@@ -356,12 +379,8 @@ fn print_report(report: &CheckReport) {
         .max()
         .unwrap_or(0);
     for p in &report.properties {
-        let kind = if p.safety { "always" } else { "sometimes" };
-        let outcome = match p.outcome {
-            PropertyOutcome::NotReached if !report.exhaustive => "not reached (search stopped)",
-            other => other.label(),
-        };
-        println!("  {kind:<9}  {:<width$}  {outcome}", p.name);
+        let outcome = report.outcome_label(p);
+        println!("  {:<9}  {:<width$}  {outcome}", p.kind(), p.name);
     }
 }
 

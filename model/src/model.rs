@@ -21,7 +21,7 @@ use crate::bounds::{Bounds, KvBounds, Persistence};
 use crate::kv::{self, Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
-use crate::{panics, properties, render};
+use crate::{diagram, panics, properties, render};
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
@@ -467,7 +467,7 @@ impl Model for RaftModel {
     }
 
     fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        Some(render::sequence_svg(self.bounds.servers, &path))
+        Some(diagram::svg(&path.into_vec(), None))
     }
 }
 

@@ -42,6 +42,20 @@ pub fn distinct(network: &[Envelope<Cmd>]) -> impl Iterator<Item = usize> + '_ {
     (0..network.len()).filter(move |&i| i == 0 || network[i - 1] != network[i])
 }
 
+/// The messages put on the network between `before` and `after`: one item per copy more in
+/// `after` than in `before`, in network order. The network keeps no send times, so a step's
+/// sends are what this difference shows (the trace's "sends", the diagram's arrow tails).
+pub fn sent<'a>(before: &[Envelope<Cmd>], after: &'a [Envelope<Cmd>]) -> Vec<&'a Envelope<Cmd>> {
+    let copies = |net: &[Envelope<Cmd>], e: &Envelope<Cmd>| net.iter().filter(|x| *x == e).count();
+    distinct(after)
+        .map(|slot| &after[slot])
+        .flat_map(|e| {
+            let new = copies(after, e).saturating_sub(copies(before, e));
+            std::iter::repeat_n(e, new)
+        })
+        .collect()
+}
+
 /// Puts a copy of the message at `slot` next to it (the canonical place in both kinds).
 pub fn duplicate(network: &mut Vec<Envelope<Cmd>>, slot: usize) {
     let copy = network[slot].clone();

@@ -1,10 +1,10 @@
 //! Human-readable renderings: compact states (the Explorer shows a state's `Debug`), one-line
-//! Raft descriptions of steps for counterexample traces, and an SVG sequence diagram.
+//! Raft descriptions of steps for counterexample traces (drawn as a diagram in [`crate::diagram`]).
 
 use std::fmt::{self, Write as _};
 
 use raft_impl::kv::KvReply;
-use raft_impl::{Entry, Envelope, HardState, Message, Node, NodeId, Role};
+use raft_impl::{Entry, HardState, Message, Node, NodeId, Role};
 use stateright::Path;
 
 use crate::action::Action;
@@ -75,11 +75,13 @@ pub fn log(entries: &[Entry<Cmd>]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-fn vote(v: Option<u8>) -> String {
+/// A vote as the server voted for, or `-`.
+pub fn vote(v: Option<u8>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("s{v}"))
 }
 
-fn hard(h: &HardState<Cmd>) -> String {
+/// A durable state as `t<term> vote <vote> log [..]`.
+pub fn hard(h: &HardState<Cmd>) -> String {
     format!(
         "t{} vote {} log {}",
         h.current_term,
@@ -120,7 +122,8 @@ pub fn action(action: &Action) -> String {
     }
 }
 
-fn role(node: &Node<Cmd>) -> &'static str {
+/// A node's role as traces write it; a leader in capitals, so it stands out.
+pub fn role(node: &Node<Cmd>) -> &'static str {
     match node.role() {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
@@ -256,14 +259,10 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
 /// The messages server `id` put on the network in the step: those with more copies in flight
 /// than before.
 fn sends(last: &State, next: &State, id: NodeId, line: &mut String) {
-    let copies = |net: &[Envelope<Cmd>], e: &Envelope<Cmd>| net.iter().filter(|x| *x == e).count();
-    let sent: Vec<_> = network::distinct(&next.network)
-        .map(|slot| &next.network[slot])
+    let sent: Vec<_> = network::sent(&last.network, &next.network)
+        .into_iter()
         .filter(|e| e.from == id)
-        .flat_map(|e| {
-            let new = copies(&next.network, e).saturating_sub(copies(&last.network, e));
-            std::iter::repeat_n(format!("{} to s{}", message(&e.msg), e.to), new)
-        })
+        .map(|e| format!("{} to s{}", message(&e.msg), e.to))
         .collect();
     if !sent.is_empty() {
         let _ = write!(line, "; sends {}", sent.join(", "));
@@ -401,82 +400,4 @@ fn clients_debug(clients: &Clients, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         "NOT linearizable"
     };
     writeln!(f, "  history {verdict}, timeouts {}", clients.timeouts)
-}
-
-/// An SVG sequence diagram of a path: one lifeline per server, a dot per local event, and an
-/// arrow per delivered message. The network does not remember when a message was sent, so the
-/// arrow is drawn in the row of its delivery.
-pub fn sequence_svg(servers: u8, path: &Path<State, Action>) -> String {
-    let n = servers as usize;
-    let steps = path.clone().into_vec();
-    let (lane, row, top) = (160usize, 28usize, 30usize);
-    let width = lane * n + 40;
-    let height = top + row * steps.len() + 20;
-    let x = |id: u8| 20 + lane / 2 + lane * id as usize;
-    let mut svg = format!(
-        "<svg version='1.1' baseProfile='full' width='{width}' height='{height}' \
-         viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>\
-         <defs><marker id='arrow' markerWidth='8' markerHeight='8' refX='8' refY='4' \
-         orient='auto'><path d='M0,0 L8,4 L0,8 z'/></marker></defs>"
-    );
-    for id in 0..n as u8 {
-        let _ = write!(
-            svg,
-            "<line x1='{0}' y1='{top}' x2='{0}' y2='{height}' stroke='#999'/>\
-             <text x='{0}' y='18' text-anchor='middle' font-family='monospace'>s{id}</text>",
-            x(id)
-        );
-    }
-    for (i, window) in steps.windows(2).enumerate() {
-        let (last, Some(action)) = (&window[0].0, window[0].1) else {
-            continue;
-        };
-        let y = top + row * (i + 1);
-        match action {
-            Action::Deliver { slot, from, to } => {
-                let label = message_at(last, slot);
-                let _ = write!(
-                    svg,
-                    "<line x1='{}' y1='{}' x2='{}' y2='{y}' stroke='black' marker-end='url(#arrow)'/>\
-                     <text x='{}' y='{}' text-anchor='middle' font-size='9' font-family='monospace'>{}</text>",
-                    x(from),
-                    y - row / 2,
-                    x(to),
-                    (x(from) + x(to)) / 2,
-                    y - row / 2 - 2,
-                    escape(&label)
-                );
-            }
-            other => {
-                // The acting server's lifeline, or the one of the server the action is about;
-                // a client has none (its timeout shows in the trace).
-                let id = match other {
-                    Action::Restart(id) => Some(id),
-                    Action::Crash(mask) => Some(mask.trailing_zeros() as u8),
-                    Action::Drop { from, .. } | Action::Duplicate { from, .. } => Some(from),
-                    _ => other.acting_server(),
-                };
-                let Some(id) = id else {
-                    continue;
-                };
-                let _ = write!(
-                    svg,
-                    "<circle cx='{0}' cy='{y}' r='4'/>\
-                     <text x='{1}' y='{2}' font-size='9' font-family='monospace'>{3}</text>",
-                    x(id),
-                    x(id) + 8,
-                    y + 3,
-                    escape(&self::action(&other))
-                );
-            }
-        }
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

@@ -1,32 +1,8 @@
 //! The `raftcheck` command line: exit codes and what a user sees.
 
-use std::process::{Command, Output};
+mod run_cli;
 
-fn raftcheck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raftcheck"))
-        .args(args)
-        .output()
-        .expect("raftcheck runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-const SMALL: [&str; 8] = [
-    "--servers",
-    "2",
-    "--max-term",
-    "2",
-    "--max-log",
-    "1",
-    "--proposals",
-    "1",
-];
+use run_cli::{raftcheck, stderr, stdout, SMALL};
 
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {

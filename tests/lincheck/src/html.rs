@@ -338,8 +338,9 @@ fn bar(svg: &mut String, axis: &Axis, v: &Violation, i: usize) {
     );
 }
 
-/// `label`, cut to `fits` characters with an ellipsis if it is longer.
-fn truncate(label: &str, fits: usize) -> String {
+/// `label`, cut to `fits` characters with an ellipsis if it is longer. Public so that
+/// `raftcheck check --html` cuts its labels by the same rule.
+pub fn truncate(label: &str, fits: usize) -> String {
     if label.chars().count() <= fits {
         return label.to_owned();
     }
@@ -437,7 +438,9 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn escape(s: &str) -> String {
+/// `s` safe as HTML text or as a quoted attribute value. Public so that `raftcheck check
+/// --html`, which writes its own page, escapes by the same rule.
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

@@ -1,0 +1,134 @@
+//! `raftcheck check --html`: the page of three short catalog counterexamples, and of a passing
+//! run, loads in headless Chromium with its script run to the end (no exception: the script's
+//! last statement marks the page `data-loaded`, and the console shows no uncaught error) and
+//! shows one row per step of the trace the CLI printed.
+//!
+//! The browser is Debian's `chromium` package, which `.ci/run` installs when it is missing.
+//! Without it these tests fail, saying how to install it, rather than pass unseen: a page that
+//! no browser ever opened is the untested part of this feature.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use raft_impl::Mutation;
+use raft_model::catalog;
+
+mod run_cli;
+
+use run_cli::{raftcheck, stderr, stdout, SMALL};
+
+/// A fresh path for this test's files (cargo's scratch directory for integration tests).
+fn scratch(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("html_page-{name}"))
+}
+
+/// The page's DOM after its script ran, and the browser's log (console messages included).
+fn render(page: &Path, name: &str) -> (String, String) {
+    let profile = scratch(&format!("{name}-profile"));
+    let out = Command::new("chromium")
+        .args(["--headless", "--disable-gpu", "--no-sandbox"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run chromium ({e}): these tests render the page in headless Chromium; \
+                 install it with `apt-get update && apt-get install -y chromium` (.ci/run does)"
+            )
+        });
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {log}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+}
+
+/// Checks that the page at `page` loaded without a script error and shows `steps` steps.
+fn assert_renders(page: &Path, name: &str, steps: usize) -> String {
+    let (dom, log) = render(page, name);
+    assert!(
+        dom.contains("data-loaded=\"yes\""),
+        "{name}: the page's script did not run to its end\n{log}"
+    );
+    let errors: Vec<_> = log.lines().filter(|l| l.contains("Uncaught")).collect();
+    assert!(errors.is_empty(), "{name}: script errors: {errors:?}");
+    assert!(
+        dom.contains(&format!("data-steps=\"{steps}\"")),
+        "{name}: the page does not show {steps} steps"
+    );
+    dom
+}
+
+/// The number in the CLI's `Counterexample to "..." (N steps):` line.
+fn steps_printed(stdout: &str) -> usize {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Counterexample to"))
+        .unwrap_or_else(|| panic!("no counterexample printed:\n{stdout}"));
+    let count = line.rsplit('(').next().and_then(|s| s.split(' ').next());
+    count.and_then(|n| n.parse().ok()).expect("a step count")
+}
+
+fn counterexample_page(mutation: Mutation) {
+    let bug = catalog::catalog()
+        .into_iter()
+        .find(|b| b.mutation == mutation)
+        .expect("the bug is in the catalog");
+    let page = scratch(&format!("{}.html", mutation.name()));
+    let command = bug.command();
+    // The catalog's own command line, on one thread so that the trace is the shortest one.
+    let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let path = page.display().to_string();
+    args.extend(["--threads", "1", "--html", &path]);
+    let out = raftcheck(&args);
+    let stdout = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains(&format!("Wrote {path}")), "{stdout}");
+    let steps = steps_printed(&stdout);
+    let dom = assert_renders(&page, mutation.name(), steps);
+    // The last step's row exists, and is where the property is named as violated.
+    assert!(dom.contains(&format!("data-row=\"{steps}\"")), "{dom}");
+    assert!(
+        !dom.contains(&format!("data-row=\"{}\"", steps + 1)),
+        "{dom}"
+    );
+    assert!(dom.contains("class=\"step broken"), "{dom}");
+    assert!(dom.contains("is violated in this state"), "{dom}");
+}
+
+#[test]
+fn leader_ignores_higher_term_page_renders() {
+    counterexample_page(Mutation::LeaderIgnoresHigherTerm);
+}
+
+#[test]
+fn match_index_regress_page_renders() {
+    counterexample_page(Mutation::MatchIndexRegress);
+}
+
+#[test]
+fn term_not_persisted_page_renders() {
+    counterexample_page(Mutation::TermNotPersisted);
+}
+
+#[test]
+fn a_passing_run_writes_the_summary() {
+    let page = scratch("passing.html");
+    let path = page.display().to_string();
+    let out = raftcheck(&[&["check", "--html", &path], &SMALL[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dom = assert_renders(&page, "passing", 0);
+    assert!(dom.contains("every property holds"), "{dom}");
+    assert!(dom.contains("election safety"), "{dom}");
+}
+
+#[test]
+fn an_unwritable_page_exits_2_before_the_run() {
+    let out = raftcheck(&["check", "--html", "/nonexistent-dir/page.html"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--html /nonexistent-dir/page.html"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+}
