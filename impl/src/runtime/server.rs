@@ -263,10 +263,10 @@ impl Core {
     fn on_event(&mut self, event: Event) {
         let was_leader = self.node.is_leader();
         match event {
-            Event::Peer { from, msg } => {
-                let effects = self.node.handle(from, msg);
-                self.absorb(effects);
-            }
+            Event::Peer { from, msg } => match self.node.try_handle(from, msg) {
+                Ok(effects) => self.absorb(effects),
+                Err(refusal) => log(self.node.id(), format_args!("refused: {refusal}")),
+            },
             Event::Client { command, reply } => self.submit(command, reply),
         }
         if self.node.is_leader() != was_leader {
