@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::codec::FrameKind;
-use crate::kv::{KvCommand, KvReply, KvStore};
+use crate::kv::{KvCommand, KvOutcome, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
@@ -322,9 +322,10 @@ impl Core {
 
     /// Queues the answer to a settled request. A superseded one is told to ask the leader this
     /// server knows of, as a refused one is.
-    fn answer(&mut self, client: Sender<ClientReply>, settled: Settled<KvReply>) {
+    fn answer(&mut self, client: Sender<ClientReply>, settled: Settled<KvOutcome>) {
         let reply = match settled {
-            Settled::Replied(answer) => ClientReply::Applied(answer),
+            Settled::Replied(Ok(answer)) => ClientReply::Applied(answer),
+            Settled::Replied(Err(refused)) => ClientReply::Refused(refused),
             Settled::Superseded => ClientReply::NotLeader {
                 leader_hint: self.node.leader_hint(),
             },
@@ -411,7 +412,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::kv::KvOp;
+    use crate::kv::{KvOp, KvReply};
     use crate::message::Envelope;
 
     fn append(client: u64, seq: u64) -> KvCommand {

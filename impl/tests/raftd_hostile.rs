@@ -1,0 +1,124 @@
+//! End to end against hostile or careless users: each test starts real `raftd` processes on
+//! 127.0.0.1 and does to them what a tester did to the first raftd (issue 13), then checks that
+//! the cluster refused it, said so, and goes on serving.
+
+mod launch;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use launch::Cluster;
+use raft_impl::codec::FrameKind;
+use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
+use raft_impl::runtime::clerk::{Clerk, ClerkError};
+use raft_impl::runtime::frame::{read_frame, write_frame};
+use raft_impl::runtime::protocol::ClientReply;
+
+const SERVERS: usize = 3;
+
+/// A clerk of `cluster` with id `client`, patient enough for an election.
+fn clerk_with_id(cluster: &Cluster, client: ClientId) -> Clerk {
+    Clerk::with_client_id(client, cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+fn append(key: &str, value: &str) -> KvOp {
+    KvOp::Append {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn get(clerk: &mut Clerk, key: &str) -> String {
+    match clerk.execute(KvOp::Get { key: key.into() }) {
+        Ok(KvReply::Value(value)) => value,
+        other => panic!("get {key}: {other:?}"),
+    }
+}
+
+/// Sends `command` on its own connection to the server at `to` until one answers it as applied
+/// or refused, as a forger would (no clerk, any number).
+fn forge_request(servers: &[SocketAddr], command: &KvCommand) -> ClientReply {
+    for _ in 0..200 {
+        for &to in servers {
+            let mut conn = launch::connect(to);
+            conn.set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            write_frame(&mut conn, FrameKind::ClientRequest, command).expect("send");
+            match read_frame(&mut conn, FrameKind::ClientReply) {
+                Ok(ClientReply::NotLeader { .. }) | Err(_) => {}
+                Ok(settled) => return settled,
+            }
+        }
+    }
+    panic!("no server settled {command:?}")
+}
+
+/// A client restarted under its old id numbers its requests from 1 again: the first raftd
+/// answered them "done" and dropped them. Now each is refused, the clerk goes on under a new
+/// session, and a clerk restarted the ordinary way (a fresh random id) has its writes applied.
+#[test]
+fn a_reused_client_id_is_refused_and_a_restarted_clerk_is_applied() {
+    let cluster = Cluster::start(SERVERS);
+    let mut first = clerk_with_id(&cluster, 42);
+    first.execute(append("k", "a")).expect("first append");
+    first.execute(append("k", "b")).expect("second append");
+
+    let mut reused = clerk_with_id(&cluster, 42);
+    let refused = reused.execute(append("k", "c"));
+    assert_eq!(
+        refused,
+        Err(ClerkError::Refused(SessionError::Stale {
+            client: 42,
+            seq: 1,
+            latest: 2
+        })),
+        "{}",
+        cluster.logs()
+    );
+    assert_ne!(reused.client(), 42, "the clerk must move to a new session");
+    reused
+        .execute(append("k", "d"))
+        .expect("append after refusal");
+
+    let mut restarted = Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    restarted
+        .execute(append("k", "e"))
+        .expect("restarted clerk");
+    assert_eq!(get(&mut restarted, "k"), "abde");
+}
+
+/// A request with a huge sequence number, forged under a client's id: applied once, and the
+/// client's own next request gets an explicit refusal, never a silent "done".
+#[test]
+fn after_a_huge_sequence_number_the_client_hears_a_refusal() {
+    let cluster = Cluster::start(SERVERS);
+    let client = rand::random();
+    let mut victim = clerk_with_id(&cluster, client);
+    victim.execute(append("k", "a")).expect("first append");
+
+    let forged = KvCommand {
+        client,
+        seq: u64::MAX,
+        op: append("k", "x"),
+    };
+    assert_eq!(
+        forge_request(&cluster.clients, &forged),
+        ClientReply::Applied(KvReply::Done)
+    );
+    assert_eq!(
+        victim.execute(append("k", "b")),
+        Err(ClerkError::Refused(SessionError::Stale {
+            client,
+            seq: 2,
+            latest: u64::MAX
+        }))
+    );
+    victim
+        .execute(append("k", "c"))
+        .expect("append in a new session");
+    assert_eq!(get(&mut victim, "k"), "axc");
+}
