@@ -122,3 +122,38 @@ fn after_a_huge_sequence_number_the_client_hears_a_refusal() {
         .expect("append in a new session");
     assert_eq!(get(&mut victim, "k"), "axc");
 }
+
+/// A follower whose data directory was wiped once came back as a fresh voter in term 0 and
+/// helped overwrite an acknowledged Put. Now it refuses to start without `--bootstrap`, the
+/// others keep every acknowledged write, and `--bootstrap` over a saved state is refused too.
+#[test]
+fn a_wiped_server_refuses_to_start_and_no_acknowledged_write_is_lost() {
+    let mut cluster = Cluster::start(SERVERS);
+    let mut clerk = Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    for value in ["a", "b", "c"] {
+        clerk.execute(append("k", value)).expect("append");
+    }
+    let follower = (clerk.leader() + 1) % SERVERS;
+    cluster.kill(follower);
+    std::fs::remove_dir_all(cluster.data_dir(follower)).expect("wipe");
+
+    let (code, stderr) = cluster.refused_start(follower, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no saved state"), "{stderr}");
+    assert!(
+        !cluster.data_dir(follower).exists(),
+        "a refused start must create nothing"
+    );
+
+    let leader = clerk.leader();
+    let (code, stderr) = cluster.refused_start(leader, &["--bootstrap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("already belongs"), "{stderr}");
+
+    clerk
+        .execute(append("k", "d"))
+        .expect("append without the wiped server");
+    assert_eq!(get(&mut clerk, "k"), "abcd", "{}", cluster.logs());
+}

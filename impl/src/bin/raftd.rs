@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! raftd --id 0 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \
-//!       --client-addr 127.0.0.1:8000 --data-dir data/0
+//!       --client-addr 127.0.0.1:8000 --data-dir data/0 --bootstrap
 //! ```
+//!
+//! `--bootstrap` on the first start only; later starts find their state in `--data-dir`.
 //!
 //! Exit codes: 2 for bad arguments, 1 when the server cannot start or must stop (a corrupt
 //! state file, an address in use, a failed fsync). It never exits on its own otherwise.
@@ -28,9 +30,15 @@ struct Args {
     /// Where this server answers clients.
     #[arg(long)]
     client_addr: SocketAddr,
-    /// Where this server keeps its persistent state (created if missing; reused on restart).
+    /// Where this server keeps its persistent state. It must hold the state of an earlier run
+    /// unless --bootstrap is given.
     #[arg(long)]
     data_dir: PathBuf,
+    /// Create a new cluster: start with an empty state, which must not exist yet. Give it on
+    /// each server's first start only: a server whose state was lost must not rejoin as a
+    /// fresh voter.
+    #[arg(long)]
+    bootstrap: bool,
 }
 
 /// Arguments that parse but describe no working server.
@@ -41,7 +49,7 @@ const FAILED: u8 = 1;
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir) {
-        Ok(config) => config,
+        Ok(config) => config.with_bootstrap(args.bootstrap),
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

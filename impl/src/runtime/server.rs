@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,7 @@ pub struct ServerConfig {
     peers: Vec<SocketAddr>,
     client_addr: SocketAddr,
     data_dir: PathBuf,
+    bootstrap: bool,
 }
 
 /// A cluster description that cannot work.
@@ -108,7 +109,14 @@ impl ServerConfig {
             peers,
             client_addr,
             data_dir,
+            bootstrap: false,
         })
+    }
+
+    /// Whether this start creates a new cluster: the server starts with an empty state, which
+    /// must not exist yet. Without it, a server refuses to start without its saved state.
+    pub fn with_bootstrap(self, bootstrap: bool) -> ServerConfig {
+        ServerConfig { bootstrap, ..self }
     }
 }
 
@@ -121,6 +129,16 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// A server without its state may have voted or acknowledged entries it no longer knows of:
+    /// rejoining as a fresh voter could elect a second leader in a term or lose committed
+    /// entries. Only the first start of a new cluster may begin empty.
+    #[error(
+        "no saved state at {path}: a server that lost its state must not rejoin its cluster as a \
+         fresh voter (pass --bootstrap only on the first start of a new cluster)"
+    )]
+    NoState { path: PathBuf },
+    #[error("--bootstrap given, but {path} holds a saved state: this server already belongs to a cluster")]
+    AlreadyBootstrapped { path: PathBuf },
     /// Loading a corrupt state file, or failing to save: a server that cannot make its state
     /// durable must stop, since it may not send what it cannot persist.
     #[error(transparent)]
@@ -143,13 +161,9 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         peers,
         client_addr,
         data_dir,
+        bootstrap,
     } = config;
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
-        path: data_dir.clone(),
-        source,
-    })?;
-    let persister = FilePersister::new(data_dir.join(STATE_FILE));
-    let hard: HardState<KvCommand> = persister.load()?;
+    let (persister, hard) = open_state(&data_dir, bootstrap)?;
     log(
         id,
         format_args!(
@@ -193,6 +207,37 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
     core.run(&inbox)
+}
+
+/// The server's persister and saved state; on `bootstrap`, a new empty state, saved at once so
+/// that the next start (without `--bootstrap`) finds it.
+fn open_state(
+    data_dir: &Path,
+    bootstrap: bool,
+) -> Result<(FilePersister, HardState<KvCommand>), ServerError> {
+    let mut persister = FilePersister::new(data_dir.join(STATE_FILE));
+    let path = persister.path().to_path_buf();
+    let exists = path.try_exists().map_err(|source| ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    match (exists, bootstrap) {
+        (true, false) => {
+            let hard = persister.load()?;
+            Ok((persister, hard))
+        }
+        (true, true) => Err(ServerError::AlreadyBootstrapped { path }),
+        (false, false) => Err(ServerError::NoState { path }),
+        (false, true) => {
+            std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+            let hard = HardState::default();
+            persister.save(&hard)?;
+            Ok((persister, hard))
+        }
+    }
 }
 
 /// The core thread's state.

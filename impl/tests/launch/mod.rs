@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::fs::{self, OpenOptions};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -71,7 +72,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A cluster of `servers`, all started.
+    /// A new cluster of `servers`, all started (with `--bootstrap`).
     pub fn start(servers: usize) -> Cluster {
         let ports = free_ports(2 * servers);
         let mut cluster = Cluster {
@@ -81,7 +82,7 @@ impl Cluster {
             running: (0..servers).map(|_| None).collect(),
         };
         for id in 0..servers {
-            cluster.start_server(id);
+            cluster.spawn(id, &["--bootstrap"]);
         }
         cluster
     }
@@ -113,7 +114,12 @@ impl Cluster {
         command
     }
 
+    /// Restarts server `id` from its data directory.
     pub fn start_server(&mut self, id: usize) {
+        self.spawn(id, &[]);
+    }
+
+    fn spawn(&mut self, id: usize, extra: &[&str]) {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -121,11 +127,41 @@ impl Cluster {
             .expect("log file");
         let child = self
             .command(id)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start raftd");
         self.running[id] = Some(child);
+    }
+
+    /// Runs server `id` with `extra` arguments where it must refuse to start: what it exited
+    /// with and wrote. Killed, and the test failed, if it still runs after 30 s.
+    pub fn refused_start(&self, id: usize, extra: &[&str]) -> (Option<i32>, String) {
+        let mut child = self
+            .command(id)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start raftd");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll raftd") {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                child.kill().expect("kill raftd");
+                child.wait().expect("reap raftd");
+                panic!("raftd {id} {extra:?} started when it should have refused");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            pipe.read_to_string(&mut stderr).expect("read stderr");
+        }
+        (status.code(), stderr)
     }
 
     /// The process id of server `id`, if it runs.
