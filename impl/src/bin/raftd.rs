@@ -39,6 +39,9 @@ struct Args {
     /// fresh voter.
     #[arg(long)]
     bootstrap: bool,
+    /// Connections accepted at once on each port (peers, clients); more are closed at once.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 /// Arguments that parse but describe no working server.
@@ -49,7 +52,9 @@ const FAILED: u8 = 1;
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = match ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir) {
-        Ok(config) => config.with_bootstrap(args.bootstrap),
+        Ok(config) => config
+            .with_bootstrap(args.bootstrap)
+            .with_max_connections(args.max_connections),
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

@@ -30,7 +30,7 @@ use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, PendingRequests, Settled, Submitted};
 use crate::types::{HardState, NodeId};
 
-use super::frame::{read_frame, write_frame, FrameError};
+use super::frame::{read_frame_within, write_frame, FrameError};
 use super::protocol::ClientReply;
 use super::transport::{self, PeerLink};
 use super::{log, Event};
@@ -41,6 +41,11 @@ pub const STATE_FILE: &str = "raft-state";
 /// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
 /// clerk gives up first.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client connection may take to deliver its next request: an idle clerk's
+/// connection is closed after this (the clerk reconnects), and so is a slow sender's.
+const CLIENT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once per listening port, unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 /// Events handled in one batch at most, so that timers and replies are not starved under load.
 const MAX_BATCH: usize = 256;
 
@@ -61,6 +66,7 @@ pub struct ServerConfig {
     client_addr: SocketAddr,
     data_dir: PathBuf,
     bootstrap: bool,
+    max_connections: usize,
 }
 
 /// A cluster description that cannot work.
@@ -110,6 +116,7 @@ impl ServerConfig {
             client_addr,
             data_dir,
             bootstrap: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         })
     }
 
@@ -117,6 +124,14 @@ impl ServerConfig {
     /// must not exist yet. Without it, a server refuses to start without its saved state.
     pub fn with_bootstrap(self, bootstrap: bool) -> ServerConfig {
         ServerConfig { bootstrap, ..self }
+    }
+
+    /// Accepts at most `max` connections at once on each port (peers, clients); at least one.
+    pub fn with_max_connections(self, max: usize) -> ServerConfig {
+        ServerConfig {
+            max_connections: max.max(1),
+            ..self
+        }
     }
 }
 
@@ -162,6 +177,7 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         client_addr,
         data_dir,
         bootstrap,
+        max_connections,
     } = config;
     let (persister, hard) = open_state(&data_dir, bootstrap)?;
     log(
@@ -182,14 +198,18 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let (events, inbox) = mpsc::channel();
     let servers = peers.len();
     let to_core = events.clone();
-    transport::spawn_acceptor(id, "peer", peer_listener, move |stream| {
+    transport::spawn_acceptor(id, "peer", peer_listener, max_connections, move |stream| {
         transport::serve_peer(id, servers, stream, to_core.clone())
     })
     .map_err(ServerError::Thread)?;
     let to_core = events.clone();
-    transport::spawn_acceptor(id, "client", client_listener, move |stream| {
-        serve_client(id, stream, to_core.clone())
-    })
+    transport::spawn_acceptor(
+        id,
+        "client",
+        client_listener,
+        max_connections,
+        move |stream| serve_client(id, stream, to_core.clone()),
+    )
     .map_err(ServerError::Thread)?;
     let mut links = HashMap::new();
     for (peer, addr) in peers.iter().enumerate() {
@@ -432,7 +452,8 @@ fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
     let result: Result<(), ClientConnError> = (|| loop {
-        let command: KvCommand = read_frame(&mut stream, FrameKind::ClientRequest)?;
+        let command: KvCommand =
+            read_frame_within(&stream, FrameKind::ClientRequest, CLIENT_FRAME_TIMEOUT)?;
         let (client, seq) = (command.client, command.seq);
         let (reply, answer) = mpsc::channel();
         if events.send(Event::Client { command, reply }).is_err() {
@@ -459,6 +480,7 @@ mod tests {
     use super::*;
     use crate::kv::{KvOp, KvReply};
     use crate::message::Envelope;
+    use crate::runtime::frame::read_frame;
 
     fn append(client: u64, seq: u64) -> KvCommand {
         KvCommand {
