@@ -21,6 +21,8 @@ pub enum FrameKind {
     ClientRequest,
     /// A server's answer to a client's request.
     ClientReply,
+    /// A step of the handshake that opens a peer connection of the real runtime.
+    PeerHandshake,
 }
 
 impl FrameKind {
@@ -30,6 +32,7 @@ impl FrameKind {
             FrameKind::Message => *b"RCMS",
             FrameKind::ClientRequest => *b"RCCQ",
             FrameKind::ClientReply => *b"RCCR",
+            FrameKind::PeerHandshake => *b"RCPH",
         }
     }
 }

@@ -4,16 +4,19 @@
 
 mod launch;
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use launch::Cluster;
+use launch::{Cluster, CLUSTER_ID, SECRET};
 use raft_impl::codec::FrameKind;
 use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
+use raft_impl::runtime::auth::{self, ClusterKey};
 use raft_impl::runtime::clerk::{Clerk, ClerkError};
 use raft_impl::runtime::frame::{read_frame, write_frame};
 use raft_impl::runtime::protocol::ClientReply;
+use raft_impl::runtime::server::STATE_FILE;
+use raft_impl::{Envelope, FilePersister, HardState, Message, Persister};
 
 const SERVERS: usize = 3;
 
@@ -229,4 +232,123 @@ fn connection_floods_and_slow_huge_frames_leave_the_leader_bounded_and_serving()
         logs.contains("connections open; closing new ones"),
         "{logs}"
     );
+}
+
+/// An AppendEntries "from server 0" to `to` in `term` with an empty log: had a follower taken
+/// it, it would have cut its log to nothing.
+fn forged_append(to: u8, term: u64) -> Envelope<KvCommand> {
+    Envelope {
+        from: 0,
+        to,
+        msg: Message::AppendEntries {
+            term,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: Vec::new(),
+            leader_commit: 0,
+        },
+    }
+}
+
+/// Waits until the server at the other end of `conn` closes it (or 10 s pass).
+fn wait_for_close(conn: &mut TcpStream) {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+}
+
+/// Every server's saved term and log length, read after the cluster was killed.
+fn saved_states(cluster: &Cluster) -> Vec<(u64, usize)> {
+    (0..cluster.servers())
+        .map(|id| {
+            let persister = FilePersister::new(cluster.data_dir(id).join(STATE_FILE));
+            let hard: HardState<KvCommand> = persister.load().expect("state");
+            (hard.current_term, hard.log.len())
+        })
+        .collect()
+}
+
+/// One forged AppendEntries "from server 0" with a high term, sent to each server's peer port,
+/// once cut every log to one entry. Now a frame without the handshake, or after a handshake
+/// under the wrong secret, closes the connection and is logged, and no log changes.
+#[test]
+fn forged_peer_frames_are_rejected_and_change_no_log() {
+    let mut cluster = Cluster::start(SERVERS);
+    let mut clerk = Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    for value in ["a", "b", "c"] {
+        clerk.execute(append("k", value)).expect("append");
+    }
+    let wrong =
+        ClusterKey::new(b"not the cluster's secret".to_vec(), CLUSTER_ID.into()).expect("key");
+    for to in 1..SERVERS as u8 {
+        let peer = cluster.peers[usize::from(to)];
+        // No handshake at all: a bare message frame.
+        let mut bare = launch::connect(peer);
+        write_frame(&mut bare, FrameKind::Message, &forged_append(to, 1_000)).expect("send");
+        wait_for_close(&mut bare);
+        // A handshake under the wrong secret.
+        let mut forger = launch::connect(peer);
+        let mut sealer =
+            auth::dial(&forger, &wrong, 0, to, Duration::from_secs(10)).expect("handshake");
+        let _ = sealer.write_message(&mut forger, &forged_append(to, 1_000));
+        wait_for_close(&mut forger);
+    }
+    clerk
+        .execute(append("k", "d"))
+        .expect("append after the forgeries");
+    assert_eq!(get(&mut clerk, "k"), "abcd");
+    for id in 0..SERVERS {
+        cluster.kill(id);
+    }
+    let logs = cluster.logs();
+    let states = saved_states(&cluster);
+    // A majority acknowledged all five commands (four appends and the get); a forgery taken
+    // would have left term 1 000 and an empty log behind.
+    let complete = states.iter().filter(|(_, len)| *len >= 5).count();
+    assert!(
+        states.iter().all(|(term, _)| *term < 1_000) && 2 * complete > SERVERS,
+        "{states:?}\n{logs}"
+    );
+    assert!(logs.contains("wrong magic"), "{logs}");
+    assert!(logs.contains("failed to prove"), "{logs}");
+}
+
+/// A heartbeat of term 2^64 - 1 once made `current_term + 1` wrap to 0, after which no leader
+/// was elected again. Even from a peer that knows the secret, the core now refuses it (and the
+/// server logs it), and the cluster goes on electing and serving.
+#[test]
+fn a_message_of_the_last_term_is_harmless() {
+    let mut cluster = Cluster::start(SERVERS);
+    let mut clerk = Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    clerk.execute(append("k", "a")).expect("append");
+    let secret = SECRET.trim_ascii_end().to_vec();
+    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
+    for to in 0..SERVERS as u8 {
+        let from = (to + 1) % SERVERS as u8;
+        let mut conn = launch::connect(cluster.peers[usize::from(to)]);
+        let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+        let mut forged = forged_append(to, u64::MAX);
+        forged.from = from;
+        sealer.write_message(&mut conn, &forged).expect("send");
+    }
+    // Kill the leader: the others must still be able to elect a new one.
+    let leader = clerk.leader();
+    cluster.kill(leader);
+    clerk
+        .execute(append("k", "b"))
+        .expect("append after the leader died");
+    assert_eq!(get(&mut clerk, "k"), "ab");
+    for id in (0..SERVERS).filter(|id| *id != leader) {
+        cluster.kill(id);
+    }
+    let logs = cluster.logs();
+    for (term, _) in saved_states(&cluster) {
+        assert!(term < 1_000, "term {term}\n{logs}");
+    }
+    assert!(logs.contains("leaves no next term"), "{logs}");
 }

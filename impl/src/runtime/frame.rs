@@ -59,6 +59,13 @@ pub fn read_frame<T: DeserializeOwned>(
     input: &mut impl Read,
     kind: FrameKind,
 ) -> Result<T, FrameError> {
+    let frame = read_frame_bytes(input, kind)?;
+    Ok(codec::decode(kind, &frame)?)
+}
+
+/// Reads one frame of `kind` whole, header included, without decoding its payload: for a reader
+/// that must check a MAC over the bytes first.
+pub fn read_frame_bytes(input: &mut impl Read, kind: FrameKind) -> Result<Vec<u8>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_up_to(input, &mut header)?;
     if got == 0 {
@@ -77,7 +84,7 @@ pub fn read_frame<T: DeserializeOwned>(
     if got < len {
         return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
     }
-    Ok(codec::decode(kind, &frame)?)
+    Ok(frame)
 }
 
 /// Reads one frame of `kind` from `stream`, which must deliver all of it, from its first byte,
@@ -87,17 +94,23 @@ pub fn read_frame_within<T: DeserializeOwned>(
     kind: FrameKind,
     limit: Duration,
 ) -> Result<T, FrameError> {
-    let mut input = Deadline {
-        stream,
-        deadline: Instant::now() + limit,
-    };
-    read_frame(&mut input, kind)
+    read_frame(&mut Deadline::new(stream, limit), kind)
 }
 
-/// A stream whose every read waits only until a common deadline.
-struct Deadline<'a> {
+/// A stream whose every read waits only until a common deadline: what arrives through it must
+/// arrive within the limit it was made with.
+pub struct Deadline<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    pub fn new(stream: &'a TcpStream, limit: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            deadline: Instant::now() + limit,
+        }
+    }
 }
 
 impl Read for Deadline<'_> {

@@ -12,6 +12,7 @@
 //!
 //! Clients use a [`Clerk`](clerk::Clerk); what travels is in [`protocol`].
 
+pub mod auth;
 pub mod clerk;
 pub mod frame;
 pub mod protocol;

@@ -30,6 +30,7 @@ use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, PendingRequests, Settled, Submitted};
 use crate::types::{HardState, NodeId};
 
+use super::auth::ClusterKey;
 use super::frame::{read_frame_within, write_frame, FrameError};
 use super::protocol::ClientReply;
 use super::transport::{self, PeerLink};
@@ -67,6 +68,7 @@ pub struct ServerConfig {
     data_dir: PathBuf,
     bootstrap: bool,
     max_connections: usize,
+    key: ClusterKey,
 }
 
 /// A cluster description that cannot work.
@@ -84,13 +86,14 @@ pub enum ConfigError {
 
 impl ServerConfig {
     /// Server `id` of the cluster whose servers listen for each other at `peers` (indexed by
-    /// id, this server's own address included), answering clients at `client_addr` and
-    /// keeping its state in `data_dir`.
+    /// id, this server's own address included), answering clients at `client_addr`, keeping
+    /// its state in `data_dir`, and proving itself to its peers under `key`.
     pub fn new(
         id: usize,
         peers: Vec<SocketAddr>,
         client_addr: SocketAddr,
         data_dir: PathBuf,
+        key: ClusterKey,
     ) -> Result<ServerConfig, ConfigError> {
         let count = peers.len();
         if count == 0 {
@@ -117,6 +120,7 @@ impl ServerConfig {
             data_dir,
             bootstrap: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            key,
         })
     }
 
@@ -178,6 +182,7 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         data_dir,
         bootstrap,
         max_connections,
+        key,
     } = config;
     let (persister, hard) = open_state(&data_dir, bootstrap)?;
     log(
@@ -198,8 +203,9 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let (events, inbox) = mpsc::channel();
     let servers = peers.len();
     let to_core = events.clone();
+    let peer_key = key.clone();
     transport::spawn_acceptor(id, "peer", peer_listener, max_connections, move |stream| {
-        transport::serve_peer(id, servers, stream, to_core.clone())
+        transport::serve_peer(id, servers, &peer_key, stream, to_core.clone())
     })
     .map_err(ServerError::Thread)?;
     let to_core = events.clone();
@@ -215,7 +221,8 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     for (peer, addr) in peers.iter().enumerate() {
         let peer = peer as NodeId;
         if peer != id {
-            let link = PeerLink::spawn(id, peer, *addr).map_err(ServerError::Thread)?;
+            let link =
+                PeerLink::spawn(id, peer, *addr, key.clone()).map_err(ServerError::Thread)?;
             links.insert(peer, link);
         }
     }
@@ -479,8 +486,7 @@ mod tests {
 
     use super::*;
     use crate::kv::{KvOp, KvReply};
-    use crate::message::Envelope;
-    use crate::runtime::frame::read_frame;
+    use crate::runtime::auth;
 
     fn append(client: u64, seq: u64) -> KvCommand {
         KvCommand {
@@ -493,6 +499,10 @@ mod tests {
         }
     }
 
+    fn test_key() -> ClusterKey {
+        ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap()
+    }
+
     /// Server 0 of `servers`, its state in a temporary directory, its links to peers all
     /// pointing at one listener, which the test may accept from.
     fn setup(servers: u8) -> (tempfile::TempDir, TcpListener, Core) {
@@ -500,7 +510,7 @@ mod tests {
         let peer = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = peer.local_addr().unwrap();
         let links = (1..servers)
-            .map(|p| (p, PeerLink::spawn(0, p, addr).unwrap()))
+            .map(|p| (p, PeerLink::spawn(0, p, addr, test_key()).unwrap()))
             .collect();
         let persister = FilePersister::new(dir.path().join(STATE_FILE));
         let node = Node::new(Config::new(0, servers), HardState::default());
@@ -539,7 +549,9 @@ mod tests {
         let saved: HardState<KvCommand> = core.persister.load().unwrap();
         assert_eq!((saved.current_term, saved.voted_for), (5, Some(1)));
         let (mut conn, _) = peer.accept().unwrap();
-        let reply: Envelope<KvCommand> = read_frame(&mut conn, FrameKind::Message).unwrap();
+        let limit = Duration::from_secs(10);
+        let mut opener = auth::answer(&conn, &test_key(), 1, 3, limit).unwrap();
+        let reply = opener.read_message(&mut conn).unwrap();
         let granted = Message::RequestVoteReply {
             term: 5,
             granted: true,

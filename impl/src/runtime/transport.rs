@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::codec::FrameKind;
+use super::frame::FrameError;
 use crate::kv::KvCommand;
 use crate::message::{Envelope, Message};
 use crate::types::NodeId;
 
-use super::frame::{read_frame_within, write_frame, FrameError};
+use super::auth::{self, AuthError, ClusterKey, Sealer};
+use super::frame::Deadline;
 use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
@@ -42,11 +43,17 @@ pub(crate) struct PeerLink {
 }
 
 impl PeerLink {
-    /// Starts the thread that carries `me`'s messages to `peer` at `addr`.
-    pub(crate) fn spawn(me: NodeId, peer: NodeId, addr: SocketAddr) -> io::Result<PeerLink> {
+    /// Starts the thread that carries `me`'s messages to `peer` at `addr`, on connections it
+    /// opens with a handshake under `key`.
+    pub(crate) fn spawn(
+        me: NodeId,
+        peer: NodeId,
+        addr: SocketAddr,
+        key: ClusterKey,
+    ) -> io::Result<PeerLink> {
         let (queue, messages) = mpsc::channel();
         spawn_named(format!("link-{peer}"), move || {
-            carry(me, peer, addr, messages)
+            carry(me, peer, addr, &key, messages)
         })?;
         Ok(PeerLink { queue })
     }
@@ -59,8 +66,14 @@ impl PeerLink {
 }
 
 /// The link thread: writes each message to the peer, (re)connecting as needed.
-fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<KvCommand>>) {
-    let mut stream: Option<TcpStream> = None;
+fn carry(
+    me: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    key: &ClusterKey,
+    messages: Receiver<Message<KvCommand>>,
+) {
+    let mut stream: Option<(TcpStream, Sealer)> = None;
     let mut next_attempt = Instant::now();
     // Whether the last attempt failed, so that a dead peer is logged once, not ten times a second.
     let mut down = false;
@@ -68,7 +81,7 @@ fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<
         let conn = match &mut stream {
             Some(conn) => conn,
             None if Instant::now() < next_attempt => continue,
-            None => match connect(addr) {
+            None => match open(me, peer, addr, key) {
                 Ok(conn) => {
                     if down {
                         log(me, format_args!("reconnected to server {peer} at {addr}"));
@@ -91,11 +104,24 @@ fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<
             to: peer,
             msg,
         };
-        if let Err(e) = write_frame(conn, FrameKind::Message, &envelope) {
+        let (conn, sealer) = conn;
+        if let Err(e) = sealer.write_message(conn, &envelope) {
             log(me, format_args!("lost connection to server {peer}: {e}"));
             stream = None;
         }
     }
+}
+
+/// A connection to `peer` at `addr`, opened with the handshake.
+fn open(
+    me: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    key: &ClusterKey,
+) -> Result<(TcpStream, Sealer), AuthError> {
+    let stream = connect(addr).map_err(FrameError::from)?;
+    let sealer = auth::dial(&stream, key, me, peer, IO_TIMEOUT)?;
+    Ok((stream, sealer))
 }
 
 /// A connection with the timeouts and the no-delay every runtime connection uses: Raft's and
@@ -182,38 +208,31 @@ impl Drop for Slot {
     }
 }
 
-/// Why an inbound peer connection was closed.
-#[derive(Debug, thiserror::Error)]
-enum InboundError {
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    #[error("message from {from} to {to} reached server {me}")]
-    Misaddressed {
-        from: NodeId,
-        to: NodeId,
-        me: NodeId,
-    },
-}
-
-/// Serves one inbound connection from a peer: every message goes to the core, until the peer
-/// closes it or sends something that is not a well-formed message addressed to this server.
-pub(crate) fn serve_peer(me: NodeId, servers: usize, stream: TcpStream, events: Sender<Event>) {
-    let peer = stream
+/// Serves one inbound connection from a peer: after the handshake under `key`, every message
+/// goes to the core, until the peer closes it or sends something that is not a well-formed,
+/// authentic message from the peer it proved to be to this server.
+pub(crate) fn serve_peer(
+    me: NodeId,
+    servers: usize,
+    key: &ClusterKey,
+    stream: TcpStream,
+    events: Sender<Event>,
+) {
+    let addr = stream
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
-    let result: Result<(), InboundError> = (|| loop {
-        let envelope: Envelope<KvCommand> =
-            read_frame_within(&stream, FrameKind::Message, PEER_FRAME_TIMEOUT)?;
-        let Envelope { from, to, msg } = envelope;
-        if to != me || from == me || usize::from(from) >= servers {
-            return Err(InboundError::Misaddressed { from, to, me });
-        }
-        if events.send(Event::Peer { from, msg }).is_err() {
-            return Ok(());
+    let result: Result<(), AuthError> = (|| {
+        let mut opener = auth::answer(&stream, key, me, servers, IO_TIMEOUT)?;
+        loop {
+            let envelope = opener.read_message(&mut Deadline::new(&stream, PEER_FRAME_TIMEOUT))?;
+            let (from, msg) = (envelope.from, envelope.msg);
+            if events.send(Event::Peer { from, msg }).is_err() {
+                return Ok(());
+            }
         }
     })();
     match result {
-        Ok(()) | Err(InboundError::Frame(FrameError::Closed)) => {}
-        Err(e) => log(me, format_args!("closing peer connection from {peer}: {e}")),
+        Ok(()) | Err(AuthError::Frame(FrameError::Closed)) => {}
+        Err(e) => log(me, format_args!("closing peer connection from {addr}: {e}")),
     }
 }

@@ -16,6 +16,9 @@ use rand::Rng;
 use tempfile::TempDir;
 
 pub const RAFTD: &str = env!("CARGO_BIN_EXE_raftd");
+/// Every test cluster's secret and id.
+pub const SECRET: &[u8] = b"a test secret of 32 bytes, no more\n";
+pub const CLUSTER_ID: &str = "test";
 
 /// Addresses below the kernel's ephemeral port range, so that no outgoing connection can hold
 /// the port of a server that is down when it restarts.
@@ -81,6 +84,7 @@ impl Cluster {
             clients: ports[servers..].iter().copied().map(addr).collect(),
             running: (0..servers).map(|_| None).collect(),
         };
+        fs::write(cluster.secret_path(), SECRET).expect("write secret");
         for id in 0..servers {
             cluster.spawn(id, &["--bootstrap"]);
         }
@@ -93,6 +97,10 @@ impl Cluster {
 
     pub fn log_path(&self, id: usize) -> PathBuf {
         self.dir.path().join(format!("raftd-{id}.log"))
+    }
+
+    pub fn secret_path(&self) -> PathBuf {
+        self.dir.path().join("secret")
     }
 
     pub fn data_dir(&self, id: usize) -> PathBuf {
@@ -110,7 +118,11 @@ impl Cluster {
             .arg("--client-addr")
             .arg(self.clients[id].to_string())
             .arg("--data-dir")
-            .arg(self.data_dir(id));
+            .arg(self.data_dir(id))
+            .arg("--cluster-secret")
+            .arg(self.secret_path())
+            .arg("--cluster-id")
+            .arg(CLUSTER_ID);
         command
     }
 
