@@ -64,8 +64,10 @@ impl Config {
     }
 }
 
-/// The three roles of §5.1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The three roles of §5.1. Serializable for the real runtime's status reports.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     Follower,
     Candidate,

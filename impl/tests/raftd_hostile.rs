@@ -14,7 +14,7 @@ use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 use raft_impl::runtime::auth::{self, ClusterKey};
 use raft_impl::runtime::clerk::{Clerk, ClerkError};
 use raft_impl::runtime::frame::{read_frame, write_frame};
-use raft_impl::runtime::protocol::ClientReply;
+use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
 use raft_impl::runtime::server::STATE_FILE;
 use raft_impl::{Envelope, FilePersister, HardState, Message, Persister};
 
@@ -49,7 +49,8 @@ fn forge_request(servers: &[SocketAddr], command: &KvCommand) -> ClientReply {
             let mut conn = launch::connect(to);
             conn.set_read_timeout(Some(Duration::from_secs(2)))
                 .expect("timeout");
-            write_frame(&mut conn, FrameKind::ClientRequest, command).expect("send");
+            let request = ClientRequest::Kv(command.clone());
+            write_frame(&mut conn, FrameKind::ClientRequest, &request).expect("send");
             match read_frame(&mut conn, FrameKind::ClientReply) {
                 Ok(ClientReply::NotLeader { .. }) | Err(_) => {}
                 Ok(settled) => return settled,

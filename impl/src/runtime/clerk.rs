@@ -19,7 +19,7 @@ use crate::codec::FrameKind;
 use crate::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 
 use super::frame::{read_frame, write_frame, FrameError};
-use super::protocol::ClientReply;
+use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport;
 
 /// How long one attempt at one server may take before the clerk tries another.
@@ -142,7 +142,8 @@ impl Clerk {
                 {
                     self.switch_to(usize::from(hint));
                 }
-                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
+                // A status where a KV reply was due: not a server of this protocol; move on.
+                Ok(ClientReply::NotLeader { .. } | ClientReply::Status(_)) | Err(_) => {
                     self.switch_to((self.leader + 1) % self.servers.len());
                     thread::sleep(RETRY_PAUSE);
                 }
@@ -171,6 +172,7 @@ impl Clerk {
     }
 
     fn exchange(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
+        let request = ClientRequest::Kv(command.clone());
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
@@ -179,7 +181,29 @@ impl Clerk {
                 self.conn.insert(conn)
             }
         };
-        write_frame(conn, FrameKind::ClientRequest, command)?;
+        write_frame(conn, FrameKind::ClientRequest, &request)?;
         read_frame(conn, FrameKind::ClientReply)
+    }
+}
+
+/// A server did not report its status.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the server answered something other than its status: {0:?}")]
+    Unexpected(ClientReply),
+}
+
+/// Asks the server whose client address is `addr` for its status, waiting at most `timeout`
+/// for the answer.
+pub fn status(addr: SocketAddr, timeout: Duration) -> Result<ServerStatus, StatusError> {
+    let mut conn = transport::connect(addr).map_err(FrameError::from)?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(FrameError::from)?;
+    write_frame(&mut conn, FrameKind::ClientRequest, &ClientRequest::Status)?;
+    match read_frame(&mut conn, FrameKind::ClientReply)? {
+        ClientReply::Status(status) => Ok(status),
+        other => Err(StatusError::Unexpected(other)),
     }
 }

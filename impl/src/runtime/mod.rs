@@ -28,7 +28,7 @@ use crate::kv::KvCommand;
 use crate::message::Message;
 use crate::types::NodeId;
 
-use protocol::ClientReply;
+use protocol::{ClientReply, ClientRequest};
 
 /// An input to a server's core thread ([`server`]), from the threads that read its sockets
 /// (`transport` for peers, `server` for clients). Kept here, beside both, so that neither
@@ -41,7 +41,7 @@ pub(crate) enum Event {
     },
     /// A client's request; the answer goes back on `reply`.
     Client {
-        command: KvCommand,
+        request: ClientRequest,
         reply: Sender<ClientReply>,
     },
 }

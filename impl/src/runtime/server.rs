@@ -32,7 +32,7 @@ use crate::types::{HardState, NodeId};
 
 use super::auth::ClusterKey;
 use super::frame::{read_frame_within, write_frame, FrameError};
-use super::protocol::ClientReply;
+use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport::{self, PeerLink};
 use super::{log, Event};
 
@@ -339,7 +339,17 @@ impl Core {
                 Ok(effects) => self.absorb(effects),
                 Err(refusal) => log(self.node.id(), format_args!("refused: {refusal}")),
             },
-            Event::Client { command, reply } => self.submit(command, reply),
+            Event::Client {
+                request: ClientRequest::Kv(command),
+                reply,
+            } => self.submit(command, reply),
+            Event::Client {
+                request: ClientRequest::Status,
+                reply,
+            } => {
+                let status = self.status();
+                self.replies.push((reply, ClientReply::Status(status)));
+            }
         }
         if self.node.is_leader() != was_leader {
             let role = if was_leader { "follower" } else { "leader" };
@@ -347,6 +357,18 @@ impl Core {
             log(self.node.id(), format_args!("{role} in term {term}"));
         }
         self.settle_if_deposed();
+    }
+
+    fn status(&self) -> ServerStatus {
+        let node = &self.node;
+        ServerStatus {
+            id: node.id(),
+            role: node.role(),
+            term: node.current_term(),
+            commit_index: node.commit_index(),
+            log_len: node.hard_state().last_index(),
+            leader: node.leader_hint(),
+        }
     }
 
     fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
@@ -448,8 +470,8 @@ impl Core {
 enum ClientConnError {
     #[error(transparent)]
     Frame(#[from] FrameError),
-    #[error("request {seq} of client {client} was not settled within {REQUEST_TIMEOUT:?}")]
-    Unsettled { client: u64, seq: u64 },
+    #[error("{request} was not settled within {REQUEST_TIMEOUT:?}")]
+    Unsettled { request: String },
 }
 
 /// Serves one client connection: each request goes to the core, and its answer back, until
@@ -459,16 +481,16 @@ fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
     let result: Result<(), ClientConnError> = (|| loop {
-        let command: KvCommand =
+        let request: ClientRequest =
             read_frame_within(&stream, FrameKind::ClientRequest, CLIENT_FRAME_TIMEOUT)?;
-        let (client, seq) = (command.client, command.seq);
+        let described = request.describe();
         let (reply, answer) = mpsc::channel();
-        if events.send(Event::Client { command, reply }).is_err() {
+        if events.send(Event::Client { request, reply }).is_err() {
             return Ok(());
         }
         let answer = answer
             .recv_timeout(REQUEST_TIMEOUT)
-            .map_err(|_| ClientConnError::Unsettled { client, seq })?;
+            .map_err(|_| ClientConnError::Unsettled { request: described })?;
         write_frame(&mut stream, FrameKind::ClientReply, &answer)?;
     })();
     match result {
@@ -525,7 +547,10 @@ mod tests {
 
     fn client(core: &mut Core, command: KvCommand) -> Receiver<ClientReply> {
         let (reply, answer) = mpsc::channel();
-        core.on_event(Event::Client { command, reply });
+        core.on_event(Event::Client {
+            request: ClientRequest::Kv(command),
+            reply,
+        });
         answer
     }
 
