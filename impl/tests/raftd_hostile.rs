@@ -12,7 +12,7 @@ use launch::{Cluster, CLUSTER_ID, SECRET};
 use raft_impl::codec::FrameKind;
 use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 use raft_impl::runtime::auth::{self, ClusterKey};
-use raft_impl::runtime::clerk::{Clerk, ClerkError};
+use raft_impl::runtime::clerk::{Clerk, ClerkError, NoServers};
 use raft_impl::runtime::frame::{read_frame, write_frame};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
 use raft_impl::runtime::server::STATE_FILE;
@@ -20,11 +20,23 @@ use raft_impl::{Envelope, FilePersister, HardState, Message, Persister};
 
 const SERVERS: usize = 3;
 
-/// A clerk of `cluster` with id `client`, patient enough for an election.
+/// How long a test's clerk retries one request: long enough for elections.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// A clerk of `cluster` with id `client`.
 fn clerk_with_id(cluster: &Cluster, client: ClientId) -> Clerk {
-    Clerk::with_client_id(client, cluster.clients.clone())
+    patient(Clerk::with_client_id(client, cluster.clients.clone()))
+}
+
+/// A clerk of `cluster` with a fresh random id, as a restarted program has.
+fn clerk(cluster: &Cluster) -> Clerk {
+    patient(Clerk::new(cluster.clients.clone()))
+}
+
+fn patient(clerk: Result<Clerk, NoServers>) -> Clerk {
+    clerk
         .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
+        .with_timeouts(Duration::from_secs(1), GIVE_UP_AFTER)
 }
 
 fn append(key: &str, value: &str) -> KvOp {
@@ -87,9 +99,7 @@ fn a_reused_client_id_is_refused_and_a_restarted_clerk_is_applied() {
         .execute(append("k", "d"))
         .expect("append after refusal");
 
-    let mut restarted = Clerk::new(cluster.clients.clone())
-        .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    let mut restarted = clerk(&cluster);
     restarted
         .execute(append("k", "e"))
         .expect("restarted clerk");
@@ -134,9 +144,7 @@ fn after_a_huge_sequence_number_the_client_hears_a_refusal() {
 #[test]
 fn a_wiped_server_refuses_to_start_and_no_acknowledged_write_is_lost() {
     let mut cluster = Cluster::start(SERVERS);
-    let mut clerk = Clerk::new(cluster.clients.clone())
-        .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    let mut clerk = clerk(&cluster);
     for value in ["a", "b", "c"] {
         clerk.execute(append("k", value)).expect("append");
     }
@@ -191,9 +199,7 @@ fn start_of_huge_frame(kind: FrameKind) -> Vec<u8> {
 #[test]
 fn connection_floods_and_slow_huge_frames_leave_the_leader_bounded_and_serving() {
     let mut cluster = Cluster::start(SERVERS);
-    let mut clerk = Clerk::new(cluster.clients.clone())
-        .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(60));
+    let mut clerk = clerk(&cluster);
     clerk.execute(append("k", "a")).expect("append");
     let leader = clerk.leader();
     let pid = cluster.pid(leader).expect("leader runs");
@@ -276,9 +282,7 @@ fn saved_states(cluster: &Cluster) -> Vec<(u64, usize)> {
 #[test]
 fn forged_peer_frames_are_rejected_and_change_no_log() {
     let mut cluster = Cluster::start(SERVERS);
-    let mut clerk = Clerk::new(cluster.clients.clone())
-        .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    let mut clerk = clerk(&cluster);
     for value in ["a", "b", "c"] {
         clerk.execute(append("k", value)).expect("append");
     }
@@ -323,9 +327,7 @@ fn forged_peer_frames_are_rejected_and_change_no_log() {
 #[test]
 fn a_message_of_the_last_term_is_harmless() {
     let mut cluster = Cluster::start(SERVERS);
-    let mut clerk = Clerk::new(cluster.clients.clone())
-        .expect("servers")
-        .with_timeouts(Duration::from_secs(1), Duration::from_secs(30));
+    let mut clerk = clerk(&cluster);
     clerk.execute(append("k", "a")).expect("append");
     let secret = SECRET.trim_ascii_end().to_vec();
     let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
