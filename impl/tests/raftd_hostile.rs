@@ -192,10 +192,21 @@ fn start_of_huge_frame(kind: FrameKind) -> Vec<u8> {
     bytes
 }
 
-/// 1 100 idle connections and 50 never-finished 60 MiB frames on each port of the leader once
-/// held 1.5 GB and every descriptor, until the state save failed and the server exited. Now
-/// connections beyond the limit are closed at once, unfinished frames cost what was sent and
-/// time out, and the cluster serves again.
+/// Lowers the descriptor limit of the running process `pid` to `limit` (util-linux `prlimit`).
+fn limit_descriptors(pid: u32, limit: u32) {
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("run prlimit (util-linux)");
+    assert!(status.success(), "prlimit failed: {status}");
+}
+
+/// Under a limit of 1 024 descriptors, 1 100 idle connections and 50 never-finished 60 MiB
+/// frames on each port of the leader once held 1.5 GB and every descriptor, until the state
+/// save failed (EMFILE) and the server exited. Now connections beyond the limit are closed at
+/// once, unfinished frames cost what was sent and time out, and the leader goes on saving its
+/// state and serving.
 #[test]
 fn connection_floods_and_slow_huge_frames_leave_the_leader_bounded_and_serving() {
     let mut cluster = Cluster::start(SERVERS);
@@ -203,6 +214,7 @@ fn connection_floods_and_slow_huge_frames_leave_the_leader_bounded_and_serving()
     clerk.execute(append("k", "a")).expect("append");
     let leader = clerk.leader();
     let pid = cluster.pid(leader).expect("leader runs");
+    limit_descriptors(pid, 1_024);
 
     let mut held = Vec::new();
     for (port, kind) in [
