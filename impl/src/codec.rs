@@ -21,15 +21,18 @@ pub enum FrameKind {
     ClientRequest,
     /// A server's answer to a client's request.
     ClientReply,
+    /// A step of the handshake that opens a peer connection of the real runtime.
+    PeerHandshake,
 }
 
 impl FrameKind {
-    fn magic(self) -> [u8; 4] {
+    pub fn magic(self) -> [u8; 4] {
         match self {
             FrameKind::HardState => *b"RCHS",
             FrameKind::Message => *b"RCMS",
             FrameKind::ClientRequest => *b"RCCQ",
             FrameKind::ClientReply => *b"RCCR",
+            FrameKind::PeerHandshake => *b"RCPH",
         }
     }
 }
@@ -60,10 +63,25 @@ pub enum DecodeError {
     Malformed(String),
 }
 
-/// The payload length a frame's header declares. A reader of a byte stream needs it to know
-/// how many bytes make up the frame before [`decode`] checks the whole of it.
-pub fn declared_payload_len(header: &[u8; HEADER_LEN]) -> usize {
-    u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize
+/// Checks a frame header's magic and version and returns the payload length it declares. A
+/// reader of a byte stream calls it before it reads (let alone allocates for) the payload, so
+/// that bytes which are not a frame of `kind` cost nothing; [`decode`] checks the same header.
+pub fn check_header(kind: FrameKind, header: &[u8; HEADER_LEN]) -> Result<usize, DecodeError> {
+    let magic = [header[0], header[1], header[2], header[3]];
+    if magic != kind.magic() {
+        return Err(DecodeError::WrongMagic {
+            expected: kind,
+            found: magic,
+        });
+    }
+    let version = u16::from_le_bytes([header[4], header[5]]);
+    if version == 0 {
+        return Err(DecodeError::InvalidVersion);
+    }
+    if version > FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion { found: version });
+    }
+    Ok(u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize)
 }
 
 /// Encoding failed: only possible for values serde cannot represent, never for the core's types.
@@ -125,23 +143,8 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, D
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or(DecodeError::TruncatedHeader { got: bytes.len() })?;
-    let field = |at: usize| [header[at], header[at + 1], header[at + 2], header[at + 3]];
-    let magic = field(0);
-    if magic != kind.magic() {
-        return Err(DecodeError::WrongMagic {
-            expected: kind,
-            found: magic,
-        });
-    }
-    let version = u16::from_le_bytes([header[4], header[5]]);
-    if version == 0 {
-        return Err(DecodeError::InvalidVersion);
-    }
-    if version > FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion { found: version });
-    }
-    let len = u32::from_le_bytes(field(6)) as usize;
-    let expected_crc = u32::from_le_bytes(field(10));
+    let len = check_header(kind, header)?;
+    let expected_crc = u32::from_le_bytes([header[10], header[11], header[12], header[13]]);
     let payload = &bytes[HEADER_LEN..];
     if payload.len() < len {
         return Err(DecodeError::TruncatedPayload {

@@ -14,6 +14,6 @@ pub mod types;
 
 pub use message::{AppendOutcome, ConflictHint, Envelope, Message};
 pub use mutation::{Mutation, MutationSet};
-pub use node::{Config, Effect, Node, NotLeader, Proposal, Role, MAX_SERVERS};
+pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
 pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
 pub use types::{Command, Entry, HardState, Index, NodeId, Term};

@@ -64,8 +64,10 @@ impl Config {
     }
 }
 
-/// The three roles of §5.1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The three roles of §5.1. Serializable for the real runtime's status reports.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     Follower,
     Candidate,
@@ -92,6 +94,25 @@ pub enum Effect<C> {
 #[error("server is not the leader (last known leader: {leader_hint:?})")]
 pub struct NotLeader {
     pub leader_hint: Option<NodeId>,
+}
+
+/// A message the core will not take, and why: [`Node::try_handle`] refuses it before any state
+/// changes, so a runtime can log it (and, for a peer that keeps sending such, suspect it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The sender is not another server of this cluster.
+    #[error("message from {from}, which is not a peer of server {me} in a cluster of {servers}")]
+    NotAPeer {
+        from: NodeId,
+        me: NodeId,
+        servers: u8,
+    },
+    /// Adopting the term would leave no term to start an election in: a server at
+    /// `Term::MAX` could never increment it again, and `current_term + 1` would wrap to 0.
+    /// Honest servers reach such a term only after 2^64 - 1 elections, so the message is forged
+    /// (or corrupt).
+    #[error("term {term} leaves no next term for an election")]
+    TermExhausted { term: Term },
 }
 
 /// A command accepted by a leader: where it sits in the log and what to do now.
@@ -279,11 +300,13 @@ impl<C: Command> Node<C> {
     }
 
     /// The election timer fired: a follower or candidate starts an election for the next term
-    /// (§5.2). A leader ignores it.
+    /// (§5.2). A leader ignores it, and so does a server whose term has no successor (only a
+    /// state written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
     pub fn election_timeout(&mut self) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
-        if self.role != Role::Leader {
-            self.hard.current_term += 1;
+        let next_term = self.hard.current_term.checked_add(1);
+        if let (false, Some(next_term)) = (self.role == Role::Leader, next_term) {
+            self.hard.current_term = next_term;
             self.hard.voted_for = Some(self.id());
             out.hard_changed = true;
             out.reset_timer = true;
@@ -357,12 +380,25 @@ impl<C: Command> Node<C> {
         })
     }
 
-    /// A message from `from` arrived.
+    /// A message from `from` arrived. One the core refuses ([`Node::try_handle`]) is ignored.
     pub fn handle(&mut self, from: NodeId, msg: Message<C>) -> Vec<Effect<C>> {
-        let mut out = Outbox::new();
+        self.try_handle(from, msg).unwrap_or_default()
+    }
+
+    /// A message from `from` arrived: its effects, or why the core refused it without changing
+    /// anything.
+    pub fn try_handle(&mut self, from: NodeId, msg: Message<C>) -> Result<Vec<Effect<C>>, Refusal> {
         if from >= self.config.servers || from == self.id() {
-            return Vec::new();
+            return Err(Refusal::NotAPeer {
+                from,
+                me: self.id(),
+                servers: self.config.servers,
+            });
         }
+        if msg.term().checked_add(1).is_none() {
+            return Err(Refusal::TermExhausted { term: msg.term() });
+        }
+        let mut out = Outbox::new();
         // Figure 2, all servers: a higher term is adopted before the message is looked at.
         if msg.term() > self.hard.current_term {
             self.hard.current_term = msg.term();
@@ -404,7 +440,7 @@ impl<C: Command> Node<C> {
                 self.on_append_reply(from, term, outcome, &mut out)
             }
         }
-        self.finish(out)
+        Ok(self.finish(out))
     }
 
     fn has(&self, m: Mutation) -> bool {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use raft_impl::{Mutation, NotLeader, Proposal, Role};
+use raft_impl::{Mutation, NotLeader, Proposal, Refusal, Role, Term};
 use support::*;
 
 #[test]
@@ -43,6 +43,55 @@ fn a_leader_ignores_the_election_timer() {
     elect(&mut n);
     assert_eq!(n.election_timeout(), vec![]);
     assert_eq!((n.role(), n.current_term()), (Role::Leader, 1));
+}
+
+/// A forged message of the last term would make `current_term + 1` wrap to 0 at the next
+/// election, after which no leader is ever elected: the core refuses it and changes nothing.
+#[test]
+fn a_message_of_the_last_term_is_refused_and_changes_nothing() {
+    for msg in [
+        vote_request(Term::MAX, 0, 0),
+        append(Term::MAX, 0, 0, &[], 0),
+    ] {
+        let mut n = node(1, 3, hard(4, Some(2), &[(1, 10), (3, 11)]));
+        let before = n.clone();
+        assert_eq!(
+            n.try_handle(0, msg.clone()),
+            Err(Refusal::TermExhausted { term: Term::MAX })
+        );
+        assert_eq!(n.handle(0, msg), vec![]);
+        assert_eq!(n, before);
+        // Elections still move to the next term.
+        n.election_timeout();
+        assert_eq!(n.current_term(), 5);
+    }
+}
+
+#[test]
+fn the_term_before_the_last_is_taken_and_its_successor_reached_without_wrapping() {
+    let mut n = node(1, 3, hard(4, None, &[]));
+    n.handle(0, vote_request(Term::MAX - 1, 0, 0));
+    assert_eq!(n.current_term(), Term::MAX - 1);
+    n.election_timeout();
+    assert_eq!(n.current_term(), Term::MAX);
+    // A state at the last term (written by an older build) stands for no election.
+    assert_eq!(n.election_timeout(), vec![]);
+    assert_eq!(n.current_term(), Term::MAX);
+}
+
+#[test]
+fn a_message_from_outside_the_cluster_is_refused() {
+    let mut n = node(1, 3, hard(0, None, &[]));
+    for from in [1, 3] {
+        assert_eq!(
+            n.try_handle(from, vote_request(1, 0, 0)),
+            Err(Refusal::NotAPeer {
+                from,
+                me: 1,
+                servers: 3
+            })
+        );
+    }
 }
 
 #[test]

@@ -45,11 +45,13 @@ pub fn op(client: u8, seq: u8) -> Op {
     workload(client)[seq as usize]
 }
 
-/// The implementation's command for request `seq` of `client`.
+/// The implementation's command for request `seq` of `client`. The store numbers a client's
+/// requests from 1, as a clerk does (a session opens with request 1), so the `seq`-th request
+/// from 0 is number `seq + 1`.
 pub fn command(client: u8, seq: u8) -> KvCommand {
     KvCommand {
         client: client.into(),
-        seq: seq.into(),
+        seq: u64::from(seq) + 1,
         op: kv_op(op(client, seq)),
     }
 }

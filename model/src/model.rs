@@ -173,9 +173,14 @@ impl RaftModel {
             let settled = reply
                 .clone()
                 .map(|r| service::settle(&request, &command, r));
+            // A refusal cannot reach a waiting client: its session is never expired (a handful
+            // of clients) and a client sends request n + 1 only once n has completed, so no
+            // committed prefix holds a later request of its than the one it waits for.
             match settled {
-                Some(Settled::Replied(reply)) => clients.complete(client, reply),
-                Some(Settled::Superseded) | None => slot.status = Status::Retrying,
+                Some(Settled::Replied(Ok(reply))) => clients.complete(client, reply),
+                Some(Settled::Replied(Err(_)) | Settled::Superseded) | None => {
+                    slot.status = Status::Retrying
+                }
             }
         }
     }

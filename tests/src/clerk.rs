@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply};
+use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 use raft_impl::NodeId;
 use raft_lincheck::{EventError, Recorder};
 
@@ -56,6 +56,9 @@ impl Closing {
 /// What came back from one attempt at one server.
 enum Answer {
     Reply(KvReply),
+    /// The store refused the request: never right for these clerks, which number their
+    /// requests 1, 2, 3... under ids no other clerk uses.
+    Refused(SessionError),
     /// The server is not (or no longer) the leader; it may name the one it believes leads.
     NotLeader(Option<NodeId>),
 }
@@ -113,6 +116,9 @@ impl Clerk {
                     let returned = reply.clone().into();
                     self.record(|history, now| history.complete(client, returned, now))?;
                     return Ok(Some(reply));
+                }
+                Some(Answer::Refused(refused)) => {
+                    return Err(Failure::Check(format!("clerk {client}: {refused}")));
                 }
                 Some(Answer::NotLeader(Some(hint))) if hint != self.leader => self.leader = hint,
                 Some(Answer::NotLeader(_)) => {
@@ -175,7 +181,8 @@ impl Clerk {
         };
         while self.sim.now() < deadline {
             let answer = match ticket.take() {
-                Some(Settled::Replied(reply)) => Answer::Reply(reply),
+                Some(Settled::Replied(Ok(reply))) => Answer::Reply(reply),
+                Some(Settled::Replied(Err(refused))) => Answer::Refused(refused),
                 Some(Settled::Superseded) => Answer::NotLeader(None),
                 None => {
                     self.sim.sleep(POLL).await;

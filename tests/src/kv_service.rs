@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use raft_impl::kv::{KvCommand, KvReply, KvStore};
+use raft_impl::kv::{KvCommand, KvOutcome, KvReply, KvStore};
 use raft_impl::service::{self, PendingRequests, Submitted};
 use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader};
 
@@ -32,7 +32,7 @@ pub enum Arrival {
 }
 
 /// How a proposed request ended at the server that proposed it.
-pub type Settled = service::Settled<KvReply>;
+pub type Settled = service::Settled<KvOutcome>;
 
 /// Where a ticket's outcome is written: shared by the ticket and the server's pending table.
 type Outcome = Rc<RefCell<Option<Settled>>>;
@@ -211,9 +211,9 @@ mod tests {
         assert_eq!(
             outcome,
             Ok((
-                Settled::Replied(KvReply::Done),
-                Settled::Replied(KvReply::Done),
-                Settled::Replied(KvReply::Value("x".into()))
+                Settled::Replied(Ok(KvReply::Done)),
+                Settled::Replied(Ok(KvReply::Done)),
+                Settled::Replied(Ok(KvReply::Value("x".into())))
             ))
         );
     }
@@ -244,7 +244,7 @@ mod tests {
             outcome,
             Ok((
                 String::new(),
-                Settled::Replied(KvReply::Value("x".into())),
+                Settled::Replied(Ok(KvReply::Value("x".into()))),
                 "x".to_string()
             ))
         );

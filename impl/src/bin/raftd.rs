@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! raftd --id 0 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \
-//!       --client-addr 127.0.0.1:8000 --data-dir data/0
+//!       --client-addr 127.0.0.1:8000 --data-dir data/0 --cluster-secret secret --bootstrap
 //! ```
+//!
+//! `--bootstrap` on the first start only; later starts find their state in `--data-dir`.
 //!
 //! Exit codes: 2 for bad arguments, 1 when the server cannot start or must stop (a corrupt
 //! state file, an address in use, a failed fsync). It never exits on its own otherwise.
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use raft_impl::runtime::auth::ClusterKey;
 use raft_impl::runtime::server::{self, ServerConfig};
 
 /// One server of a raftcheck KV cluster.
@@ -28,9 +31,44 @@ struct Args {
     /// Where this server answers clients.
     #[arg(long)]
     client_addr: SocketAddr,
-    /// Where this server keeps its persistent state (created if missing; reused on restart).
+    /// Where this server keeps its persistent state. It must hold the state of an earlier run
+    /// unless --bootstrap is given.
     #[arg(long)]
     data_dir: PathBuf,
+    /// Create a new cluster: start with an empty state, which must not exist yet. Give it on
+    /// each server's first start only: a server whose state was lost must not rejoin as a
+    /// fresh voter.
+    #[arg(long)]
+    bootstrap: bool,
+    /// Connections accepted at once on each port (peers, clients); more are closed at once.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// A file holding the cluster's secret (at least 16 bytes; a trailing newline is ignored),
+    /// the same on every server: peers prove they know it, and every peer message carries a
+    /// MAC under it.
+    #[arg(long, required_unless_present = "insecure")]
+    cluster_secret: Option<PathBuf>,
+    /// The cluster's name, the same on every server: a peer of another cluster is refused
+    /// even if it shares the secret.
+    #[arg(long, default_value = "raftd")]
+    cluster_id: String,
+    /// Run without a cluster secret: anyone who reaches the peer port can forge any server's
+    /// messages and wipe the logs. For experiments on a trusted machine only.
+    #[arg(long, conflicts_with = "cluster_secret")]
+    insecure: bool,
+}
+
+/// The cluster key `args` describe; reads the secret file.
+fn cluster_key(args: &Args) -> Result<ClusterKey, String> {
+    let Some(path) = &args.cluster_secret else {
+        return Ok(ClusterKey::insecure(args.cluster_id.clone()));
+    };
+    let mut secret =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    while secret.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        secret.pop();
+    }
+    ClusterKey::new(secret, args.cluster_id.clone()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Arguments that parse but describe no working server.
@@ -40,8 +78,25 @@ const FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir) {
-        Ok(config) => config,
+    let key = match cluster_key(&args) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("raftd {}: {e}", args.id);
+            return ExitCode::from(FAILED);
+        }
+    };
+    if args.insecure {
+        eprintln!(
+            "raftd {}: WARNING: --insecure: peers are not authenticated; anyone who can reach \
+             the peer port can forge messages and destroy the logs",
+            args.id
+        );
+    }
+    let config = match ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir, key)
+    {
+        Ok(config) => config
+            .with_bootstrap(args.bootstrap)
+            .with_max_connections(args.max_connections),
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

@@ -5,16 +5,21 @@
 //! tries the next server, and on a timeout or a broken connection it tries the next server
 //! with the *same* command. A retried request that was in fact applied the first time is
 //! applied once: the store remembers each client's latest sequence number and its reply.
+//!
+//! A clerk's id is drawn at random (64 bits), so that a restarted program never takes over the
+//! session of its previous run, whose numbers it would repeat. When a request ends without a
+//! reply (given up, or refused by the store) the clerk opens a new session under a fresh id: its
+//! next request must not depend on whether that one was applied.
 
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::codec::FrameKind;
-use crate::kv::{ClientId, KvCommand, KvOp, KvReply};
+use crate::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 
 use super::frame::{read_frame, write_frame, FrameError};
-use super::protocol::ClientReply;
+use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport;
 
 /// How long one attempt at one server may take before the clerk tries another.
@@ -25,14 +30,20 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// the server is down): trying at once would only spin.
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
 
-/// A request no server answered in time. Its outcome is unknown: it may still be applied. A
-/// history recorder must treat it as pending and go on under a new client id.
+/// Why a request ended without a reply. Either way the clerk goes on under a new session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no server applied request {seq} of client {client} within {waited:?}")]
-pub struct GaveUp {
-    pub client: ClientId,
-    pub seq: u64,
-    pub waited: Duration,
+pub enum ClerkError {
+    /// No server applied it in time. Its outcome is unknown: it may still be applied. A history
+    /// recorder must treat it as pending.
+    #[error("no server applied request {seq} of client {client} within {waited:?}; it may yet be")]
+    GaveUp {
+        client: ClientId,
+        seq: u64,
+        waited: Duration,
+    },
+    /// The store refused it: it was not applied.
+    #[error("refused: {0}")]
+    Refused(#[from] SessionError),
 }
 
 /// A clerk was given no server to talk to.
@@ -57,9 +68,16 @@ pub struct Clerk {
 }
 
 impl Clerk {
-    /// A clerk with id `client` (unique among all clients ever) for the servers whose client
-    /// addresses are `servers`, in server id order. Clerks start at different servers by id.
-    pub fn new(client: ClientId, servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
+    /// A clerk with a fresh random id for the servers whose client addresses are `servers`, in
+    /// server id order.
+    pub fn new(servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
+        Clerk::with_client_id(rand::random(), servers)
+    }
+
+    /// A clerk with id `client`, which must be unique among all clients ever: a used id gets
+    /// its requests refused. For tests that reproduce a session; [`Clerk::new`] draws one.
+    /// Clerks start at different servers by id.
+    pub fn with_client_id(client: ClientId, servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
         if servers.is_empty() {
             return Err(NoServers);
         }
@@ -94,8 +112,18 @@ impl Clerk {
         self.leader
     }
 
-    /// Performs `op` under the next sequence number, retrying until a server applies it.
-    pub fn execute(&mut self, op: KvOp) -> Result<KvReply, GaveUp> {
+    /// Performs `op` under the next sequence number, retrying until a server applies or refuses
+    /// it. On an error the clerk has moved to a new session (see the module's doc).
+    pub fn execute(&mut self, op: KvOp) -> Result<KvReply, ClerkError> {
+        let result = self.execute_in_session(op);
+        if result.is_err() {
+            self.client = rand::random();
+            self.seq = 0;
+        }
+        result
+    }
+
+    fn execute_in_session(&mut self, op: KvOp) -> Result<KvReply, ClerkError> {
         self.seq += 1;
         let command = KvCommand {
             client: self.client,
@@ -106,6 +134,7 @@ impl Clerk {
         while start.elapsed() < self.give_up_after {
             match self.attempt(&command) {
                 Ok(ClientReply::Applied(reply)) => return Ok(reply),
+                Ok(ClientReply::Refused(refused)) => return Err(refused.into()),
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
                 }) if usize::from(hint) != self.leader
@@ -113,13 +142,14 @@ impl Clerk {
                 {
                     self.switch_to(usize::from(hint));
                 }
-                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
+                // A status where a KV reply was due: not a server of this protocol; move on.
+                Ok(ClientReply::NotLeader { .. } | ClientReply::Status(_)) | Err(_) => {
                     self.switch_to((self.leader + 1) % self.servers.len());
                     thread::sleep(RETRY_PAUSE);
                 }
             }
         }
-        Err(GaveUp {
+        Err(ClerkError::GaveUp {
             client: self.client,
             seq: self.seq,
             waited: start.elapsed(),
@@ -142,6 +172,7 @@ impl Clerk {
     }
 
     fn exchange(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
+        let request = ClientRequest::Kv(command.clone());
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
@@ -150,7 +181,29 @@ impl Clerk {
                 self.conn.insert(conn)
             }
         };
-        write_frame(conn, FrameKind::ClientRequest, command)?;
+        write_frame(conn, FrameKind::ClientRequest, &request)?;
         read_frame(conn, FrameKind::ClientReply)
+    }
+}
+
+/// A server did not report its status.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the server answered something other than its status: {0:?}")]
+    Unexpected(ClientReply),
+}
+
+/// Asks the server whose client address is `addr` for its status, waiting at most `timeout`
+/// for the answer.
+pub fn status(addr: SocketAddr, timeout: Duration) -> Result<ServerStatus, StatusError> {
+    let mut conn = transport::connect(addr).map_err(FrameError::from)?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(FrameError::from)?;
+    write_frame(&mut conn, FrameKind::ClientRequest, &ClientRequest::Status)?;
+    match read_frame(&mut conn, FrameKind::ClientReply)? {
+        ClientReply::Status(status) => Ok(status),
+        other => Err(StatusError::Unexpected(other)),
     }
 }

@@ -2,14 +2,23 @@
 //! to and read from a TCP connection, one after another.
 //!
 //! The codec decodes a frame it holds whole; a stream reader must first learn from the header
-//! how many bytes to wait for. That length comes from the other end of a socket, so it is capped
-//! before anything is allocated: a forged header cannot make a server reserve gigabytes.
+//! how many bytes to wait for. The header comes from the other end of a socket, so its magic and
+//! version are checked and its length capped before the payload is read, and the payload buffer
+//! grows only as bytes arrive: a forged header cannot make a server reserve gigabytes, and a
+//! sender that announces a large frame pays for each byte with a byte. On a socket, a frame must
+//! arrive whole within a deadline ([`read_frame_within`]), so a slow or idle sender cannot hold
+//! a connection (its thread and its buffer) for ever.
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{self, DecodeError, EncodeError, FrameKind, HEADER_LEN};
+
+/// How much of a payload buffer is reserved before its bytes arrive.
+const INITIAL_PAYLOAD_CAPACITY: usize = 64 << 10;
 
 /// The largest payload a peer or client may send. An AppendEntries carries a follower's whole
 /// missing suffix of the log, so this is generous; anything larger is taken as garbage.
@@ -50,6 +59,13 @@ pub fn read_frame<T: DeserializeOwned>(
     input: &mut impl Read,
     kind: FrameKind,
 ) -> Result<T, FrameError> {
+    let frame = read_frame_bytes(input, kind)?;
+    Ok(codec::decode(kind, &frame)?)
+}
+
+/// Reads one frame of `kind` whole, header included, without decoding its payload: for a reader
+/// that must check a MAC over the bytes first.
+pub fn read_frame_bytes(input: &mut impl Read, kind: FrameKind) -> Result<Vec<u8>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_up_to(input, &mut header)?;
     if got == 0 {
@@ -58,17 +74,55 @@ pub fn read_frame<T: DeserializeOwned>(
     if got < HEADER_LEN {
         return Err(DecodeError::TruncatedHeader { got }.into());
     }
-    let len = codec::declared_payload_len(&header);
+    let len = codec::check_header(kind, &header)?;
     if len > MAX_PAYLOAD {
         return Err(FrameError::TooLarge { len });
     }
-    let mut frame = Vec::with_capacity(HEADER_LEN + len);
+    let mut frame = Vec::with_capacity(HEADER_LEN + len.min(INITIAL_PAYLOAD_CAPACITY));
     frame.extend_from_slice(&header);
     let got = input.take(len as u64).read_to_end(&mut frame)?;
     if got < len {
         return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
     }
-    Ok(codec::decode(kind, &frame)?)
+    Ok(frame)
+}
+
+/// Reads one frame of `kind` from `stream`, which must deliver all of it, from its first byte,
+/// within `limit`; a stream that does not fails with a timed-out I/O error.
+pub fn read_frame_within<T: DeserializeOwned>(
+    stream: &TcpStream,
+    kind: FrameKind,
+    limit: Duration,
+) -> Result<T, FrameError> {
+    read_frame(&mut Deadline::new(stream, limit), kind)
+}
+
+/// A stream whose every read waits only until a common deadline: what arrives through it must
+/// arrive within the limit it was made with.
+pub struct Deadline<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    pub fn new(stream: &'a TcpStream, limit: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            deadline: Instant::now() + limit,
+        }
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
 }
 
 /// Fills `buf` from `input` unless the stream ends first; returns how many bytes were read.
@@ -208,6 +262,32 @@ mod tests {
         let result = read_as(FrameKind::ClientRequest, &bytes);
         assert!(
             matches!(result, Err(FrameError::TooLarge { len }) if len == u32::MAX as usize),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_magic_is_refused_before_the_length_is_looked_at() {
+        let mut bytes = framed(FrameKind::ClientRequest, &command(1));
+        bytes[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+        let error = decode_error(read_as(FrameKind::Message, &bytes));
+        assert!(matches!(error, DecodeError::WrongMagic { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_frame_that_does_not_arrive_in_time_is_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (receiver, _) = listener.accept().unwrap();
+        let whole = framed(FrameKind::ClientRequest, &command(1));
+        sender.write_all(&whole[..HEADER_LEN + 1]).unwrap();
+        let result: Result<KvCommand, _> = read_frame_within(
+            &receiver,
+            FrameKind::ClientRequest,
+            Duration::from_millis(50),
+        );
+        assert!(
+            matches!(&result, Err(FrameError::Io(e)) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)),
             "{result:?}"
         );
     }

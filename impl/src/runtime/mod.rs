@@ -12,6 +12,7 @@
 //!
 //! Clients use a [`Clerk`](clerk::Clerk); what travels is in [`protocol`].
 
+pub mod auth;
 pub mod clerk;
 pub mod frame;
 pub mod protocol;
@@ -27,7 +28,7 @@ use crate::kv::KvCommand;
 use crate::message::Message;
 use crate::types::NodeId;
 
-use protocol::ClientReply;
+use protocol::{ClientReply, ClientRequest};
 
 /// An input to a server's core thread ([`server`]), from the threads that read its sockets
 /// (`transport` for peers, `server` for clients). Kept here, beside both, so that neither
@@ -40,7 +41,7 @@ pub(crate) enum Event {
     },
     /// A client's request; the answer goes back on `reply`.
     Client {
-        command: KvCommand,
+        request: ClientRequest,
         reply: Sender<ClientReply>,
     },
 }

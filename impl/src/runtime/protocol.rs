@@ -1,17 +1,47 @@
 //! What clients and servers of the real runtime say to each other. A request is a
-//! [`KvCommand`](crate::kv::KvCommand) in a `ClientRequest` frame
-//! ([`FrameKind`](crate::codec::FrameKind)); the answer is a [`ClientReply`] in a `ClientReply`
-//! frame. Servers talk to each other in [`Envelope`](crate::Envelope)s in `Message` frames.
+//! [`ClientRequest`] in a `ClientRequest` frame ([`FrameKind`](crate::codec::FrameKind)); the
+//! answer is a [`ClientReply`] in a `ClientReply` frame. Servers talk to each other in [`Envelope`](crate::Envelope)s in `Message` frames.
 
 use serde::{Deserialize, Serialize};
 
-use crate::kv::KvReply;
-use crate::types::NodeId;
+use crate::kv::{KvCommand, KvReply, SessionError};
+use crate::node::Role;
+use crate::types::{Index, NodeId, Term};
+
+/// What a client asks a server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Apply a KV command (through the log).
+    Kv(KvCommand),
+    /// Report this server's view of the cluster, at once and from local state: for operators.
+    Status,
+}
+
+impl ClientRequest {
+    /// A few words naming the request, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            ClientRequest::Kv(c) => format!("request {} of client {}", c.seq, c.client),
+            ClientRequest::Status => "a status request".to_string(),
+        }
+    }
+}
+
+/// One server's view, as it answers [`ClientRequest::Status`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub commit_index: Index,
+    pub log_len: Index,
+    /// The leader this server knows of in its term (itself if it leads).
+    pub leader: Option<NodeId>,
+}
 
 /// A server's answer to one request. No answer at all (the connection closes or the clerk's
 /// timeout fires) means the outcome is unknown: the request may yet be applied, and the clerk
-/// sends it again, under the same (client, seq), which the store's duplicate detection applies
-/// once.
+/// sends it again, under the same (client, seq), which the store's client sessions apply once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientReply {
     /// The request was applied at this server; the store's reply.
@@ -19,4 +49,9 @@ pub enum ClientReply {
     /// This server is not the leader, or stopped being it before the request was applied;
     /// `leader_hint` is the server it last heard lead, if any.
     NotLeader { leader_hint: Option<NodeId> },
+    /// The store refused the request without applying it: its (client, seq) is not the next of
+    /// a live session. The clerk reports it and goes on under a new session.
+    Refused(SessionError),
+    /// The answer to [`ClientRequest::Status`].
+    Status(ServerStatus),
 }

@@ -15,14 +15,14 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use crate::codec::FrameKind;
-use crate::kv::{KvCommand, KvReply, KvStore};
+use crate::kv::{KvCommand, KvOutcome, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
@@ -30,8 +30,9 @@ use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, PendingRequests, Settled, Submitted};
 use crate::types::{HardState, NodeId};
 
-use super::frame::{read_frame, write_frame, FrameError};
-use super::protocol::ClientReply;
+use super::auth::ClusterKey;
+use super::frame::{read_frame_within, write_frame, FrameError};
+use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport::{self, PeerLink};
 use super::{log, Event};
 
@@ -41,6 +42,11 @@ pub const STATE_FILE: &str = "raft-state";
 /// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
 /// clerk gives up first.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client connection may take to deliver its next request: an idle clerk's
+/// connection is closed after this (the clerk reconnects), and so is a slow sender's.
+const CLIENT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once per listening port, unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 /// Events handled in one batch at most, so that timers and replies are not starved under load.
 const MAX_BATCH: usize = 256;
 
@@ -60,6 +66,9 @@ pub struct ServerConfig {
     peers: Vec<SocketAddr>,
     client_addr: SocketAddr,
     data_dir: PathBuf,
+    bootstrap: bool,
+    max_connections: usize,
+    key: ClusterKey,
 }
 
 /// A cluster description that cannot work.
@@ -77,13 +86,14 @@ pub enum ConfigError {
 
 impl ServerConfig {
     /// Server `id` of the cluster whose servers listen for each other at `peers` (indexed by
-    /// id, this server's own address included), answering clients at `client_addr` and
-    /// keeping its state in `data_dir`.
+    /// id, this server's own address included), answering clients at `client_addr`, keeping
+    /// its state in `data_dir`, and proving itself to its peers under `key`.
     pub fn new(
         id: usize,
         peers: Vec<SocketAddr>,
         client_addr: SocketAddr,
         data_dir: PathBuf,
+        key: ClusterKey,
     ) -> Result<ServerConfig, ConfigError> {
         let count = peers.len();
         if count == 0 {
@@ -108,7 +118,24 @@ impl ServerConfig {
             peers,
             client_addr,
             data_dir,
+            bootstrap: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            key,
         })
+    }
+
+    /// Whether this start creates a new cluster: the server starts with an empty state, which
+    /// must not exist yet. Without it, a server refuses to start without its saved state.
+    pub fn with_bootstrap(self, bootstrap: bool) -> ServerConfig {
+        ServerConfig { bootstrap, ..self }
+    }
+
+    /// Accepts at most `max` connections at once on each port (peers, clients); at least one.
+    pub fn with_max_connections(self, max: usize) -> ServerConfig {
+        ServerConfig {
+            max_connections: max.max(1),
+            ..self
+        }
     }
 }
 
@@ -121,6 +148,16 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// A server without its state may have voted or acknowledged entries it no longer knows of:
+    /// rejoining as a fresh voter could elect a second leader in a term or lose committed
+    /// entries. Only the first start of a new cluster may begin empty.
+    #[error(
+        "no saved state at {path}: a server that lost its state must not rejoin its cluster as a \
+         fresh voter (pass --bootstrap only on the first start of a new cluster)"
+    )]
+    NoState { path: PathBuf },
+    #[error("--bootstrap given, but {path} holds a saved state: this server already belongs to a cluster")]
+    AlreadyBootstrapped { path: PathBuf },
     /// Loading a corrupt state file, or failing to save: a server that cannot make its state
     /// durable must stop, since it may not send what it cannot persist.
     #[error(transparent)]
@@ -143,13 +180,11 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         peers,
         client_addr,
         data_dir,
+        bootstrap,
+        max_connections,
+        key,
     } = config;
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
-        path: data_dir.clone(),
-        source,
-    })?;
-    let persister = FilePersister::new(data_dir.join(STATE_FILE));
-    let hard: HardState<KvCommand> = persister.load()?;
+    let (persister, hard) = open_state(&data_dir, bootstrap)?;
     log(
         id,
         format_args!(
@@ -168,20 +203,26 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let (events, inbox) = mpsc::channel();
     let servers = peers.len();
     let to_core = events.clone();
-    transport::spawn_acceptor(id, "peer", peer_listener, move |stream| {
-        transport::serve_peer(id, servers, stream, to_core.clone())
+    let peer_key = key.clone();
+    transport::spawn_acceptor(id, "peer", peer_listener, max_connections, move |stream| {
+        transport::serve_peer(id, servers, &peer_key, stream, to_core.clone())
     })
     .map_err(ServerError::Thread)?;
     let to_core = events.clone();
-    transport::spawn_acceptor(id, "client", client_listener, move |stream| {
-        serve_client(id, stream, to_core.clone())
-    })
+    transport::spawn_acceptor(
+        id,
+        "client",
+        client_listener,
+        max_connections,
+        move |stream| serve_client(id, stream, to_core.clone()),
+    )
     .map_err(ServerError::Thread)?;
     let mut links = HashMap::new();
     for (peer, addr) in peers.iter().enumerate() {
         let peer = peer as NodeId;
         if peer != id {
-            let link = PeerLink::spawn(id, peer, *addr).map_err(ServerError::Thread)?;
+            let link =
+                PeerLink::spawn(id, peer, *addr, key.clone()).map_err(ServerError::Thread)?;
             links.insert(peer, link);
         }
     }
@@ -193,6 +234,37 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
     core.run(&inbox)
+}
+
+/// The server's persister and saved state; on `bootstrap`, a new empty state, saved at once so
+/// that the next start (without `--bootstrap`) finds it.
+fn open_state(
+    data_dir: &Path,
+    bootstrap: bool,
+) -> Result<(FilePersister, HardState<KvCommand>), ServerError> {
+    let mut persister = FilePersister::new(data_dir.join(STATE_FILE));
+    let path = persister.path().to_path_buf();
+    let exists = path.try_exists().map_err(|source| ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    match (exists, bootstrap) {
+        (true, false) => {
+            let hard = persister.load()?;
+            Ok((persister, hard))
+        }
+        (true, true) => Err(ServerError::AlreadyBootstrapped { path }),
+        (false, false) => Err(ServerError::NoState { path }),
+        (false, true) => {
+            std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
+            let hard = HardState::default();
+            persister.save(&hard)?;
+            Ok((persister, hard))
+        }
+    }
 }
 
 /// The core thread's state.
@@ -263,11 +335,21 @@ impl Core {
     fn on_event(&mut self, event: Event) {
         let was_leader = self.node.is_leader();
         match event {
-            Event::Peer { from, msg } => {
-                let effects = self.node.handle(from, msg);
-                self.absorb(effects);
+            Event::Peer { from, msg } => match self.node.try_handle(from, msg) {
+                Ok(effects) => self.absorb(effects),
+                Err(refusal) => log(self.node.id(), format_args!("refused: {refusal}")),
+            },
+            Event::Client {
+                request: ClientRequest::Kv(command),
+                reply,
+            } => self.submit(command, reply),
+            Event::Client {
+                request: ClientRequest::Status,
+                reply,
+            } => {
+                let status = self.status();
+                self.replies.push((reply, ClientReply::Status(status)));
             }
-            Event::Client { command, reply } => self.submit(command, reply),
         }
         if self.node.is_leader() != was_leader {
             let role = if was_leader { "follower" } else { "leader" };
@@ -275,6 +357,18 @@ impl Core {
             log(self.node.id(), format_args!("{role} in term {term}"));
         }
         self.settle_if_deposed();
+    }
+
+    fn status(&self) -> ServerStatus {
+        let node = &self.node;
+        ServerStatus {
+            id: node.id(),
+            role: node.role(),
+            term: node.current_term(),
+            commit_index: node.commit_index(),
+            log_len: node.hard_state().last_index(),
+            leader: node.leader_hint(),
+        }
     }
 
     fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
@@ -322,9 +416,10 @@ impl Core {
 
     /// Queues the answer to a settled request. A superseded one is told to ask the leader this
     /// server knows of, as a refused one is.
-    fn answer(&mut self, client: Sender<ClientReply>, settled: Settled<KvReply>) {
+    fn answer(&mut self, client: Sender<ClientReply>, settled: Settled<KvOutcome>) {
         let reply = match settled {
-            Settled::Replied(answer) => ClientReply::Applied(answer),
+            Settled::Replied(Ok(answer)) => ClientReply::Applied(answer),
+            Settled::Replied(Err(refused)) => ClientReply::Refused(refused),
             Settled::Superseded => ClientReply::NotLeader {
                 leader_hint: self.node.leader_hint(),
             },
@@ -375,8 +470,8 @@ impl Core {
 enum ClientConnError {
     #[error(transparent)]
     Frame(#[from] FrameError),
-    #[error("request {seq} of client {client} was not settled within {REQUEST_TIMEOUT:?}")]
-    Unsettled { client: u64, seq: u64 },
+    #[error("{request} was not settled within {REQUEST_TIMEOUT:?}")]
+    Unsettled { request: String },
 }
 
 /// Serves one client connection: each request goes to the core, and its answer back, until
@@ -386,15 +481,16 @@ fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
     let result: Result<(), ClientConnError> = (|| loop {
-        let command: KvCommand = read_frame(&mut stream, FrameKind::ClientRequest)?;
-        let (client, seq) = (command.client, command.seq);
+        let request: ClientRequest =
+            read_frame_within(&stream, FrameKind::ClientRequest, CLIENT_FRAME_TIMEOUT)?;
+        let described = request.describe();
         let (reply, answer) = mpsc::channel();
-        if events.send(Event::Client { command, reply }).is_err() {
+        if events.send(Event::Client { request, reply }).is_err() {
             return Ok(());
         }
         let answer = answer
             .recv_timeout(REQUEST_TIMEOUT)
-            .map_err(|_| ClientConnError::Unsettled { client, seq })?;
+            .map_err(|_| ClientConnError::Unsettled { request: described })?;
         write_frame(&mut stream, FrameKind::ClientReply, &answer)?;
     })();
     match result {
@@ -411,8 +507,8 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::kv::KvOp;
-    use crate::message::Envelope;
+    use crate::kv::{KvOp, KvReply};
+    use crate::runtime::auth;
 
     fn append(client: u64, seq: u64) -> KvCommand {
         KvCommand {
@@ -425,6 +521,10 @@ mod tests {
         }
     }
 
+    fn test_key() -> ClusterKey {
+        ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap()
+    }
+
     /// Server 0 of `servers`, its state in a temporary directory, its links to peers all
     /// pointing at one listener, which the test may accept from.
     fn setup(servers: u8) -> (tempfile::TempDir, TcpListener, Core) {
@@ -432,7 +532,7 @@ mod tests {
         let peer = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = peer.local_addr().unwrap();
         let links = (1..servers)
-            .map(|p| (p, PeerLink::spawn(0, p, addr).unwrap()))
+            .map(|p| (p, PeerLink::spawn(0, p, addr, test_key()).unwrap()))
             .collect();
         let persister = FilePersister::new(dir.path().join(STATE_FILE));
         let node = Node::new(Config::new(0, servers), HardState::default());
@@ -447,7 +547,10 @@ mod tests {
 
     fn client(core: &mut Core, command: KvCommand) -> Receiver<ClientReply> {
         let (reply, answer) = mpsc::channel();
-        core.on_event(Event::Client { command, reply });
+        core.on_event(Event::Client {
+            request: ClientRequest::Kv(command),
+            reply,
+        });
         answer
     }
 
@@ -471,7 +574,9 @@ mod tests {
         let saved: HardState<KvCommand> = core.persister.load().unwrap();
         assert_eq!((saved.current_term, saved.voted_for), (5, Some(1)));
         let (mut conn, _) = peer.accept().unwrap();
-        let reply: Envelope<KvCommand> = read_frame(&mut conn, FrameKind::Message).unwrap();
+        let limit = Duration::from_secs(10);
+        let mut opener = auth::answer(&conn, &test_key(), 1, 3, limit).unwrap();
+        let reply = opener.read_message(&mut conn).unwrap();
         let granted = Message::RequestVoteReply {
             term: 5,
             granted: true,

@@ -9,15 +9,19 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::codec::FrameKind;
+use super::frame::FrameError;
 use crate::kv::KvCommand;
 use crate::message::{Envelope, Message};
 use crate::types::NodeId;
 
-use super::frame::{read_frame, write_frame, FrameError};
+use super::auth::{self, AuthError, ClusterKey, Sealer};
+use super::frame::Deadline;
 use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
@@ -25,6 +29,13 @@ use super::{log, spawn_named, Event};
 const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
 /// A connect or a write that takes this long means the peer is gone or stuck.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long an inbound peer connection may take to deliver its next frame. A live leader sends
+/// a heartbeat every 50 ms, and a link reconnects on its next message, so a silent connection
+/// is dead or hostile.
+const PEER_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest pause after a failed accept. Accept fails mostly for want of descriptors, which
+/// only closing connections returns: retrying at once would spin.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The sending end of the connection to one peer.
 pub(crate) struct PeerLink {
@@ -32,11 +43,17 @@ pub(crate) struct PeerLink {
 }
 
 impl PeerLink {
-    /// Starts the thread that carries `me`'s messages to `peer` at `addr`.
-    pub(crate) fn spawn(me: NodeId, peer: NodeId, addr: SocketAddr) -> io::Result<PeerLink> {
+    /// Starts the thread that carries `me`'s messages to `peer` at `addr`, on connections it
+    /// opens with a handshake under `key`.
+    pub(crate) fn spawn(
+        me: NodeId,
+        peer: NodeId,
+        addr: SocketAddr,
+        key: ClusterKey,
+    ) -> io::Result<PeerLink> {
         let (queue, messages) = mpsc::channel();
         spawn_named(format!("link-{peer}"), move || {
-            carry(me, peer, addr, messages)
+            carry(me, peer, addr, &key, messages)
         })?;
         Ok(PeerLink { queue })
     }
@@ -49,8 +66,14 @@ impl PeerLink {
 }
 
 /// The link thread: writes each message to the peer, (re)connecting as needed.
-fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<KvCommand>>) {
-    let mut stream: Option<TcpStream> = None;
+fn carry(
+    me: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    key: &ClusterKey,
+    messages: Receiver<Message<KvCommand>>,
+) {
+    let mut stream: Option<(TcpStream, Sealer)> = None;
     let mut next_attempt = Instant::now();
     // Whether the last attempt failed, so that a dead peer is logged once, not ten times a second.
     let mut down = false;
@@ -58,7 +81,7 @@ fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<
         let conn = match &mut stream {
             Some(conn) => conn,
             None if Instant::now() < next_attempt => continue,
-            None => match connect(addr) {
+            None => match open(me, peer, addr, key) {
                 Ok(conn) => {
                     if down {
                         log(me, format_args!("reconnected to server {peer} at {addr}"));
@@ -81,11 +104,24 @@ fn carry(me: NodeId, peer: NodeId, addr: SocketAddr, messages: Receiver<Message<
             to: peer,
             msg,
         };
-        if let Err(e) = write_frame(conn, FrameKind::Message, &envelope) {
+        let (conn, sealer) = conn;
+        if let Err(e) = sealer.write_message(conn, &envelope) {
             log(me, format_args!("lost connection to server {peer}: {e}"));
             stream = None;
         }
     }
+}
+
+/// A connection to `peer` at `addr`, opened with the handshake.
+fn open(
+    me: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    key: &ClusterKey,
+) -> Result<(TcpStream, Sealer), AuthError> {
+    let stream = connect(addr).map_err(FrameError::from)?;
+    let sealer = auth::dial(&stream, key, me, peer, IO_TIMEOUT)?;
+    Ok((stream, sealer))
 }
 
 /// A connection with the timeouts and the no-delay every runtime connection uses: Raft's and
@@ -97,62 +133,106 @@ pub(crate) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Accepts connections on `listener` for ever, each served on its own thread by `serve`.
+/// Accepts connections on `listener` for ever, each served on its own thread by `serve`, at
+/// most `max_connections` at a time: one more is closed at once. Threads and descriptors are
+/// so bounded per port, which keeps a flood of connections from starving the state file of a
+/// descriptor. A failed accept is retried after a pause that doubles up to
+/// [`MAX_ACCEPT_BACKOFF`].
 pub(crate) fn spawn_acceptor(
     me: NodeId,
     name: &str,
     listener: TcpListener,
+    max_connections: usize,
     serve: impl Fn(TcpStream) + Clone + Send + 'static,
 ) -> io::Result<()> {
     let prefix = name.to_string();
+    let open = Arc::new(AtomicUsize::new(0));
     spawn_named(format!("{name}-accept"), move || {
+        let mut backoff = Duration::ZERO;
+        // Whether the limit was hit since it was last logged, so that a flood logs once.
+        let mut full = false;
         for conn in listener.incoming() {
             let stream = match conn {
                 Ok(stream) => stream,
                 Err(e) => {
-                    log(me, format_args!("{prefix}: accept failed: {e}"));
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                    log(
+                        me,
+                        format_args!("{prefix}: accept failed: {e}; pausing {backoff:?}"),
+                    );
+                    thread::sleep(backoff);
                     continue;
                 }
             };
+            backoff = Duration::ZERO;
+            if open.load(Ordering::Acquire) >= max_connections {
+                if !full {
+                    log(
+                        me,
+                        format_args!(
+                            "{prefix}: {max_connections} connections open; closing new ones"
+                        ),
+                    );
+                }
+                full = true;
+                continue;
+            }
+            full = false;
+            let slot = Slot::take(&open);
             let serve = serve.clone();
-            if let Err(e) = spawn_named(format!("{prefix}-conn"), move || serve(stream)) {
+            let served = spawn_named(format!("{prefix}-conn"), move || {
+                let _slot = slot;
+                serve(stream)
+            });
+            if let Err(e) = served {
                 log(me, format_args!("{prefix}: cannot start a thread: {e}"));
             }
         }
     })
 }
 
-/// Why an inbound peer connection was closed.
-#[derive(Debug, thiserror::Error)]
-enum InboundError {
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    #[error("message from {from} to {to} reached server {me}")]
-    Misaddressed {
-        from: NodeId,
-        to: NodeId,
-        me: NodeId,
-    },
+/// One open connection's place in its port's count, given back when the connection's thread
+/// ends (or was never started).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(open))
+    }
 }
 
-/// Serves one inbound connection from a peer: every message goes to the core, until the peer
-/// closes it or sends something that is not a well-formed message addressed to this server.
-pub(crate) fn serve_peer(me: NodeId, servers: usize, mut stream: TcpStream, events: Sender<Event>) {
-    let peer = stream
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves one inbound connection from a peer: after the handshake under `key`, every message
+/// goes to the core, until the peer closes it or sends something that is not a well-formed,
+/// authentic message from the peer it proved to be to this server.
+pub(crate) fn serve_peer(
+    me: NodeId,
+    servers: usize,
+    key: &ClusterKey,
+    stream: TcpStream,
+    events: Sender<Event>,
+) {
+    let addr = stream
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
-    let result: Result<(), InboundError> = (|| loop {
-        let envelope: Envelope<KvCommand> = read_frame(&mut stream, FrameKind::Message)?;
-        let Envelope { from, to, msg } = envelope;
-        if to != me || from == me || usize::from(from) >= servers {
-            return Err(InboundError::Misaddressed { from, to, me });
-        }
-        if events.send(Event::Peer { from, msg }).is_err() {
-            return Ok(());
+    let result: Result<(), AuthError> = (|| {
+        let mut opener = auth::answer(&stream, key, me, servers, IO_TIMEOUT)?;
+        loop {
+            let envelope = opener.read_message(&mut Deadline::new(&stream, PEER_FRAME_TIMEOUT))?;
+            let (from, msg) = (envelope.from, envelope.msg);
+            if events.send(Event::Peer { from, msg }).is_err() {
+                return Ok(());
+            }
         }
     })();
     match result {
-        Ok(()) | Err(InboundError::Frame(FrameError::Closed)) => {}
-        Err(e) => log(me, format_args!("closing peer connection from {peer}: {e}")),
+        Ok(()) | Err(AuthError::Frame(FrameError::Closed)) => {}
+        Err(e) => log(me, format_args!("closing peer connection from {addr}: {e}")),
     }
 }

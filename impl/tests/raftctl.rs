@@ -1,0 +1,72 @@
+//! `raftctl` against a real three-server cluster: put, append and get round-trip, `status`
+//! reports every server and one leader, and the exit codes say what happened.
+
+mod launch;
+
+use std::process::{Command, Output};
+
+use launch::{list, Cluster};
+
+const RAFTCTL: &str = env!("CARGO_BIN_EXE_raftctl");
+
+/// Runs raftctl with `args` against `cluster`, its servers given in the environment.
+fn raftctl(cluster: &Cluster, args: &[&str]) -> Output {
+    Command::new(RAFTCTL)
+        .env("RAFTCTL_SERVERS", list(&cluster.clients))
+        .args(["--timeout", "30"])
+        .args(args)
+        .output()
+        .expect("run raftctl")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn put_append_get_and_status_round_trip() {
+    let cluster = Cluster::start(3);
+    for args in [["put", "k", "hello"], ["append", "k", ", world"]] {
+        let out = raftctl(&cluster, &args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+    }
+    let out = raftctl(&cluster, &["get", "k"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), "hello, world\n");
+
+    let out = raftctl(&cluster, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report = stdout(&out);
+    assert_eq!(report.lines().count(), 3, "{report}");
+    assert_eq!(report.matches("Leader term").count(), 1, "{report}");
+    assert!(report.contains("commit 3"), "{report}");
+}
+
+#[test]
+fn bad_usage_exits_2_and_an_unreachable_cluster_times_out_with_3() {
+    let out = Command::new(RAFTCTL)
+        .env_remove("RAFTCTL_SERVERS")
+        .args(["get", "k"])
+        .output()
+        .expect("run raftctl");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = Command::new(RAFTCTL)
+        .args(["--servers", "127.0.0.1:1", "frobnicate"])
+        .output()
+        .expect("run raftctl");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // Port 1 on 127.0.0.1: nothing listens, so nothing can apply the request.
+    let out = Command::new(RAFTCTL)
+        .args([
+            "--servers",
+            "127.0.0.1:1",
+            "--timeout",
+            "1",
+            "put",
+            "k",
+            "v",
+        ])
+        .output()
+        .expect("run raftctl");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
