@@ -72,6 +72,10 @@ pub enum Mutation {
     /// Probe (terms): a follower accepts an AppendEntries of an older term instead of
     /// rejecting it.
     AcceptStaleTermAppend,
+    /// Probe (applying): when the commit index moves up by more than one, the server applies
+    /// only the newest committed entry. Written with the "applied in order, once" property, to
+    /// show that it can fail, so not part of the generality measure.
+    ApplyNewestOnly,
     /// Probe (robustness, not a rule): a leader or former leader reads the term of the entry
     /// an AppendEntries reply of an older term acknowledged, indexing its log with the reply's
     /// 1-based match index as if it were 0-based and without a bound check, so it panics with
@@ -102,7 +106,7 @@ impl Mutation {
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 8] = [
+    pub const PROBES: [Mutation; 9] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -110,6 +114,7 @@ impl Mutation {
         Mutation::TruncateAfterConflict,
         Mutation::OverwriteWithoutTruncate,
         Mutation::AcceptStaleTermAppend,
+        Mutation::ApplyNewestOnly,
         Mutation::PanicOnStaleReply,
     ];
 
@@ -149,6 +154,7 @@ impl Mutation {
             Mutation::TruncateAfterConflict => "truncate-after-conflict",
             Mutation::OverwriteWithoutTruncate => "overwrite-without-truncate",
             Mutation::AcceptStaleTermAppend => "accept-stale-term-append",
+            Mutation::ApplyNewestOnly => "apply-newest-only",
             Mutation::PanicOnStaleReply => "panic-on-stale-reply",
         }
     }

@@ -751,6 +751,9 @@ impl<C: Command> Node<C> {
     }
 
     fn apply_committed(&mut self, out: &mut Outbox<C>) {
+        if self.has(Mutation::ApplyNewestOnly) && self.commit_index > self.last_applied {
+            self.last_applied = self.commit_index - 1;
+        }
         while self.last_applied < self.commit_index {
             self.last_applied += 1;
             let entry = &self.hard.log[(self.last_applied - 1) as usize];

@@ -9,14 +9,21 @@ use raft_impl::NodeId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Deliver the message at `slot`. On a lossy network, not enabled when the receiver
-    /// ignores the message: that is the same step as `Drop`.
-    Deliver { slot: u8, from: NodeId, to: NodeId },
+    /// ignores the message: that is the same step as `Drop`. `lost`: see [`Action::Timeout`].
+    Deliver {
+        slot: u8,
+        from: NodeId,
+        to: NodeId,
+        lost: u8,
+    },
     /// The network loses the message at `slot`.
     Drop { slot: u8, from: NodeId, to: NodeId },
     /// The network duplicates the message at `slot`.
     Duplicate { slot: u8, from: NodeId, to: NodeId },
-    /// The election timer of a follower or candidate fires.
-    Timeout(NodeId),
+    /// The election timer of a follower or candidate fires. `lost` is the set of peers (a
+    /// bitmask) whose messages from this step a lossy network loses because they do not fit
+    /// under `--max-in-flight`: empty when they all fit (see `RaftModel::fit`).
+    Timeout { id: NodeId, lost: u8 },
     /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer.
     Replicate { leader: NodeId, peer: NodeId },
     /// A client proposes the next command to a leader.
@@ -40,13 +47,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// The peers whose messages from this step the network loses for lack of room (see
+    /// [`Action::Timeout`]): none for most actions.
+    pub fn lost(&self) -> u8 {
+        match *self {
+            Action::Deliver { lost, .. } | Action::Timeout { lost, .. } => lost,
+            _ => 0,
+        }
+    }
+
     /// The server that acts in this step, if one does: its core handles an event (a delivery,
     /// a timer, a proposal or request), or (`Flush`) its pending writes complete. What it
     /// persists, sends and applies is what a trace reports besides the action itself.
     pub fn acting_server(&self) -> Option<NodeId> {
         match *self {
             Action::Deliver { to, .. } => Some(to),
-            Action::Timeout(id) | Action::Propose(id) | Action::Flush(id) => Some(id),
+            Action::Timeout { id, .. } | Action::Propose(id) | Action::Flush(id) => Some(id),
             Action::Request { server, .. } => Some(server),
             Action::Replicate { leader, .. } => Some(leader),
             Action::Drop { .. }

@@ -53,8 +53,9 @@ pub struct Bounds {
     /// Crash events in total over a whole behaviour. One event stops one server or every
     /// running server at once (a power cut), so a majority can lose its volatile state.
     pub max_crashes: u8,
-    /// Messages on the network plus sends waiting behind a pending persist. A step that would
-    /// exceed it is not explored (`within_boundary`), like a step past any other bound.
+    /// Messages on the network plus sends waiting behind a pending persist. A step whose sends
+    /// do not fit happens anyway on a lossy network, which loses the ones that do not fit; on a
+    /// lossless one it is not explored (see `RaftModel::fit`).
     pub max_in_flight: usize,
     /// Duplications in total (only with a duplicating network).
     pub max_duplicates: u8,
@@ -64,13 +65,14 @@ pub struct Bounds {
 }
 
 impl Default for Bounds {
-    /// The headline configuration: 3 servers, 3 terms, 2 log entries, one crash event (which
-    /// may restart a majority at once) and an unordered lossy network with 2 messages in
-    /// flight, small enough to be checked exhaustively in about a minute on 2 cores.
+    /// The headline configuration ([`Preset::Default`]): 3 servers, 2 terms, 2 log entries,
+    /// one crash event (which may restart a majority at once) and an unordered lossy network
+    /// with 2 messages in flight, small enough to be checked exhaustively in well under a
+    /// minute on 2 cores.
     fn default() -> Self {
         Bounds {
             servers: 3,
-            max_term: 3,
+            max_term: 2,
             max_log: 2,
             proposals: 2,
             max_crashes: 1,
@@ -83,6 +85,72 @@ impl Default for Bounds {
             },
             persistence: Persistence::Atomic,
             mutations: MutationSet::NONE,
+        }
+    }
+}
+
+/// Named configurations (`raftcheck check --preset NAME`), each printed in full when used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The default bounds ([`Bounds::default`]).
+    Default,
+    /// More of everything: 4 terms, 3 entries, 3 messages in flight. Far beyond a minute.
+    Thorough,
+    /// Five servers, where a majority is three: vote and replica counting that needs two other
+    /// servers to agree.
+    Five,
+}
+
+impl Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Default => "default",
+            Preset::Thorough => "thorough",
+            Preset::Five => "five",
+        }
+    }
+
+    pub fn bounds(self) -> Bounds {
+        let default = Bounds::default();
+        match self {
+            Preset::Default => default,
+            Preset::Thorough => Bounds {
+                max_term: 4,
+                max_log: 3,
+                proposals: 3,
+                max_in_flight: 3,
+                ..default
+            },
+            // Two messages in flight are enough for an election of five: a candidate's
+            // RequestVotes that do not fit are lost, two reach voters, two grants make three.
+            Preset::Five => Bounds {
+                servers: 5,
+                max_term: 2,
+                max_log: 1,
+                proposals: 1,
+                max_crashes: 0,
+                ..default
+            },
+        }
+    }
+
+    /// What the preset leaves unexplored, said when it is used so that a passing run is not
+    /// read as more than it is.
+    pub fn excludes(self) -> &'static str {
+        match self {
+            Preset::Default => {
+                "a third term (Figure 8 needs four: --preset thorough), a third entry, a third \
+                 message in flight, a second crash event, duplication, deferred persistence, \
+                 KV clients"
+            }
+            Preset::Thorough => {
+                "a fifth term, a fourth entry, a second crash event, duplication, deferred \
+                 persistence, KV clients"
+            }
+            Preset::Five => {
+                "a third term, a second entry, crashes, a third message in flight, \
+                 duplication, deferred persistence, KV clients"
+            }
         }
     }
 }

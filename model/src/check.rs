@@ -9,6 +9,7 @@ use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, Un
 
 use crate::action::Action;
 use crate::model::RaftModel;
+use crate::properties;
 use crate::state::State;
 
 /// How the state space is searched.
@@ -58,6 +59,9 @@ pub enum PropertyOutcome {
     ExampleFound,
     /// Reachability property never satisfied.
     NotReached,
+    /// Reachability property that the bounds make impossible, and which bound (from
+    /// [`properties::impossible`]): not a failure, but said.
+    Unreachable(&'static str),
 }
 
 impl PropertyOutcome {
@@ -68,6 +72,7 @@ impl PropertyOutcome {
             PropertyOutcome::Violated => "VIOLATED",
             PropertyOutcome::ExampleFound => "example found",
             PropertyOutcome::NotReached => "NOT REACHED",
+            PropertyOutcome::Unreachable(_) => "not reachable under these bounds",
         }
     }
 }
@@ -103,6 +108,9 @@ pub struct CheckReport {
     pub elapsed: Duration,
     /// The whole bounded space was explored.
     pub exhaustive: bool,
+    /// Steps a lossless network could not take under `--max-in-flight` (see
+    /// [`RaftModel::removed_by_bound`]).
+    pub removed_by_bound: u64,
     pub properties: Vec<PropertyResult>,
 }
 
@@ -123,17 +131,22 @@ impl CheckReport {
         self.properties.iter().all(|p| {
             matches!(
                 p.outcome,
-                PropertyOutcome::Holds | PropertyOutcome::ExampleFound
+                PropertyOutcome::Holds
+                    | PropertyOutcome::ExampleFound
+                    | PropertyOutcome::Unreachable(_)
             )
         })
     }
 
     /// How `property`'s outcome reads in a report: a property not reached by a search that
     /// stopped early may yet be reachable.
-    pub fn outcome_label(&self, property: &PropertyResult) -> &'static str {
+    pub fn outcome_label(&self, property: &PropertyResult) -> String {
         match property.outcome {
-            PropertyOutcome::NotReached if !self.exhaustive => "not reached (search stopped)",
-            other => other.label(),
+            PropertyOutcome::NotReached if !self.exhaustive => {
+                "not reached (search stopped)".to_string()
+            }
+            PropertyOutcome::Unreachable(why) => format!("{}: {why}", property.outcome.label()),
+            other => other.label().to_string(),
         }
     }
 
@@ -198,7 +211,7 @@ struct Latched {
 
 /// Property conditions are plain functions, so the latched condition of property `I` is an
 /// instance of one generic function per index.
-const LATCHED: [fn(&Latched, &State) -> bool; 17] = [
+const LATCHED: [fn(&Latched, &State) -> bool; 24] = [
     latched::<0>,
     latched::<1>,
     latched::<2>,
@@ -216,6 +229,13 @@ const LATCHED: [fn(&Latched, &State) -> bool; 17] = [
     latched::<14>,
     latched::<15>,
     latched::<16>,
+    latched::<17>,
+    latched::<18>,
+    latched::<19>,
+    latched::<20>,
+    latched::<21>,
+    latched::<22>,
+    latched::<23>,
 ];
 
 fn latched<const I: usize>(latched: &Latched, state: &State) -> bool {
@@ -311,6 +331,7 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
     let checker = checker.join();
     let elapsed = start.elapsed();
     let mut discoveries: HashMap<&'static str, Path<State, Action>> = checker.discoveries();
+    let model = &checker.model().model;
     let properties = &checker.model().properties;
     let stopped = match options.until {
         Until::AnyViolation => properties
@@ -331,7 +352,10 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
                 (true, false) if exhaustive => PropertyOutcome::Holds,
                 (true, false) => PropertyOutcome::NotRefuted,
                 (false, true) => PropertyOutcome::ExampleFound,
-                (false, false) => PropertyOutcome::NotReached,
+                (false, false) => match properties::impossible(p.name, &model.bounds) {
+                    Some(why) => PropertyOutcome::Unreachable(why),
+                    None => PropertyOutcome::NotReached,
+                },
             };
             PropertyResult {
                 name: p.name,
@@ -342,6 +366,7 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
         })
         .collect();
     CheckReport {
+        removed_by_bound: model.removed_by_bound.load(Ordering::Relaxed),
         unique_states: checker.unique_state_count(),
         total_states: checker.state_count(),
         max_depth: checker.max_depth(),

@@ -295,14 +295,16 @@ fn summary(body: &mut String, config: &str, report: &CheckReport) {
         let class = match p.outcome {
             PropertyOutcome::Violated => "bad",
             PropertyOutcome::Holds | PropertyOutcome::ExampleFound => "ok",
-            PropertyOutcome::NotRefuted | PropertyOutcome::NotReached => "",
+            PropertyOutcome::NotRefuted
+            | PropertyOutcome::NotReached
+            | PropertyOutcome::Unreachable(_) => "",
         };
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td class='{class}'>{}</td></tr>",
             p.kind(),
             escape(p.name),
-            escape(report.outcome_label(p))
+            escape(&report.outcome_label(p))
         );
     }
     body.push_str("</table>");

@@ -18,7 +18,7 @@ pub mod state;
 pub mod symmetry;
 
 pub use action::Action;
-pub use bounds::{Bounds, BoundsError, KvBounds, Network, Persistence};
+pub use bounds::{Bounds, BoundsError, KvBounds, Network, Persistence, Preset};
 pub use check::{CheckReport, PropertyOutcome, Strategy};
 pub use model::RaftModel;
 pub use state::State;

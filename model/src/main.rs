@@ -18,9 +18,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
+use raft_model::catalog::Bug;
 use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
+use raft_model::probes;
 use raft_model::{
-    html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, RaftModel, State,
+    html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, Preset, RaftModel,
+    State,
 };
 use stateright::{Model, Path};
 
@@ -65,28 +68,33 @@ enum PersistenceArg {
     Deferred,
 }
 
-/// The bounds of the model; every one has a default, printed at start.
+/// The bounds of the model. Where none is given, they come from `--preset` or, with `--bug` and
+/// no preset, from that bug's catalog configuration; otherwise from the default preset. A
+/// bound given as a flag overrides the preset's. Printed in full at start.
 #[derive(Args, Debug)]
 struct ModelArgs {
+    /// A named configuration: default, thorough or five (the README lists them).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Servers in the cluster (1 to 5).
-    #[arg(long, default_value_t = Bounds::default().servers)]
-    servers: u8,
+    #[arg(long)]
+    servers: Option<u8>,
     /// Highest term an election may reach (1 to 15).
-    #[arg(long, default_value_t = Bounds::default().max_term)]
-    max_term: u64,
+    #[arg(long)]
+    max_term: Option<u64>,
     /// Longest log a leader appends to.
-    #[arg(long, default_value_t = Bounds::default().max_log)]
-    max_log: usize,
+    #[arg(long)]
+    max_log: Option<usize>,
     /// Plain proposals in total (each a distinct command).
     // `--clients` was this flag's first name; kept, hidden, so that old commands still run.
-    #[arg(long, alias = "clients", default_value_t = Bounds::default().proposals)]
-    proposals: u8,
+    #[arg(long, alias = "clients")]
+    proposals: Option<u8>,
     /// Crash events in total; one event stops one server or all of them at once.
-    #[arg(long, default_value_t = Bounds::default().max_crashes)]
-    max_crashes: u8,
+    #[arg(long)]
+    max_crashes: Option<u8>,
     /// Messages in flight at once (including sends waiting behind a pending persist).
-    #[arg(long, default_value_t = Bounds::default().max_in_flight)]
-    max_in_flight: usize,
+    #[arg(long)]
+    max_in_flight: Option<usize>,
     /// Per-channel FIFO delivery instead of any order.
     #[arg(long)]
     ordered: bool,
@@ -94,20 +102,21 @@ struct ModelArgs {
     #[arg(long)]
     lossless: bool,
     /// The network may duplicate messages, this many times in total.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    duplicates: u8,
+    #[arg(long, value_name = "N")]
+    duplicates: Option<u8>,
     /// When a persist becomes durable.
-    #[arg(long, value_enum, default_value_t = PersistenceArg::Atomic)]
-    persistence: PersistenceArg,
+    #[arg(long, value_enum)]
+    persistence: Option<PersistenceArg>,
     /// KV clients (0 to 3), each doing its fixed workload of a write and a read on one key,
     /// and the property "linearizable". 0: plain proposals only.
-    #[arg(long, default_value_t = 0)]
-    kv_clients: u8,
-    /// KV client timeouts in total (a waiting client gives up and may send the request again).
-    #[arg(long, default_value_t = 1)]
-    kv_timeouts: u8,
+    #[arg(long)]
+    kv_clients: Option<u8>,
+    /// KV client timeouts in total (a waiting client gives up and may send the same request
+    /// again; default 1).
+    #[arg(long)]
+    kv_timeouts: Option<u8>,
     /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
-    /// generality table (repeatable).
+    /// generality table (repeatable). Alone, it runs in that bug's catalog configuration.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     bugs: Vec<Mutation>,
 }
@@ -117,40 +126,105 @@ fn parse_bug(name: &str) -> Result<Mutation, String> {
         .map_err(|e: raft_impl::mutation::UnknownMutation| e.to_string())
 }
 
+/// The configuration a run starts from, before the bound flags.
+enum Origin {
+    Preset(Preset),
+    /// A bug's catalog (or probe) configuration: `--bug` with no bound and no preset.
+    Catalog(Bug),
+}
+
 impl ModelArgs {
-    /// The model these flags describe.
-    fn model(&self) -> Result<RaftModel, BoundsError> {
-        let kv = KvBounds {
-            clients: self.kv_clients,
-            timeouts: self.kv_timeouts,
-        };
-        kv.validate()?;
-        Ok(RaftModel::with_kv(self.bounds()?, kv))
+    /// Whether any flag that bounds the model was given.
+    fn bounds_given(&self) -> bool {
+        self.servers.is_some()
+            || self.max_term.is_some()
+            || self.max_log.is_some()
+            || self.proposals.is_some()
+            || self.max_crashes.is_some()
+            || self.max_in_flight.is_some()
+            || self.ordered
+            || self.lossless
+            || self.duplicates.is_some()
+            || self.persistence.is_some()
+            || self.kv_clients.is_some()
+            || self.kv_timeouts.is_some()
     }
 
-    fn bounds(&self) -> Result<Bounds, BoundsError> {
+    fn origin(&self) -> Origin {
+        let bug = self.bugs.first().and_then(|m| probes::configuration(*m));
+        match (self.preset, bug) {
+            (Some(preset), _) => Origin::Preset(preset),
+            (None, Some(bug)) if !self.bounds_given() => Origin::Catalog(bug),
+            (None, _) => Origin::Preset(Preset::Default),
+        }
+    }
+
+    /// The model these flags describe, and where its bounds came from (for the user).
+    fn model(&self) -> Result<(RaftModel, String), BoundsError> {
+        let origin = self.origin();
+        let (base, base_kv, said) = match &origin {
+            Origin::Preset(p) => (
+                p.bounds(),
+                KvBounds::default(),
+                format!("preset {}; not explored: {}", p.name(), p.excludes()),
+            ),
+            Origin::Catalog(bug) => (
+                bug.config,
+                bug.kv,
+                format!(
+                    "the catalog configuration of {} (give a bound or --preset to choose others)",
+                    bug.mutation
+                ),
+            ),
+        };
+        let kv = KvBounds {
+            clients: self.kv_clients.unwrap_or(base_kv.clients),
+            timeouts: self.kv_timeouts.unwrap_or(base_kv.timeouts),
+        };
+        kv.validate()?;
+        let duplicates = self.duplicates.unwrap_or(base.max_duplicates);
         let bounds = Bounds {
-            servers: self.servers,
-            max_term: self.max_term,
-            max_log: self.max_log,
-            proposals: self.proposals,
-            max_crashes: self.max_crashes,
-            max_in_flight: self.max_in_flight,
-            max_duplicates: self.duplicates,
+            servers: self.servers.unwrap_or(base.servers),
+            max_term: self.max_term.unwrap_or(base.max_term),
+            max_log: self.max_log.unwrap_or(base.max_log),
+            proposals: self.proposals.unwrap_or(base.proposals),
+            max_crashes: self.max_crashes.unwrap_or(base.max_crashes),
+            max_in_flight: self.max_in_flight.unwrap_or(base.max_in_flight),
+            max_duplicates: duplicates,
             network: Network {
-                ordered: self.ordered,
-                lossy: !self.lossless,
-                duplicating: self.duplicates > 0,
+                ordered: self.ordered || base.network.ordered,
+                lossy: !self.lossless && base.network.lossy,
+                duplicating: duplicates > 0,
             },
             persistence: match self.persistence {
-                PersistenceArg::Atomic => Persistence::Atomic,
-                PersistenceArg::Deferred => Persistence::Deferred,
+                Some(PersistenceArg::Atomic) => Persistence::Atomic,
+                Some(PersistenceArg::Deferred) => Persistence::Deferred,
+                None => base.persistence,
             },
             mutations: self.bugs.iter().copied().collect::<MutationSet>(),
         };
         bounds.validate()?;
-        Ok(bounds)
+        Ok((RaftModel::with_kv(bounds, kv), said))
     }
+}
+
+/// Why a bug cannot show under the model's bounds, when its catalog configuration needs what
+/// they leave out (KV clients, deferred persistence).
+fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
+    let needs = probes::configuration(bug)?;
+    if needs.kv.enabled() && !model.kv.enabled() {
+        return Some(format!(
+            "{bug} needs KV clients (--kv-clients): it cannot show here"
+        ));
+    }
+    let deferred = needs.config.persistence == Persistence::Deferred;
+    if deferred && model.bounds.persistence == Persistence::Atomic {
+        return Some(format!(
+            "{bug} needs --persistence deferred (a reply can only overtake a persist that is \
+             not yet durable): it cannot show here"
+        ));
+    }
+    None
 }
 
 #[derive(Args, Debug)]
@@ -267,8 +341,8 @@ fn progress(unique: usize, total: usize, depth: usize, elapsed: Duration) {
 }
 
 fn check_command(args: &CheckArgs) -> ExitCode {
-    let model = match args.model.model() {
-        Ok(m) if args.no_symmetry => m.without_symmetry(),
+    let (model, origin) = match args.model.model() {
+        Ok((m, origin)) if args.no_symmetry => (m.without_symmetry(), origin),
         Ok(m) => m,
         Err(e) => return bad_args(e),
     };
@@ -299,6 +373,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         }
     }
     println!("raftcheck check");
+    println!("  bounds from      {origin}");
     println!("{}", describe(&model));
     println!("  strategy         {strategy_name}");
     println!(
@@ -310,6 +385,14 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         }
     );
     println!("  threads          {}", args.threads);
+    for why in args
+        .model
+        .bugs
+        .iter()
+        .filter_map(|b| cannot_show(*b, &model))
+    {
+        println!("warning: {why}");
+    }
     let options = CheckOptions {
         strategy,
         until: Until::AnyViolation,
@@ -382,12 +465,20 @@ fn print_report(report: &CheckReport) {
         let outcome = report.outcome_label(p);
         println!("  {:<9}  {:<width$}  {outcome}", p.kind(), p.name);
     }
+    if report.removed_by_bound > 0 {
+        println!(
+            "\n{} steps were not taken: their sends did not fit under --max-in-flight on a \
+             lossless network (counted as generated, so a step from a state reached twice \
+             counts twice)",
+            report.removed_by_bound
+        );
+    }
 }
 
 fn explore_command(args: &ExploreArgs) -> ExitCode {
     // The Explorer shows each state's fingerprint: symmetric states should not share one.
     let model = match args.model.model() {
-        Ok(m) => m.without_symmetry(),
+        Ok((m, _)) => m.without_symmetry(),
         Err(e) => return bad_args(e),
     };
     let addr: std::net::SocketAddr = match args.addr.parse() {

@@ -9,6 +9,8 @@
 //! messages: a lost request is a refusal or a timeout, a lost reply is a timeout before the
 //! apply, so the network adds nothing but states.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvStore};
@@ -30,6 +32,14 @@ pub struct RaftModel {
     pub kv: KvBounds,
     /// Identify states up to a renaming of the servers (see [`crate::symmetry`]).
     pub symmetry: bool,
+    /// Steps a lossless network could not take because their sends did not fit under
+    /// `--max-in-flight`, counted as the checker generates them (a state reached twice counts
+    /// twice): `check` reports it, so a run says what the bound cut.
+    pub removed_by_bound: Arc<AtomicU64>,
+    /// On a lossy network, a step loses only as many of its sends as do not fit, and the
+    /// network drops the others later (see [`RaftModel::fit`]). Off only to check that
+    /// reduction against the plain exploration, where any of a step's sends may be lost.
+    pub reduce_loss: bool,
 }
 
 impl RaftModel {
@@ -44,6 +54,8 @@ impl RaftModel {
             bounds,
             kv,
             symmetry: true,
+            removed_by_bound: Arc::default(),
+            reduce_loss: true,
         }
     }
 
@@ -77,33 +89,116 @@ impl RaftModel {
     /// Runs one core step on server `id` and carries out its effects on a copy of `last`, to
     /// which `prepare` first makes the action's other changes (taking `removed` messages off
     /// the network, say). The step runs on a copy of the node alone, so that one whose sends
-    /// would take the messages in flight past the bound is discarded before the whole state is
-    /// copied: over a quarter of all steps in the default configuration.
+    /// do not fit under the bound (see [`RaftModel::fit`]) is discarded before the whole state
+    /// is copied.
     fn step(
         &self,
         last: &State,
         id: NodeId,
         removed: usize,
+        lost: u8,
         prepare: impl FnOnce(&mut State),
         event: impl FnOnce(&mut Node<Cmd>) -> Option<Vec<Effect<Cmd>>>,
     ) -> Option<State> {
         let mut node = last.node(id)?.clone();
-        let effects = event(&mut node)?;
-        let sends = effects
-            .iter()
-            .filter(|e| matches!(e, Effect::Send { .. }))
-            .count();
-        if last.in_flight() + sends > self.bounds.max_in_flight + removed {
-            return None;
-        }
+        let mut effects = event(&mut node)?;
+        self.fit(last, removed, lost, &mut effects)?;
         let mut state = last.clone();
         prepare(&mut state);
+        if !applies_in_order(last.node(id)?, &node, &effects) {
+            state.ghost.record(Violation::AppliedOutOfOrder);
+        }
         state.set_node(id, node);
         self.observe(last, &mut state, id);
         for effect in effects {
             self.carry_out(&mut state, id, effect);
         }
         Some(state)
+    }
+
+    /// Applies the `--max-in-flight` bound to a step's sends, given the peers whose messages
+    /// the action says are `lost`. `None` when the action is not this step's.
+    ///
+    /// When every send fits, only the action that loses nothing is the step. When they do not
+    /// fit, a lossless network cannot take the step (it is discarded, and counted); a lossy one
+    /// takes it anyway and loses the sends that do not fit: one action for each choice of
+    /// exactly as many lost peers as needed.
+    ///
+    /// That loses no behaviour. Losing more of a step's sends than needed, or losing some when
+    /// they all fit, reaches the same state as losing exactly enough (or none) and then
+    /// dropping the others with `Drop`, one after the other, every state in between within the
+    /// bound. (With deferred persistence a send waiting behind a persist can only be dropped
+    /// once it is flushed; until then it holds its place, as it always did.)
+    /// `tests/lossy_network.rs` checks this against the plain exploration
+    /// ([`RaftModel::reduce_loss`] off, where any subset of any step's sends may be lost): the
+    /// same states, the same verdicts.
+    fn fit(
+        &self,
+        last: &State,
+        removed: usize,
+        lost: u8,
+        effects: &mut Vec<Effect<Cmd>>,
+    ) -> Option<()> {
+        let room = (self.bounds.max_in_flight + removed).saturating_sub(last.in_flight());
+        let to = |e: &Effect<Cmd>| match e {
+            Effect::Send { to, .. } => Some(*to),
+            _ => None,
+        };
+        let sends = effects.iter().filter_map(to).count();
+        if lost == 0 {
+            if sends > room {
+                let lossless = !self.bounds.network.lossy;
+                self.removed_by_bound
+                    .fetch_add(u64::from(lossless), Relaxed);
+                return None;
+            }
+            return Some(());
+        }
+        let destinations = effects.iter().filter_map(to).fold(0u8, |m, to| m | 1 << to);
+        let kept = effects
+            .iter()
+            .filter_map(to)
+            .filter(|to| lost & (1 << to) == 0)
+            .count();
+        let needed = if self.reduce_loss {
+            kept == room && sends > room
+        } else {
+            kept <= room
+        };
+        if !self.bounds.network.lossy || lost & !destinations != 0 || !needed {
+            return None;
+        }
+        effects.retain(|e| to(e).is_none_or(|to| lost & (1 << to) == 0));
+        Some(())
+    }
+
+    /// The sets of peers of `id` whose messages a step of `id` that sends at most `most`
+    /// messages, with `room` left under the bound, may lose: the empty set and, on a lossy
+    /// network, every set of 1 to `most - room` peers (which of them is the step's depends on
+    /// how many it sends: [`RaftModel::fit`] keeps only that one); without
+    /// [`RaftModel::reduce_loss`], every set of peers.
+    fn loss_choices(&self, id: NodeId, most: usize, room: usize, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(0);
+        if !self.bounds.network.lossy {
+            return;
+        }
+        let most_lost = if self.reduce_loss {
+            most.saturating_sub(room)
+        } else {
+            most
+        };
+        let peers = (0..self.bounds.servers)
+            .filter(|p| *p != id)
+            .fold(0u8, |m, p| m | 1 << p);
+        // Every non-empty subset of `peers`, each once.
+        let mut subset = peers;
+        while subset != 0 {
+            if subset.count_ones() as usize <= most_lost {
+                out.push(subset);
+            }
+            subset = (subset - 1) & peers;
+        }
     }
 
     /// Carries out one effect of a step of server `id`, in the order the core emitted it.
@@ -211,7 +306,7 @@ impl RaftModel {
                 clients.slots[client as usize].status = Status::Waiting { server, index };
             }
         };
-        self.step(last, server, 0, waiting, |node| {
+        self.step(last, server, 0, 0, waiting, |node| {
             node.propose(Cmd::Kv { client, seq })
                 .ok()
                 .map(|p| p.effects)
@@ -227,6 +322,12 @@ impl RaftModel {
         let ghost = &mut state.ghost;
         let term = node.current_term();
         if node.role() == Role::Leader {
+            let won = last
+                .node(id)
+                .is_none_or(|b| b.role() != Role::Leader || b.current_term() != term);
+            if won && ghost.leaders[term as usize] != 0 {
+                ghost.record(Violation::SecondLeader);
+            }
             ghost.leaders[term as usize] |= 1 << id;
         }
         if let Some(before) = last.node(id) {
@@ -263,12 +364,15 @@ impl RaftModel {
         }
     }
 
-    fn deliver(&self, last: &State, slot: usize) -> Option<State> {
+    fn deliver(&self, last: &State, slot: usize, lost: u8) -> Option<State> {
         let env = &last.network[slot];
         let take = |state: &mut State| {
             state.network.remove(slot);
         };
         if last.node(env.to).is_none() {
+            if lost != 0 {
+                return None;
+            }
             // A message to a crashed server is lost.
             let mut state = last.clone();
             take(&mut state);
@@ -276,7 +380,7 @@ impl RaftModel {
         }
         let before = last.node(env.to)?;
         let lossy = self.bounds.network.lossy;
-        self.step(last, env.to, 1, take, |node| {
+        self.step(last, env.to, 1, lost, take, |node| {
             let effects = node.handle(env.from, env.msg.clone());
             // A delivery that changes nothing is a loss, which `Drop` already explores on a
             // lossy network: stale replies and old terms' messages are many of them.
@@ -329,10 +433,32 @@ impl RaftModel {
         if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
+        let node = Node::new(self.config(id), hard);
+        // A new incarnation applies from the start: the apply-order check chains from here.
+        if node.last_applied() != 0 {
+            state.ghost.record(Violation::AppliedOutOfOrder);
+        }
         let server = state.server_mut(id);
-        server.node = Some(Node::new(self.config(id), hard));
+        server.node = Some(node);
         server.kv = self.store();
     }
+}
+
+/// Whether a step from `before` to `after` applied the indices after `before`'s last applied
+/// one, in order and each once, and `after` counts exactly those as applied. Chained over the
+/// steps of an incarnation (which starts with nothing applied, see `restart`), this is "every
+/// running server applies 1, 2, 3, … once each" without keeping a count in the state.
+fn applies_in_order(before: &Node<Cmd>, after: &Node<Cmd>, effects: &[Effect<Cmd>]) -> bool {
+    let mut last = before.last_applied();
+    for effect in effects {
+        if let Effect::Apply { index, .. } = effect {
+            if *index != last + 1 {
+                return false;
+            }
+            last = *index;
+        }
+    }
+    after.last_applied() == last
 }
 
 /// What the properties may read of the model besides the state (see [`properties`]).
@@ -381,8 +507,26 @@ impl Model for RaftModel {
         let b = &self.bounds;
         let net = &state.network;
         let endpoints = |slot: usize| (slot as u8, net[slot].from, net[slot].to);
+        // A step sends at most one message to each peer.
+        let most = usize::from(b.servers) - 1;
+        let room = b.max_in_flight.saturating_sub(state.in_flight());
+        let mut choices = Vec::new();
         for (slot, from, to) in network::deliverable(net, b.network.ordered).map(endpoints) {
-            actions.push(Action::Deliver { slot, from, to });
+            if state.node(to).is_some() {
+                // Delivering takes the message off the network: one more place.
+                self.loss_choices(to, most, room + 1, &mut choices);
+            } else {
+                choices.clear();
+                choices.push(0);
+            }
+            for &lost in &choices {
+                actions.push(Action::Deliver {
+                    slot,
+                    from,
+                    to,
+                    lost,
+                });
+            }
         }
         if b.network.lossy {
             for (slot, from, to) in network::distinct(net).map(endpoints) {
@@ -407,7 +551,10 @@ impl Model for RaftModel {
                     actions.push(Action::Propose(id));
                 }
             } else if node.current_term() < b.max_term {
-                actions.push(Action::Timeout(id));
+                self.loss_choices(id, most, room, &mut choices);
+                for &lost in &choices {
+                    actions.push(Action::Timeout { id, lost });
+                }
             }
             if !server.pending.is_empty() {
                 actions.push(Action::Flush(id));
@@ -480,7 +627,7 @@ impl RaftModel {
     /// The state `action` leads to from `last`, if it is enabled there.
     fn successor(&self, last: &State, action: Action) -> Option<State> {
         match action {
-            Action::Deliver { slot, .. } => self.deliver(last, slot as usize),
+            Action::Deliver { slot, lost, .. } => self.deliver(last, slot as usize, lost),
             Action::Drop { slot, .. } => {
                 let mut state = last.clone();
                 state.network.remove(slot as usize);
@@ -492,12 +639,19 @@ impl RaftModel {
                 state.duplicates += 1;
                 Some(state)
             }
-            Action::Timeout(id) => {
-                self.step(last, id, 0, |_| {}, |node| Some(node.election_timeout()))
-            }
+            Action::Timeout { id, lost } => self.step(
+                last,
+                id,
+                0,
+                lost,
+                |_| {},
+                |node| Some(node.election_timeout()),
+            ),
+            // A Replicate whose one message is lost changes nothing: no step.
             Action::Replicate { leader, peer } => self.step(
                 last,
                 leader,
+                0,
                 0,
                 |_| {},
                 |node| Some(node.replicate_to(peer)),
@@ -505,7 +659,7 @@ impl RaftModel {
             Action::Propose(id) => {
                 let proposals = last.proposals + 1;
                 let count = |state: &mut State| state.proposals = proposals;
-                self.step(last, id, 0, count, |node| {
+                self.step(last, id, 0, 0, count, |node| {
                     node.propose(Cmd::Plain(proposals)).ok().map(|p| p.effects)
                 })
             }

@@ -146,6 +146,24 @@ pub fn probes() -> Vec<Bug> {
             kv: NO_KV,
         },
         Bug {
+            mutation: Mutation::ApplyNewestOnly,
+            description: "server applies only the newest entry when several commit at once",
+            seen_in: "probe: applying (written with the property it breaks)",
+            expected: APPLIED_IN_ORDER,
+            // The leader commits two entries with one reply and applies only the second.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 2,
+                proposals: 2,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
             mutation: Mutation::PanicOnStaleReply,
             description: "core indexes its log out of range on a stale AppendEntries reply",
             seen_in: "probe: robustness",
@@ -165,6 +183,14 @@ pub fn probes() -> Vec<Bug> {
             kv: NO_KV,
         },
     ]
+}
+
+/// The configuration that shows `mutation`: its catalog entry, or its probe entry.
+pub fn configuration(mutation: Mutation) -> Option<Bug> {
+    let mut catalog = crate::catalog::catalog().into_iter();
+    catalog
+        .find(|b| b.mutation == mutation)
+        .or_else(|| probe(mutation))
 }
 
 /// The probe's entry, if some configuration catches it (`None` for [`UNCAUGHT`] ones).

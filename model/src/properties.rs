@@ -4,14 +4,14 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{Entry, Role};
+use raft_impl::{Entry, Message, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::Bounds;
 use crate::state::{Cmd, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
-/// still counts).
+/// still counts, and so does a server that wins the same term twice).
 pub const ELECTION_SAFETY: &str = "election safety";
 /// Leader Append-Only: a leader never overwrites or deletes entries of its own log.
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
@@ -29,6 +29,8 @@ pub const COMMITTED_DURABLE_ON_MAJORITY: &str = "committed durable on majority";
 pub const COMMIT_INDEX_MONOTONIC: &str = "commit index monotonic";
 /// A leader's match index for a peer never decreases within its term.
 pub const MATCH_INDEX_MONOTONIC: &str = "match index monotonic";
+/// Every running server applies indices 1, 2, 3, … in order, each once per incarnation.
+pub const APPLIED_IN_ORDER: &str = "applied in order, once";
 /// No step panics: the core, the service and the model code run every step to its end (see
 /// [`crate::panics`]). Not a guarantee of Raft's, but a panic is a bug the user must see with
 /// the path that leads to it.
@@ -43,6 +45,15 @@ pub const ENTRY_COMMITTED: &str = "an entry is committed";
 pub const SURVIVES_MAJORITY_RESTART: &str = "a commit survives a majority restart";
 pub const LEADER_REPLACED_AFTER_COMMIT: &str = "a leader is replaced after a commit";
 pub const RESTART_WITH_LOG: &str = "a server restarts with a non-empty log";
+/// Coverage: a message sent in an older term is in flight to a server that has since moved to
+/// a newer term (an election started after it was sent): stale messages meet new elections.
+pub const STALE_MESSAGE_MEETS_NEWER_TERM: &str = "an old-term message reaches a newer term";
+/// Coverage: a granted vote of an older term is in flight to a candidate that has moved on to
+/// a newer election.
+pub const STALE_VOTE_MEETS_CANDIDATE: &str = "an old vote reaches a newer candidate";
+/// Coverage: an AppendEntries of a deposed leader is in flight to a server that already
+/// follows the leader of a newer term.
+pub const DEPOSED_APPEND_MEETS_FOLLOWER: &str = "a deposed leader's append reaches a new follower";
 /// Every KV client completed its workload (only with KV clients).
 pub const CLIENTS_DONE: &str = "every client completes its workload";
 
@@ -68,6 +79,9 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
         Property::always(MATCH_INDEX_MONOTONIC, |_: &M, s: &State| {
             !s.ghost.saw(Violation::MatchIndexDecreased)
         }),
+        Property::always(APPLIED_IN_ORDER, |_: &M, s: &State| {
+            !s.ghost.saw(Violation::AppliedOutOfOrder)
+        }),
         Property::always(NO_STEP_PANICS, |_: &M, s: &State| s.panicked.is_none()),
         Property::sometimes(LEADER_ELECTED, |_: &M, s: &State| {
             s.ghost.leaders.iter().any(|l| *l != 0)
@@ -80,7 +94,64 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
         Property::sometimes(RESTART_WITH_LOG, |_: &M, s: &State| {
             s.ghost.restarted_since_commit != 0
         }),
+        Property::sometimes(STALE_MESSAGE_MEETS_NEWER_TERM, |_: &M, s: &State| {
+            in_flight_to_newer_term(s).next().is_some()
+        }),
+        Property::sometimes(STALE_VOTE_MEETS_CANDIDATE, |_: &M, s: &State| {
+            in_flight_to_newer_term(s).any(|(msg, to)| {
+                matches!(msg, Message::RequestVoteReply { granted: true, .. })
+                    && to.role() == Role::Candidate
+            })
+        }),
+        Property::sometimes(DEPOSED_APPEND_MEETS_FOLLOWER, |_: &M, s: &State| {
+            in_flight_to_newer_term(s).any(|(msg, to)| {
+                matches!(msg, Message::AppendEntries { .. })
+                    && to.role() == Role::Follower
+                    && to.leader_hint().is_some()
+            })
+        }),
     ]
+}
+
+/// Why the bounds make reachability property `name` impossible, naming the bound, or `None`
+/// when they do not (as far as these simple arguments go: a property not reached for any
+/// other reason is a finding). `check` reports such a property as not reachable rather than
+/// not reached, and does not count it as a failure.
+pub fn impossible(name: &str, b: &Bounds) -> Option<&'static str> {
+    let election =
+        b.servers > 1 && !b.network.lossy && b.max_in_flight < usize::from(b.servers) - 1;
+    let commit = b.max_log == 0 || b.proposals == 0;
+    match name {
+        LEADER_ELECTED if election => {
+            Some("an election needs --max-in-flight >= servers - 1 on a lossless network")
+        }
+        ENTRY_COMMITTED
+        | LEADER_REPLACED_AFTER_COMMIT
+        | SURVIVES_MAJORITY_RESTART
+        | RESTART_WITH_LOG
+            if commit =>
+        {
+            Some("needs --max-log >= 1 and --proposals >= 1")
+        }
+        SURVIVES_MAJORITY_RESTART | RESTART_WITH_LOG if b.max_crashes == 0 => {
+            Some("needs --max-crashes >= 1")
+        }
+        LEADER_REPLACED_AFTER_COMMIT
+        | STALE_MESSAGE_MEETS_NEWER_TERM
+        | STALE_VOTE_MEETS_CANDIDATE
+        | DEPOSED_APPEND_MEETS_FOLLOWER
+            if b.max_term < 2 =>
+        {
+            Some("needs --max-term >= 2")
+        }
+        STALE_MESSAGE_MEETS_NEWER_TERM | STALE_VOTE_MEETS_CANDIDATE if b.servers < 2 => {
+            Some("needs 2 servers")
+        }
+        DEPOSED_APPEND_MEETS_FOLLOWER if b.servers < 3 => {
+            Some("needs 3 servers: a deposed leader, a new leader and its follower")
+        }
+        _ => None,
+    }
 }
 
 /// The properties of KV clients, for a model that has them.
@@ -97,8 +168,17 @@ pub fn kv<M: Model<State = State>>() -> Vec<Property<M>> {
     ]
 }
 
+/// The messages in flight whose receiver is up and in a newer term than the message's, with
+/// that receiver.
+fn in_flight_to_newer_term(s: &State) -> impl Iterator<Item = (&Message<Cmd>, &Node<Cmd>)> {
+    s.network.iter().filter_map(|env| {
+        let to = s.node(env.to)?;
+        (env.msg.term() < to.current_term()).then_some((&env.msg, to))
+    })
+}
+
 fn election_safety<M>(_: &M, s: &State) -> bool {
-    s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
+    !s.ghost.saw(Violation::SecondLeader) && s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
 }
 
 /// Every log in the state: the running nodes' and every durable one.

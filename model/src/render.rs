@@ -105,13 +105,27 @@ fn servers(mask: u8) -> String {
     ids.join("+")
 }
 
+/// The messages a step loses because the network is full (see `RaftModel::fit`).
+fn losing(lost: u8) -> String {
+    if lost == 0 {
+        String::new()
+    } else {
+        format!(" (network full: loses its sends to {})", servers(lost))
+    }
+}
+
 /// An action on its own, as the Explorer lists the next steps.
 pub fn action(action: &Action) -> String {
     match *action {
-        Action::Deliver { slot, from, to } => format!("deliver #{slot} s{from}→s{to}"),
+        Action::Deliver {
+            slot,
+            from,
+            to,
+            lost,
+        } => format!("deliver #{slot} s{from}→s{to}{}", losing(lost)),
         Action::Drop { slot, from, to } => format!("drop #{slot} s{from}→s{to}"),
         Action::Duplicate { slot, from, to } => format!("duplicate #{slot} s{from}→s{to}"),
-        Action::Timeout(id) => format!("s{id} election timeout"),
+        Action::Timeout { id, lost } => format!("s{id} election timeout{}", losing(lost)),
         Action::Replicate { leader, peer } => format!("s{leader} AppendEntries to s{peer}"),
         Action::Propose(id) => format!("client proposes to s{id}"),
         Action::Flush(id) => format!("s{id} flushes a persist"),
@@ -155,12 +169,17 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
 /// command proposed, the durable state a server restarts from.
 fn happened(last: &State, action: Action, next: &State) -> String {
     match action {
-        Action::Deliver { slot, from, to } => {
+        Action::Deliver {
+            slot,
+            from,
+            to,
+            lost,
+        } => {
             let msg = message_at(last, slot);
             if next.node(to).is_none() {
                 format!("s{to} is down, loses {msg} from s{from}")
             } else {
-                format!("s{to} receives {msg} from s{from}")
+                format!("s{to} receives {msg} from s{from}{}", losing(lost))
             }
         }
         Action::Drop { slot, from, to } => {

@@ -100,6 +100,13 @@ pub enum Violation {
     CommitIndexDecreased = 3,
     /// A leader's match index for a peer went down within its term.
     MatchIndexDecreased = 4,
+    /// A server became leader of a term that already had one, itself included (a server that
+    /// wins the same term again after a restart is a second leader: it may have forgotten
+    /// what it did as the first).
+    SecondLeader = 5,
+    /// A running server applied an index other than the one after the last it applied in this
+    /// incarnation, or its own account of what it applied disagrees with what it emitted.
+    AppliedOutOfOrder = 6,
 }
 
 /// Facts about the past that the current servers may have forgotten.

@@ -151,3 +151,77 @@ fn a_panicking_core_exits_1_with_the_panic_and_a_trace() {
         assert!(!err.contains("panicked"), "{strategy}: {err}");
     }
 }
+
+/// `--bug NAME` and nothing else runs the bug's catalog configuration, says so, and shows the
+/// bug: exit 1 with a trace, for every bug of the catalog.
+#[test]
+fn a_bug_alone_runs_its_catalog_configuration_and_is_caught() {
+    for bug in raft_model::catalog::catalog() {
+        let name = bug.mutation.name();
+        let out = raftcheck(&["check", "--bug", name, "--threads", "1"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {text}");
+        assert!(
+            text.contains(&format!("the catalog configuration of {name}")),
+            "{name}: {text}"
+        );
+        assert!(text.contains("Counterexample to"), "{name}: {text}");
+    }
+}
+
+/// With a preset or bounds, `--bug` keeps them, and a bug that cannot show under them is
+/// named before the run.
+#[test]
+fn a_bug_that_cannot_show_under_the_bounds_is_named() {
+    let out = raftcheck(&[
+        "check",
+        "--preset",
+        "default",
+        "--bug",
+        "kv-no-dedup",
+        "--max-states",
+        "1000",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("preset default"), "{text}");
+    assert!(
+        text.contains("warning: kv-no-dedup needs KV clients"),
+        "{text}"
+    );
+    let out = raftcheck(&["check", "--bug", "ack-before-persist", "--servers", "2"]);
+    assert!(
+        stdout(&out).contains("warning: ack-before-persist needs --persistence deferred"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Every preset prints what it leaves out.
+#[test]
+fn a_preset_says_what_it_leaves_out() {
+    let out = raftcheck(&["check", "--preset", "five", "--max-states", "1000"]);
+    let text = stdout(&out);
+    assert!(text.contains("preset five; not explored:"), "{text}");
+    assert!(text.contains("servers          5"), "{text}");
+}
+
+/// The default bounds, not only the bug's own configuration, show a stale vote counted: an
+/// election starts while the older term's vote is still in flight.
+#[test]
+fn the_default_preset_catches_a_stale_vote_count() {
+    let out = raftcheck(&[
+        "check",
+        "--preset",
+        "default",
+        "--bug",
+        "stale-vote-count",
+        "--threads",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Counterexample to \"election safety\""),
+        "{text}"
+    );
+}

@@ -222,5 +222,7 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         outcome(&report, properties::CLIENTS_DONE),
         PropertyOutcome::ExampleFound
     );
-    assert_eq!(report.unique_states, 527_614);
+    // 527 614 before a lossy network lost the sends that do not fit instead of refusing the
+    // step (issue 11).
+    assert_eq!(report.unique_states, 560_718);
 }

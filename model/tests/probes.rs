@@ -46,6 +46,11 @@ fn accept_stale_term_append() {
 }
 
 #[test]
+fn apply_newest_only() {
+    assert_caught(Mutation::ApplyNewestOnly);
+}
+
+#[test]
 fn panic_on_stale_reply() {
     assert_caught(Mutation::PanicOnStaleReply);
 }

@@ -127,6 +127,15 @@ pub const LEMMAS: &[Lemma] = &[
         ],
     },
     Lemma {
+        name: "Applied in order",
+        statement: "Every running server applies indices 1, 2, 3, … in order, each once per \
+                    incarnation.",
+        argument: "A server applies from last_applied + 1 up to its commit index, raising \
+                   last_applied with each entry; a restarted server starts from nothing applied.",
+        property: "applied in order, once",
+        broken_by: &[Mutation::ApplyNewestOnly],
+    },
+    Lemma {
         name: "State Machine Safety",
         statement: "No two servers ever apply different commands at the same index.",
         argument: "A server applies only committed entries, in order; committed entries are \
