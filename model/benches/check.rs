@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p raft-model --bench check`
 
-use raft_model::check::{self, CheckOptions, Strategy, Until};
+use raft_model::check::{self, CheckOptions, Strategy};
 use raft_model::{Bounds, RaftModel};
 
 /// Same allocator as the `raftcheck` binary, so the figure is the one users see.
@@ -14,13 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let bounds = Bounds::default();
     println!("raftcheck default configuration:\n{bounds}");
-    let options = CheckOptions {
-        strategy: Strategy::Dfs,
-        until: Until::AnyViolation,
-        threads: 2,
-        max_states: None,
-        progress: None,
-    };
+    let options = CheckOptions::exhaustive(Strategy::Dfs, 2);
     let report = check::run(RaftModel::new(bounds), &options);
     assert!(
         report.exhaustive && report.all_good(),

@@ -46,6 +46,20 @@ pub struct CheckOptions {
     pub progress: Option<fn(usize, usize, usize, Duration)>,
 }
 
+impl CheckOptions {
+    /// The whole space with `strategy` on `threads`, stopping at the first violation, quietly:
+    /// what tests and benchmarks run.
+    pub fn exhaustive(strategy: Strategy, threads: usize) -> CheckOptions {
+        CheckOptions {
+            strategy,
+            threads,
+            until: Until::AnyViolation,
+            max_states: None,
+            progress: None,
+        }
+    }
+}
+
 /// What the checker concluded about one property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PropertyOutcome {

@@ -3,7 +3,7 @@
 //! silent change of the model (or of the core) is seen.
 
 use raft_impl::{Mutation, MutationSet};
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy};
 use raft_model::{properties, Bounds, RaftModel};
 
 /// Two servers (a majority is both), two terms, one entry, one crash event.
@@ -19,14 +19,8 @@ fn small() -> Bounds {
 }
 
 fn options(strategy: Strategy) -> CheckOptions {
-    CheckOptions {
-        strategy,
-        until: Until::AnyViolation,
-        // One thread: DFS visit order, and so its symmetry-reduced count, is deterministic.
-        threads: 1,
-        max_states: None,
-        progress: None,
-    }
+    // One thread: DFS visit order, and so its symmetry-reduced count, is deterministic.
+    CheckOptions::exhaustive(strategy, 1)
 }
 
 fn verdicts(report: &check::CheckReport) -> Vec<(&'static str, bool)> {

@@ -4,7 +4,7 @@
 
 use raft_impl::kv::KvReply;
 use raft_impl::{Mutation, MutationSet};
-use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
 use raft_model::kv::{KvSpec, Op};
 use raft_model::{catalog, properties, render, Bounds, KvBounds, Network, Persistence, RaftModel};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
@@ -38,13 +38,7 @@ fn run((bounds, kv): (Bounds, KvBounds), bug: Option<Mutation>, strategy: Strate
         },
         kv,
     );
-    let options = CheckOptions {
-        strategy,
-        until: Until::AnyViolation,
-        threads: 1,
-        max_states: None,
-        progress: None,
-    };
+    let options = CheckOptions::exhaustive(strategy, 1);
     check::run(model, &options)
 }
 

@@ -4,7 +4,7 @@
 //! plain exploration, where any subset of any step's sends may be lost (`reduce_loss` off).
 
 use raft_impl::{Mutation, MutationSet};
-use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
 use raft_model::{properties, Action, Bounds, Persistence, RaftModel};
 
 /// Small enough to explore without symmetry reduction in seconds: no crash.
@@ -25,13 +25,7 @@ fn bounds(servers: u8, max_in_flight: usize, persistence: Persistence) -> Bounds
 fn run(bounds: Bounds, reduce_loss: bool) -> CheckReport {
     let mut model = RaftModel::new(bounds).without_symmetry();
     model.reduce_loss = reduce_loss;
-    let options = CheckOptions {
-        strategy: Strategy::Bfs,
-        until: Until::AnyViolation,
-        threads: 1,
-        max_states: None,
-        progress: None,
-    };
+    let options = CheckOptions::exhaustive(Strategy::Bfs, 1);
     check::run(model, &options)
 }
 

@@ -2,7 +2,7 @@
 //! bounds (with the exact number of unique states pinned, so a silent change of the model or the
 //! core is seen), and every lemma is violated by each bug it claims to be broken by.
 
-use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
 use raft_model::{catalog, probes};
 use raft_model::{Bounds, Persistence, RaftModel};
 use raft_proofs::{LEMMAS, PREMISES};
@@ -31,13 +31,7 @@ fn assert_lemmas_hold(bounds: Bounds, expected_unique: usize) {
 /// Checks `bounds` exhaustively and asserts that every lemma's property holds and every
 /// reachability property is reached.
 fn assert_lemmas_hold_with(bounds: Bounds, strategy: Strategy, threads: usize) -> CheckReport {
-    let options = CheckOptions {
-        strategy,
-        until: Until::AnyViolation,
-        threads,
-        max_states: None,
-        progress: None,
-    };
+    let options = CheckOptions::exhaustive(strategy, threads);
     let report = check::run(RaftModel::new(bounds), &options);
     assert!(report.exhaustive, "the search must cover the whole space");
     for lemma in LEMMAS {

@@ -2,7 +2,7 @@
 //! entries of the same [`Bug`] shape, and both must show the same two things about each.
 
 use raft_model::catalog::{self, Bug};
-use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy, Until};
+use raft_model::check::{self, CheckOptions, PropertyOutcome, Strategy};
 use raft_model::RaftModel;
 use stateright::Model;
 
@@ -44,13 +44,7 @@ pub fn assert_caught(bug: &Bug, search: Strategy) {
 /// its bug: the counterexample is the bug's doing, not the configuration's.
 pub fn assert_holds_without_the_bug(bugs: &[Bug]) {
     // DFS with symmetry reduction: exhaustive like BFS, on a fraction of the states.
-    let options = CheckOptions {
-        strategy: Strategy::Dfs,
-        until: Until::AnyViolation,
-        threads: 2,
-        max_states: None,
-        progress: None,
-    };
+    let options = CheckOptions::exhaustive(Strategy::Dfs, 2);
     for bug in bugs {
         let report = check::run(RaftModel::with_kv(bug.config, bug.kv), &options);
         assert!(report.exhaustive, "{}", bug.mutation);
