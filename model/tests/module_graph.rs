@@ -1,11 +1,14 @@
-//! The modules of `model/src` import each other without a circle, so each can be read (and
-//! changed) knowing only the modules below it.
+//! The modules of every crate of the workspace import each other without a circle, so each can
+//! be read (and changed) knowing only the modules below it.
 //!
-//! An edge `a → b` is any path `crate::b…` in the code of module `a` (a `use`, grouped or not, or
-//! a path written inline); a name the crate root re-exports counts as its defining module.
-//! Comments and string literals are left out: a doc link is no import. A module that is a
-//! directory counts as one module. `cargo test --release -p raft-model --test module_graph --
-//! --nocapture` prints the graph.
+//! Every source file below a crate's `src` (but the crate root and `bin/`) is a module, named by
+//! its path (`runtime::server`). An edge `a → b` is a path `crate::b…` or `super::b…` in the code
+//! of module `a` (a `use`, grouped or not, or a path written inline), resolved to the longest
+//! module it names; a name the crate root re-exports counts as its defining module. A module's
+//! use of its own ancestors (`super::log` in `runtime/server.rs`) is no edge: a parent holds its
+//! children, so that is not a circle between peers. Comments and string literals are left out:
+//! a doc link is no import. `cargo test --release -p raft-model --test module_graph --
+//! --nocapture` prints the graphs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -13,52 +16,67 @@ use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
+/// The crates of the workspace, by their folder beside `model`.
+const CRATES: [&str; 5] = ["impl", "model", "proofs", "tests", "tests/lincheck"];
+
 #[test]
 fn modules_import_each_other_without_a_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = module_graph(&src);
-    for (module, imports) in &graph {
-        let imports: Vec<_> = imports.iter().map(String::as_str).collect();
-        println!("{module} → {}", imports.join(", "));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut graphs = BTreeMap::new();
+    for krate in CRATES {
+        let graph = module_graph(&root.join(krate).join("src"));
+        println!("{krate}:");
+        for (module, imports) in &graph {
+            let imports: Vec<_> = imports.iter().map(String::as_str).collect();
+            println!("  {module} → {}", imports.join(", "));
+        }
+        if let Some(circle) = find_circle(&graph) {
+            panic!("import circle in {krate}: {}", circle.join(" → "));
+        }
+        graphs.insert(krate, graph);
     }
-    // The scan must see the edges that certainly exist, or an empty graph would pass.
-    assert!(graph["model"].contains("state"), "{graph:?}");
-    assert!(graph["render"].contains("action"), "{graph:?}");
-    if let Some(circle) = find_circle(&graph) {
-        panic!("import circle: {}", circle.join(" → "));
-    }
+    // The scan must see edges that certainly exist, or an empty graph would pass.
+    let model = &graphs["model"];
+    assert!(model["model"].contains("state"), "{model:?}");
+    assert!(model["render"].contains("action"), "{model:?}");
+    let core = &graphs["impl"];
+    assert!(
+        core["runtime::server"].contains("runtime::transport"),
+        "{core:?}"
+    );
+    assert!(core["node"].contains("message"), "{core:?}");
 }
 
-/// Every module declared in `lib.rs` and the modules its code names.
+/// Every module of the crate whose source is `src`, and the modules its code names.
 fn module_graph(src: &Path) -> Graph {
-    let root = code(&fs::read_to_string(src.join("lib.rs")).unwrap());
-    let modules: BTreeSet<String> = root
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("pub mod")
-                .or(l.trim().strip_prefix("mod"))
-        })
-        .map(|m| m.trim().trim_end_matches(';').to_string())
-        .collect();
-    let exported = reexports(&root, &modules);
-    let resolve = |name: &str| {
-        (modules.contains(name).then(|| name.to_string())).or_else(|| exported.get(name).cloned())
-    };
-    modules
+    let root_file = ["lib.rs", "main.rs"]
         .iter()
-        .map(|module| {
+        .map(|f| src.join(f))
+        .find(|f| f.exists())
+        .expect("a crate root");
+    let files = module_files(src);
+    let modules: BTreeSet<String> = files.keys().cloned().collect();
+    let exported = reexports(&code(&fs::read_to_string(root_file).unwrap()), &modules);
+    files
+        .iter()
+        .map(|(module, file)| {
+            let text = code(&fs::read_to_string(file).unwrap());
+            // `super` of `a::b` is `a`; of `a` (in `a.rs` or `a/mod.rs`), the crate root.
+            let parent: Vec<&str> = module.split("::").collect();
+            let parent = &parent[..parent.len() - 1];
             let mut imports = BTreeSet::new();
-            for file in files(src, module) {
-                let text = code(&fs::read_to_string(&file).unwrap());
-                // In a file directly under `src`, `super` is the crate root.
-                let text = if file.parent() == Some(src) {
-                    text.replace("super::", "crate::")
-                } else {
-                    text
-                };
-                for name in crate_paths(&text) {
-                    imports.extend(resolve(&name).filter(|m| m != module));
+            for (prefix, base) in [("crate::", &[][..]), ("super::", parent)] {
+                for path in paths_after(&text, prefix) {
+                    let full: Vec<&str> = base.iter().copied().chain(path.split("::")).collect();
+                    let named = (1..=full.len())
+                        .rev()
+                        .map(|n| full[..n].join("::"))
+                        .find(|m| modules.contains(m))
+                        .or_else(|| exported.get(full[0]).cloned());
+                    let ancestor = |m: &String| module.starts_with(&format!("{m}::"));
+                    if let Some(m) = named.filter(|m| m != module && !ancestor(m)) {
+                        imports.insert(m);
+                    }
                 }
             }
             (module.clone(), imports)
@@ -66,25 +84,38 @@ fn module_graph(src: &Path) -> Graph {
         .collect()
 }
 
-/// The files of `module`: `module.rs`, or every `.rs` file under the directory `module/`.
-fn files(src: &Path, module: &str) -> Vec<PathBuf> {
-    let file = src.join(format!("{module}.rs"));
-    if file.exists() {
-        return vec![file];
-    }
-    let mut found = Vec::new();
-    let mut dirs = vec![src.join(module)];
+/// Every `.rs` file below `src` but the crate root and `bin/`, by module path (none for a crate
+/// that is all root, like `proofs`).
+fn module_files(src: &Path) -> BTreeMap<String, PathBuf> {
+    let mut found = BTreeMap::new();
+    let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            let relative = path.strip_prefix(src).unwrap().to_path_buf();
             if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                found.push(path);
+                if relative != Path::new("bin") {
+                    dirs.push(path);
+                }
+                continue;
             }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let mut parts: Vec<String> = relative
+                .with_extension("")
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            if parts.last().is_some_and(|p| p == "mod") {
+                parts.pop();
+            }
+            if parts == ["lib"] || parts == ["main"] || parts.is_empty() {
+                continue;
+            }
+            found.insert(parts.join("::"), path);
         }
     }
-    assert!(!found.is_empty(), "no source for module {module}");
     found
 }
 
@@ -109,20 +140,28 @@ fn reexports(root: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String>
     names
 }
 
-/// The first segment of every `crate::` path in `code`, and of every item of a group
-/// `crate::{a, b::c}`.
-fn crate_paths(code: &str) -> Vec<String> {
-    let ident = |s: &str| -> String {
+/// Every path after `prefix` in `code` (`a::b` of `crate::a::b::Name`), and for a group
+/// (`crate::a::{b, c::d}`) each of its items joined to what precedes it.
+fn paths_after(code: &str, prefix: &str) -> Vec<String> {
+    let path = |s: &str| -> String {
         s.trim_start()
             .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect::<String>()
+            .trim_end_matches(':')
+            .to_string()
     };
-    let mut names = Vec::new();
-    for (at, _) in code.match_indices("crate::") {
-        let rest = &code[at + "crate::".len()..];
-        let Some(group) = rest.strip_prefix('{') else {
-            names.push(ident(rest));
+    let mut paths = Vec::new();
+    for (at, _) in code.match_indices(prefix) {
+        // `super::super::` and `crate::super::` are not written here; the first one counts.
+        if at > 0 && code[..at].ends_with("::") {
+            continue;
+        }
+        let rest = &code[at + prefix.len()..];
+        let head = path(rest);
+        let after = &rest[head.len()..];
+        let Some(group) = after.strip_prefix("::{").or(after.strip_prefix('{')) else {
+            paths.push(head);
             continue;
         };
         // The group's top-level items, up to its closing brace.
@@ -133,15 +172,20 @@ fn crate_paths(code: &str) -> Vec<String> {
                 '}' if depth == 0 => break,
                 '}' => depth -= 1,
                 ',' if depth == 0 => item_start = true,
-                c if item_start && !c.is_whitespace() => {
-                    names.push(ident(&group[i..]));
+                c if item_start && depth == 0 && !c.is_whitespace() => {
+                    let item = path(&group[i..]);
+                    paths.push(if head.is_empty() {
+                        item
+                    } else {
+                        format!("{head}::{item}")
+                    });
                     item_start = false;
                 }
                 _ => {}
             }
         }
     }
-    names
+    paths
 }
 
 /// `source` without comments and with string and character literals emptied, so that only
