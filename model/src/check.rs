@@ -366,7 +366,7 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
                 (true, false) if exhaustive => PropertyOutcome::Holds,
                 (true, false) => PropertyOutcome::NotRefuted,
                 (false, true) => PropertyOutcome::ExampleFound,
-                (false, false) => match properties::impossible(p.name, &model.bounds) {
+                (false, false) => match properties::impossible(p.name, &model.bounds, &model.kv) {
                     Some(why) => PropertyOutcome::Unreachable(why),
                     None => PropertyOutcome::NotReached,
                 },

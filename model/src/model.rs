@@ -511,12 +511,13 @@ impl Model for RaftModel {
         let endpoints = |slot: usize| (slot as u8, net[slot].from, net[slot].to);
         // A step sends at most one message to each peer.
         let most = usize::from(b.servers) - 1;
-        let room = b.max_in_flight.saturating_sub(state.in_flight());
+        // As `fit` counts it: duplication may have put the network past the bound already.
+        let room = |removed: usize| (b.max_in_flight + removed).saturating_sub(state.in_flight());
         let mut choices = Vec::new();
         for (slot, from, to) in network::deliverable(net, b.network.ordered).map(endpoints) {
             if state.node(to).is_some() {
                 // Delivering takes the message off the network: one more place.
-                self.loss_choices(to, most, room + 1, &mut choices);
+                self.loss_choices(to, most, room(1), &mut choices);
             } else {
                 choices.clear();
                 choices.push(0);
@@ -553,7 +554,7 @@ impl Model for RaftModel {
                     actions.push(Action::Propose(id));
                 }
             } else if node.current_term() < b.max_term {
-                self.loss_choices(id, most, room, &mut choices);
+                self.loss_choices(id, most, room(0), &mut choices);
                 for &lost in &choices {
                     actions.push(Action::Timeout { id, lost });
                 }

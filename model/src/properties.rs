@@ -7,7 +7,7 @@
 use raft_impl::{Entry, Message, Node, Role};
 use stateright::{Model, Property};
 
-use crate::bounds::Bounds;
+use crate::bounds::{Bounds, KvBounds};
 use crate::state::{Cmd, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
@@ -117,10 +117,11 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
 /// when they do not (as far as these simple arguments go: a property not reached for any
 /// other reason is a finding). `check` reports such a property as not reachable rather than
 /// not reached, and does not count it as a failure.
-pub fn impossible(name: &str, b: &Bounds) -> Option<&'static str> {
+pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str> {
     let election =
         b.servers > 1 && !b.network.lossy && b.max_in_flight < usize::from(b.servers) - 1;
-    let commit = b.max_log == 0 || b.proposals == 0;
+    // KV clients' requests are log entries too.
+    let commit = b.max_log == 0 || (b.proposals == 0 && !kv.enabled());
     match name {
         LEADER_ELECTED if election => {
             Some("an election needs --max-in-flight >= servers - 1 on a lossless network")
@@ -131,7 +132,7 @@ pub fn impossible(name: &str, b: &Bounds) -> Option<&'static str> {
         | RESTART_WITH_LOG
             if commit =>
         {
-            Some("needs --max-log >= 1 and --proposals >= 1")
+            Some("needs --max-log >= 1 and --proposals >= 1 (or KV clients)")
         }
         SURVIVES_MAJORITY_RESTART | RESTART_WITH_LOG if b.max_crashes == 0 => {
             Some("needs --max-crashes >= 1")
@@ -147,8 +148,12 @@ pub fn impossible(name: &str, b: &Bounds) -> Option<&'static str> {
         STALE_MESSAGE_MEETS_NEWER_TERM | STALE_VOTE_MEETS_CANDIDATE if b.servers < 2 => {
             Some("needs 2 servers")
         }
-        DEPOSED_APPEND_MEETS_FOLLOWER if b.servers < 3 => {
-            Some("needs 3 servers: a deposed leader, a new leader and its follower")
+        // With two servers the deposed leader must itself win a newer term for the other to
+        // follow someone: it has to stop leading first, by a crash or by a third term.
+        DEPOSED_APPEND_MEETS_FOLLOWER
+            if b.servers < 3 && (b.servers < 2 || (b.max_crashes == 0 && b.max_term < 3)) =>
+        {
+            Some("needs 3 servers, or 2 with a crash or a third term")
         }
         _ => None,
     }
