@@ -10,10 +10,11 @@ pub mod node;
 pub mod persister;
 pub mod runtime;
 pub mod service;
+pub mod storage;
 pub mod types;
 
-pub use message::{AppendOutcome, ConflictHint, Envelope, Message};
+pub use message::{AppendEntries, AppendOutcome, ConflictHint, Envelope, Message};
 pub use mutation::{Mutation, MutationSet};
 pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
 pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
-pub use types::{Command, Entry, HardState, Index, NodeId, Term};
+pub use types::{Command, Entry, HardState, Index, LogGap, NodeId, Record, Term};

@@ -19,17 +19,30 @@ pub enum Message<C> {
         term: Term,
         granted: bool,
     },
-    AppendEntries {
-        term: Term,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: Vec<Entry<C>>,
-        leader_commit: Index,
-    },
+    AppendEntries(AppendEntries<C>),
     AppendEntriesReply {
         term: Term,
         outcome: AppendOutcome,
     },
+}
+
+/// A leader's AppendEntries RPC (Figure 2), one struct so that the handler takes it whole.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppendEntries<C> {
+    pub term: Term,
+    pub prev_log_index: Index,
+    pub prev_log_term: Term,
+    pub entries: Vec<Entry<C>>,
+    pub leader_commit: Index,
+}
+
+impl<C> AppendEntries<C> {
+    /// Index of the last entry this request carries (`prev_log_index` when it carries none).
+    /// Saturating: a forged request may claim any `prev_log_index`.
+    pub fn last_new(&self) -> Index {
+        self.prev_log_index
+            .saturating_add(self.entries.len() as Index)
+    }
 }
 
 /// The result of an AppendEntries at the follower.
@@ -61,7 +74,7 @@ impl<C> Message<C> {
         match self {
             Message::RequestVote { term, .. }
             | Message::RequestVoteReply { term, .. }
-            | Message::AppendEntries { term, .. }
+            | Message::AppendEntries(AppendEntries { term, .. })
             | Message::AppendEntriesReply { term, .. } => *term,
         }
     }
@@ -108,13 +121,13 @@ impl<C: fmt::Debug> fmt::Display for Message<C> {
                 let verdict = if *granted { "granted" } else { "denied" };
                 write!(f, "RequestVoteReply t{term} {verdict}")
             }
-            Message::AppendEntries {
+            Message::AppendEntries(AppendEntries {
                 term,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
-            } => {
+            }) => {
                 write!(
                     f,
                     "AppendEntries t{term} prev {prev_log_index}:{prev_log_term} ["

@@ -51,6 +51,12 @@ pub enum Mutation {
     KvNoDedup,
     /// Leader answers Get from local state without a committed entry of its term.
     StaleRead,
+    /// A step's sends wait for its term/vote record but not for its log record: a follower
+    /// acknowledges entries that are written but not yet durable, so a crash can lose them.
+    HardStateBeforeEntriesSynced,
+    /// A follower that replaced a conflicting suffix in memory writes only the new entries to
+    /// its log, in place, leaving the rest of the stale suffix on disk for the next restart.
+    AppendWithoutTruncate,
     /// Probe (votes): a vote is granted whenever the term and the log qualify, even when
     /// `voted_for` names another candidate of the same term.
     VoteIgnoresVotedFor,
@@ -86,7 +92,7 @@ pub enum Mutation {
 
 impl Mutation {
     /// The catalog: every real-world bug, in catalog order (probes are not in it).
-    pub const ALL: [Mutation; 16] = [
+    pub const ALL: [Mutation; 18] = [
         Mutation::Figure8Commit,
         Mutation::VoteNotPersisted,
         Mutation::TermNotPersisted,
@@ -103,6 +109,8 @@ impl Mutation {
         Mutation::CommitBeyondLastNew,
         Mutation::KvNoDedup,
         Mutation::StaleRead,
+        Mutation::HardStateBeforeEntriesSynced,
+        Mutation::AppendWithoutTruncate,
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
@@ -147,6 +155,8 @@ impl Mutation {
             Mutation::CommitBeyondLastNew => "commit-beyond-last-new",
             Mutation::KvNoDedup => "kv-no-dedup",
             Mutation::StaleRead => "stale-read",
+            Mutation::HardStateBeforeEntriesSynced => "hardstate-before-entries-synced",
+            Mutation::AppendWithoutTruncate => "append-without-truncate",
             Mutation::VoteIgnoresVotedFor => "vote-ignores-voted-for",
             Mutation::VoteTallyNotReset => "vote-tally-not-reset",
             Mutation::CommitCountsSelfTwice => "commit-counts-self-twice",

@@ -5,9 +5,9 @@
 //! core owns no clock, no randomness, no thread and no I/O, which is what lets the model checker,
 //! the simulator and a real process run the very same code.
 
-use crate::message::{AppendOutcome, ConflictHint, Message};
+use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::mutation::{Mutation, MutationSet};
-use crate::types::{Command, Entry, HardState, Index, NodeId, Term};
+use crate::types::{Command, Entry, HardState, Index, NodeId, Record, Term};
 
 /// Static facts about one server of a cluster of `servers` servers with ids `0..servers`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,11 +75,24 @@ pub enum Role {
 }
 
 /// What a step asks its runtime to do, in the order it must be done.
+///
+/// **The persistence contract.** A step's writes come first, in this order: the term/vote
+/// record (when either changed), then the log record (when the log changed). Applying every
+/// `Persist` a node ever emitted, in order, to the state it started from (with
+/// [`HardState::apply`]) gives its [`Node::hard_state`]. A runtime may make writes durable
+/// later than the step that emits them (a write-ahead log syncs in batches), but
+/// **no `Send` may leave before every `Persist` emitted before it, by this step or an earlier
+/// one, is durable**, and no client may hear that a command was applied before that either.
+/// "Earlier one" matters to a pipelined runtime: a later step that writes nothing (a
+/// duplicated AppendEntries, say) still acknowledges entries an earlier step wrote, so its
+/// sends wait for those writes too. A crash may keep any prefix of the writes not yet
+/// durable; the term/vote record comes first because a crash between the two records then
+/// leaves a state the server could have reached anyway (having adopted the term, then
+/// crashed before the entries arrived).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Effect<C> {
-    /// Make this state durable. It precedes every `Send` of the same step, and a runtime must
-    /// not transmit those sends before the state is on stable storage.
-    Persist(HardState<C>),
+    /// Write this record to stable storage (see the contract above).
+    Persist(Record<C>),
     /// Transmit a message to a peer.
     Send { to: NodeId, msg: Message<C> },
     /// Hand a committed command to the state machine. Indices arrive in order, each once per
@@ -155,7 +168,13 @@ struct Progress {
 /// The effects a step gathers before they are put in contract order: sends and applies are
 /// kept as effects already, so that a step allocates one vector at most.
 struct Outbox<C> {
-    hard_changed: bool,
+    /// `current_term` or `voted_for` changed: a term/vote record is due.
+    term_vote_changed: bool,
+    /// The lowest index from which the log changed, if it did: a log record is due.
+    log_from: Option<Index>,
+    /// The `append-without-truncate` bug: the old entries past the new ones that a truncation
+    /// removed from memory, which the buggy log record leaves on disk.
+    stale_suffix: Vec<Entry<C>>,
     /// Send before persisting (the `ack-before-persist` bug), for replies only.
     ack_first: bool,
     /// `Effect::Send`s, in the order they were made.
@@ -168,7 +187,9 @@ struct Outbox<C> {
 impl<C> Outbox<C> {
     fn new() -> Self {
         Outbox {
-            hard_changed: false,
+            term_vote_changed: false,
+            log_from: None,
+            stale_suffix: Vec::new(),
             ack_first: false,
             sends: Vec::new(),
             applies: Vec::new(),
@@ -178,6 +199,11 @@ impl<C> Outbox<C> {
 
     fn send(&mut self, to: NodeId, msg: Message<C>) {
         self.sends.push(Effect::Send { to, msg });
+    }
+
+    /// The log changed at `index` (and perhaps after it).
+    fn log_changed_from(&mut self, index: Index) {
+        self.log_from = Some(self.log_from.map_or(index, |f| f.min(index)));
     }
 }
 
@@ -287,18 +313,6 @@ impl<C: Command> Node<C> {
         }
     }
 
-    /// The state a `Persist` effect carries: the hard state, less what a persistence bug drops.
-    pub fn durable_state(&self) -> HardState<C> {
-        let mut hard = self.hard.clone();
-        if self.has(Mutation::VoteNotPersisted) {
-            hard.voted_for = None;
-        }
-        if self.has(Mutation::TermNotPersisted) {
-            hard.current_term = 0;
-        }
-        hard
-    }
-
     /// The election timer fired: a follower or candidate starts an election for the next term
     /// (§5.2). A leader ignores it, and so does a server whose term has no successor (only a
     /// state written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
@@ -306,35 +320,7 @@ impl<C: Command> Node<C> {
         let mut out = Outbox::new();
         let next_term = self.hard.current_term.checked_add(1);
         if let (false, Some(next_term)) = (self.role == Role::Leader, next_term) {
-            self.hard.current_term = next_term;
-            self.hard.voted_for = Some(self.id());
-            out.hard_changed = true;
-            out.reset_timer = true;
-            self.role = Role::Candidate;
-            self.leader_hint = None;
-            // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
-            let earlier = if self.has(Mutation::VoteTallyNotReset) {
-                self.votes
-            } else {
-                0
-            };
-            self.votes = earlier | 1 << self.id();
-            if self.config.is_quorum(self.votes.count_ones() as usize) {
-                self.become_leader(&mut out);
-            } else {
-                let (last_log_index, last_log_term) =
-                    (self.hard.last_index(), self.hard.last_term());
-                for peer in self.config.peers() {
-                    out.send(
-                        peer,
-                        Message::RequestVote {
-                            term: self.hard.current_term,
-                            last_log_index,
-                            last_log_term,
-                        },
-                    );
-                }
-            }
+            self.become_candidate(next_term, &mut out);
         }
         self.finish(out)
     }
@@ -371,7 +357,7 @@ impl<C: Command> Node<C> {
         self.hard.log.push(Entry { term, command });
         let index = self.hard.last_index();
         let mut out = Outbox::new();
-        out.hard_changed = true;
+        out.log_changed_from(index);
         self.advance_leader_commit(&mut out);
         Ok(Proposal {
             index,
@@ -401,15 +387,12 @@ impl<C: Command> Node<C> {
         let mut out = Outbox::new();
         // Figure 2, all servers: a higher term is adopted before the message is looked at.
         if msg.term() > self.hard.current_term {
-            self.hard.current_term = msg.term();
-            self.hard.voted_for = None;
-            out.hard_changed = true;
             let keeps_leading = self.has(Mutation::LeaderIgnoresHigherTerm)
                 || (self.has(Mutation::LeaderAcceptsAppend)
-                    && matches!(msg, Message::AppendEntries { .. }));
+                    && matches!(msg, Message::AppendEntries(_)));
+            self.take_term(msg.term(), &mut out);
             if !(self.role == Role::Leader && keeps_leading) {
-                self.role = Role::Follower;
-                self.leader_hint = None;
+                self.become_follower(None);
             }
         }
         match msg {
@@ -421,21 +404,7 @@ impl<C: Command> Node<C> {
             Message::RequestVoteReply { term, granted } => {
                 self.on_vote_reply(from, term, granted, &mut out)
             }
-            Message::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => self.on_append(
-                from,
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-                &mut out,
-            ),
+            Message::AppendEntries(append) => self.on_append(from, append, &mut out),
             Message::AppendEntriesReply { term, outcome } => {
                 self.on_append_reply(from, term, outcome, &mut out)
             }
@@ -450,6 +419,52 @@ impl<C: Command> Node<C> {
     fn reply(&self, to: NodeId, msg: Message<C>, out: &mut Outbox<C>) {
         out.ack_first = self.has(Mutation::AckBeforePersist);
         out.send(to, msg);
+    }
+
+    /// Figure 2, all servers: a term higher than ours is adopted, with no vote cast in it yet.
+    fn take_term(&mut self, term: Term, out: &mut Outbox<C>) {
+        self.hard.current_term = term;
+        self.hard.voted_for = None;
+        out.term_vote_changed = true;
+    }
+
+    /// Follower (§5.2): stops campaigning or leading; `leader` is the leader of the current term,
+    /// when one was heard.
+    fn become_follower(&mut self, leader: Option<NodeId>) {
+        self.role = Role::Follower;
+        self.leader_hint = leader;
+    }
+
+    /// Candidate (§5.2): a new term, a vote for itself, RequestVote to every peer. A single
+    /// server is a majority of its own and leads at once.
+    fn become_candidate(&mut self, term: Term, out: &mut Outbox<C>) {
+        self.hard.current_term = term;
+        self.hard.voted_for = Some(self.id());
+        out.term_vote_changed = true;
+        out.reset_timer = true;
+        self.role = Role::Candidate;
+        self.leader_hint = None;
+        // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
+        let earlier = if self.has(Mutation::VoteTallyNotReset) {
+            self.votes
+        } else {
+            0
+        };
+        self.votes = earlier | 1 << self.id();
+        if self.config.is_quorum(self.votes.count_ones() as usize) {
+            return self.become_leader(out);
+        }
+        let (last_log_index, last_log_term) = (self.hard.last_index(), self.hard.last_term());
+        for peer in self.config.peers() {
+            out.send(
+                peer,
+                Message::RequestVote {
+                    term,
+                    last_log_index,
+                    last_log_term,
+                },
+            );
+        }
     }
 
     /// §5.2 and §5.4.1: one vote per term, only for a log at least as up to date as ours.
@@ -468,7 +483,7 @@ impl<C: Command> Node<C> {
         if granted {
             if self.hard.voted_for != Some(from) {
                 self.hard.voted_for = Some(from);
-                out.hard_changed = true;
+                out.term_vote_changed = true;
             }
             out.reset_timer = true;
         }
@@ -502,6 +517,7 @@ impl<C: Command> Node<C> {
         }
     }
 
+    /// Leader (§5.2): fresh progress for every follower and an AppendEntries to each at once.
     fn become_leader(&mut self, out: &mut Outbox<C>) {
         self.role = Role::Leader;
         self.leader_hint = Some(self.id());
@@ -520,38 +536,23 @@ impl<C: Command> Node<C> {
         let entries = self.hard.log[prev_log_index as usize..].to_vec();
         out.send(
             peer,
-            Message::AppendEntries {
+            Message::AppendEntries(AppendEntries {
                 term: self.hard.current_term,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit: self.commit_index,
-            },
+            }),
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_append(
-        &mut self,
-        from: NodeId,
-        term: Term,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: Vec<Entry<C>>,
-        leader_commit: Index,
-        out: &mut Outbox<C>,
-    ) {
-        if term < self.hard.current_term && !self.has(Mutation::AcceptStaleTermAppend) {
-            let hint = self.conflict_hint(prev_log_index);
-            let reply = Message::AppendEntriesReply {
-                term: self.hard.current_term,
-                outcome: AppendOutcome::Conflict(hint),
-            };
-            return self.reply(from, reply, out);
+    /// Figure 2, AppendEntries RPC, receiver (§5.3), after the term was taken.
+    fn on_append(&mut self, from: NodeId, append: AppendEntries<C>, out: &mut Outbox<C>) {
+        if append.term < self.hard.current_term && !self.has(Mutation::AcceptStaleTermAppend) {
+            return self.reject_append(from, append.prev_log_index, out);
         }
         if self.role != Role::Leader {
-            self.role = Role::Follower;
-            self.leader_hint = Some(from);
+            self.become_follower(Some(from));
             out.reset_timer = true;
         } else if !self.has(Mutation::LeaderAcceptsAppend) {
             // Another leader of our own term: only reachable through a mutation that breaks
@@ -561,45 +562,36 @@ impl<C: Command> Node<C> {
         }
         if self.has(Mutation::VoteResetOnAppend) && self.hard.voted_for.is_some() {
             self.hard.voted_for = None;
-            out.hard_changed = true;
+            out.term_vote_changed = true;
         }
         if self.has(Mutation::CommitBeyondLastNew) {
             // The bug: leaderCommit is held against the whole local log before the consistency
             // check has shown any of it to be the leader's. (After the append, min with the
             // local last index would equal min with the last new one here, as every
             // AppendEntries carries the leader's log to its end.)
-            let commit = leader_commit.min(self.hard.last_index());
+            let commit = append.leader_commit.min(self.hard.last_index());
             if commit > self.commit_index {
                 self.commit_index = commit;
                 self.apply_committed(out);
             }
         }
-        if self.hard.term_at(prev_log_index) != Some(prev_log_term) {
-            let hint = self.conflict_hint(prev_log_index);
-            let reply = Message::AppendEntriesReply {
-                term: self.hard.current_term,
-                outcome: AppendOutcome::Conflict(hint),
-            };
-            return self.reply(from, reply, out);
+        if self.hard.term_at(append.prev_log_index) != Some(append.prev_log_term) {
+            return self.reject_append(from, append.prev_log_index, out);
         }
-        let last_new = prev_log_index + entries.len() as Index;
-        if self.append_entries(prev_log_index, entries) {
-            out.hard_changed = true;
-            if self.role == Role::Leader && self.has(Mutation::LeaderAcceptsAppend) {
-                // The repair may have shortened a leader's own log: keep what it knows of its
-                // followers within that log, as sending entries and counting replicas assume.
-                let last = self.hard.last_index();
-                for p in &mut self.progress {
-                    p.matched = p.matched.min(last);
-                    p.next = p.next.min(last + 1);
-                }
+        let last_new = append.last_new();
+        if self.append_entries(append.prev_log_index, append.entries, out)
+            && self.role == Role::Leader
+            && self.has(Mutation::LeaderAcceptsAppend)
+        {
+            // The repair may have shortened a leader's own log: keep what it knows of its
+            // followers within that log, as sending entries and counting replicas assume.
+            let last = self.hard.last_index();
+            for p in &mut self.progress {
+                p.matched = p.matched.min(last);
+                p.next = p.next.min(last + 1);
             }
         }
-        let new_commit = leader_commit.min(last_new);
-        if new_commit > self.commit_index || self.has(Mutation::CommitIndexRegress) {
-            self.commit_index = new_commit;
-        }
-        self.apply_committed(out);
+        self.follower_commit(append.leader_commit, last_new, out);
         let reply = Message::AppendEntriesReply {
             term: self.hard.current_term,
             outcome: AppendOutcome::Success {
@@ -609,17 +601,45 @@ impl<C: Command> Node<C> {
         self.reply(from, reply, out);
     }
 
-    /// Puts `entries` after `prev_log_index`, truncating only at the first index whose term
-    /// differs (§5.3): entries that already match stay, so a stale AppendEntries that arrives
-    /// late cannot delete what a newer one added. Returns whether the log changed.
-    fn append_entries(&mut self, prev_log_index: Index, entries: Vec<Entry<C>>) -> bool {
+    /// Figure 2, AppendEntries receiver, rules 1 and 2: a request of an older term, or one whose
+    /// previous entry this log does not hold, is refused, with the fast-backup hint.
+    fn reject_append(&self, from: NodeId, prev_log_index: Index, out: &mut Outbox<C>) {
+        let reply = Message::AppendEntriesReply {
+            term: self.hard.current_term,
+            outcome: AppendOutcome::Conflict(self.conflict_hint(prev_log_index)),
+        };
+        self.reply(from, reply, out);
+    }
+
+    /// Figure 2, AppendEntries receiver, rule 5: commit up to `min(leaderCommit, index of last
+    /// new entry)`, never down, and apply what that newly commits.
+    fn follower_commit(&mut self, leader_commit: Index, last_new: Index, out: &mut Outbox<C>) {
+        let new_commit = leader_commit.min(last_new);
+        if new_commit > self.commit_index || self.has(Mutation::CommitIndexRegress) {
+            self.commit_index = new_commit;
+        }
+        self.apply_committed(out);
+    }
+
+    /// Figure 2, AppendEntries receiver, rules 3 and 4: puts `entries` after
+    /// `prev_log_index`, truncating only at the first index whose term differs (§5.3): entries
+    /// that already match stay, so a stale AppendEntries that arrives late cannot delete what a
+    /// newer one added. Returns whether the log changed, and marks where in `out`.
+    fn append_entries(
+        &mut self,
+        prev_log_index: Index,
+        entries: Vec<Entry<C>>,
+        out: &mut Outbox<C>,
+    ) -> bool {
+        let before = out.log_from;
         let log = &mut self.hard.log;
         if self.config.mutations.contains(Mutation::TruncateOnMatch) {
-            let before = log.len();
-            log.truncate(prev_log_index as usize);
-            let changed = before != log.len() || !entries.is_empty();
-            log.extend(entries);
-            return changed;
+            if log.len() as Index > prev_log_index || !entries.is_empty() {
+                log.truncate(prev_log_index as usize);
+                log.extend(entries);
+                out.log_changed_from(prev_log_index + 1);
+            }
+            return out.log_from != before;
         }
         let overwrite = self
             .config
@@ -631,21 +651,33 @@ impl<C: Command> Node<C> {
                 .mutations
                 .contains(Mutation::TruncateAfterConflict),
         );
-        let mut changed = false;
+        let stale_on_disk = self
+            .config
+            .mutations
+            .contains(Mutation::AppendWithoutTruncate);
         for (offset, entry) in entries.into_iter().enumerate() {
             let pos = prev_log_index as usize + offset;
             match log.get(pos) {
                 Some(existing) if existing.term == entry.term => continue,
-                Some(_) if overwrite => log[pos] = entry,
-                Some(_) => {
-                    log.truncate(pos + keep);
-                    log.push(entry);
+                Some(_) if overwrite => {
+                    log[pos] = entry;
+                    out.log_changed_from(pos as Index + 1);
                 }
-                None => log.push(entry),
+                Some(_) => {
+                    let removed = log.split_off(pos + keep);
+                    if stale_on_disk && out.stale_suffix.is_empty() {
+                        out.stale_suffix = removed;
+                    }
+                    log.push(entry);
+                    out.log_changed_from((pos + keep) as Index + 1);
+                }
+                None => {
+                    log.push(entry);
+                    out.log_changed_from(log.len() as Index);
+                }
             }
-            changed = true;
         }
-        changed
+        out.log_from != before
     }
 
     fn conflict_hint(&self, prev_log_index: Index) -> ConflictHint {
@@ -764,14 +796,56 @@ impl<C: Command> Node<C> {
         }
     }
 
-    /// Puts a step's effects in contract order: persist, then sends, then applies, then the
-    /// timer. The `ack-before-persist` bug moves replies ahead of the persist.
-    fn finish(&self, out: Outbox<C>) -> Vec<Effect<C>> {
-        let mut effects = out.sends;
-        if out.hard_changed {
-            let at = if out.ack_first { effects.len() } else { 0 };
-            effects.insert(at, Effect::Persist(self.durable_state()));
+    /// The term/vote record of a step, less what a persistence bug drops.
+    fn term_vote_record(&self) -> Record<C> {
+        Record::TermVote {
+            term: if self.has(Mutation::TermNotPersisted) {
+                0
+            } else {
+                self.hard.current_term
+            },
+            voted_for: self
+                .hard
+                .voted_for
+                .filter(|_| !self.has(Mutation::VoteNotPersisted)),
         }
+    }
+
+    /// The log record of a step whose log changed from `from` on: the log from there to its
+    /// end. With `append-without-truncate`, the old entries a truncation removed stay on disk
+    /// past the new ones, as a store that writes entries in place without truncating keeps them.
+    fn log_record(&self, from: Index, stale_suffix: Vec<Entry<C>>) -> Record<C> {
+        let mut entries = self.hard.log[(from - 1) as usize..].to_vec();
+        // The truncation was at `from` (the bug's only log change in its step), so the removed
+        // entries start there too: those past the new ones are what the disk still holds.
+        entries.extend(stale_suffix.into_iter().skip(entries.len()));
+        Record::Log { from, entries }
+    }
+
+    /// Puts a step's effects in contract order: the term/vote record, the log record, then
+    /// sends, then applies, then the timer. The `ack-before-persist` bug moves replies ahead of
+    /// the writes; `hardstate-before-entries-synced` puts the sends between the two records,
+    /// so that they wait for the term/vote record but not for the entries.
+    fn finish(&self, out: Outbox<C>) -> Vec<Effect<C>> {
+        let mut effects = Vec::with_capacity(out.sends.len() + out.applies.len() + 3);
+        let mut writes = Vec::new();
+        if out.term_vote_changed {
+            writes.push(Effect::Persist(self.term_vote_record()));
+        }
+        if let Some(from) = out.log_from {
+            writes.push(Effect::Persist(self.log_record(from, out.stale_suffix)));
+        }
+        let sends_at = if out.ack_first {
+            0
+        } else if self.has(Mutation::HardStateBeforeEntriesSynced) && writes.len() == 2 {
+            1
+        } else {
+            writes.len()
+        };
+        let after = writes.split_off(sends_at);
+        effects.extend(writes);
+        effects.extend(out.sends);
+        effects.extend(after);
         effects.extend(out.applies);
         if out.reset_timer {
             effects.push(Effect::ResetElectionTimer);

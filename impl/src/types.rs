@@ -50,7 +50,52 @@ impl<C> Default for HardState<C> {
     }
 }
 
+/// One write to stable storage, as a step of the core emits it ([`crate::Effect::Persist`]):
+/// only what changed. Every store (the model's, the simulator's memory store, raftd's
+/// write-ahead log) keeps these as records and rebuilds the state with [`HardState::apply`], the
+/// one rule for what a record means.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Record<C> {
+    /// `current_term` or `voted_for` changed; both are written, as one record.
+    TermVote {
+        term: Term,
+        voted_for: Option<NodeId>,
+    },
+    /// The log changed from index `from` on: every entry from `from` is dropped, then `entries`
+    /// are appended, the first at index `from`.
+    Log { from: Index, entries: Vec<Entry<C>> },
+}
+
+/// A log record that starts past the end of the log it is applied to: the records between were
+/// lost, which no store that keeps a prefix of what was written can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("log record starts at index {from}, but the log ends at index {last}")]
+pub struct LogGap {
+    pub from: Index,
+    pub last: Index,
+}
+
 impl<C> HardState<C> {
+    /// Applies one record: what recovery replays and what every store means by a write. It
+    /// costs O(what the record holds and what it truncates), never O(log).
+    pub fn apply(&mut self, write: Record<C>) -> Result<(), LogGap> {
+        match write {
+            Record::TermVote { term, voted_for } => {
+                self.current_term = term;
+                self.voted_for = voted_for;
+            }
+            Record::Log { from, entries } => {
+                let last = self.last_index();
+                if from == 0 || from > last.saturating_add(1) {
+                    return Err(LogGap { from, last });
+                }
+                self.log.truncate((from - 1) as usize);
+                self.log.extend(entries);
+            }
+        }
+        Ok(())
+    }
+
     /// Index of the last entry, 0 for an empty log.
     pub fn last_index(&self) -> Index {
         self.log.len() as Index

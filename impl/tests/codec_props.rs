@@ -7,7 +7,7 @@ mod support;
 use proptest::prelude::*;
 use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
 use raft_impl::kv::{KvCommand, KvOp};
-use raft_impl::{AppendOutcome, ConflictHint, Entry, HardState, Message};
+use raft_impl::{AppendEntries, AppendOutcome, ConflictHint, Entry, HardState, Message};
 use support::encoded;
 
 fn kv_command() -> impl Strategy<Value = KvCommand> {
@@ -68,13 +68,13 @@ fn message() -> impl Strategy<Value = Message<KvCommand>> {
         )
             .prop_map(
                 |(term, prev_log_index, prev_log_term, entries, leader_commit)| {
-                    Message::AppendEntries {
+                    Message::AppendEntries(AppendEntries {
                         term,
                         prev_log_index,
                         prev_log_term,
                         entries,
                         leader_commit,
-                    }
+                    })
                 }
             ),
         (any::<u64>(), outcome)

@@ -1,10 +1,10 @@
 //! The one-line format of a message, which the model checker's traces and the simulator's
 //! `RAFT_TRACE` both print: pinned here so that a change to it is a deliberate one.
 
-use raft_impl::{AppendOutcome, ConflictHint, Entry, Message};
+use raft_impl::{AppendEntries, AppendOutcome, ConflictHint, Entry, Message};
 
 fn append(prev: (u64, u64), entries: &[(u64, &'static str)], commit: u64) -> Message<&'static str> {
-    Message::AppendEntries {
+    Message::AppendEntries(AppendEntries {
         term: 2,
         prev_log_index: prev.0,
         prev_log_term: prev.1,
@@ -13,7 +13,7 @@ fn append(prev: (u64, u64), entries: &[(u64, &'static str)], commit: u64) -> Mes
             .map(|&(term, command)| Entry { term, command })
             .collect(),
         leader_commit: commit,
-    }
+    })
 }
 
 fn reply(outcome: AppendOutcome) -> Message<&'static str> {
@@ -100,7 +100,7 @@ fn a_long_batch_shows_its_start_and_its_end_unless_alternate() {
 
 #[test]
 fn the_alternate_form_keeps_commands_on_one_line() {
-    let msg = Message::AppendEntries {
+    let msg = Message::AppendEntries(AppendEntries {
         term: 1,
         prev_log_index: 0,
         prev_log_term: 0,
@@ -109,7 +109,7 @@ fn the_alternate_form_keeps_commands_on_one_line() {
             command: Some(7),
         }],
         leader_commit: 0,
-    };
+    });
     assert_eq!(
         format!("{msg:#}"),
         "AppendEntries t1 prev 0:0 [1:1:Some(7)] commit 0"

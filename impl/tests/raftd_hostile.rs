@@ -16,7 +16,7 @@ use raft_impl::runtime::clerk::{Clerk, ClerkError, NoServers};
 use raft_impl::runtime::frame::{read_frame, write_frame};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
 use raft_impl::runtime::server::STATE_FILE;
-use raft_impl::{Envelope, FilePersister, HardState, Message, Persister};
+use raft_impl::{AppendEntries, Envelope, FilePersister, HardState, Message, Persister};
 
 const SERVERS: usize = 3;
 
@@ -259,13 +259,13 @@ fn forged_append(to: u8, term: u64) -> Envelope<KvCommand> {
     Envelope {
         from: 0,
         to,
-        msg: Message::AppendEntries {
+        msg: Message::AppendEntries(AppendEntries {
             term,
             prev_log_index: 0,
             prev_log_term: 0,
             entries: Vec::new(),
             leader_commit: 0,
-        },
+        }),
     }
 }
 

@@ -239,7 +239,7 @@ fn entries(state: &State, log: &[Entry<Cmd>], committed: usize) -> String {
     html
 }
 
-/// Deferred persistence: the persists not yet durable and the sends waiting for them.
+/// Deferred and WAL persistence: the writes not yet durable and the sends waiting for them.
 fn pending(pending: &[Pending]) -> String {
     if pending.is_empty() {
         return "none".to_string();
@@ -247,7 +247,7 @@ fn pending(pending: &[Pending]) -> String {
     let items: Vec<String> = pending
         .iter()
         .map(|p| match p {
-            Pending::Persist(h) => format!("persist {}", render::hard(h)),
+            Pending::Persist(ws) => format!("write {}", render::records(ws)),
             Pending::Send(e) => format!("send {} to s{}", render::message(&e.msg), e.to),
         })
         .map(|item| escape(&item))

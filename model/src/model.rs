@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvStore};
 use raft_impl::service::{self, Settled};
-use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Role};
+use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
 
 use crate::action::Action;
@@ -110,8 +110,11 @@ impl RaftModel {
         }
         state.set_node(id, node);
         self.observe(last, &mut state, id);
+        let mut after_write = false;
         for effect in effects {
-            self.carry_out(&mut state, id, effect);
+            let write = matches!(effect, Effect::Persist(_));
+            self.carry_out(&mut state, id, effect, after_write);
+            after_write = write;
         }
         Some(state)
     }
@@ -203,15 +206,24 @@ impl RaftModel {
         }
     }
 
-    /// Carries out one effect of a step of server `id`, in the order the core emitted it.
-    fn carry_out(&self, state: &mut State, id: NodeId, effect: Effect<Cmd>) {
-        let deferred = self.bounds.persistence == Persistence::Deferred;
-        match effect {
-            Effect::Persist(hard) if deferred => {
-                state.server_mut(id).pending.push(Pending::Persist(hard))
+    /// Carries out one effect of a step of server `id`, in the order the core emitted it;
+    /// `after_write`: the step's previous effect was a write too.
+    fn carry_out(&self, state: &mut State, id: NodeId, effect: Effect<Cmd>, after_write: bool) {
+        match (effect, self.bounds.persistence) {
+            (Effect::Persist(write), Persistence::Atomic) => {
+                apply(Arc::make_mut(&mut state.server_mut(id).durable), write)
             }
-            Effect::Persist(hard) => state.server_mut(id).durable = Arc::new(hard),
-            Effect::Send { to, msg } => {
+            (Effect::Persist(write), Persistence::Deferred) if after_write => {
+                match state.server_mut(id).pending.last_mut() {
+                    Some(Pending::Persist(writes)) => writes.push(write),
+                    _ => unreachable!("a write after a write joins its pending persist"),
+                }
+            }
+            (Effect::Persist(write), _) => state
+                .server_mut(id)
+                .pending
+                .push(Pending::Persist(vec![write])),
+            (Effect::Send { to, msg }, _) => {
                 let env = Envelope { from: id, to, msg };
                 // A send may not overtake a persist emitted before it.
                 if state.servers[id as usize].pending.is_empty() {
@@ -220,14 +232,14 @@ impl RaftModel {
                     state.server_mut(id).pending.push(Pending::Send(env));
                 }
             }
-            Effect::Apply { index, command } => {
+            (Effect::Apply { index, command }, _) => {
                 let committed = state.ghost.committed.get(index as usize - 1);
                 if committed.is_none_or(|c| c.command != command) {
                     state.ghost.record(Violation::StateMachineSafety);
                 }
                 self.apply_kv(state, id, index, command);
             }
-            Effect::ResetElectionTimer => {}
+            (Effect::ResetElectionTimer, _) => {}
         }
     }
 
@@ -396,10 +408,13 @@ impl RaftModel {
     fn flush(&self, last: &State, id: NodeId) -> Option<State> {
         let mut state = last.clone();
         let server = state.server_mut(id);
-        let Some(Pending::Persist(hard)) = server.pending.first().cloned() else {
+        let Some(Pending::Persist(writes)) = server.pending.first().cloned() else {
             return None;
         };
-        server.durable = Arc::new(hard);
+        let durable = Arc::make_mut(&mut server.durable);
+        for write in writes {
+            apply(durable, write);
+        }
         let next_persist = server.pending[1..]
             .iter()
             .position(|p| matches!(p, Pending::Persist(_)))
@@ -443,6 +458,14 @@ impl RaftModel {
         let server = state.server_mut(id);
         server.node = Some(node);
         server.kv = self.store();
+    }
+}
+
+/// Makes one write of the core durable. The core never writes a log record past the end of
+/// the log, and every store keeps writes in order, so a gap is a bug of the model.
+fn apply(durable: &mut HardState<Cmd>, write: Record<Cmd>) {
+    if let Err(gap) = durable.apply(write) {
+        panic!("a durable log would have a gap: {gap}");
     }
 }
 

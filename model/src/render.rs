@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use raft_impl::kv::KvReply;
-use raft_impl::{Entry, HardState, Message, Node, NodeId, Role};
+use raft_impl::{Entry, HardState, Index, Message, Node, NodeId, Record, Role};
 use stateright::Path;
 
 use crate::action::Action;
@@ -67,12 +67,33 @@ fn client_outcomes(last: &State, next: &State, line: &mut String) {
 
 /// A log as `index:term:cmd` entries.
 pub fn log(entries: &[Entry<Cmd>]) -> String {
+    entries_from(1, entries)
+}
+
+/// Entries as `index:term:cmd`, the first at index `first`.
+fn entries_from(first: Index, entries: &[Entry<Cmd>]) -> String {
     let items: Vec<_> = entries
         .iter()
-        .enumerate()
-        .map(|(i, e)| format!("{}:{}:{}", i + 1, e.term, e.command))
+        .zip(first..)
+        .map(|(e, i)| format!("{i}:{}:{}", e.term, e.command))
         .collect();
     format!("[{}]", items.join(" "))
+}
+
+/// A storage write: `term 2 vote s1`, or `log from 2 [2:2:3]` (entries from index 2 replaced).
+pub fn record(w: &Record<Cmd>) -> String {
+    match w {
+        Record::TermVote { term, voted_for } => format!("term {term} vote {}", vote(*voted_for)),
+        Record::Log { from, entries } => {
+            format!("log from {from} {}", entries_from(*from, entries))
+        }
+    }
+}
+
+/// Writes that become durable together, joined by `+`.
+pub fn records(ws: &[Record<Cmd>]) -> String {
+    let items: Vec<_> = ws.iter().map(record).collect();
+    items.join(" + ")
 }
 
 /// A vote as the server voted for, or `-`.

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
-use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Term};
+use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Record, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::bounds::TERM_LIMIT;
@@ -54,18 +54,20 @@ pub struct Server {
     pub durable: Arc<HardState<Cmd>>,
     /// The running node; `None` while crashed.
     pub node: Option<Node<Cmd>>,
-    /// Deferred persistence only: persists not yet flushed and the sends queued behind them,
-    /// in emission order. A crash loses all of it.
+    /// Deferred and WAL persistence only: writes not yet durable and the sends queued behind
+    /// them, in emission order. A crash loses what it does not keep (see `Persistence`).
     pub pending: Vec<Pending>,
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
     pub kv: Option<KvStore>,
 }
 
-/// An effect waiting for a flush in the deferred-persistence mode.
+/// An effect waiting for a flush in the deferred and WAL persistence modes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Pending {
-    Persist(HardState<Cmd>),
+    /// Writes that become durable together, at one `Flush`: the consecutive writes of one step
+    /// with deferred persistence, one record with a write-ahead log.
+    Persist(Vec<Record<Cmd>>),
     Send(Envelope<Cmd>),
 }
 

@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use raft_impl::{Envelope, HardState, Message, NodeId, Role};
+use raft_impl::{AppendEntries, Envelope, HardState, Message, NodeId, Record, Role};
 
 use crate::bounds::SERVER_LIMIT;
 use crate::kv::{Clients, Status};
@@ -176,9 +176,12 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
     h.write_usize(server.pending.len());
     for pending in &server.pending {
         match pending {
-            Pending::Persist(hard) => {
+            Pending::Persist(writes) => {
                 h.write_u8(0);
-                hash_hard(hard, r, h);
+                h.write_usize(writes.len());
+                for write in writes {
+                    hash_record(write, r, h);
+                }
             }
             Pending::Send(env) => {
                 h.write_u8(1);
@@ -230,6 +233,21 @@ fn hash_hard<H: Hasher>(hard: &HardState<Cmd>, r: &Renaming, h: &mut H) {
     }
 }
 
+fn hash_record<H: Hasher>(write: &Record<Cmd>, r: &Renaming, h: &mut H) {
+    match write {
+        Record::TermVote { term, voted_for } => {
+            let vote = voted_for.map_or(u64::from(u8::MAX), |v| r.id(v).into());
+            h.write_u64(term << 9 | vote << 1);
+        }
+        Record::Log { from, entries } => {
+            h.write_u64(from << 17 | (entries.len() as u64) << 1 | 1);
+            for entry in entries {
+                h.write_u64(entry.term << 32 | u64::from(entry.command.code()));
+            }
+        }
+    }
+}
+
 fn hash_envelope<H: Hasher>(env: &Envelope<Cmd>, r: &Renaming, h: &mut H) {
     h.write_u8(r.id(env.from) << 4 | r.id(env.to));
     hash_message(&env.msg, h);
@@ -249,13 +267,13 @@ fn hash_message<H: Hasher>(msg: &Message<Cmd>, h: &mut H) {
             h.write_u64(term << 2 | 1);
             h.write_u8(u8::from(*granted));
         }
-        Message::AppendEntries {
+        Message::AppendEntries(AppendEntries {
             term,
             prev_log_index,
             prev_log_term,
             entries,
             leader_commit,
-        } => {
+        }) => {
             h.write_u64(term << 2 | 2);
             h.write_u64(prev_log_index << 32 | prev_log_term);
             h.write_u64(leader_commit << 32 | entries.len() as u64);
@@ -330,6 +348,16 @@ fn rename_hard(hard: &HardState<Cmd>, r: &Renaming) -> HardState<Cmd> {
     }
 }
 
+fn rename_record(write: &Record<Cmd>, r: &Renaming) -> Record<Cmd> {
+    match write {
+        Record::TermVote { term, voted_for } => Record::TermVote {
+            term: *term,
+            voted_for: voted_for.map(|v| r.id(v)),
+        },
+        Record::Log { .. } => write.clone(),
+    }
+}
+
 /// A shared durable state under a renaming, still shared when the renaming does not touch it.
 fn rename_durable(hard: &Arc<HardState<Cmd>>, r: &Renaming) -> Arc<HardState<Cmd>> {
     match hard.voted_for {
@@ -371,7 +399,9 @@ impl State {
                     .pending
                     .iter()
                     .map(|p| match p {
-                        Pending::Persist(hard) => Pending::Persist(rename_hard(hard, r)),
+                        Pending::Persist(writes) => {
+                            Pending::Persist(writes.iter().map(|w| rename_record(w, r)).collect())
+                        }
                         Pending::Send(env) => Pending::Send(rename_envelope(env, r)),
                     })
                     .collect(),

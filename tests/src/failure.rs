@@ -24,9 +24,6 @@ pub enum Failure {
         got: Index,
         expected: Index,
     },
-    /// The saved state could not be written or read back (the real codec is in the loop).
-    #[error("server {server}: persister: {reason}")]
-    Storage { server: NodeId, reason: String },
     /// A message could not be encoded to count its bytes.
     #[error("server {server}: cannot encode message: {reason}")]
     Encode { server: NodeId, reason: String },

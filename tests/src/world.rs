@@ -11,9 +11,9 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use raft_impl::codec::{self, FrameKind};
+use raft_impl::storage::{LogStore, MemoryStore};
 use raft_impl::{
-    Command, Config, Effect, Index, MemoryPersister, Message, MutationSet, Node, NodeId, Persister,
-    Proposal, Term,
+    Command, Config, Effect, Index, Message, MutationSet, Node, NodeId, Proposal, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,7 +96,8 @@ pub trait StateMachines<C>: std::fmt::Debug {
 #[derive(Debug)]
 struct Server<C> {
     node: Option<Node<C>>,
-    persister: MemoryPersister,
+    /// What survives a crash: every record the server wrote, synced as it is written.
+    store: MemoryStore<C>,
     /// Bumped at each crash: messages and timers of a dead instance carry the old number.
     incarnation: u32,
     connected: bool,
@@ -150,7 +151,7 @@ impl<C: Command> World<C> {
             servers: (0..servers)
                 .map(|_| Server {
                     node: None,
-                    persister: MemoryPersister::new(),
+                    store: MemoryStore::new(),
                     incarnation: 0,
                     connected: false,
                     timer_generation: 0,
@@ -272,15 +273,7 @@ impl<C: Command> World<C> {
     pub fn start(&mut self, i: NodeId) {
         self.crash(i);
         let s = i as usize;
-        let hard = match self.servers[s].persister.load() {
-            Ok(hard) => hard,
-            Err(e) => {
-                return self.fail(Failure::Storage {
-                    server: i,
-                    reason: e.to_string(),
-                })
-            }
-        };
+        let hard = self.servers[s].store.synced_state().clone();
         let config = Config::new(i, self.servers()).with_mutations(self.mutations);
         let node = Node::new(config, hard);
         let (term, log_len) = (node.current_term(), node.log().len() as Index);
@@ -516,24 +509,21 @@ impl<C: Command> World<C> {
         }
     }
 
-    /// Carries out effects in the order the core gave them: a `Persist` is saved (encoded by
-    /// the real codec) before the sends behind it leave.
+    /// Carries out effects in the order the core gave them: a `Persist` record is written and
+    /// synced (in O(its size)) before the sends behind it leave.
     fn run_effects(&mut self, server: NodeId, effects: Vec<Effect<C>>) {
         for effect in effects {
             match effect {
-                Effect::Persist(hard) => {
+                Effect::Persist(record) => {
+                    let store = &mut self.servers[server as usize].store;
+                    let Ok(_) = store.append(&[record]).and_then(|_| store.sync());
+                    let hard = store.synced_state();
                     self.trace.record(self.now, || Traced::Persisted {
                         server,
                         term: hard.current_term,
                         voted_for: hard.voted_for,
                         log_len: hard.last_index(),
                     });
-                    if let Err(e) = self.servers[server as usize].persister.save(&hard) {
-                        self.fail(Failure::Storage {
-                            server,
-                            reason: e.to_string(),
-                        });
-                    }
                 }
                 Effect::Send { to, msg } => self.send(server, to, msg),
                 Effect::Apply { index, command } => {

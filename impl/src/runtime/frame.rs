@@ -145,7 +145,7 @@ mod tests {
 
     use super::*;
     use crate::kv::{KvCommand, KvOp};
-    use crate::message::{Envelope, Message};
+    use crate::message::{AppendEntries, Envelope, Message};
     use crate::types::Entry;
 
     fn command(seq: u64) -> KvCommand {
@@ -163,7 +163,7 @@ mod tests {
         Envelope {
             from: 0,
             to: 2,
-            msg: Message::AppendEntries {
+            msg: Message::AppendEntries(AppendEntries {
                 term: 3,
                 prev_log_index: 1,
                 prev_log_term: 2,
@@ -172,7 +172,7 @@ mod tests {
                     command: command(1),
                 }],
                 leader_commit: 1,
-            },
+            }),
         }
     }
 

@@ -279,8 +279,10 @@ struct Core {
     heartbeat_deadline: Instant,
     /// Whether the batch proposed something, to be replicated at its end in one round.
     proposed: bool,
-    /// The batch's outputs, held back until its state is durable.
-    unsaved: Option<HardState<KvCommand>>,
+    /// The state the batch's writes lead to, saved whole at its end.
+    durable: HardState<KvCommand>,
+    /// Whether the batch wrote anything; its outputs are held back until that is durable.
+    unsaved: bool,
     sends: Vec<(NodeId, Message<KvCommand>)>,
     replies: Vec<(Sender<ClientReply>, ClientReply)>,
 }
@@ -292,6 +294,7 @@ impl Core {
         links: HashMap<NodeId, PeerLink>,
     ) -> Core {
         let now = Instant::now();
+        let durable = node.hard_state().clone();
         let mut core = Core {
             node,
             store: KvStore::new(MutationSet::NONE),
@@ -301,7 +304,8 @@ impl Core {
             election_deadline: now,
             heartbeat_deadline: now,
             proposed: false,
-            unsaved: None,
+            durable,
+            unsaved: false,
             sends: Vec::new(),
             replies: Vec::new(),
         };
@@ -393,7 +397,12 @@ impl Core {
     fn absorb(&mut self, effects: Vec<Effect<KvCommand>>) {
         for effect in effects {
             match effect {
-                Effect::Persist(hard) => self.unsaved = Some(hard),
+                Effect::Persist(write) => {
+                    self.durable
+                        .apply(write)
+                        .expect("the core writes the log without gaps");
+                    self.unsaved = true;
+                }
                 Effect::Send { to, msg } => self.sends.push((to, msg)),
                 Effect::Apply { index, command } => {
                     let answer = self.store.apply(&command);
@@ -449,8 +458,8 @@ impl Core {
 
     /// Makes the batch's state durable, then lets its sends and replies go.
     fn flush(&mut self) -> Result<(), ServerError> {
-        if let Some(hard) = self.unsaved.take() {
-            self.persister.save(&hard)?;
+        if std::mem::take(&mut self.unsaved) {
+            self.persister.save(&self.durable)?;
         }
         for (to, msg) in self.sends.drain(..) {
             if let Some(link) = self.links.get(&to) {
@@ -617,13 +626,13 @@ mod tests {
         let waiting = client(&mut core, append(1, 1));
         core.flush().unwrap();
         assert!(waiting.try_recv().is_err(), "not committed: no answer yet");
-        let heartbeat = Message::AppendEntries {
+        let heartbeat = Message::AppendEntries(crate::message::AppendEntries {
             term: 2,
             prev_log_index: 0,
             prev_log_term: 0,
             entries: Vec::new(),
             leader_commit: 0,
-        };
+        });
         core.on_event(Event::Peer {
             from: 2,
             msg: heartbeat,

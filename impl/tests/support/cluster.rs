@@ -1,12 +1,13 @@
 //! A tiny deterministic runtime for whole-cluster tests: it carries out every step's effects in
-//! order (each `Persist` saved through the real codec into a `MemoryPersister` before the step's
+//! order (each `Persist` record written and synced into a `MemoryStore` before the step's
 //! sends enter the network, each message encoded and decoded as a network would carry it) and
 //! checks on every step the contract and the safety properties a runtime can see.
 //!
 //! It is kept beside the simulator of `raft-tests` (`tests/src/world.rs`) for what that one
 //! cannot do:
 //! - it checks the persist contract of every step against the node's hard state before and
-//!   after it (a change is persisted exactly, first, once; no change, no persist), where the
+//!   after it (its records come first, in order, and replay to the new state; no change, no
+//!   record), where the
 //!   simulator only carries the effects out;
 //! - its schedule is the test's, step by step, so proptest can draw any interleaving, deliver
 //!   a message twice (the simulator's labrpc-like network never duplicates) and shrink a
@@ -17,16 +18,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_impl::codec::{self, FrameKind};
-use raft_impl::{
-    Config, Effect, Envelope, HardState, Index, MemoryPersister, Message, Node, NodeId, Persister,
-    Term,
-};
+use raft_impl::storage::{LogStore, MemoryStore};
+use raft_impl::{Config, Effect, Envelope, HardState, Index, Message, Node, NodeId, Record, Term};
 
 use super::Cmd;
 
 pub struct Cluster {
     pub nodes: Vec<Node<Cmd>>,
-    pub persisters: Vec<MemoryPersister>,
+    pub stores: Vec<MemoryStore<Cmd>>,
     /// Messages in flight, oldest first.
     pub network: VecDeque<Envelope<Cmd>>,
     /// The command applied at each index, by any node in any incarnation.
@@ -43,7 +42,7 @@ impl Cluster {
             nodes: (0..servers)
                 .map(|id| Node::new(Config::new(id, servers), HardState::default()))
                 .collect(),
-            persisters: vec![MemoryPersister::new(); servers as usize],
+            stores: vec![MemoryStore::new(); servers as usize],
             network: VecDeque::new(),
             applied: BTreeMap::new(),
             next_apply: vec![1; servers as usize],
@@ -90,13 +89,11 @@ impl Cluster {
     }
 
     /// Crashes `id` (its volatile state and the messages to it are lost) and restarts it from
-    /// what its persister holds.
+    /// what its store synced.
     pub fn crash_and_restart(&mut self, id: NodeId) {
         self.network.retain(|e| e.to != id);
         let config = *self.nodes[id as usize].config();
-        let saved = self.persisters[id as usize]
-            .load()
-            .expect("persisted state loads");
+        let saved = self.stores[id as usize].synced_state().clone();
         self.nodes[id as usize] = Node::new(config, saved);
         self.next_apply[id as usize] = 1;
     }
@@ -122,9 +119,10 @@ impl Cluster {
         }
         for effect in effects {
             match effect {
-                Effect::Persist(state) => self.persisters[id as usize]
-                    .save(&state)
-                    .expect("memory persister saves"),
+                Effect::Persist(record) => {
+                    let store = &mut self.stores[id as usize];
+                    let Ok(_) = store.append(&[record]).and_then(|_| store.sync());
+                }
                 Effect::Send { to, msg } => self.network.push_back(Envelope {
                     from: id,
                     to,
@@ -148,33 +146,44 @@ impl Cluster {
     }
 }
 
-/// A step that changes the hard state persists exactly the new state once, before any send;
-/// a step that changes nothing persists nothing.
+/// A step's records come first, before any send, at most one term/vote record and then at
+/// most one log record; applied to the state before the step they give the state after it; a
+/// step that changes nothing writes nothing.
 fn check_persist_contract(
     before: &HardState<Cmd>,
     after: &HardState<Cmd>,
     effects: &[Effect<Cmd>],
 ) {
-    let persists: Vec<usize> = effects
+    let records: Vec<&Record<Cmd>> = effects
         .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e, Effect::Persist(_)))
-        .map(|(i, _)| i)
+        .map_while(|e| match e {
+            Effect::Persist(record) => Some(record),
+            _ => None,
+        })
         .collect();
-    if before == after {
-        assert_eq!(
-            persists,
-            Vec::<usize>::new(),
-            "persist without a change: {effects:?}"
-        );
-        return;
-    }
-    assert_eq!(
-        persists,
-        vec![0],
-        "a change must be persisted first, once: {effects:?}"
+    let later = effects[records.len()..]
+        .iter()
+        .filter(|e| matches!(e, Effect::Persist(_)))
+        .count();
+    assert_eq!(later, 0, "a record after a send or apply: {effects:?}");
+    let kinds: Vec<bool> = records
+        .iter()
+        .map(|r| matches!(r, Record::Log { .. }))
+        .collect();
+    assert!(
+        [vec![], vec![false], vec![true], vec![false, true]].contains(&kinds),
+        "records out of their documented order: {effects:?}"
     );
-    assert_eq!(effects[0], Effect::Persist(after.clone()));
+    let mut replayed = before.clone();
+    for record in records {
+        replayed
+            .apply(record.clone())
+            .expect("the core writes no gap");
+    }
+    assert_eq!(&replayed, after, "the records do not lead to the new state");
+    if before == after {
+        assert_eq!(kinds, Vec::<bool>::new(), "a record without a change");
+    }
 }
 
 fn over_the_wire(msg: &Message<Cmd>) -> Message<Cmd> {

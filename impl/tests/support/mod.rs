@@ -6,9 +6,10 @@
 pub mod cluster;
 
 use raft_impl::codec::{self, FrameKind};
+use raft_impl::storage::{LogStore, MemoryStore};
 use raft_impl::{
-    AppendOutcome, Command, Config, ConflictHint, Effect, Entry, HardState, Index, MemoryPersister,
-    Message, Mutation, MutationSet, Node, NodeId, Persister, Term,
+    AppendEntries, AppendOutcome, Command, Config, ConflictHint, Effect, Entry, HardState, Index,
+    Message, Mutation, MutationSet, Node, NodeId, Record, Term,
 };
 
 /// The command type of the tests: a number, so that logs read as `(term, command)` pairs.
@@ -91,13 +92,13 @@ pub fn append(
     entries: &[(Term, Cmd)],
     leader_commit: Index,
 ) -> Message<Cmd> {
-    Message::AppendEntries {
+    Message::AppendEntries(AppendEntries {
         term,
         prev_log_index,
         prev_log_term,
         entries: log(entries),
         leader_commit,
-    }
+    })
 }
 
 pub fn success(term: Term, match_index: Index) -> Message<Cmd> {
@@ -118,8 +119,18 @@ pub fn conflict(term: Term, x_term: Option<Term>, x_index: Index, x_len: Index) 
     }
 }
 
-pub fn persist(state: HardState<Cmd>) -> Effect<Cmd> {
-    Effect::Persist(state)
+/// The term/vote record of a step that changed either.
+pub fn term_vote(term: Term, voted_for: Option<NodeId>) -> Effect<Cmd> {
+    Effect::Persist(Record::TermVote { term, voted_for })
+}
+
+/// The log record of a step whose log changed from index `from` on: `entries` replace
+/// everything from there.
+pub fn log_from(from: Index, entries: &[(Term, Cmd)]) -> Effect<Cmd> {
+    Effect::Persist(Record::Log {
+        from,
+        entries: log(entries),
+    })
 }
 
 pub fn send(to: NodeId, msg: Message<Cmd>) -> Effect<Cmd> {
@@ -132,21 +143,19 @@ pub fn apply(index: Index, command: Cmd) -> Effect<Cmd> {
 
 pub const RESET: Effect<Cmd> = Effect::ResetElectionTimer;
 
-/// Saves every `Persist` of `effects`, in order, as a runtime does.
-pub fn save_persists(persister: &mut MemoryPersister, effects: &[Effect<Cmd>]) {
+/// Writes and syncs every `Persist` of `effects`, in order, as a runtime does.
+pub fn save_persists(store: &mut MemoryStore<Cmd>, effects: &[Effect<Cmd>]) {
     for effect in effects {
-        if let Effect::Persist(state) = effect {
-            persister.save(state).expect("memory persister saves");
+        if let Effect::Persist(record) = effect {
+            let Ok(_) = store.append(std::slice::from_ref(record));
         }
     }
+    let Ok(_) = store.sync();
 }
 
-/// `node` after a crash: a new instance built from what `persister` holds.
-pub fn restart(node: &Node<Cmd>, persister: &MemoryPersister) -> Node<Cmd> {
-    Node::new(
-        *node.config(),
-        persister.load().expect("persisted state loads"),
-    )
+/// `node` after a crash: a new instance built from what `store` synced.
+pub fn restart(node: &Node<Cmd>, store: &MemoryStore<Cmd>) -> Node<Cmd> {
+    Node::new(*node.config(), store.synced_state().clone())
 }
 
 /// `state` as the codec frames it on disk.

@@ -1,0 +1,130 @@
+//! A store in memory that keeps what was written apart from what was synced, so that a test
+//! can crash it between any two records (as redb's crash tests do with their storage backend).
+
+use std::convert::Infallible;
+
+use crate::types::{Command, HardState, Record};
+
+use super::{LogStore, Position};
+
+/// Records in memory: the state the synced ones lead to, and the written ones after them.
+/// Appending and syncing cost O(the records' size); only [`MemoryStore::crash`] and
+/// [`MemoryStore::synced_state`]'s clone by a restarting caller cost O(log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryStore<C> {
+    synced: HardState<C>,
+    /// Written, not yet synced, in order.
+    unsynced: Vec<Record<C>>,
+    durable: Position,
+}
+
+impl<C> Default for MemoryStore<C> {
+    fn default() -> Self {
+        MemoryStore {
+            synced: HardState::default(),
+            unsynced: Vec::new(),
+            durable: 0,
+        }
+    }
+}
+
+impl<C: Command> MemoryStore<C> {
+    /// An empty store: a brand new server.
+    pub fn new() -> MemoryStore<C> {
+        MemoryStore::default()
+    }
+
+    /// The state the synced records lead to: what a crash that keeps nothing else leaves.
+    pub fn synced_state(&self) -> &HardState<C> {
+        &self.synced
+    }
+
+    /// The records written but not yet synced, oldest first.
+    pub fn unsynced(&self) -> &[Record<C>] {
+        &self.unsynced
+    }
+
+    /// A crash that keeps the synced records and the first `kept` of the unsynced ones (a
+    /// disk may have written any prefix of them before power went): the store holds exactly
+    /// those afterwards, all durable.
+    ///
+    /// # Panics
+    /// If `kept` exceeds the number of unsynced records.
+    pub fn crash(&mut self, kept: usize) {
+        assert!(
+            kept <= self.unsynced.len(),
+            "a crash cannot keep {kept} of {} unsynced records",
+            self.unsynced.len()
+        );
+        self.unsynced.truncate(kept);
+        self.sync_all();
+    }
+
+    fn sync_all(&mut self) {
+        for record in self.unsynced.drain(..) {
+            self.durable += 1;
+            if let Err(gap) = self.synced.apply(record) {
+                panic!("the core wrote a log record past the end of its log: {gap}");
+            }
+        }
+    }
+}
+
+impl<C: Command> LogStore<C> for MemoryStore<C> {
+    type Error = Infallible;
+
+    fn append(&mut self, records: &[Record<C>]) -> Result<Position, Infallible> {
+        self.unsynced.extend_from_slice(records);
+        Ok(self.durable + self.unsynced.len() as Position)
+    }
+
+    fn sync(&mut self) -> Result<Position, Infallible> {
+        self.sync_all();
+        Ok(self.durable)
+    }
+
+    fn durable(&self) -> Position {
+        self.durable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Entry;
+
+    fn entry(term: u64, command: u8) -> Entry<u8> {
+        Entry { term, command }
+    }
+
+    #[test]
+    fn a_crash_keeps_the_synced_records_and_a_prefix_of_the_rest() {
+        let mut store = MemoryStore::new();
+        let vote = Record::TermVote {
+            term: 1,
+            voted_for: Some(0),
+        };
+        let log = Record::Log {
+            from: 1,
+            entries: vec![entry(1, 7), entry(1, 8)],
+        };
+        let replace = Record::Log {
+            from: 2,
+            entries: vec![entry(2, 9)],
+        };
+        assert_eq!(store.append(&[vote, log]), Ok(2));
+        assert_eq!(store.sync(), Ok(2));
+        assert_eq!(store.append(std::slice::from_ref(&replace)), Ok(3));
+        assert_eq!(store.durable(), 2);
+
+        let mut lost = store.clone();
+        lost.crash(0);
+        assert_eq!(lost.synced_state().log, vec![entry(1, 7), entry(1, 8)]);
+        assert_eq!(lost.durable(), 2);
+
+        store.crash(1);
+        assert_eq!(store.synced_state().log, vec![entry(1, 7), entry(2, 9)]);
+        assert_eq!(store.synced_state().voted_for, Some(0));
+        assert_eq!(store.durable(), 3);
+    }
+}
