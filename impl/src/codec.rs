@@ -285,7 +285,7 @@ fn decode_checked<T: DeserializeOwned>(
 mod tests {
     use super::*;
     use crate::message::Message;
-    use crate::types::{Entry, HardState};
+    use crate::types::{Entry, HardState, Record};
 
     fn sample() -> HardState<u8> {
         HardState {
@@ -350,6 +350,65 @@ mod tests {
         assert!(matches!(
             decode::<HardState<u8>>(FrameKind::HardState, &bytes),
             Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    fn record() -> Record<u8> {
+        Record::Log {
+            from: 1,
+            entries: sample().log,
+        }
+    }
+
+    #[test]
+    fn a_record_round_trips_and_leaves_what_follows_it() {
+        let mut bytes = Vec::new();
+        let len = encode_record(&record(), &mut bytes).unwrap();
+        assert_eq!(len, bytes.len());
+        bytes.extend_from_slice(b"next");
+        assert_eq!(decode_record::<u8>(&bytes), Ok((record(), len)));
+    }
+
+    #[test]
+    fn a_flipped_length_is_caught_by_the_headers_own_checksum() {
+        let mut bytes = Vec::new();
+        encode_record(&record(), &mut bytes).unwrap();
+        bytes[7] ^= 0x80;
+        assert!(matches!(
+            decode_record::<u8>(&bytes),
+            Err(DecodeError::HeaderChecksumMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_record_cut_short_is_truncated() {
+        let mut bytes = Vec::new();
+        encode_record(&record(), &mut bytes).unwrap();
+        assert_eq!(
+            decode_record::<u8>(&bytes[..RECORD_HEADER_LEN - 1]),
+            Err(DecodeError::TruncatedRecordHeader {
+                got: RECORD_HEADER_LEN - 1
+            })
+        );
+        let cut = bytes.len() - 1;
+        assert!(matches!(
+            decode_record::<u8>(&bytes[..cut]),
+            Err(DecodeError::TruncatedPayload { got, .. }) if got == cut - RECORD_HEADER_LEN
+        ));
+    }
+
+    #[test]
+    fn a_record_header_declaring_4_gib_is_truncated_not_allocated() {
+        let mut header = Vec::new();
+        header.extend_from_slice(&FrameKind::WalRecord.magic());
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&u32::MAX.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        let crc = crc32fast::hash(&header);
+        header.extend_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            decode_record::<u8>(&header),
+            Err(DecodeError::TruncatedPayload { got: 0, .. })
         ));
     }
 
