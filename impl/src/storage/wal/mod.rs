@@ -108,7 +108,7 @@ impl<C: Command> FileWal<C> {
     /// start over as a voter that never voted.
     pub fn exists(dir: impl AsRef<Path>) -> io::Result<bool> {
         let dir = dir.as_ref();
-        Ok(segment::any(dir)? || dir.join(LEGACY_STATE_FILE).try_exists()?)
+        Ok(!segment::list(dir)?.is_empty() || dir.join(LEGACY_STATE_FILE).try_exists()?)
     }
 
     /// A new, empty log in `dir` (created if missing), for a new server.
@@ -116,13 +116,21 @@ impl<C: Command> FileWal<C> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         refuse_old_format(dir)?;
-        if segment::any(dir).map_err(io_error(dir))? {
+        if !segment::list(dir).map_err(io_error(dir))?.is_empty() {
             return Err(WalError::AlreadyExists {
                 dir: dir.to_path_buf(),
             });
         }
         let path = segment::path(dir, 0);
         let file = segment::create(dir, &path).map_err(io_error(&path))?;
+        // The directory may be new too; its own name must survive a crash with its segment.
+        let parent = match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        File::open(parent)
+            .and_then(|parent| parent.sync_all())
+            .map_err(io_error(parent))?;
         Ok(FileWal::at(dir, options, file, path, 0, 0))
     }
 

@@ -17,6 +17,11 @@
 //! header's checksum passing by chance is a 1 in 2^32 event per offset (after its magic too);
 //! and if a client's command embeds a valid header in the torn tail, the verdict errs towards
 //! refusing to start, never towards losing a record.
+//!
+//! The rule assumes that a crash keeps a prefix of the bytes written since the last sync (what
+//! the crash tests cut). A disk that persists a later unsynced page but not an earlier one
+//! leaves a hole followed by a valid record, which is reported as corruption: again a refusal
+//! to start, not a loss.
 
 use std::path::{Path, PathBuf};
 

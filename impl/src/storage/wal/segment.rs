@@ -27,10 +27,16 @@ fn first_position(name: &OsStr) -> Option<Position> {
     digits.parse().ok()
 }
 
-/// The segments in `dir`, in order of their first positions; other files are ignored.
+/// The segments in `dir`, in order of their first positions; other files are ignored, and a
+/// directory that does not exist holds none.
 pub(super) fn list(dir: &Path) -> io::Result<Vec<(Position, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let mut segments = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in entries {
         let entry = entry?;
         if let Some(first) = first_position(&entry.file_name()) {
             segments.push((first, entry.path()));
@@ -38,21 +44,6 @@ pub(super) fn list(dir: &Path) -> io::Result<Vec<(Position, PathBuf)>> {
     }
     segments.sort_unstable();
     Ok(segments)
-}
-
-/// Whether `dir` holds a segment; it stops at the first one found.
-pub(super) fn any(dir: &Path) -> io::Result<bool> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        if first_position(&entry?.file_name()).is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Creates the empty segment file at `path` (it must not exist) and makes its name durable by
