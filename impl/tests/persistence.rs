@@ -1,19 +1,33 @@
 //! Figure 2's persistence rule as the effects contract: a step that changes the hard state
-//! emits one `Persist` of exactly the new state before any `Send`; a step that changes nothing
-//! emits none. Also what each persistence bug does to the contract.
+//! emits, before any `Send`, a term/vote record (if the term or vote changed) and then a log
+//! record (if the log changed), which replayed onto the old state give exactly the new one; a
+//! step that changes nothing emits none. Also what each persistence bug does to the contract.
 
 mod support;
 
 use proptest::prelude::*;
+use raft_impl::storage::MemoryStore;
 use raft_impl::Mutation;
 use support::cluster::Cluster;
 use support::*;
 
+/// What a restart rebuilds from is what the records replay to: for a correct node, every
+/// step's records, saved in order, keep the store equal to the state in memory.
 #[test]
-fn a_correct_node_persists_its_whole_hard_state() {
+fn a_correct_nodes_records_replay_to_its_hard_state() {
+    let mut store = MemoryStore::new();
     let mut n = node(1, 3, hard(0, None, &[]));
-    n.handle(0, vote_request(1, 0, 0));
-    assert_eq!(n.durable_state(), *n.hard_state());
+    let steps = [
+        vote_request(1, 0, 0),
+        append(2, 0, 0, &[(2, 10), (2, 11)], 0),
+        append(3, 1, 2, &[(3, 12)], 0),
+        vote_request(4, 2, 3),
+    ];
+    for msg in steps {
+        save_persists(&mut store, &n.handle(0, msg));
+        assert_eq!(store.synced_state(), n.hard_state());
+    }
+    assert_eq!(*n.hard_state(), hard(4, Some(0), &[(2, 10), (3, 12)]));
 }
 
 #[test]
@@ -22,7 +36,7 @@ fn vote_not_persisted_bug_persists_no_vote() {
     assert_eq!(
         n.handle(0, vote_request(1, 0, 0)),
         vec![
-            persist(hard(1, None, &[])),
+            term_vote(1, None),
             send(0, vote_reply(1, true)),
             RESET,
         ]
@@ -36,7 +50,7 @@ fn term_not_persisted_bug_persists_term_zero() {
     assert_eq!(
         n.handle(0, vote_request(1, 0, 0)),
         vec![
-            persist(hard(0, Some(0), &[])),
+            term_vote(0, Some(0)),
             send(0, vote_reply(1, true)),
             RESET,
         ]
@@ -51,7 +65,7 @@ fn ack_before_persist_bug_sends_replies_before_persisting() {
         voter.handle(0, vote_request(1, 0, 0)),
         vec![
             send(0, vote_reply(1, true)),
-            persist(hard(1, Some(0), &[])),
+            term_vote(1, Some(0)),
             RESET,
         ]
     );
@@ -60,7 +74,7 @@ fn ack_before_persist_bug_sends_replies_before_persisting() {
         follower.handle(0, append(1, 0, 0, &[(1, 10)], 0)),
         vec![
             send(0, success(1, 1)),
-            persist(hard(1, None, &[(1, 10)])),
+            log_from(1, &[(1, 10)]),
             RESET,
         ]
     );
@@ -72,7 +86,7 @@ fn ack_before_persist_bug_leaves_requests_after_the_persist() {
     assert_eq!(
         n.election_timeout(),
         vec![
-            persist(hard(1, Some(0), &[])),
+            term_vote(1, Some(0)),
             send(1, vote_request(1, 0, 0)),
             send(2, vote_request(1, 0, 0)),
             RESET,

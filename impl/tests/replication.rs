@@ -13,7 +13,8 @@ fn a_follower_appends_new_entries_and_adopts_the_leaders_term() {
     assert_eq!(
         n.handle(0, append(1, 0, 0, &[(1, 10), (1, 11)], 0)),
         vec![
-            persist(hard(1, None, &[(1, 10), (1, 11)])),
+            term_vote(1, None),
+            log_from(1, &[(1, 10), (1, 11)]),
             send(0, success(1, 2)),
             RESET,
         ]
@@ -36,11 +37,7 @@ fn a_duplicated_append_persists_once() {
     let msg = append(1, 0, 0, &[(1, 10)], 0);
     assert_eq!(
         n.handle(0, msg.clone()),
-        vec![
-            persist(hard(1, None, &[(1, 10)])),
-            send(0, success(1, 1)),
-            RESET,
-        ]
+        vec![log_from(1, &[(1, 10)]), send(0, success(1, 1)), RESET]
     );
     assert_eq!(n.handle(0, msg), vec![send(0, success(1, 1)), RESET]);
 }
@@ -62,7 +59,7 @@ fn a_term_conflict_reports_the_term_and_its_first_index() {
     assert_eq!(
         n.handle(0, append(3, 4, 3, &[(3, 14)], 0)),
         vec![
-            persist(hard(3, None, &entries)),
+            term_vote(3, None),
             send(0, conflict(3, Some(2), 2, 4)),
             RESET,
         ]
@@ -97,7 +94,8 @@ fn truncation_happens_at_the_first_conflicting_index() {
     assert_eq!(
         n.handle(0, append(3, 1, 1, &[(1, 11), (3, 14)], 0)),
         vec![
-            persist(hard(3, None, &[(1, 10), (1, 11), (3, 14)])),
+            term_vote(3, None),
+            log_from(3, &[(3, 14)]),
             send(0, success(3, 3)),
             RESET,
         ]
@@ -122,11 +120,7 @@ fn truncate_on_match_bug_loses_entries_to_a_stale_append() {
     n.handle(0, append(1, 0, 0, &[(1, 10), (1, 11), (1, 12)], 0));
     assert_eq!(
         n.handle(0, append(1, 0, 0, &[(1, 10)], 0)),
-        vec![
-            persist(hard(1, None, &[(1, 10)])),
-            send(0, success(1, 1)),
-            RESET,
-        ]
+        vec![log_from(1, &[(1, 10)]), send(0, success(1, 1)), RESET]
     );
 }
 
@@ -140,7 +134,7 @@ fn a_follower_keeps_its_vote_when_it_accepts_entries() {
     let mut buggy = mutated(1, 3, Mutation::VoteResetOnAppend, hard(1, Some(0), &[]));
     assert_eq!(
         buggy.handle(0, append(1, 0, 0, &[], 0)),
-        vec![persist(hard(1, None, &[])), send(0, success(1, 0)), RESET]
+        vec![term_vote(1, None), send(0, success(1, 0)), RESET]
     );
 }
 
@@ -164,11 +158,7 @@ fn a_leader_lacking_the_conflicting_term_backs_up_to_its_first_index() {
     assert_eq!(
         follower.handle(0, append(6, 4, 5, &[], 0)),
         vec![
-            persist(hard(
-                6,
-                None,
-                &[(1, 10), (3, 11), (3, 12), (4, 20), (4, 21)]
-            )),
+            term_vote(6, None),
             send(0, reply.clone()),
             RESET,
         ]
@@ -180,7 +170,7 @@ fn a_leader_lacking_the_conflicting_term_backs_up_to_its_first_index() {
     assert_eq!(
         follower.handle(0, retry),
         vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
+            log_from(4, &[(5, 13)]),
             send(0, success(6, 4)),
             RESET,
         ]
@@ -198,7 +188,7 @@ fn a_leader_holding_the_conflicting_term_backs_up_past_its_last_entry_of_it() {
     assert_eq!(
         follower.handle(0, append(6, 4, 5, &[], 0)),
         vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (3, 20)])),
+            term_vote(6, None),
             send(0, reply.clone()),
             RESET,
         ]
@@ -209,7 +199,7 @@ fn a_leader_holding_the_conflicting_term_backs_up_past_its_last_entry_of_it() {
     assert_eq!(
         follower.handle(0, retry),
         vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
+            log_from(4, &[(5, 13)]),
             send(0, success(6, 4)),
             RESET,
         ]
@@ -230,7 +220,7 @@ fn a_leader_backs_up_to_the_end_of_a_short_log() {
     assert_eq!(
         follower.handle(0, retry),
         vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
+            log_from(2, &[(3, 11), (3, 12), (5, 13)]),
             send(0, success(6, 4)),
             RESET,
         ]
