@@ -135,6 +135,16 @@ fn a_proposal_is_persisted_and_waits_for_a_majority() {
     assert_eq!(leader.commit_index(), 0);
 }
 
+/// A proposal changes the log at its own index only: one log record holding the new entry,
+/// not the log from the start, and no term/vote record.
+#[test]
+fn a_proposal_writes_one_log_record_from_its_index() {
+    let mut leader = leader_with(3, &[10, 11]);
+    let proposal = leader.propose(12).unwrap();
+    assert_eq!(proposal.index, 3);
+    assert_eq!(proposal.effects, vec![log_from(3, &[(1, 12)])]);
+}
+
 #[test]
 fn a_leader_commits_what_a_majority_stores() {
     let mut leader = leader_with(3, &[10, 11]);

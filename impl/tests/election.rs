@@ -122,11 +122,7 @@ fn a_higher_term_is_adopted_before_voting_in_it() {
     let mut n = node(1, 3, hard(3, Some(2), &[]));
     assert_eq!(
         n.handle(0, vote_request(5, 0, 0)),
-        vec![
-            term_vote(5, Some(0)),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -135,10 +131,7 @@ fn a_higher_term_is_adopted_even_when_the_vote_is_refused() {
     let mut n = node(1, 3, hard(2, Some(1), &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(3, 5, 1)),
-        vec![
-            term_vote(3, None),
-            send(0, vote_reply(3, false)),
-        ]
+        vec![term_vote(3, None), send(0, vote_reply(3, false)),]
     );
     assert_eq!(n.role(), Role::Follower);
 }
@@ -187,11 +180,7 @@ fn up_to_date_by_length_bug_votes_for_a_longer_but_older_log() {
     let mut n = mutated(1, 3, Mutation::UpToDateByLength, hard(4, None, &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(5, 2, 1)),
-        vec![
-            term_vote(5, Some(0)),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -200,11 +189,7 @@ fn no_up_to_date_check_bug_votes_for_an_empty_log() {
     let mut n = mutated(1, 3, Mutation::NoUpToDateCheck, hard(4, None, &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(5, 0, 0)),
-        vec![
-            term_vote(5, Some(0)),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -270,10 +255,7 @@ fn stale_vote_count_bug_counts_an_old_terms_vote() {
 fn a_vote_reply_of_a_higher_term_makes_the_candidate_a_follower() {
     let mut n = node(0, 3, hard(0, None, &[]));
     n.election_timeout();
-    assert_eq!(
-        n.handle(1, vote_reply(3, false)),
-        vec![term_vote(3, None)]
-    );
+    assert_eq!(n.handle(1, vote_reply(3, false)), vec![term_vote(3, None)]);
     assert_eq!(n.role(), Role::Follower);
 }
 
@@ -364,11 +346,7 @@ fn a_leader_steps_down_and_votes_on_a_request_of_a_higher_term() {
     elect(&mut n);
     assert_eq!(
         n.handle(1, vote_request(3, 1, 1)),
-        vec![
-            term_vote(3, Some(1)),
-            send(1, vote_reply(3, true)),
-            RESET,
-        ]
+        vec![term_vote(3, Some(1)), send(1, vote_reply(3, true)), RESET,]
     );
     assert_eq!(n.role(), Role::Follower);
 }

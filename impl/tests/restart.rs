@@ -3,8 +3,8 @@
 
 mod support;
 
-use raft_impl::storage::MemoryStore;
-use raft_impl::{Mutation, Role};
+use raft_impl::storage::{LogStore, MemoryStore};
+use raft_impl::{Effect, Mutation, Role};
 use support::*;
 
 #[test]
@@ -35,10 +35,52 @@ fn a_restart_loses_what_was_never_persisted() {
     save_persists(&mut store, &n.handle(0, append(1, 0, 0, &[(1, 10)], 0)));
     // The next step's effects are lost in the crash.
     n.handle(0, append(1, 1, 1, &[(1, 11)], 0));
-    assert_eq!(
-        restart(&n, &store),
-        node(1, 3, hard(1, None, &[(1, 10)]))
-    );
+    assert_eq!(restart(&n, &store), node(1, 3, hard(1, None, &[(1, 10)])));
+}
+
+/// A step that writes two records may crash after any prefix of them reached the disk. Each
+/// prefix recovers to a state the server could have reached anyway (the old one; the new term
+/// adopted but its entries not yet received; the new one), never one holding an entry of a
+/// term it had not adopted, which a log record written first would leave. The reply did not
+/// leave before both records were durable, so the leader sends again, and the restarted server
+/// writes exactly what the crash lost and ends where the uninterrupted one did.
+#[test]
+fn a_crash_after_any_prefix_of_a_steps_records_recovers_safely() {
+    let old = hard(2, Some(2), &[(1, 10)]);
+    let request = append(3, 1, 1, &[(3, 11)], 0);
+    let mut n = node(1, 3, old.clone());
+    let effects = n.handle(0, request.clone());
+    let records = vec![term_vote(3, None), log_from(2, &[(3, 11)])];
+    let rest = vec![send(0, success(3, 2)), RESET];
+    assert_eq!(effects, [records.clone(), rest.clone()].concat());
+
+    let recovered = [
+        old.clone(),
+        hard(3, None, &[(1, 10)]),
+        n.hard_state().clone(),
+    ];
+    for (kept, expected) in recovered.iter().enumerate() {
+        let mut store = store_of(&old);
+        for effect in &records {
+            if let Effect::Persist(record) = effect {
+                let Ok(_) = store.append(std::slice::from_ref(record));
+            }
+        }
+        store.crash(kept);
+        let state = store.synced_state();
+        assert_eq!(state, expected, "a crash keeping {kept} of the 2 records");
+        assert!(
+            state.log.iter().all(|e| e.term <= state.current_term),
+            "an entry of a term not adopted: {state:?}"
+        );
+        let mut restarted = restart(&n, &store);
+        assert_eq!(
+            restarted.handle(0, request.clone()),
+            [&records[kept..], &rest[..]].concat(),
+            "redelivered after a crash keeping {kept}"
+        );
+        assert_eq!(restarted.hard_state(), n.hard_state());
+    }
 }
 
 #[test]
@@ -89,11 +131,7 @@ fn vote_not_persisted_bug_votes_twice_in_a_term_across_a_restart() {
     let mut n = restart(&n, &store);
     assert_eq!(
         n.handle(2, vote_request(1, 0, 0)),
-        vec![
-            term_vote(1, None),
-            send(2, vote_reply(1, true)),
-            RESET,
-        ]
+        vec![term_vote(1, None), send(2, vote_reply(1, true)), RESET,]
     );
 }
 
