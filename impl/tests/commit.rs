@@ -13,7 +13,7 @@ fn a_follower_commits_up_to_the_leaders_commit_index() {
     assert_eq!(
         n.handle(0, append(1, 0, 0, &[(1, 10), (1, 11), (1, 12)], 2)),
         vec![
-            persist(hard(1, None, &[(1, 10), (1, 11), (1, 12)])),
+            log_from(1, &[(1, 10), (1, 11), (1, 12)]),
             send(0, success(1, 3)),
             apply(1, 10),
             apply(2, 11),
@@ -45,7 +45,8 @@ fn commit_beyond_last_new_bug_applies_an_entry_the_leader_never_sent() {
     assert_eq!(
         n.handle(2, request.clone()),
         vec![
-            persist(hard(2, None, &[(2, 20)])),
+            term_vote(2, None),
+            log_from(1, &[(2, 20)]),
             send(2, success(2, 1)),
             apply(1, 20),
             RESET,
@@ -55,7 +56,8 @@ fn commit_beyond_last_new_bug_applies_an_entry_the_leader_never_sent() {
     assert_eq!(
         buggy.handle(2, request),
         vec![
-            persist(hard(2, None, &[(2, 20)])),
+            term_vote(2, None),
+            log_from(1, &[(2, 20)]),
             send(2, success(2, 1)),
             apply(1, 10),
             RESET,
@@ -66,7 +68,7 @@ fn commit_beyond_last_new_bug_applies_an_entry_the_leader_never_sent() {
     assert_eq!(
         buggy.handle(2, append(2, 1, 2, &[(2, 21)], 2)),
         vec![
-            persist(hard(2, None, &[(1, 10)])),
+            term_vote(2, None),
             send(2, conflict(2, Some(1), 1, 1)),
             apply(1, 10),
             RESET,
@@ -108,7 +110,7 @@ fn a_follower_applies_in_order_exactly_once() {
     assert_eq!(
         n.handle(0, append(1, 0, 0, &all, 1)),
         vec![
-            persist(hard(1, None, &all)),
+            log_from(1, &all),
             send(0, success(1, 3)),
             apply(1, 10),
             RESET,
@@ -129,11 +131,18 @@ fn a_proposal_is_persisted_and_waits_for_a_majority() {
     let mut leader = leader_with(3, &[]);
     let proposal = leader.propose(10).unwrap();
     assert_eq!((proposal.index, proposal.term), (1, 1));
-    assert_eq!(
-        proposal.effects,
-        vec![persist(hard(1, Some(0), &[(1, 10)]))]
-    );
+    assert_eq!(proposal.effects, vec![log_from(1, &[(1, 10)])]);
     assert_eq!(leader.commit_index(), 0);
+}
+
+/// A proposal changes the log at its own index only: one log record holding the new entry,
+/// not the log from the start, and no term/vote record.
+#[test]
+fn a_proposal_writes_one_log_record_from_its_index() {
+    let mut leader = leader_with(3, &[10, 11]);
+    let proposal = leader.propose(12).unwrap();
+    assert_eq!(proposal.index, 3);
+    assert_eq!(proposal.effects, vec![log_from(3, &[(1, 12)])]);
 }
 
 #[test]
@@ -206,7 +215,7 @@ fn a_leader_commits_an_older_terms_entry_only_through_one_of_its_own() {
     assert_eq!(
         elect(&mut leader),
         vec![
-            persist(hard(3, Some(0), &[(1, 10), (2, 11)])),
+            term_vote(3, Some(0)),
             send(1, vote_request(3, 2, 2)),
             send(2, vote_request(3, 2, 2)),
             RESET,
@@ -218,10 +227,7 @@ fn a_leader_commits_an_older_terms_entry_only_through_one_of_its_own() {
     assert_eq!(leader.match_index(1), 2);
     assert_eq!(leader.commit_index(), 0);
     let proposal = leader.propose(12).unwrap();
-    assert_eq!(
-        proposal.effects,
-        vec![persist(hard(3, Some(0), &[(1, 10), (2, 11), (3, 12)]))]
-    );
+    assert_eq!(proposal.effects, vec![log_from(3, &[(3, 12)])]);
     assert_eq!(
         leader.replicate_to(1),
         vec![send(1, append(3, 2, 2, &[(3, 12)], 0))]

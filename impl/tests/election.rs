@@ -12,7 +12,7 @@ fn timeout_starts_an_election_for_the_next_term() {
     assert_eq!(
         n.election_timeout(),
         vec![
-            persist(hard(5, Some(0), &[(1, 10), (3, 11)])),
+            term_vote(5, Some(0)),
             send(1, vote_request(5, 2, 3)),
             send(2, vote_request(5, 2, 3)),
             RESET,
@@ -29,7 +29,7 @@ fn a_candidate_that_times_out_again_starts_another_election() {
     assert_eq!(
         n.election_timeout(),
         vec![
-            persist(hard(2, Some(0), &[])),
+            term_vote(2, Some(0)),
             send(1, vote_request(2, 0, 0)),
             send(2, vote_request(2, 0, 0)),
             RESET,
@@ -99,11 +99,7 @@ fn one_vote_per_term() {
     let mut n = node(1, 3, hard(0, None, &[]));
     assert_eq!(
         n.handle(0, vote_request(1, 0, 0)),
-        vec![
-            persist(hard(1, Some(0), &[])),
-            send(0, vote_reply(1, true)),
-            RESET,
-        ]
+        vec![term_vote(1, Some(0)), send(0, vote_reply(1, true)), RESET]
     );
     // Another candidate of the same term is refused, and nothing durable changes.
     assert_eq!(
@@ -111,7 +107,7 @@ fn one_vote_per_term() {
         vec![send(2, vote_reply(1, false))]
     );
     // A retried request from the candidate already voted for is granted again, without a
-    // second persist.
+    // second record.
     assert_eq!(
         n.handle(0, vote_request(1, 0, 0)),
         vec![send(0, vote_reply(1, true)), RESET]
@@ -122,14 +118,11 @@ fn one_vote_per_term() {
 #[test]
 fn a_higher_term_is_adopted_before_voting_in_it() {
     // Voted for 2 in term 3; a request of term 5 clears that vote and may take a new one.
+    // The new term and the new vote are one record: nothing durable ever says "term 5, no vote".
     let mut n = node(1, 3, hard(3, Some(2), &[]));
     assert_eq!(
         n.handle(0, vote_request(5, 0, 0)),
-        vec![
-            persist(hard(5, Some(0), &[])),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -138,10 +131,7 @@ fn a_higher_term_is_adopted_even_when_the_vote_is_refused() {
     let mut n = node(1, 3, hard(2, Some(1), &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(3, 5, 1)),
-        vec![
-            persist(hard(3, None, &[(2, 10)])),
-            send(0, vote_reply(3, false)),
-        ]
+        vec![term_vote(3, None), send(0, vote_reply(3, false)),]
     );
     assert_eq!(n.role(), Role::Follower);
 }
@@ -171,7 +161,7 @@ fn up_to_date_compares_last_term_then_last_index() {
     for (last_index, last_term, granted) in cases {
         let mut n = node(1, 3, hard(4, None, &voter_log));
         let mut expected = vec![
-            persist(hard(5, granted.then_some(0), &voter_log)),
+            term_vote(5, granted.then_some(0)),
             send(0, vote_reply(5, granted)),
         ];
         if granted {
@@ -190,11 +180,7 @@ fn up_to_date_by_length_bug_votes_for_a_longer_but_older_log() {
     let mut n = mutated(1, 3, Mutation::UpToDateByLength, hard(4, None, &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(5, 2, 1)),
-        vec![
-            persist(hard(5, Some(0), &[(2, 10)])),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -203,11 +189,7 @@ fn no_up_to_date_check_bug_votes_for_an_empty_log() {
     let mut n = mutated(1, 3, Mutation::NoUpToDateCheck, hard(4, None, &[(2, 10)]));
     assert_eq!(
         n.handle(0, vote_request(5, 0, 0)),
-        vec![
-            persist(hard(5, Some(0), &[(2, 10)])),
-            send(0, vote_reply(5, true)),
-            RESET,
-        ]
+        vec![term_vote(5, Some(0)), send(0, vote_reply(5, true)), RESET,]
     );
 }
 
@@ -273,10 +255,7 @@ fn stale_vote_count_bug_counts_an_old_terms_vote() {
 fn a_vote_reply_of_a_higher_term_makes_the_candidate_a_follower() {
     let mut n = node(0, 3, hard(0, None, &[]));
     n.election_timeout();
-    assert_eq!(
-        n.handle(1, vote_reply(3, false)),
-        vec![persist(hard(3, None, &[]))]
-    );
+    assert_eq!(n.handle(1, vote_reply(3, false)), vec![term_vote(3, None)]);
     assert_eq!(n.role(), Role::Follower);
 }
 
@@ -298,17 +277,14 @@ fn a_new_leader_sends_empty_append_entries_to_every_peer() {
 #[test]
 fn a_single_server_leads_and_commits_alone() {
     let mut n = node(0, 1, hard(0, None, &[]));
-    assert_eq!(
-        n.election_timeout(),
-        vec![persist(hard(1, Some(0), &[])), RESET]
-    );
+    assert_eq!(n.election_timeout(), vec![term_vote(1, Some(0)), RESET]);
     assert_eq!(n.role(), Role::Leader);
     assert_eq!(
         n.propose(7),
         Ok(Proposal {
             index: 1,
             term: 1,
-            effects: vec![persist(hard(1, Some(0), &[(1, 7)])), apply(1, 7)],
+            effects: vec![log_from(1, &[(1, 7)]), apply(1, 7)],
         })
     );
     assert_eq!(n.broadcast_append(), vec![]);
@@ -317,18 +293,11 @@ fn a_single_server_leads_and_commits_alone() {
 #[test]
 fn a_restarted_single_server_commits_old_entries_with_its_first_new_one() {
     let mut n = node(0, 1, hard(1, Some(0), &[(1, 7)]));
-    assert_eq!(
-        n.election_timeout(),
-        vec![persist(hard(2, Some(0), &[(1, 7)])), RESET]
-    );
+    assert_eq!(n.election_timeout(), vec![term_vote(2, Some(0)), RESET]);
     assert_eq!(n.commit_index(), 0);
     assert_eq!(
         n.propose(8).map(|p| p.effects),
-        Ok(vec![
-            persist(hard(2, Some(0), &[(1, 7), (2, 8)])),
-            apply(1, 7),
-            apply(2, 8),
-        ])
+        Ok(vec![log_from(2, &[(2, 8)]), apply(1, 7), apply(2, 8)])
     );
 }
 
@@ -365,7 +334,7 @@ fn a_leader_steps_down_on_a_reply_of_a_higher_term() {
     elect(&mut n);
     assert_eq!(
         n.handle(1, conflict(4, None, 0, 0)),
-        vec![persist(hard(4, None, &[]))]
+        vec![term_vote(4, None)]
     );
     assert_eq!(n.role(), Role::Follower);
     assert_eq!(n.leader_hint(), None);
@@ -377,11 +346,7 @@ fn a_leader_steps_down_and_votes_on_a_request_of_a_higher_term() {
     elect(&mut n);
     assert_eq!(
         n.handle(1, vote_request(3, 1, 1)),
-        vec![
-            persist(hard(3, Some(1), &[(1, 10)])),
-            send(1, vote_reply(3, true)),
-            RESET,
-        ]
+        vec![term_vote(3, Some(1)), send(1, vote_reply(3, true)), RESET,]
     );
     assert_eq!(n.role(), Role::Follower);
 }
@@ -393,7 +358,8 @@ fn a_leader_follows_a_leader_of_a_higher_term() {
     assert_eq!(
         n.handle(2, append(3, 0, 0, &[(3, 20)], 0)),
         vec![
-            persist(hard(3, None, &[(3, 20)])),
+            term_vote(3, None),
+            log_from(1, &[(3, 20)]),
             send(2, success(3, 1)),
             RESET,
         ]
@@ -407,7 +373,7 @@ fn leader_ignores_higher_term_bug_keeps_leading() {
     elect(&mut n);
     assert_eq!(
         n.handle(1, conflict(4, None, 0, 0)),
-        vec![persist(hard(4, None, &[]))]
+        vec![term_vote(4, None)]
     );
     assert_eq!(n.role(), Role::Leader);
 }
@@ -423,15 +389,12 @@ fn leader_accepts_append_bug_rewrites_its_own_log_and_keeps_leading() {
     n.handle(1, success(1, 2));
     assert_eq!(
         n.handle(2, append(2, 0, 0, &[], 0)),
-        vec![
-            persist(hard(2, None, &[(1, 10), (1, 11)])),
-            send(2, success(2, 0)),
-        ]
+        vec![term_vote(2, None), send(2, success(2, 0))]
     );
     assert_eq!((n.role(), n.current_term()), (Role::Leader, 2));
     assert_eq!(
         n.handle(2, append(2, 0, 0, &[(2, 20)], 0)),
-        vec![persist(hard(2, None, &[(2, 20)])), send(2, success(2, 1))]
+        vec![log_from(1, &[(2, 20)]), send(2, success(2, 1))]
     );
     assert_eq!((n.role(), n.current_term()), (Role::Leader, 2));
     // It leads on with the other leader's entry, its view of server 1 cut down to its log.

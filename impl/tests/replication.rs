@@ -13,12 +13,31 @@ fn a_follower_appends_new_entries_and_adopts_the_leaders_term() {
     assert_eq!(
         n.handle(0, append(1, 0, 0, &[(1, 10), (1, 11)], 0)),
         vec![
-            persist(hard(1, None, &[(1, 10), (1, 11)])),
+            term_vote(1, None),
+            log_from(1, &[(1, 10), (1, 11)]),
             send(0, success(1, 2)),
             RESET,
         ]
     );
     assert_eq!(n.leader_hint(), Some(0));
+}
+
+/// The record-level contract of a step that changes both: the new term (with the old term's
+/// vote cleared) is written first, then the log from the first new index only, and the reply
+/// comes after both, so a crash between the records leaves a server that merely heard of term
+/// 3, and no acknowledgement ever covers an entry that might not be on disk.
+#[test]
+fn a_follower_behind_in_term_writes_the_term_then_the_new_entries_then_replies() {
+    let mut n = node(1, 3, hard(2, Some(2), &[(1, 10)]));
+    assert_eq!(
+        n.handle(0, append(3, 1, 1, &[(3, 11), (3, 12)], 0)),
+        vec![
+            term_vote(3, None),
+            log_from(2, &[(3, 11), (3, 12)]),
+            send(0, success(3, 3)),
+            RESET,
+        ]
+    );
 }
 
 #[test]
@@ -36,13 +55,27 @@ fn a_duplicated_append_persists_once() {
     let msg = append(1, 0, 0, &[(1, 10)], 0);
     assert_eq!(
         n.handle(0, msg.clone()),
+        vec![log_from(1, &[(1, 10)]), send(0, success(1, 1)), RESET]
+    );
+    assert_eq!(n.handle(0, msg), vec![send(0, success(1, 1)), RESET]);
+}
+
+/// Also when the first delivery wrote both records: the second finds the term and every
+/// entry already there, and writes nothing before acknowledging again.
+#[test]
+fn a_duplicate_of_an_append_that_raised_the_term_writes_no_record() {
+    let mut n = node(1, 3, hard(2, Some(2), &[(1, 10)]));
+    let msg = append(3, 1, 1, &[(3, 11)], 0);
+    assert_eq!(
+        n.handle(0, msg.clone()),
         vec![
-            persist(hard(1, None, &[(1, 10)])),
-            send(0, success(1, 1)),
+            term_vote(3, None),
+            log_from(2, &[(3, 11)]),
+            send(0, success(3, 2)),
             RESET,
         ]
     );
-    assert_eq!(n.handle(0, msg), vec![send(0, success(1, 1)), RESET]);
+    assert_eq!(n.handle(0, msg), vec![send(0, success(3, 2)), RESET]);
 }
 
 #[test]
@@ -62,7 +95,7 @@ fn a_term_conflict_reports_the_term_and_its_first_index() {
     assert_eq!(
         n.handle(0, append(3, 4, 3, &[(3, 14)], 0)),
         vec![
-            persist(hard(3, None, &entries)),
+            term_vote(3, None),
             send(0, conflict(3, Some(2), 2, 4)),
             RESET,
         ]
@@ -97,7 +130,8 @@ fn truncation_happens_at_the_first_conflicting_index() {
     assert_eq!(
         n.handle(0, append(3, 1, 1, &[(1, 11), (3, 14)], 0)),
         vec![
-            persist(hard(3, None, &[(1, 10), (1, 11), (3, 14)])),
+            term_vote(3, None),
+            log_from(3, &[(3, 14)]),
             send(0, success(3, 3)),
             RESET,
         ]
@@ -116,17 +150,44 @@ fn a_stale_shorter_append_does_not_truncate() {
     assert_eq!(n.log(), log(&[(1, 10), (1, 11), (1, 12)]));
 }
 
+/// A retransmission that overlaps what the follower already holds writes only what is new:
+/// the record starts at the first index the follower lacked, not at `prevLogIndex + 1`.
+#[test]
+fn an_overlapping_append_writes_from_its_first_new_entry() {
+    let mut n = node(1, 3, hard(1, None, &[(1, 10), (1, 11), (1, 12)]));
+    assert_eq!(
+        n.handle(0, append(1, 1, 1, &[(1, 11), (1, 12), (1, 13)], 0)),
+        vec![log_from(4, &[(1, 13)]), send(0, success(1, 4)), RESET]
+    );
+}
+
+/// §5.3 with the record: a conflicting suffix longer than the leader's new entries is replaced
+/// by one log record from the first conflicting index that holds only the leader's entries, so
+/// that replaying it truncates the whole stale suffix, the entries past the new ones included.
+#[test]
+fn a_conflicting_suffix_is_replaced_from_the_first_conflicting_index() {
+    let old = hard(3, Some(0), &[(1, 10), (1, 11), (2, 12), (2, 13), (2, 14)]);
+    let mut n = node(1, 3, old.clone());
+    let effects = n.handle(0, append(3, 2, 1, &[(3, 20)], 0));
+    assert_eq!(
+        effects,
+        vec![log_from(3, &[(3, 20)]), send(0, success(3, 3)), RESET]
+    );
+    let mut store = store_of(&old);
+    save_persists(&mut store, &effects);
+    assert_eq!(
+        *store.synced_state(),
+        hard(3, Some(0), &[(1, 10), (1, 11), (3, 20)])
+    );
+}
+
 #[test]
 fn truncate_on_match_bug_loses_entries_to_a_stale_append() {
     let mut n = mutated(1, 3, Mutation::TruncateOnMatch, hard(1, None, &[]));
     n.handle(0, append(1, 0, 0, &[(1, 10), (1, 11), (1, 12)], 0));
     assert_eq!(
         n.handle(0, append(1, 0, 0, &[(1, 10)], 0)),
-        vec![
-            persist(hard(1, None, &[(1, 10)])),
-            send(0, success(1, 1)),
-            RESET,
-        ]
+        vec![log_from(1, &[(1, 10)]), send(0, success(1, 1)), RESET]
     );
 }
 
@@ -140,7 +201,7 @@ fn a_follower_keeps_its_vote_when_it_accepts_entries() {
     let mut buggy = mutated(1, 3, Mutation::VoteResetOnAppend, hard(1, Some(0), &[]));
     assert_eq!(
         buggy.handle(0, append(1, 0, 0, &[], 0)),
-        vec![persist(hard(1, None, &[])), send(0, success(1, 0)), RESET]
+        vec![term_vote(1, None), send(0, success(1, 0)), RESET]
     );
 }
 
@@ -163,15 +224,7 @@ fn a_leader_lacking_the_conflicting_term_backs_up_to_its_first_index() {
     let reply = conflict(6, Some(4), 4, 5);
     assert_eq!(
         follower.handle(0, append(6, 4, 5, &[], 0)),
-        vec![
-            persist(hard(
-                6,
-                None,
-                &[(1, 10), (3, 11), (3, 12), (4, 20), (4, 21)]
-            )),
-            send(0, reply.clone()),
-            RESET,
-        ]
+        vec![term_vote(6, None), send(0, reply.clone()), RESET,]
     );
     // The reply moves the next index back, and the leader retries from there at once.
     let retry = append(6, 3, 3, &[(5, 13)], 0);
@@ -179,11 +232,7 @@ fn a_leader_lacking_the_conflicting_term_backs_up_to_its_first_index() {
     assert_eq!(leader.next_index(1), 4);
     assert_eq!(
         follower.handle(0, retry),
-        vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
-            send(0, success(6, 4)),
-            RESET,
-        ]
+        vec![log_from(4, &[(5, 13)]), send(0, success(6, 4)), RESET,]
     );
     // Index 4 is of term 5, not the leader's: stored on a majority but not committed.
     assert_eq!(leader.handle(1, success(6, 4)), vec![]);
@@ -197,22 +246,14 @@ fn a_leader_holding_the_conflicting_term_backs_up_past_its_last_entry_of_it() {
     let reply = conflict(6, Some(3), 2, 4);
     assert_eq!(
         follower.handle(0, append(6, 4, 5, &[], 0)),
-        vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (3, 20)])),
-            send(0, reply.clone()),
-            RESET,
-        ]
+        vec![term_vote(6, None), send(0, reply.clone()), RESET,]
     );
     // The leader's last entry of term 3 is index 3: resend from 4, not from the hint's 2.
     let retry = append(6, 3, 3, &[(5, 13)], 0);
     assert_eq!(leader.handle(1, reply), vec![send(1, retry.clone())]);
     assert_eq!(
         follower.handle(0, retry),
-        vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
-            send(0, success(6, 4)),
-            RESET,
-        ]
+        vec![log_from(4, &[(5, 13)]), send(0, success(6, 4)), RESET,]
     );
 }
 
@@ -230,7 +271,7 @@ fn a_leader_backs_up_to_the_end_of_a_short_log() {
     assert_eq!(
         follower.handle(0, retry),
         vec![
-            persist(hard(6, None, &[(1, 10), (3, 11), (3, 12), (5, 13)])),
+            log_from(2, &[(3, 11), (3, 12), (5, 13)]),
             send(0, success(6, 4)),
             RESET,
         ]

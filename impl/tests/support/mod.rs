@@ -153,6 +153,23 @@ pub fn save_persists(store: &mut MemoryStore<Cmd>, effects: &[Effect<Cmd>]) {
     let Ok(_) = store.sync();
 }
 
+/// A store holding `state`, synced: what a server that reached `state` has on disk.
+pub fn store_of(state: &HardState<Cmd>) -> MemoryStore<Cmd> {
+    let mut store = MemoryStore::new();
+    let records = [
+        Record::TermVote {
+            term: state.current_term,
+            voted_for: state.voted_for,
+        },
+        Record::Log {
+            from: 1,
+            entries: state.log.clone(),
+        },
+    ];
+    let Ok(_) = store.append(&records).and_then(|_| store.sync());
+    store
+}
+
 /// `node` after a crash: a new instance built from what `store` synced.
 pub fn restart(node: &Node<Cmd>, store: &MemoryStore<Cmd>) -> Node<Cmd> {
     Node::new(*node.config(), store.synced_state().clone())
