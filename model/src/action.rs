@@ -4,6 +4,11 @@
 
 use raft_impl::NodeId;
 
+use crate::bounds::SERVER_LIMIT;
+
+/// Per server, how many of its pending records a crash keeps (all 0 but with `--storage wal`).
+pub type Kept = [u8; SERVER_LIMIT as usize];
+
 /// One nondeterministic step. Network actions name a slot of the (canonically ordered) network
 /// plus its endpoints so that traces and the Explorer can show them without the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,9 +37,11 @@ pub enum Action {
     /// sends queued behind it leave.
     Flush(NodeId),
     /// A crash event, of one server or of every running server at once (a power cut): every
-    /// server in the bitmask stops, losing its volatile state and anything not yet durable. On a lossy
-    /// network they restart in the same step (see `RaftModel::next_state`).
-    Crash(u8),
+    /// server in the bitmask `mask` stops, losing its volatile state and anything not yet
+    /// durable, except (`--storage wal`) the first `kept[id]` of server `id`'s pending records,
+    /// which the disk had written before power went. On a lossy network they restart in the
+    /// same step (see `RaftModel::next_state`).
+    Crash { mask: u8, kept: Kept },
     /// A crashed server starts again from its durable state.
     Restart(NodeId),
     /// A KV client sends its current request (a first try or a retry of the same
@@ -67,7 +74,7 @@ impl Action {
             Action::Replicate { leader, .. } => Some(leader),
             Action::Drop { .. }
             | Action::Duplicate { .. }
-            | Action::Crash(_)
+            | Action::Crash { .. }
             | Action::Restart(_)
             | Action::ClientTimeout(_) => None,
         }

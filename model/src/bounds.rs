@@ -18,14 +18,31 @@ pub const LOG_LIMIT: usize = 255;
 /// three clients are already far beyond what checks in seconds.
 pub const CLIENT_LIMIT: u8 = 3;
 
-/// When a `Persist` effect becomes durable.
+/// When the records of a `Persist` effect become durable (`--storage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Persistence {
-    /// Durable in the very step that emits it: the contract a correct runtime implements.
+    /// Durable in the very step that emits them: the contract a correct runtime implements.
     Atomic,
-    /// Pending until a `Flush(server)` action; sends emitted behind it wait for it, and a crash
-    /// loses both. This is what exposes replies sent before the state is on disk.
+    /// A step's records are pending until a `Flush(server)` action makes them durable
+    /// together; sends emitted behind them wait for them, and a crash loses both. This is what
+    /// exposes replies sent before the state is on disk.
     Deferred,
+    /// A write-ahead log: every record is pending on its own, a `Flush(server)` makes the
+    /// oldest one durable and releases the sends queued behind it, and a crash keeps any
+    /// prefix of the pending records (a torn last record is dropped by recovery, the same as
+    /// not kept: `tests/wal_recovery.rs`). This is what exposes a reply that waits for only
+    /// some of the records it depends on, or a record that does not say what it replaces.
+    Wal,
+}
+
+impl Persistence {
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::Atomic => "atomic",
+            Persistence::Deferred => "deferred",
+            Persistence::Wal => "wal",
+        }
+    }
 }
 
 /// What the network may do to messages besides delivering them.
@@ -204,10 +221,6 @@ impl fmt::Display for Bounds {
         if net.duplicating {
             kind.push("duplicating");
         }
-        let persistence = match self.persistence {
-            Persistence::Atomic => "atomic",
-            Persistence::Deferred => "deferred",
-        };
         let bugs: Vec<_> = self.mutations.iter().map(|m| m.name()).collect();
         writeln!(f, "  servers          {}", self.servers)?;
         writeln!(f, "  max term         {}", self.max_term)?;
@@ -223,7 +236,7 @@ impl fmt::Display for Bounds {
             writeln!(f, "  max duplicates   {}", self.max_duplicates)?;
         }
         writeln!(f, "  network          {}", kind.join(", "))?;
-        writeln!(f, "  persistence      {persistence}")?;
+        writeln!(f, "  storage          {}", self.persistence.name())?;
         let bugs = if bugs.is_empty() {
             "none".to_string()
         } else {

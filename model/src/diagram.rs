@@ -511,7 +511,7 @@ fn marks(action: Action, next: &State) -> Vec<(NodeId, Shape, String)> {
         Action::Replicate { .. } => on_acting(Shape::Dot, "replicate"),
         Action::Duplicate { from, .. } => vec![(from, Shape::Dot, "duplicated".to_string())],
         Action::Restart(id) => vec![(id, Shape::Triangle, "restart".to_string())],
-        Action::Crash(mask) => (0..8u8)
+        Action::Crash { mask, .. } => (0..8u8)
             .filter(|id| mask & (1 << id) != 0)
             .map(|id| {
                 // On a lossy network the crashed servers restart in the same step.

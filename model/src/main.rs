@@ -66,6 +66,7 @@ enum StrategyArg {
 enum PersistenceArg {
     Atomic,
     Deferred,
+    Wal,
 }
 
 /// The bounds of the model. Where none is given, they come from `--preset` or, with `--bug` and
@@ -104,8 +105,10 @@ struct ModelArgs {
     /// The network may duplicate messages, this many times in total.
     #[arg(long, value_name = "N")]
     duplicates: Option<u8>,
-    /// When a persist becomes durable.
-    #[arg(long, value_enum)]
+    /// How a step's storage records become durable: atomic (in the step), deferred (a step's
+    /// records at a later flush) or wal (each record at its own flush; a crash keeps any prefix
+    /// of the pending ones).
+    #[arg(long = "storage", visible_alias = "persistence", value_enum)]
     persistence: Option<PersistenceArg>,
     /// KV clients (0 to 3), each doing its fixed workload of a write and a read on one key,
     /// and the property "linearizable". 0: plain proposals only.
@@ -199,6 +202,7 @@ impl ModelArgs {
             persistence: match self.persistence {
                 Some(PersistenceArg::Atomic) => Persistence::Atomic,
                 Some(PersistenceArg::Deferred) => Persistence::Deferred,
+                Some(PersistenceArg::Wal) => Persistence::Wal,
                 None => base.persistence,
             },
             mutations: self.bugs.iter().copied().collect::<MutationSet>(),
@@ -209,7 +213,7 @@ impl ModelArgs {
 }
 
 /// Why a bug cannot show under the model's bounds, when its catalog configuration needs what
-/// they leave out (KV clients, deferred persistence).
+/// they leave out (KV clients, deferred or record-level storage).
 fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
     let needs = probes::configuration(bug)?;
     if needs.kv.enabled() && !model.kv.enabled() {
@@ -217,14 +221,20 @@ fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
             "{bug} needs KV clients (--kv-clients): it cannot show here"
         ));
     }
-    let deferred = needs.config.persistence == Persistence::Deferred;
-    if deferred && model.bounds.persistence == Persistence::Atomic {
-        return Some(format!(
-            "{bug} needs --persistence deferred (a reply can only overtake a persist that is \
-             not yet durable): it cannot show here"
-        ));
-    }
-    None
+    let (needed, have) = (needs.config.persistence, model.bounds.persistence);
+    let why = match needed {
+        Persistence::Deferred if have == Persistence::Atomic => {
+            "a reply can only overtake a write that is not yet durable"
+        }
+        Persistence::Wal if have != Persistence::Wal => {
+            "only a write-ahead log makes one record durable without the next"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "{bug} needs --storage {} ({why}): it cannot show here",
+        needed.name()
+    ))
 }
 
 #[derive(Args, Debug)]

@@ -18,8 +18,8 @@ use raft_impl::service::{self, Settled};
 use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
 
-use crate::action::Action;
-use crate::bounds::{Bounds, KvBounds, Persistence};
+use crate::action::{Action, Kept};
+use crate::bounds::{Bounds, KvBounds, Persistence, SERVER_LIMIT};
 use crate::kv::{self, Clients, Status};
 use crate::network;
 use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
@@ -210,8 +210,8 @@ impl RaftModel {
     /// `after_write`: the step's previous effect was a write too.
     fn carry_out(&self, state: &mut State, id: NodeId, effect: Effect<Cmd>, after_write: bool) {
         match (effect, self.bounds.persistence) {
-            (Effect::Persist(write), Persistence::Atomic) => {
-                apply(Arc::make_mut(&mut state.server_mut(id).durable), write)
+            (Effect::Persist(record), Persistence::Atomic) => {
+                make_durable(state.server_mut(id), [record])
             }
             (Effect::Persist(write), Persistence::Deferred) if after_write => {
                 match state.server_mut(id).pending.last_mut() {
@@ -405,16 +405,38 @@ impl RaftModel {
         })
     }
 
+    /// The crash events of the servers in `mask`: one, or with a write-ahead log one for each
+    /// choice of how many of its pending records each server's disk keeps (any prefix, from
+    /// none to all of them, independently per server).
+    fn crashes(&self, state: &State, mask: u8, actions: &mut Vec<Action>) {
+        let mut kept: Kept = [0; SERVER_LIMIT as usize];
+        let most = |id: usize| match self.bounds.persistence {
+            Persistence::Wal => state.servers[id].pending_records(),
+            Persistence::Atomic | Persistence::Deferred => 0,
+        };
+        let ids: Vec<usize> = (0..self.bounds.servers as usize)
+            .filter(|id| mask & (1 << id) != 0)
+            .collect();
+        // Counts through every combination, like an odometer.
+        loop {
+            actions.push(Action::Crash { mask, kept });
+            let Some(pos) = ids.iter().position(|&id| (kept[id] as usize) < most(id)) else {
+                return;
+            };
+            for &id in &ids[..pos] {
+                kept[id] = 0;
+            }
+            kept[ids[pos]] += 1;
+        }
+    }
+
     fn flush(&self, last: &State, id: NodeId) -> Option<State> {
         let mut state = last.clone();
         let server = state.server_mut(id);
-        let Some(Pending::Persist(writes)) = server.pending.first().cloned() else {
+        let Some(Pending::Persist(records)) = server.pending.first().cloned() else {
             return None;
         };
-        let durable = Arc::make_mut(&mut server.durable);
-        for write in writes {
-            apply(durable, write);
-        }
+        make_durable(server, records);
         let next_persist = server.pending[1..]
             .iter()
             .position(|p| matches!(p, Pending::Persist(_)))
@@ -461,11 +483,15 @@ impl RaftModel {
     }
 }
 
-/// Makes one write of the core durable. The core never writes a log record past the end of
-/// the log, and every store keeps writes in order, so a gap is a bug of the model.
-fn apply(durable: &mut HardState<Cmd>, write: Record<Cmd>) {
-    if let Err(gap) = durable.apply(write) {
-        panic!("a durable log would have a gap: {gap}");
+/// Makes records of the core durable on `server`, in order. The core never writes a log
+/// record past the end of its log, and every store keeps records in order, so a gap is a bug
+/// of the model (reported as a panicking step).
+fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) {
+    let durable = Arc::make_mut(&mut server.durable);
+    for record in records {
+        if let Err(gap) = durable.apply(record) {
+            panic!("a durable log would have a gap: {gap}");
+        }
     }
 }
 
@@ -608,11 +634,11 @@ impl Model for RaftModel {
                 .fold(0u8, |mask, id| mask | 1 << id);
             for id in 0..b.servers {
                 if up & (1 << id) != 0 {
-                    actions.push(Action::Crash(1 << id));
+                    self.crashes(state, 1 << id, actions);
                 }
             }
             if up.count_ones() > 1 {
-                actions.push(Action::Crash(up));
+                self.crashes(state, up, actions);
             }
         }
     }
@@ -690,13 +716,18 @@ impl RaftModel {
                 })
             }
             Action::Flush(id) => self.flush(last, id),
-            Action::Crash(mask) => {
+            Action::Crash { mask, kept } => {
                 let mut state = last.clone();
                 state.crashes += 1;
                 for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
                     let server = state.server_mut(id);
                     server.node = None;
-                    server.pending.clear();
+                    let pending = std::mem::take(&mut server.pending);
+                    let written = pending.into_iter().filter_map(|p| match p {
+                        Pending::Persist(records) => Some(records),
+                        Pending::Send(_) => None,
+                    });
+                    make_durable(server, written.take(kept[id as usize].into()).flatten());
                     server.kv = None;
                     self.lose_requests(&mut state, id);
                     if self.bounds.network.lossy {

@@ -4,11 +4,11 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{Entry, Message, Node, Role};
+use raft_impl::{Entry, HardState, Message, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
-use crate::state::{Cmd, State, Violation};
+use crate::state::{Cmd, Pending, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
 /// still counts, and so does a server that wins the same term twice).
@@ -35,6 +35,11 @@ pub const APPLIED_IN_ORDER: &str = "applied in order, once";
 /// [`crate::panics`]). Not a guarantee of Raft's, but a panic is a bug the user must see with
 /// the path that leads to it.
 pub const NO_STEP_PANICS: &str = "no step panics";
+/// The persistence contract (`raft_impl::Effect`): a running server's durable state, with its
+/// pending records replayed onto it in order, is exactly the state it runs with. So a restart
+/// once everything is synced recovers what the server had, no more (a stale entry the records
+/// failed to truncate) and no less (a term or vote they failed to carry).
+pub const STORAGE_REPLAYS_TO_MEMORY: &str = "storage replays to the running state";
 
 /// The KV clients' operations have a linearization consistent with their real-time order
 /// (only with KV clients).
@@ -83,6 +88,7 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
             !s.ghost.saw(Violation::AppliedOutOfOrder)
         }),
         Property::always(NO_STEP_PANICS, |_: &M, s: &State| s.panicked.is_none()),
+        Property::always(STORAGE_REPLAYS_TO_MEMORY, storage_replays_to_memory),
         Property::sometimes(LEADER_ELECTED, |_: &M, s: &State| {
             s.ghost.leaders.iter().any(|l| *l != 0)
         }),
@@ -179,6 +185,26 @@ fn in_flight_to_newer_term(s: &State) -> impl Iterator<Item = (&Message<Cmd>, &N
     s.network.iter().filter_map(|env| {
         let to = s.node(env.to)?;
         (env.msg.term() < to.current_term()).then_some((&env.msg, to))
+    })
+}
+
+fn storage_replays_to_memory<M>(_: &M, s: &State) -> bool {
+    s.servers.iter().all(|server| {
+        let Some(node) = &server.node else {
+            return true;
+        };
+        let records = server.pending.iter().filter_map(|p| match p {
+            Pending::Persist(records) => Some(records),
+            Pending::Send(_) => None,
+        });
+        if server.pending_records() == 0 {
+            return *server.durable == *node.hard_state();
+        }
+        let mut replayed = HardState::clone(&server.durable);
+        records
+            .flatten()
+            .all(|record| replayed.apply(record.clone()).is_ok())
+            && replayed == *node.hard_state()
     })
 }
 

@@ -7,7 +7,7 @@ use raft_impl::kv::KvReply;
 use raft_impl::{Entry, HardState, Index, Message, Node, NodeId, Record, Role};
 use stateright::Path;
 
-use crate::action::Action;
+use crate::action::{Action, Kept};
 use crate::kv::{self, Clients, Status, KEY};
 use crate::network;
 use crate::state::{Cmd, Pending, Server, State};
@@ -149,8 +149,8 @@ pub fn action(action: &Action) -> String {
         Action::Timeout { id, lost } => format!("s{id} election timeout{}", losing(lost)),
         Action::Replicate { leader, peer } => format!("s{leader} AppendEntries to s{peer}"),
         Action::Propose(id) => format!("client proposes to s{id}"),
-        Action::Flush(id) => format!("s{id} flushes a persist"),
-        Action::Crash(mask) => format!("{} crash", servers(mask)),
+        Action::Flush(id) => format!("s{id} flushes a write"),
+        Action::Crash { mask, kept } => format!("{} crash{}", servers(mask), keeping(mask, kept)),
         Action::Restart(id) => format!("s{id} restarts"),
         Action::Request { client, server } => format!("c{client} sends its request to s{server}"),
         Action::ClientTimeout(client) => format!("c{client} times out"),
@@ -217,7 +217,7 @@ fn happened(last: &State, action: Action, next: &State) -> String {
             "s{id} restarts from durable {}",
             hard(&next.servers[id as usize].durable)
         ),
-        Action::Crash(mask) => crash(mask, next),
+        Action::Crash { mask, kept } => crash(mask, kept, next),
         Action::Request { client, server } => sent_request(last, client, server, next),
         Action::ClientTimeout(client) => {
             let what = last.clients.as_deref().map(|c| request(c, client));
@@ -235,7 +235,26 @@ fn message_at(state: &State, slot: u8) -> String {
 
 /// A crash event, with the durable state each server restarted from when the restart is part
 /// of the same step (on a lossy network).
-fn crash(mask: u8, next: &State) -> String {
+/// What the disks of crashing servers keep of their pending records (`--storage wal`), as
+/// ` (s1's disk keeps 1 pending record)`; empty when they keep none.
+fn keeping(mask: u8, kept: Kept) -> String {
+    let kept: Vec<String> = (0..8u8)
+        .filter(|id| mask & (1 << id) != 0)
+        .filter_map(|id| match kept.get(id as usize) {
+            Some(0) | None => None,
+            Some(1) => Some(format!("s{id}'s disk keeps 1 pending record")),
+            Some(n) => Some(format!("s{id}'s disk keeps {n} pending records")),
+        })
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", kept.join(", "))
+    }
+}
+
+fn crash(mask: u8, kept: Kept, next: &State) -> String {
+    let keeps = keeping(mask, kept);
     let ids = (0..8u8).filter(|id| mask & (1 << id) != 0);
     let restarted: Vec<_> = ids
         .filter_map(|id| {
@@ -244,10 +263,10 @@ fn crash(mask: u8, next: &State) -> String {
         })
         .collect();
     if restarted.is_empty() {
-        format!("{} crash", servers(mask))
+        format!("{} crash{keeps}", servers(mask))
     } else {
         format!(
-            "{} crash and restart: {}",
+            "{} crash{keeps} and restart: {}",
             servers(mask),
             restarted.join(", ")
         )
@@ -271,28 +290,31 @@ fn sent_request(last: &State, client: u8, server: NodeId, next: &State) -> Strin
     line
 }
 
-/// Deferred persists of `server` not yet flushed; the rest of its pending writes are the sends
-/// queued behind them.
-fn pending_persists(server: &Server) -> usize {
-    let persists = server.pending.iter();
-    persists
-        .filter(|p| matches!(p, Pending::Persist(_)))
-        .count()
-}
-
-/// What the acting server wrote in the step: its new durable state, or (deferred persistence)
-/// a persist left pending and the sends that wait for it.
+/// What the acting server wrote in the step: its new durable state, or (deferred or WAL
+/// storage) the records left pending and the sends that wait for them.
 fn writes(before: &Server, after: &Server, line: &mut String) {
     if before.durable != after.durable {
         let _ = write!(line, "; persists {}", hard(&after.durable));
     }
-    if pending_persists(after) > pending_persists(before) {
-        let _ = write!(line, "; persist pending");
+    let new = after
+        .pending_records()
+        .saturating_sub(before.pending_records());
+    let written: Vec<String> = after
+        .pending
+        .iter()
+        .filter_map(|p| match p {
+            Pending::Persist(written) => Some(records(written)),
+            Pending::Send(_) => None,
+        })
+        .skip(after.pending_records() - new)
+        .collect();
+    if !written.is_empty() {
+        let _ = write!(line, "; writes {} (pending)", written.join(", "));
     }
-    let queued = |s: &Server| s.pending.len() - pending_persists(s);
+    let queued = |s: &Server| s.pending.len() - s.pending_records();
     let waiting = queued(after).saturating_sub(queued(before));
     if waiting > 0 {
-        let _ = write!(line, "; {waiting} send(s) wait for the pending persist");
+        let _ = write!(line, "; {waiting} send(s) wait for the pending writes");
     }
 }
 
@@ -363,11 +385,11 @@ impl fmt::Debug for State {
                 None => write!(f, "s{id} CRASHED")?,
             }
             write!(f, " | durable {}", hard(&server.durable))?;
-            let pending = pending_persists(server);
+            let pending = server.pending_records();
             if !server.pending.is_empty() {
                 write!(
                     f,
-                    " | pending {pending} persist(s), {} send(s)",
+                    " | pending {pending} write(s), {} send(s)",
                     server.pending.len() - pending
                 )?;
             }

@@ -62,6 +62,14 @@ pub struct Server {
     pub kv: Option<KvStore>,
 }
 
+impl Server {
+    /// How many flushes its pending records need: each makes one [`Pending::Persist`] durable.
+    pub fn pending_records(&self) -> usize {
+        let pending = self.pending.iter();
+        pending.filter(|p| matches!(p, Pending::Persist(_))).count()
+    }
+}
+
 /// An effect waiting for a flush in the deferred and WAL persistence modes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Pending {

@@ -190,10 +190,39 @@ fn a_bug_that_cannot_show_under_the_bounds_is_named() {
     );
     let out = raftcheck(&["check", "--bug", "ack-before-persist", "--servers", "2"]);
     assert!(
-        stdout(&out).contains("warning: ack-before-persist needs --persistence deferred"),
+        stdout(&out).contains("warning: ack-before-persist needs --storage deferred"),
         "{}",
         stdout(&out)
     );
+    let args = ["check", "--bug", "hardstate-before-entries-synced"];
+    let out = raftcheck(
+        &[
+            &args[..],
+            &["--storage", "deferred", "--max-states", "1000"],
+        ]
+        .concat(),
+    );
+    assert!(
+        stdout(&out).contains("warning: hardstate-before-entries-synced needs --storage wal"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `--storage wal` on the catalog configuration of a storage bug finds it, and the trace
+/// shows the records a crash or a flush left; `--persistence` is still accepted.
+#[test]
+fn storage_wal_shows_records_in_traces() {
+    let out = raftcheck(&["check", "--bug", "hardstate-before-entries-synced"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("storage          wal"), "{text}");
+    assert!(
+        text.contains("writes term 1 vote -, log from 1 [1:1:1] (pending)"),
+        "{text}"
+    );
+    let out = raftcheck(&["check", "--persistence", "wal", "--max-term", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 /// Every preset prints what it leaves out.

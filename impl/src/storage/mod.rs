@@ -8,8 +8,10 @@
 //! durable records and possibly some prefix of the others, never a record out of order.
 
 mod memory;
+pub mod wal;
 
 pub use memory::MemoryStore;
+pub use wal::{FileWal, WalError, WalOptions};
 
 use crate::types::{Command, Record};
 
