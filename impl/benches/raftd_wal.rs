@@ -1,11 +1,15 @@
-//! raftd's write path as its log grows: committed Puts per second through three real `raftd`
-//! processes on 127.0.0.1, and the bytes each server writes to disk per committed Put, when the
-//! log already holds 1 000, 10 000 and 100 000 entries.
+//! raftd's write path as its log grows, when the log already holds 1 000, 10 000 and 100 000
+//! entries:
+//! - committed Puts per second through three real `raftd` processes on 127.0.0.1, and the bytes
+//!   each server writes to disk per committed Put;
+//! - the [`FileWal`] alone: bytes written and time taken per sync, for batches of 1, 16 and
+//!   256 records.
 //!
-//! A store whose work per sync grows with the log (the whole state rewritten at each sync)
-//! shows falling Puts/s and rising bytes per Put down the table; a write-ahead log, which
-//! writes only what each batch added, shows both flat. Figures only: nothing here asserts a
-//! time, which depends on the machine.
+//! A store whose work per sync grows with the log (the whole state rewritten at each sync, as
+//! raftd did before the write-ahead log) shows falling Puts/s and rising bytes per Put down the
+//! table; the write-ahead log writes only what each batch added, so both stay flat, and the
+//! bytes per sync follow the batch, not the log. Figures only: nothing here asserts a time,
+//! which depends on the machine.
 //!
 //! `cargo bench -p raft-impl --bench raftd_wal` (`-- 1000 10000` for other log sizes;
 //! `RAFTD_WAL_BENCH_SECS` for the measuring time per size, 5 by default).
@@ -22,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use launch::Cluster;
 use raft_impl::kv::{KvCommand, KvOp};
-use raft_impl::runtime::clerk::Clerk;
-use raft_impl::runtime::server::STATE_FILE;
-use raft_impl::{Entry, FilePersister, HardState, Persister};
+use raft_impl::runtime::clerk::{self, Clerk};
+use raft_impl::storage::{FileWal, LogStore, WalOptions};
+use raft_impl::{Entry, Record, Term};
 
 const SERVERS: usize = 3;
 /// Clerks putting at once: each has one request outstanding, so this many Puts can share a sync.
@@ -38,33 +42,52 @@ fn value(i: u64) -> String {
     format!("{i:0>width$}", width = VALUE_BYTES)
 }
 
-/// The log every server starts from: `entries` Puts of term 1, as if an earlier leader had
-/// replicated them.
-fn preloaded(entries: u64) -> HardState<KvCommand> {
-    HardState {
-        current_term: 1,
-        voted_for: None,
-        log: (1..=entries)
-            .map(|seq| Entry {
-                term: 1,
-                command: KvCommand {
-                    client: 1,
-                    seq,
-                    op: KvOp::Put {
-                        key: format!("pre{}", seq % 1000),
-                        value: value(seq),
-                    },
-                },
-            })
-            .collect(),
+/// A Put as a clerk of id 1 would send it, the `seq`th.
+fn put(seq: u64) -> KvCommand {
+    KvCommand {
+        client: 1,
+        seq,
+        op: KvOp::Put {
+            key: format!("pre{}", seq % 1000),
+            value: value(seq),
+        },
     }
 }
 
-/// Replaces server data in `dir` by `state`.
-fn preload(dir: &Path, state: &HardState<KvCommand>) {
-    FilePersister::new(dir.join(STATE_FILE))
-        .save(state)
-        .expect("preload the state");
+/// Entries `from..from + count` of term `term`, in records of at most 1 000 entries.
+fn log_records(term: Term, from: u64, count: u64) -> Vec<Record<KvCommand>> {
+    let last = from + count;
+    (from..last)
+        .step_by(1000)
+        .map(|start| Record::Log {
+            from: start,
+            entries: (start..last.min(start + 1000))
+                .map(|seq| Entry {
+                    term,
+                    command: put(seq),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Gives the log in `dir` term `term` and `entries` Puts of that term, as if an earlier leader
+/// had replicated them.
+fn preload(dir: &Path, term: Term, entries: u64) {
+    let (mut wal, _) = FileWal::<KvCommand>::open(dir, WalOptions::default()).expect("open");
+    let mut records = vec![Record::TermVote {
+        term,
+        voted_for: None,
+    }];
+    records.extend(log_records(term, 1, entries));
+    wal.append(&records).expect("append");
+    wal.sync().expect("sync");
+}
+
+/// The term of the log in `dir`.
+fn term_of(dir: &Path) -> Term {
+    let (_, state) = FileWal::<KvCommand>::open(dir, WalOptions::default()).expect("open");
+    state.current_term
 }
 
 /// Bytes process `pid` caused to be written to storage so far (`write_bytes` of
@@ -86,13 +109,27 @@ struct Figures {
 
 fn measure(entries: u64, measuring: Duration) -> Figures {
     let mut cluster = Cluster::start(SERVERS);
-    // Bootstrapped; now stopped, given the preloaded log, and started from it.
-    let state = preloaded(entries);
+    // Bootstrapped (each answers once its log is created); now stopped, given one preloaded
+    // log past any term they reached, and started from it.
     for id in 0..SERVERS {
+        let started = Instant::now();
+        while clerk::status(cluster.clients[id], Duration::from_secs(1)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "raftd {id} does not start"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
         cluster.stop(id);
-        preload(&cluster.data_dir(id), &state);
     }
-    drop(state);
+    let term = (0..SERVERS)
+        .map(|id| term_of(&cluster.data_dir(id)))
+        .max()
+        .expect("servers")
+        + 1;
+    for id in 0..SERVERS {
+        preload(&cluster.data_dir(id), term, entries);
+    }
     for id in 0..SERVERS {
         cluster.start_server(id);
     }
@@ -147,6 +184,47 @@ fn measure(entries: u64, measuring: Duration) -> Figures {
     }
 }
 
+/// The write-ahead log alone, holding `entries` entries: per batch size, the bytes each sync
+/// wrote and its mean time.
+fn wal_syncs(entries: u64) -> Vec<(u64, u64, Duration)> {
+    const SYNCS: u64 = 50;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut wal = FileWal::<KvCommand>::create(dir.path(), WalOptions::default()).expect("create");
+    wal.append(&log_records(1, 1, entries)).expect("append");
+    wal.sync().expect("sync");
+    let mut next = entries + 1;
+    [1, 16, 256]
+        .into_iter()
+        .map(|batch| {
+            let size_before = dir_size(dir.path());
+            let syncs_before = wal.sync_count();
+            let start = Instant::now();
+            for _ in 0..SYNCS {
+                // One record per entry, as a leader's core emits them for one proposal each.
+                let records: Vec<_> = (next..next + batch)
+                    .flat_map(|i| log_records(1, i, 1))
+                    .collect();
+                next += batch;
+                wal.append(&records).expect("append");
+                wal.sync().expect("sync");
+            }
+            let elapsed = start.elapsed();
+            let syncs = wal.sync_count() - syncs_before;
+            assert_eq!(syncs, SYNCS, "one sync per batch");
+            let bytes = (dir_size(dir.path()) - size_before) / syncs;
+            (batch, bytes, elapsed / syncs as u32)
+        })
+        .collect()
+}
+
+/// Bytes in the files of `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").metadata().expect("metadata").len())
+        .sum()
+}
+
 fn main() {
     let sizes: Vec<u64> = std::env::args()
         .skip(1)
@@ -169,7 +247,7 @@ fn main() {
         "{:>12} {:>10} {:>12} {:>28}",
         "log entries", "Puts/s", "mean ms/Put", "disk bytes/Put per server"
     );
-    for entries in sizes {
+    for &entries in &sizes {
         let f = measure(entries, Duration::from_secs(secs));
         let per_second = f.puts as f64 / f.elapsed.as_secs_f64();
         let latency_ms = CLERKS as f64 * 1000.0 / per_second;
@@ -182,5 +260,19 @@ fn main() {
             "{entries:>12} {per_second:>10.0} {latency_ms:>12.2} {:>28}",
             per_put.join(" / ")
         );
+    }
+    println!();
+    println!("FileWal alone: 50 syncs per batch size");
+    println!(
+        "{:>12} {:>8} {:>12} {:>12}",
+        "log entries", "batch", "bytes/sync", "ms/sync"
+    );
+    for entries in &sizes {
+        for (batch, bytes, per_sync) in wal_syncs(*entries) {
+            println!(
+                "{entries:>12} {batch:>8} {bytes:>12} {:>12.2}",
+                per_sync.as_secs_f64() * 1000.0
+            );
+        }
     }
 }

@@ -26,9 +26,8 @@ use crate::kv::{KvCommand, KvOutcome, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
-use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, PendingRequests, Settled, Submitted};
-use crate::storage::{LogStore, Position};
+use crate::storage::{FileWal, LogStore, WalError, WalOptions};
 use crate::types::{HardState, NodeId, Record};
 
 use super::auth::ClusterKey;
@@ -38,8 +37,6 @@ use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport::{self, PeerLink};
 use super::{log, spawn_named, Event};
 
-/// The name of the state file inside a server's data directory.
-pub const STATE_FILE: &str = "raft-state";
 /// How long a client's connection waits for its request to be applied before it closes without
 /// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
 /// clerk gives up first.
@@ -154,19 +151,20 @@ pub enum ServerError {
     /// rejoining as a fresh voter could elect a second leader in a term or lose committed
     /// entries. Only the first start of a new cluster may begin empty.
     #[error(
-        "no saved state at {path}: a server that lost its state must not rejoin its cluster as a \
+        "no saved state in {path}: a server that lost its state must not rejoin its cluster as a \
          fresh voter (pass --bootstrap only on the first start of a new cluster)"
     )]
     NoState { path: PathBuf },
     #[error("--bootstrap given, but {path} holds a saved state: this server already belongs to a cluster")]
     AlreadyBootstrapped { path: PathBuf },
-    /// Loading a corrupt state file, or failing to save: a server that cannot make its state
-    /// durable must stop, since it may not send what it cannot persist.
+    /// Opening or recovering the write-ahead log failed: a corrupt log, the state file of an
+    /// older build, an I/O error. The server does not guess at a state it cannot read.
     #[error(transparent)]
-    Persist(#[from] PersistError),
-    /// The write-ahead thread could not make records durable: nothing held may leave.
+    Wal(#[from] WalError),
+    /// The write-ahead thread could not make records durable: a server that cannot persist
+    /// must stop, since it may not send what it cannot persist.
     #[error(transparent)]
-    Writer(#[from] WriterFailed<StoreError>),
+    Writer(#[from] WriterFailed<WalError>),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -189,14 +187,14 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         max_connections,
         key,
     } = config;
-    let (store, hard) = open_state(&data_dir, bootstrap)?;
+    let (store, hard) = open_store(&data_dir, bootstrap)?;
     log(
         id,
         format_args!(
             "starting in term {} with {} log entries from {}",
             hard.current_term,
             hard.log.len(),
-            store.persister.path().display()
+            data_dir.display()
         ),
     );
     let listen = |addr: SocketAddr| {
@@ -242,88 +240,33 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     core.run(&inbox)
 }
 
-/// The server's store and saved state; on `bootstrap`, a new empty state, saved at once so
-/// that the next start (without `--bootstrap`) finds it.
-fn open_state(
+/// The server's write-ahead log and the state it recovers to; on `bootstrap`, a new empty
+/// log, created at once so that the next start (without `--bootstrap`) finds it. A data
+/// directory of an older build is refused by [`FileWal`] ([`WalError::OldFormat`]) either way.
+fn open_store(
     data_dir: &Path,
     bootstrap: bool,
-) -> Result<(StateFile, HardState<KvCommand>), ServerError> {
-    let mut persister = FilePersister::new(data_dir.join(STATE_FILE));
-    let path = persister.path().to_path_buf();
-    let exists = path.try_exists().map_err(|source| ServerError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let hard = match (exists, bootstrap) {
-        (true, false) => persister.load()?,
-        (true, true) => return Err(ServerError::AlreadyBootstrapped { path }),
-        (false, false) => return Err(ServerError::NoState { path }),
-        (false, true) => {
-            std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
-                path: data_dir.to_path_buf(),
-                source,
-            })?;
-            let hard = HardState::default();
-            persister.save(&hard)?;
-            hard
-        }
+) -> Result<(FileWal<KvCommand>, HardState<KvCommand>), ServerError> {
+    let opened = if bootstrap {
+        FileWal::create(data_dir, WalOptions::default()).map(|wal| (wal, HardState::default()))
+    } else {
+        FileWal::open(data_dir, WalOptions::default())
     };
-    let store = StateFile {
-        persister,
-        state: hard.clone(),
-        written: 0,
-        durable: 0,
-    };
-    Ok((store, hard))
+    opened.map_err(|e| match e {
+        WalError::NotFound { dir } => ServerError::NoState { path: dir },
+        WalError::AlreadyExists { dir } => ServerError::AlreadyBootstrapped { path: dir },
+        e => ServerError::Wal(e),
+    })
 }
 
-/// What the server's store fails with.
-type StoreError = PersistError;
-
-/// Interim store until the write-ahead log replaces it: the records replayed onto the whole
-/// state, which each sync saves whole (O(log) per sync).
-struct StateFile {
-    persister: FilePersister,
-    state: HardState<KvCommand>,
-    written: Position,
-    durable: Position,
-}
-
-impl LogStore<KvCommand> for StateFile {
-    type Error = PersistError;
-
-    fn append(&mut self, records: &[Record<KvCommand>]) -> Result<Position, PersistError> {
-        for record in records {
-            self.state
-                .apply(record.clone())
-                .expect("the core writes the log without gaps");
-        }
-        self.written += records.len() as Position;
-        Ok(self.written)
-    }
-
-    fn sync(&mut self) -> Result<Position, PersistError> {
-        if self.durable < self.written {
-            self.persister.save(&self.state)?;
-            self.durable = self.written;
-        }
-        Ok(self.durable)
-    }
-
-    fn durable(&self) -> Position {
-        self.durable
-    }
-}
+/// The core's end of the pipeline to the server's store.
+type ToStore = Pipeline<Record<KvCommand>, WalError, Outbound>;
 
 /// Starts the write-ahead thread on `store`, which wakes the core through `events` whenever it
 /// made more records durable; returns the core's end of the pipeline.
-fn start_writer<S>(
-    id: NodeId,
-    store: S,
-    events: Sender<Event>,
-) -> Result<Pipeline<Record<KvCommand>, StoreError, Outbound>, ServerError>
+fn start_writer<S>(id: NodeId, store: S, events: Sender<Event>) -> Result<ToStore, ServerError>
 where
-    S: LogStore<KvCommand, Error = StoreError> + Send + 'static,
+    S: LogStore<KvCommand, Error = WalError> + Send + 'static,
 {
     let (pipeline, writer) = durability::pipeline(store.durable());
     spawn_named(format!("wal-{id}"), move || {
@@ -352,7 +295,7 @@ enum Outbound {
 struct Core {
     node: Node<KvCommand>,
     store: KvStore,
-    pipeline: Pipeline<Record<KvCommand>, StoreError, Outbound>,
+    pipeline: ToStore,
     links: HashMap<NodeId, PeerLink>,
     /// Requests this incarnation proposed, each with the channel its client waits on.
     waiting: PendingRequests<KvCommand, Sender<ClientReply>>,
@@ -363,11 +306,7 @@ struct Core {
 }
 
 impl Core {
-    fn new(
-        node: Node<KvCommand>,
-        pipeline: Pipeline<Record<KvCommand>, StoreError, Outbound>,
-        links: HashMap<NodeId, PeerLink>,
-    ) -> Core {
+    fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Core {
         let now = Instant::now();
         let mut core = Core {
             node,
@@ -627,7 +566,7 @@ mod tests {
         let links = (1..servers)
             .map(|p| (p, PeerLink::spawn(0, p, addr, test_key()).unwrap()))
             .collect();
-        let (store, hard) = open_state(dir.path(), true).unwrap();
+        let (store, hard) = open_store(dir.path(), true).unwrap();
         let (events, inbox) = mpsc::channel();
         let pipeline = start_writer(0, store, events).unwrap();
         let node = Node::new(Config::new(0, servers), hard);
@@ -652,11 +591,11 @@ mod tests {
             }
         }
 
-        /// The state on disk: what a crash now would keep.
+        /// The state on disk: what a crash now would keep (the log is opened a second time,
+        /// read only, while the writer holds it).
         fn saved(&self) -> HardState<KvCommand> {
-            FilePersister::new(self.dir.path().join(STATE_FILE))
-                .load()
-                .unwrap()
+            let (_, state) = FileWal::open(self.dir.path(), WalOptions::default()).unwrap();
+            state
         }
     }
 
