@@ -7,8 +7,9 @@
 //! on no timing: clerks retry until they are answered, and an operation that is never answered
 //! stays pending in the history, where it may or may not have taken effect.
 //!
-//! Also here: bad arguments exit with code 2, a corrupt state file stops `raftd` with an error
-//! naming it, and a malformed frame closes only the connection it came on.
+//! Also here: bad arguments exit with code 2, a corrupt write-ahead log or a data directory of
+//! the older format stops `raftd` with an error naming the file, and a malformed frame closes
+//! only the connection it came on.
 
 mod launch;
 
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -322,14 +323,10 @@ fn bad_arguments_exit_with_code_2() {
     }
 }
 
-#[test]
-fn a_corrupt_state_file_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("raft-state");
-    File::create(&state)
-        .and_then(|mut f| f.write_all(b"RCHS\x01\x00\x05\x00\x00\x00\x00\x00\x00\x00hello"))
-        .expect("write state");
-    let out = raftd(&[
+/// `raftd --id 0` of a one-server cluster on unused ports, keeping its state in `data`, with
+/// `extra` arguments: run to completion, for starts it must refuse.
+fn refused_single_server(data: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec![
         "--id",
         "0",
         "--peers",
@@ -337,15 +334,73 @@ fn a_corrupt_state_file_is_an_error_naming_it() {
         "--client-addr",
         "127.0.0.1:2",
         "--data-dir",
-        dir.path().to_str().expect("utf-8 path"),
+        data.to_str().expect("utf-8 path"),
         "--insecure",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    ];
+    args.extend_from_slice(extra);
+    let out = raftd(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.code(), stderr)
+}
+
+/// The whole-state file of the build before the write-ahead log is neither read nor replaced
+/// by an empty log: either would forget the server's term, vote and log.
+#[test]
+fn a_data_directory_of_the_older_format_is_refused_naming_its_state_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("raft-state");
+    let old = b"RCHS\x01\x00\x05\x00\x00\x00\x00\x00\x00\x00hello";
+    File::create(&state)
+        .and_then(|mut f| f.write_all(old))
+        .expect("write state");
+    for extra in [&[][..], &["--bootstrap"]] {
+        let (code, stderr) = refused_single_server(dir.path(), extra);
+        assert_eq!(code, Some(1), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("older build") && stderr.contains(&state.display().to_string()),
+            "{extra:?}: {stderr}"
+        );
+    }
+    assert_eq!(fs::read(&state).expect("state"), old, "left alone");
+    assert_eq!(
+        fs::read_dir(dir.path()).expect("dir").count(),
+        1,
+        "nothing created"
+    );
+}
+
+/// A byte flipped in the first record of a server's log, with good records after it, is
+/// corruption (not a torn write to drop): the server stops with an error naming the file.
+#[test]
+fn a_corrupt_write_ahead_log_is_an_error_naming_it() {
+    let mut cluster = Cluster::start(1);
+    let mut clerk = Clerk::new(cluster.clients.clone()).expect("servers");
+    for value in ["a", "b", "c"] {
+        let put = KvOp::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        assert_eq!(clerk.execute(put), Ok(KvReply::Done));
+    }
+    cluster.kill(0);
+    let data = cluster.data_dir(0);
+    let segment = fs::read_dir(&data)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .expect("a segment");
+    let mut bytes = fs::read(&segment).expect("segment");
+    bytes[8] ^= 0x40;
+    fs::write(&segment, &bytes).expect("flip a byte");
+
+    let (code, stderr) = cluster.refused_start(0, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("corrupt") && stderr.contains(&state.display().to_string()),
+        stderr.contains("corrupt write-ahead log")
+            && stderr.contains(&segment.display().to_string()),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(state.exists(), "the state file must be left alone");
+    assert_eq!(fs::read(&segment).expect("segment"), bytes, "left alone");
 }

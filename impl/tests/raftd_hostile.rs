@@ -15,8 +15,8 @@ use raft_impl::runtime::auth::{self, ClusterKey};
 use raft_impl::runtime::clerk::{Clerk, ClerkError, NoServers};
 use raft_impl::runtime::frame::{read_frame, write_frame};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
-use raft_impl::runtime::server::STATE_FILE;
-use raft_impl::{AppendEntries, Envelope, FilePersister, HardState, Message, Persister};
+use raft_impl::storage::{FileWal, WalOptions};
+use raft_impl::{AppendEntries, Envelope, HardState, Message};
 
 const SERVERS: usize = 3;
 
@@ -281,8 +281,8 @@ fn wait_for_close(conn: &mut TcpStream) {
 fn saved_states(cluster: &Cluster) -> Vec<(u64, usize)> {
     (0..cluster.servers())
         .map(|id| {
-            let persister = FilePersister::new(cluster.data_dir(id).join(STATE_FILE));
-            let hard: HardState<KvCommand> = persister.load().expect("state");
+            let (_, hard): (_, HardState<KvCommand>) =
+                FileWal::open(cluster.data_dir(id), WalOptions::default()).expect("state");
             (hard.current_term, hard.log.len())
         })
         .collect()

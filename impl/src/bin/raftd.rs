@@ -5,10 +5,12 @@
 //!       --client-addr 127.0.0.1:8000 --data-dir data/0 --cluster-secret secret --bootstrap
 //! ```
 //!
-//! `--bootstrap` on the first start only; later starts find their state in `--data-dir`.
+//! `--bootstrap` on the first start only (it creates the write-ahead log in `--data-dir`);
+//! later starts recover their state from that log.
 //!
 //! Exit codes: 2 for bad arguments, 1 when the server cannot start or must stop (a corrupt
-//! state file, an address in use, a failed fsync). It never exits on its own otherwise.
+//! write-ahead log, a data directory of an older build, an address in use, a failed fsync). It
+//! never exits on its own otherwise.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,10 +1,12 @@
 //! The real runtime: the core as a multi-process KV service over TCP, one server per process.
 //!
 //! Std threads and `std::net` only. Per server process:
-//! - the core thread ([`server`]) owns the [`Node`](crate::Node), the
-//!   [`KvStore`](crate::kv::KvStore) and the [`FilePersister`](crate::FilePersister), runs the
-//!   randomised election timer and the heartbeat, and makes each batch's state durable before
-//!   anything of the batch leaves the process;
+//! - the core thread ([`server`]) owns the [`Node`](crate::Node) and the
+//!   [`KvStore`](crate::kv::KvStore), runs the randomised election timer and the heartbeat, and
+//!   holds back every send and client reply until the records emitted before it are durable;
+//! - the write-ahead thread (`durability`) appends the records the core emitted to the
+//!   server's [`LogStore`](crate::storage::LogStore) and syncs them, one sync for everything
+//!   queued, while the core goes on handling events;
 //! - one link thread per peer (`transport`) writes that peer's messages, reconnecting after
 //!   the peer restarts;
 //! - an accept thread per listening socket (peers, clients) and a thread per inbound
@@ -14,6 +16,7 @@
 
 pub mod auth;
 pub mod clerk;
+mod durability;
 pub mod frame;
 pub mod protocol;
 pub mod server;
@@ -44,6 +47,8 @@ pub(crate) enum Event {
         request: ClientRequest,
         reply: Sender<ClientReply>,
     },
+    /// The write-ahead thread made more records durable (or failed): held outputs may go.
+    Durable,
 }
 
 /// One line on standard error, prefixed with the server it concerns: a process's log.

@@ -1,15 +1,15 @@
-//! One KV server: the Raft core, its state machine and its persister, driven by one thread.
+//! One KV server: the Raft core and its state machine, driven by one thread, and its stable
+//! storage, written by another.
 //!
-//! Every input (a peer's message, a client's request, a timer) becomes an `Event` on one
-//! channel, and the core thread handles events in batches. The effects of a batch are gathered
-//! rather than carried out one by one: the latest `Persist` is kept, sends and client replies
-//! are queued. At the end of the batch the state is saved (fsync of the file and of its
-//! directory) and only then are the queued sends handed to the peer links and the replies to
-//! the clients. So nothing a step sends leaves the process before the state that step persisted
-//! is durable, and no client hears "applied" before that either: the persistence contract, with
-//! one fsync per batch instead of one per step. Saving the latest state rather than each one is
-//! sound because each `Persist` carries the whole hard state, which supersedes the earlier ones
-//! of the batch, and nothing of the batch was visible outside before it.
+//! Every input (a peer's message, a client's request, a timer, the write-ahead thread's news)
+//! becomes an `Event` on one channel, and the core thread handles events in batches. A step's
+//! `Persist` records are emitted into a [`Pipeline`] and its sends and client replies are held
+//! there, each tagged with the number of records emitted before it; at the end of the batch the
+//! records go to the write-ahead thread in one hand-over. That thread appends and syncs them
+//! while the core goes on with the next batch, and the outputs each durable position covers are
+//! then let out. So nothing a step sends leaves the process before every record emitted before
+//! it is durable, and no client hears "applied" before that either: the persistence contract of
+//! [`Effect`], with one sync for whatever arrived during the previous one.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,18 +26,17 @@ use crate::kv::{KvCommand, KvOutcome, KvStore};
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
-use crate::persister::{FilePersister, PersistError, Persister};
 use crate::service::{self, PendingRequests, Settled, Submitted};
-use crate::types::{HardState, NodeId};
+use crate::storage::{FileWal, LogStore, WalError, WalOptions};
+use crate::types::{HardState, NodeId, Record};
 
 use super::auth::ClusterKey;
+use super::durability::{self, Pipeline, WriterFailed};
 use super::frame::{read_frame_within, write_frame, FrameError};
 use super::protocol::{ClientReply, ClientRequest, ServerStatus};
 use super::transport::{self, PeerLink};
-use super::{log, Event};
+use super::{log, spawn_named, Event};
 
-/// The name of the state file inside a server's data directory.
-pub const STATE_FILE: &str = "raft-state";
 /// How long a client's connection waits for its request to be applied before it closes without
 /// an answer (the clerk then retries). Longer than a clerk's own timeout, so that normally the
 /// clerk gives up first.
@@ -152,16 +151,20 @@ pub enum ServerError {
     /// rejoining as a fresh voter could elect a second leader in a term or lose committed
     /// entries. Only the first start of a new cluster may begin empty.
     #[error(
-        "no saved state at {path}: a server that lost its state must not rejoin its cluster as a \
+        "no saved state in {path}: a server that lost its state must not rejoin its cluster as a \
          fresh voter (pass --bootstrap only on the first start of a new cluster)"
     )]
     NoState { path: PathBuf },
     #[error("--bootstrap given, but {path} holds a saved state: this server already belongs to a cluster")]
     AlreadyBootstrapped { path: PathBuf },
-    /// Loading a corrupt state file, or failing to save: a server that cannot make its state
-    /// durable must stop, since it may not send what it cannot persist.
+    /// Opening or recovering the write-ahead log failed: a corrupt log, the state file of an
+    /// older build, an I/O error. The server does not guess at a state it cannot read.
     #[error(transparent)]
-    Persist(#[from] PersistError),
+    Wal(#[from] WalError),
+    /// The write-ahead thread could not make records durable: a server that cannot persist
+    /// must stop, since it may not send what it cannot persist.
+    #[error(transparent)]
+    Writer(#[from] WriterFailed<WalError>),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -184,14 +187,14 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         max_connections,
         key,
     } = config;
-    let (persister, hard) = open_state(&data_dir, bootstrap)?;
+    let (store, hard) = open_store(&data_dir, bootstrap)?;
     log(
         id,
         format_args!(
             "starting in term {} with {} log entries from {}",
             hard.current_term,
             hard.log.len(),
-            persister.path().display()
+            data_dir.display()
         ),
     );
     let listen = |addr: SocketAddr| {
@@ -226,9 +229,10 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
             links.insert(peer, link);
         }
     }
+    let pipeline = start_writer(id, store, events.clone())?;
     let mut core = Core::new(
         Node::new(Config::new(id, servers as u8), hard),
-        persister,
+        pipeline,
         links,
     );
     // `events` stays alive here, so `inbox` never reports a disconnection.
@@ -236,42 +240,62 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     core.run(&inbox)
 }
 
-/// The server's persister and saved state; on `bootstrap`, a new empty state, saved at once so
-/// that the next start (without `--bootstrap`) finds it.
-fn open_state(
+/// The server's write-ahead log and the state it recovers to; on `bootstrap`, a new empty
+/// log, created at once so that the next start (without `--bootstrap`) finds it. A data
+/// directory of an older build is refused by [`FileWal`] ([`WalError::OldFormat`]) either way.
+fn open_store(
     data_dir: &Path,
     bootstrap: bool,
-) -> Result<(FilePersister, HardState<KvCommand>), ServerError> {
-    let mut persister = FilePersister::new(data_dir.join(STATE_FILE));
-    let path = persister.path().to_path_buf();
-    let exists = path.try_exists().map_err(|source| ServerError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    match (exists, bootstrap) {
-        (true, false) => {
-            let hard = persister.load()?;
-            Ok((persister, hard))
-        }
-        (true, true) => Err(ServerError::AlreadyBootstrapped { path }),
-        (false, false) => Err(ServerError::NoState { path }),
-        (false, true) => {
-            std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
-                path: data_dir.to_path_buf(),
-                source,
-            })?;
-            let hard = HardState::default();
-            persister.save(&hard)?;
-            Ok((persister, hard))
-        }
-    }
+) -> Result<(FileWal<KvCommand>, HardState<KvCommand>), ServerError> {
+    let opened = if bootstrap {
+        FileWal::create(data_dir, WalOptions::default()).map(|wal| (wal, HardState::default()))
+    } else {
+        FileWal::open(data_dir, WalOptions::default())
+    };
+    opened.map_err(|e| match e {
+        WalError::NotFound { dir } => ServerError::NoState { path: dir },
+        WalError::AlreadyExists { dir } => ServerError::AlreadyBootstrapped { path: dir },
+        e => ServerError::Wal(e),
+    })
+}
+
+/// The core's end of the pipeline to the server's store.
+type ToStore = Pipeline<Record<KvCommand>, WalError, Outbound>;
+
+/// Starts the write-ahead thread on `store`, which wakes the core through `events` whenever it
+/// made more records durable; returns the core's end of the pipeline.
+fn start_writer<S>(id: NodeId, store: S, events: Sender<Event>) -> Result<ToStore, ServerError>
+where
+    S: LogStore<KvCommand, Error = WalError> + Send + 'static,
+{
+    let (pipeline, writer) = durability::pipeline(store.durable());
+    spawn_named(format!("wal-{id}"), move || {
+        durability::write_ahead(writer, store, || {
+            // The core is gone only when the process ends.
+            let _ = events.send(Event::Durable);
+        });
+    })
+    .map_err(ServerError::Thread)?;
+    Ok(pipeline)
+}
+
+/// What the core sends out of the process, held until the records before it are durable.
+enum Outbound {
+    Send {
+        to: NodeId,
+        msg: Message<KvCommand>,
+    },
+    Reply {
+        client: Sender<ClientReply>,
+        reply: ClientReply,
+    },
 }
 
 /// The core thread's state.
 struct Core {
     node: Node<KvCommand>,
     store: KvStore,
-    persister: FilePersister,
+    pipeline: ToStore,
     links: HashMap<NodeId, PeerLink>,
     /// Requests this incarnation proposed, each with the channel its client waits on.
     waiting: PendingRequests<KvCommand, Sender<ClientReply>>,
@@ -279,35 +303,20 @@ struct Core {
     heartbeat_deadline: Instant,
     /// Whether the batch proposed something, to be replicated at its end in one round.
     proposed: bool,
-    /// The state the batch's writes lead to, saved whole at its end.
-    durable: HardState<KvCommand>,
-    /// Whether the batch wrote anything; its outputs are held back until that is durable.
-    unsaved: bool,
-    sends: Vec<(NodeId, Message<KvCommand>)>,
-    replies: Vec<(Sender<ClientReply>, ClientReply)>,
 }
 
 impl Core {
-    fn new(
-        node: Node<KvCommand>,
-        persister: FilePersister,
-        links: HashMap<NodeId, PeerLink>,
-    ) -> Core {
+    fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Core {
         let now = Instant::now();
-        let durable = node.hard_state().clone();
         let mut core = Core {
             node,
             store: KvStore::new(MutationSet::NONE),
-            persister,
+            pipeline,
             links,
             waiting: PendingRequests::new(),
             election_deadline: now,
             heartbeat_deadline: now,
             proposed: false,
-            durable,
-            unsaved: false,
-            sends: Vec::new(),
-            replies: Vec::new(),
         };
         core.reset_election_timer();
         core
@@ -352,8 +361,10 @@ impl Core {
                 reply,
             } => {
                 let status = self.status();
-                self.replies.push((reply, ClientReply::Status(status)));
+                self.reply(reply, ClientReply::Status(status));
             }
+            // What it made durable is let out at the end of the batch.
+            Event::Durable => {}
         }
         if self.node.is_leader() != was_leader {
             let role = if was_leader { "follower" } else { "leader" };
@@ -384,26 +395,27 @@ impl Core {
                 self.proposed = true;
             }
             Ok(Submitted::Answered(answer)) => {
-                self.replies.push((reply, ClientReply::Applied(answer)));
+                self.reply(reply, ClientReply::Applied(answer));
             }
             Err(NotLeader { leader_hint }) => {
-                self.replies
-                    .push((reply, ClientReply::NotLeader { leader_hint }));
+                self.reply(reply, ClientReply::NotLeader { leader_hint });
             }
         }
     }
 
-    /// Takes a step's effects in their order; what leaves the process waits for `flush`.
+    /// Holds a client's reply until the records emitted so far are durable: an "applied" must
+    /// not outrun the entry, and an answer from a cached result not the entry it was cached from.
+    fn reply(&mut self, client: Sender<ClientReply>, reply: ClientReply) {
+        self.pipeline.hold(Outbound::Reply { client, reply });
+    }
+
+    /// Takes a step's effects in their order: records are emitted to the pipeline, and what
+    /// leaves the process is held there behind them.
     fn absorb(&mut self, effects: Vec<Effect<KvCommand>>) {
         for effect in effects {
             match effect {
-                Effect::Persist(write) => {
-                    self.durable
-                        .apply(write)
-                        .expect("the core writes the log without gaps");
-                    self.unsaved = true;
-                }
-                Effect::Send { to, msg } => self.sends.push((to, msg)),
+                Effect::Persist(record) => self.pipeline.write(record),
+                Effect::Send { to, msg } => self.pipeline.hold(Outbound::Send { to, msg }),
                 Effect::Apply { index, command } => {
                     let answer = self.store.apply(&command);
                     for (client, settled) in self.waiting.applied(index, &command, &answer) {
@@ -433,7 +445,7 @@ impl Core {
                 leader_hint: self.node.leader_hint(),
             },
         };
-        self.replies.push((client, reply));
+        self.reply(client, reply);
     }
 
     fn fire_timers(&mut self) {
@@ -456,19 +468,22 @@ impl Core {
         self.election_deadline = Instant::now() + rand::rng().random_range(ELECTION_TIMEOUT);
     }
 
-    /// Makes the batch's state durable, then lets its sends and replies go.
+    /// Hands the batch's records to the write-ahead thread, then lets out the sends and replies
+    /// that what is durable covers (the rest go at a later batch, woken by `Event::Durable`).
     fn flush(&mut self) -> Result<(), ServerError> {
-        if std::mem::take(&mut self.unsaved) {
-            self.persister.save(&self.durable)?;
-        }
-        for (to, msg) in self.sends.drain(..) {
-            if let Some(link) = self.links.get(&to) {
-                link.send(msg);
+        self.pipeline.submit();
+        for output in self.pipeline.release()? {
+            match output {
+                Outbound::Send { to, msg } => {
+                    if let Some(link) = self.links.get(&to) {
+                        link.send(msg);
+                    }
+                }
+                // The client's connection may have given up and closed; then no one is waiting.
+                Outbound::Reply { client, reply } => {
+                    let _ = client.send(reply);
+                }
             }
-        }
-        for (reply, answer) in self.replies.drain(..) {
-            // The client's connection may have given up and closed; then no one is waiting.
-            let _ = reply.send(answer);
         }
         Ok(())
     }
@@ -534,18 +549,54 @@ mod tests {
         ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap()
     }
 
-    /// Server 0 of `servers`, its state in a temporary directory, its links to peers all
+    /// Server 0 of `servers`, bootstrapped in a temporary directory, its links to peers all
     /// pointing at one listener, which the test may accept from.
-    fn setup(servers: u8) -> (tempfile::TempDir, TcpListener, Core) {
+    struct Setup {
+        dir: tempfile::TempDir,
+        peer: TcpListener,
+        core: Core,
+        /// Where the write-ahead thread wakes the core.
+        inbox: Receiver<Event>,
+    }
+
+    fn setup(servers: u8) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let peer = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = peer.local_addr().unwrap();
         let links = (1..servers)
             .map(|p| (p, PeerLink::spawn(0, p, addr, test_key()).unwrap()))
             .collect();
-        let persister = FilePersister::new(dir.path().join(STATE_FILE));
-        let node = Node::new(Config::new(0, servers), HardState::default());
-        (dir, peer, Core::new(node, persister, links))
+        let (store, hard) = open_store(dir.path(), true).unwrap();
+        let (events, inbox) = mpsc::channel();
+        let pipeline = start_writer(0, store, events).unwrap();
+        let node = Node::new(Config::new(0, servers), hard);
+        let core = Core::new(node, pipeline, links);
+        Setup {
+            dir,
+            peer,
+            core,
+            inbox,
+        }
+    }
+
+    impl Setup {
+        /// Flushes the batch and waits until the write-ahead thread made all of it durable and
+        /// the core let out everything it held.
+        fn settle(&mut self) {
+            self.core.flush().unwrap();
+            while self.core.pipeline.holds_any() {
+                let event = self.inbox.recv_timeout(Duration::from_secs(10)).unwrap();
+                assert!(matches!(event, Event::Durable));
+                self.core.flush().unwrap();
+            }
+        }
+
+        /// The state on disk: what a crash now would keep (the log is opened a second time,
+        /// read only, while the writer holds it).
+        fn saved(&self) -> HardState<KvCommand> {
+            let (_, state) = FileWal::open(self.dir.path(), WalOptions::default()).unwrap();
+            state
+        }
     }
 
     /// Server 0 stands for election.
@@ -565,24 +616,24 @@ mod tests {
 
     #[test]
     fn a_vote_is_on_disk_before_it_is_sent() {
-        let (dir, peer, mut core) = setup(3);
+        let mut server = setup(3);
         let request = Message::RequestVote {
             term: 5,
             last_log_index: 0,
             last_log_term: 0,
         };
-        core.on_event(Event::Peer {
+        server.core.on_event(Event::Peer {
             from: 1,
             msg: request,
         });
-        // Decided, but neither saved nor sent until the batch is flushed.
-        assert!(!dir.path().join(STATE_FILE).exists());
-        assert_eq!(core.sends.len(), 1);
+        // Decided, but neither saved nor sent until the batch is flushed and synced.
+        assert_eq!(server.saved(), HardState::default());
+        assert!(server.core.pipeline.holds_any());
 
-        core.flush().unwrap();
-        let saved: HardState<KvCommand> = core.persister.load().unwrap();
+        server.settle();
+        let saved = server.saved();
         assert_eq!((saved.current_term, saved.voted_for), (5, Some(1)));
-        let (mut conn, _) = peer.accept().unwrap();
+        let (mut conn, _) = server.peer.accept().unwrap();
         let limit = Duration::from_secs(10);
         let mut opener = auth::answer(&conn, &test_key(), 1, 3, limit).unwrap();
         let reply = opener.read_message(&mut conn).unwrap();
@@ -594,28 +645,28 @@ mod tests {
     }
 
     #[test]
-    fn a_client_hears_of_its_applied_request_after_the_flush_and_a_retry_applies_once() {
-        let (_dir, _peer, mut core) = setup(1);
-        time_out(&mut core);
-        assert!(core.node.is_leader());
+    fn a_client_hears_of_its_applied_request_once_it_is_durable_and_a_retry_applies_once() {
+        let mut server = setup(1);
+        time_out(&mut server.core);
+        assert!(server.core.node.is_leader());
 
-        let first = client(&mut core, append(1, 1));
+        let first = client(&mut server.core, append(1, 1));
         assert!(first.try_recv().is_err(), "answered before the flush");
-        core.flush().unwrap();
+        server.settle();
         assert_eq!(first.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
 
-        let retry = client(&mut core, append(1, 1));
-        core.flush().unwrap();
+        let retry = client(&mut server.core, append(1, 1));
+        server.settle();
         assert_eq!(retry.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
-        assert_eq!(core.store.get("k"), "1.1");
-        let saved: HardState<KvCommand> = core.persister.load().unwrap();
-        assert_eq!(saved.log.len(), 2, "both copies are in the log");
+        assert_eq!(server.core.store.get("k"), "1.1");
+        assert_eq!(server.saved().log.len(), 2, "both copies are in the log");
     }
 
     #[test]
     fn a_deposed_leader_answers_its_waiting_clients_not_leader() {
-        let (_dir, _peer, mut core) = setup(3);
-        time_out(&mut core);
+        let mut server = setup(3);
+        let core = &mut server.core;
+        time_out(core);
         let vote = Message::RequestVoteReply {
             term: 1,
             granted: true,
@@ -623,8 +674,8 @@ mod tests {
         core.on_event(Event::Peer { from: 1, msg: vote });
         assert!(core.node.is_leader());
 
-        let waiting = client(&mut core, append(1, 1));
-        core.flush().unwrap();
+        let waiting = client(core, append(1, 1));
+        server.settle();
         assert!(waiting.try_recv().is_err(), "not committed: no answer yet");
         let heartbeat = Message::AppendEntries(crate::message::AppendEntries {
             term: 2,
@@ -633,11 +684,11 @@ mod tests {
             entries: Vec::new(),
             leader_commit: 0,
         });
-        core.on_event(Event::Peer {
+        server.core.on_event(Event::Peer {
             from: 2,
             msg: heartbeat,
         });
-        core.flush().unwrap();
+        server.settle();
         assert_eq!(
             waiting.try_recv(),
             Ok(ClientReply::NotLeader {

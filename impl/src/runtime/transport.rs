@@ -135,8 +135,8 @@ pub(crate) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 
 /// Accepts connections on `listener` for ever, each served on its own thread by `serve`, at
 /// most `max_connections` at a time: one more is closed at once. Threads and descriptors are
-/// so bounded per port, which keeps a flood of connections from starving the state file of a
-/// descriptor. A failed accept is retried after a pause that doubles up to
+/// so bounded per port, which keeps a flood of connections from starving the write-ahead log of
+/// a descriptor. A failed accept is retried after a pause that doubles up to
 /// [`MAX_ACCEPT_BACKOFF`].
 pub(crate) fn spawn_acceptor(
     me: NodeId,
