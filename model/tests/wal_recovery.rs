@@ -20,6 +20,9 @@ use stateright::Model;
 /// every record shape the bounds produce (term/vote, log from 1, a truncating log from 2) and
 /// several pending records in a row, few enough that the test takes seconds.
 const PAIRS: usize = 150;
+/// States the breadth-first walk visits at most: the first levels of the default bounds hold
+/// every record shape.
+const STATES: usize = 200_000;
 
 /// The servers' (durable, pending records) pairs with at least one pending record, in BFS
 /// order of the states that hold them, most pending records first among the collected.
@@ -29,7 +32,7 @@ fn reached_pairs(model: &RaftModel) -> Vec<(HardState<Cmd>, Vec<Record<Cmd>>)> {
     let mut queue: VecDeque<State> = model.init_states().into();
     let mut actions = Vec::new();
     while let Some(state) = queue.pop_front() {
-        if pairs.len() >= 20 * PAIRS {
+        if pairs.len() >= 20 * PAIRS || seen_states.len() >= STATES {
             break;
         }
         for server in &state.servers {
@@ -104,7 +107,7 @@ fn every_cut_of_the_pending_records_recovers_the_models_prefix() {
         ..Bounds::default()
     };
     let pairs = reached_pairs(&RaftModel::new(bounds));
-    assert!(pairs.len() >= 100, "only {} pairs reached", pairs.len());
+    assert!(pairs.len() >= 50, "only {} pairs reached", pairs.len());
     let most = pairs.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
     assert!(most >= 3, "no state with 3 pending records: {most}");
     let truncating = pairs.iter().flat_map(|(_, r)| r).any(|r| {
