@@ -209,7 +209,7 @@ impl<C> Outbox<C> {
 
 impl<C: Command> Node<C> {
     /// A server starting from `hard` (the default `HardState` for a brand new server, or what
-    /// its persister saved before a crash). All volatile state starts afresh, as after a reboot.
+    /// its store recovered after a crash). All volatile state starts afresh, as after a reboot.
     pub fn new(config: Config, hard: HardState<C>) -> Node<C> {
         assert!(
             config.servers as usize <= MAX_SERVERS,

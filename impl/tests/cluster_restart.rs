@@ -1,5 +1,5 @@
 //! A three-server cluster, driven by a FIFO message loop, elects a leader, commits entries,
-//! loses every server to a crash, restarts each from its persister, and keeps every committed
+//! loses every server to a crash, restarts each from its store, and keeps every committed
 //! entry with the same command at the same index while committing more.
 
 mod support;

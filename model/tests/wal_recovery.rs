@@ -110,9 +110,10 @@ fn every_cut_of_the_pending_records_recovers_the_models_prefix() {
     assert!(pairs.len() >= 50, "only {} pairs reached", pairs.len());
     let most = pairs.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
     assert!(most >= 3, "no state with 3 pending records: {most}");
-    let truncating = pairs.iter().flat_map(|(_, r)| r).any(|r| {
-        matches!(r, Record::Log { from, .. } if *from > 1)
-    });
+    let truncating = pairs
+        .iter()
+        .flat_map(|(_, r)| r)
+        .any(|r| matches!(r, Record::Log { from, .. } if *from > 1));
     assert!(truncating, "no log record past index 1 among the pairs");
 
     let dir = scratch();
@@ -143,7 +144,8 @@ fn every_cut_of_the_pending_records_recovers_the_models_prefix() {
                 expected.apply(record.clone()).expect("no gap");
             }
             assert_eq!(
-                recovered, expected,
+                recovered,
+                expected,
                 "cut at byte {cut} of {}: the model keeps {kept} of {pending:?}",
                 bytes.len()
             );

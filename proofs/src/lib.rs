@@ -47,6 +47,23 @@ pub const PREMISES: &[&str] = &["no step panics"];
 /// The lemmas, in the order the argument uses them.
 pub const LEMMAS: &[Lemma] = &[
     Lemma {
+        name: "Storage is faithful",
+        statement: "A running server's durable state, with its pending records replayed onto it \
+                    in order, is exactly the state it runs with; so a restart recovers the \
+                    state a server had made durable, no more and no less.",
+        argument: "Every step that changes the term or vote writes both, and every step that \
+                   changes the log writes it from the lowest changed index to its end, dropping \
+                   what follows; records are applied in the order written, and a crash keeps a \
+                   prefix of them (the write-ahead log drops a torn tail and refuses any other \
+                   damage). The lemmas below lean on it wherever they say \"persisted\".",
+        property: "storage replays to the running state",
+        broken_by: &[
+            Mutation::VoteNotPersisted,
+            Mutation::TermNotPersisted,
+            Mutation::AppendWithoutTruncate,
+        ],
+    },
+    Lemma {
         name: "Election Safety",
         statement: "At most one server is ever leader of a given term.",
         argument: "A leader of term t holds votes from a majority for t; a server votes once per \
@@ -109,6 +126,7 @@ pub const LEMMAS: &[Lemma] = &[
             Mutation::AckBeforePersist,
             Mutation::TruncateOnMatch,
             Mutation::LeaderAcceptsAppend,
+            Mutation::HardStateBeforeEntriesSynced,
         ],
     },
     Lemma {

@@ -67,6 +67,11 @@ fn lemmas_hold_with_deferred_persistence() {
     assert_lemmas_hold(theorem_bounds(Persistence::Deferred), 1_761_824);
 }
 
+#[test]
+fn lemmas_hold_with_a_write_ahead_log() {
+    assert_lemmas_hold(theorem_bounds(Persistence::Wal), 1_761_301);
+}
+
 /// The default configuration of `raftcheck check` with deferred persistence: minutes on 2
 /// cores, so not in CI. Multi-threaded counts vary slightly (see the README), so none is
 /// pinned.

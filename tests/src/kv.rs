@@ -43,9 +43,9 @@ pub const CLIENTS: ClientId = 5;
 const READER: ClientId = CLIENTS;
 /// Few keys, so that clients contend on each.
 const KEYS: [&str; 3] = ["a", "b", "c"];
-/// Longest pause of a clerk between two operations (drawn uniformly). Without snapshots every
-/// persist encodes the whole log, so a run costs about the square of its operation count:
-/// pauses keep it to some hundreds of operations, and seeds, not long runs, give the coverage.
+/// Longest pause of a clerk between two operations (drawn uniformly). Pauses keep a run to
+/// some hundreds of operations, whose histories the linearizability checker searches in
+/// seconds; seeds, not long runs, give the coverage.
 const MAX_THINK: Duration = Duration::from_millis(400);
 /// Fault rounds per run; each ends, in scenarios with crashes, by crashing and restarting
 /// every server (as Lab 4 does), so that every store is rebuilt from the log.

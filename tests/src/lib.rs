@@ -4,7 +4,7 @@
 //! Raft) through a labrpc-like network with crashes and restarts, and the MIT 6.5840 Raft
 //! suite (3A, 3B, 3C) runs on it. Layers, bottom up:
 //!
-//! - [`world`]: servers, persisters, network and the timed event queue;
+//! - [`world`]: servers, stores, network and the timed event queue;
 //! - [`network`]: the labrpc behaviours (loss, delay, long reordering);
 //! - [`apply`]: the checker of everything the servers apply;
 //! - [`runtime`]: an async runtime on the virtual clock, so tester code reads like Go;

@@ -1,4 +1,4 @@
-//! The simulated cluster: servers running the core, their persisters, the network in between,
+//! The simulated cluster: servers running the core, their stores, the network in between,
 //! and one queue of timed events that is the only source of progress.
 //!
 //! Everything is a function of the seed: events are ordered by (virtual time, sequence number),
@@ -255,7 +255,7 @@ impl<C: Command> World<C> {
     // ----- the tester's controls -----
 
     /// Stops server `i` at once: the instance is dropped with all its volatile state, its
-    /// persister keeps what was saved, and it is cut off the network.
+    /// store keeps what was synced, and it is cut off the network.
     pub fn crash(&mut self, i: NodeId) {
         let server = &mut self.servers[i as usize];
         if server.node.take().is_none() {

@@ -25,8 +25,8 @@ use crate::types::{Command, HardState, Record};
 use super::{LogStore, Position};
 use recover::Replay;
 
-/// The file in which the build before the write-ahead log kept a node's whole state
-/// (`FilePersister`, a [`FrameKind::HardState`] frame).
+/// The file in which the builds before the write-ahead log kept a node's whole state, replaced
+/// on every save (one [`FrameKind::HardState`] frame).
 pub const LEGACY_STATE_FILE: &str = "raft-state";
 
 /// How a [`FileWal`] lays out its files.
