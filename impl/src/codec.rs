@@ -6,9 +6,11 @@
 //! magic (4 bytes) | format version (u16 LE) | payload length (u32 LE) | CRC32 of payload (u32 LE) | payload
 //! ```
 //!
-//! The magic tells a hard state from a message, the version lets a future format be refused
-//! rather than misread, the length catches truncation and the CRC catches corruption. Decoding
-//! checks all four before bincode sees a byte, and never panics.
+//! The magic tells the kinds apart (a message, a WAL record, a client's request; the whole-state
+//! file of the builds before the write-ahead log is only recognised now, to be refused by
+//! name), the version lets a future format be refused rather than misread, the length catches
+//! truncation and the CRC catches corruption. Decoding checks all four before bincode sees a
+//! byte, and never panics.
 //!
 //! A record of the write-ahead log ([`encode_record`]) adds a CRC32 of those 14 header bytes
 //! before the payload:

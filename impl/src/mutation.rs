@@ -51,8 +51,10 @@ pub enum Mutation {
     KvNoDedup,
     /// Leader answers Get from local state without a committed entry of its term.
     StaleRead,
-    /// A step's sends wait for its term/vote record but not for its log record: a follower
+    /// In a step that writes both a term/vote record and a log record, the sends wait for the
+    /// first but not for the second: a follower that adopts a term and appends in one step
     /// acknowledges entries that are written but not yet durable, so a crash can lose them.
+    /// (A step with one record is unchanged.)
     HardStateBeforeEntriesSynced,
     /// A follower that replaced a conflicting suffix in memory writes only the new entries to
     /// its log, in place, leaving the rest of the stale suffix on disk for the next restart.

@@ -185,6 +185,12 @@ pub enum BoundsError {
     MaxInFlight,
     #[error("--kv-clients must be at most {CLIENT_LIMIT}, got {0}")]
     KvClients(u8),
+    #[error(
+        "--storage {0} needs at least 2 servers: a lone server leads and commits before its \
+         records are durable, which nobody outside it can see, but the properties, which read its \
+         memory, would report"
+    )]
+    LoneServerStorage(&'static str),
 }
 
 impl Bounds {
@@ -201,6 +207,14 @@ impl Bounds {
         }
         if self.max_in_flight == 0 {
             return Err(BoundsError::MaxInFlight);
+        }
+        // With two or more servers every vote and acknowledgement a server counts comes after
+        // its own pending records are durable (its RequestVotes and AppendEntries wait behind
+        // them), so what the ghost history records from memory is what the cluster can rely
+        // on. A lone server needs no message to lead or commit, so with non-atomic storage it
+        // does both on records that a crash may still lose.
+        if self.servers == 1 && self.persistence != Persistence::Atomic {
+            return Err(BoundsError::LoneServerStorage(self.persistence.name()));
         }
         Ok(())
     }

@@ -233,8 +233,6 @@ fn message_at(state: &State, slot: u8) -> String {
     msg.unwrap_or_default()
 }
 
-/// A crash event, with the durable state each server restarted from when the restart is part
-/// of the same step (on a lossy network).
 /// What the disks of crashing servers keep of their pending records (`--storage wal`), as
 /// ` (s1's disk keeps 1 pending record)`; empty when they keep none.
 fn keeping(mask: u8, kept: Kept) -> String {
@@ -253,6 +251,8 @@ fn keeping(mask: u8, kept: Kept) -> String {
     }
 }
 
+/// A crash event, with what the disks kept and the durable state each server restarted from
+/// when the restart is part of the same step (on a lossy network).
 fn crash(mask: u8, kept: Kept, next: &State) -> String {
     let keeps = keeping(mask, kept);
     let ids = (0..8u8).filter(|id| mask & (1 << id) != 0);

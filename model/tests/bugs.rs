@@ -7,7 +7,7 @@ mod common;
 use raft_impl::Mutation;
 use raft_model::catalog::{self, Bug};
 use raft_model::check::Strategy;
-use raft_model::properties;
+use raft_model::{properties, Bounds, Persistence};
 
 fn entry(mutation: Mutation) -> Bug {
     catalog::catalog()
@@ -115,6 +115,50 @@ fn kv_no_dedup() {
 #[test]
 fn stale_read() {
     assert_caught(Mutation::StaleRead);
+}
+
+#[test]
+fn hardstate_before_entries_synced() {
+    assert_caught(Mutation::HardStateBeforeEntriesSynced);
+}
+
+#[test]
+fn append_without_truncate() {
+    assert_caught(Mutation::AppendWithoutTruncate);
+}
+
+/// The storage bugs of the second catalog, in their catalog configurations but with a
+/// write-ahead log: caught there too, and so are the other persistence bugs.
+#[test]
+fn storage_bugs_are_caught_with_a_write_ahead_log() {
+    for mutation in [
+        Mutation::HardStateBeforeEntriesSynced,
+        Mutation::AppendWithoutTruncate,
+        Mutation::AckBeforePersist,
+        Mutation::VoteNotPersisted,
+        Mutation::TermNotPersisted,
+    ] {
+        let mut bug = entry(mutation);
+        bug.config.persistence = Persistence::Wal;
+        common::assert_caught(&bug, Strategy::Bfs);
+    }
+}
+
+/// A lone server with non-atomic storage is refused: it would lead and commit on records a
+/// crash may still lose, and the properties, which read its memory, would report that.
+#[test]
+fn a_lone_server_needs_atomic_storage() {
+    let bounds = Bounds {
+        servers: 1,
+        persistence: Persistence::Wal,
+        ..Bounds::default()
+    };
+    assert!(bounds.validate().is_err());
+    let atomic = Bounds {
+        persistence: Persistence::Atomic,
+        ..bounds
+    };
+    assert!(atomic.validate().is_ok());
 }
 
 #[test]

@@ -47,15 +47,17 @@ fn losing_only_what_does_not_fit_reaches_the_same_states() {
     }
 }
 
-/// With deferred persistence a send waiting behind a persist can be dropped only once flushed,
+/// With deferred or WAL storage a send waiting behind a record can be dropped only once flushed,
 /// so the plain exploration has more states (fewer sends waiting); every verdict is the same.
 #[test]
-fn deferred_persistence_gets_the_same_verdicts() {
-    let b = bounds(3, 1, Persistence::Deferred);
-    let (reduced, plain) = (run(b, true), run(b, false));
-    assert!(reduced.exhaustive && plain.exhaustive);
-    assert_eq!(outcomes(&reduced), outcomes(&plain));
-    assert!(reduced.unique_states <= plain.unique_states);
+fn deferred_and_wal_storage_get_the_same_verdicts() {
+    for persistence in [Persistence::Deferred, Persistence::Wal] {
+        let b = bounds(3, 1, persistence);
+        let (reduced, plain) = (run(b, true), run(b, false));
+        assert!(reduced.exhaustive && plain.exhaustive);
+        assert_eq!(outcomes(&reduced), outcomes(&plain), "{b}");
+        assert!(reduced.unique_states <= plain.unique_states, "{b}");
+    }
 }
 
 /// A bug that needs a stale vote in flight while its candidate starts the next election:

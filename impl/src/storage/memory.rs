@@ -39,11 +39,6 @@ impl<C: Command> MemoryStore<C> {
         &self.synced
     }
 
-    /// The records written but not yet synced, oldest first.
-    pub fn unsynced(&self) -> &[Record<C>] {
-        &self.unsynced
-    }
-
     /// A crash that keeps the synced records and the first `kept` of the unsynced ones (a
     /// disk may have written any prefix of them before power went): the store holds exactly
     /// those afterwards, all durable.
