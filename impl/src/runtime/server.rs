@@ -165,6 +165,12 @@ pub enum ServerError {
     /// must stop, since it may not send what it cannot persist.
     #[error(transparent)]
     Writer(#[from] WriterFailed<WalError>),
+    /// The log's records passed their checksums but describe a state this cluster cannot have
+    /// produced (a vote for a server it does not have, a term with no successor): written by
+    /// another cluster's server, or forged. Starting from it would leave a server that never
+    /// makes progress, or one whose vote means nothing.
+    #[error("{path} recovers to a state this cluster cannot have produced: {reason}")]
+    ImplausibleState { path: PathBuf, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -188,6 +194,7 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         key,
     } = config;
     let (store, hard) = open_store(&data_dir, bootstrap)?;
+    check_recovered(&hard, peers.len(), &data_dir)?;
     log(
         id,
         format_args!(
@@ -256,6 +263,37 @@ fn open_store(
         WalError::NotFound { dir } => ServerError::NoState { path: dir },
         WalError::AlreadyExists { dir } => ServerError::AlreadyBootstrapped { path: dir },
         e => ServerError::Wal(e),
+    })
+}
+
+/// Refuses a recovered state that no server of a cluster of `servers` could have written: the
+/// checksums say the bytes are what was written, not that a server of this cluster wrote them.
+fn check_recovered(
+    hard: &HardState<KvCommand>,
+    servers: usize,
+    data_dir: &Path,
+) -> Result<(), ServerError> {
+    let reason = match hard.voted_for {
+        Some(v) if usize::from(v) >= servers => {
+            format!("a vote for server {v} in a cluster of {servers}")
+        }
+        _ if hard.current_term == u64::MAX => {
+            format!(
+                "term {}, which leaves no term to elect in",
+                hard.current_term
+            )
+        }
+        _ => match hard.log.iter().find(|e| e.term > hard.current_term) {
+            Some(e) => format!(
+                "an entry of term {} past the current term {}",
+                e.term, hard.current_term
+            ),
+            None => return Ok(()),
+        },
+    };
+    Err(ServerError::ImplausibleState {
+        path: data_dir.to_path_buf(),
+        reason,
     })
 }
 
@@ -533,6 +571,45 @@ mod tests {
     use super::*;
     use crate::kv::{KvOp, KvReply};
     use crate::runtime::auth;
+
+    #[test]
+    fn a_recovered_state_no_server_of_this_cluster_wrote_is_refused() {
+        let dir = Path::new("data");
+        let plausible = HardState {
+            current_term: 3,
+            voted_for: Some(2),
+            log: vec![crate::types::Entry {
+                term: 3,
+                command: append(1, 1),
+            }],
+        };
+        assert!(check_recovered(&plausible, 3, dir).is_ok());
+        let refused = |hard: HardState<KvCommand>, needle: &str| {
+            let err = check_recovered(&hard, 3, dir).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        };
+        refused(
+            HardState {
+                voted_for: Some(3),
+                ..plausible.clone()
+            },
+            "a vote for server 3 in a cluster of 3",
+        );
+        refused(
+            HardState {
+                current_term: u64::MAX,
+                ..plausible.clone()
+            },
+            "leaves no term",
+        );
+        refused(
+            HardState {
+                current_term: 2,
+                ..plausible
+            },
+            "an entry of term 3 past the current term 2",
+        );
+    }
 
     fn append(client: u64, seq: u64) -> KvCommand {
         KvCommand {
