@@ -722,12 +722,14 @@ impl RaftModel {
                 for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
                     let server = state.server_mut(id);
                     server.node = None;
-                    let pending = std::mem::take(&mut server.pending);
-                    let written = pending.into_iter().filter_map(|p| match p {
-                        Pending::Persist(records) => Some(records),
-                        Pending::Send(_) => None,
-                    });
-                    make_durable(server, written.take(kept[id as usize].into()).flatten());
+                    let kept: Vec<Record<Cmd>> = server
+                        .pending_writes()
+                        .take(kept[id as usize].into())
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    server.pending.clear();
+                    make_durable(server, kept);
                     server.kv = None;
                     self.lose_requests(&mut state, id);
                     if self.bounds.network.lossy {

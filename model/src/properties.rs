@@ -8,7 +8,7 @@ use raft_impl::{Entry, HardState, Message, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
-use crate::state::{Cmd, Pending, State, Violation};
+use crate::state::{Cmd, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
 /// still counts, and so does a server that wins the same term twice).
@@ -193,15 +193,12 @@ fn storage_replays_to_memory<M>(_: &M, s: &State) -> bool {
         let Some(node) = &server.node else {
             return true;
         };
-        let records = server.pending.iter().filter_map(|p| match p {
-            Pending::Persist(records) => Some(records),
-            Pending::Send(_) => None,
-        });
-        if server.pending_records() == 0 {
+        if server.pending.is_empty() {
             return *server.durable == *node.hard_state();
         }
         let mut replayed = HardState::clone(&server.durable);
-        records
+        server
+            .pending_writes()
             .flatten()
             .all(|record| replayed.apply(record.clone()).is_ok())
             && replayed == *node.hard_state()

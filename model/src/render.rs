@@ -10,7 +10,7 @@ use stateright::Path;
 use crate::action::{Action, Kept};
 use crate::kv::{self, Clients, Status, KEY};
 use crate::network;
-use crate::state::{Cmd, Pending, Server, State};
+use crate::state::{Cmd, Server, State};
 
 impl fmt::Display for Cmd {
     /// A plain proposal as its number; a KV request as `c<client>.<seq>`, the workload saying
@@ -300,13 +300,9 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
         .pending_records()
         .saturating_sub(before.pending_records());
     let written: Vec<String> = after
-        .pending
-        .iter()
-        .filter_map(|p| match p {
-            Pending::Persist(written) => Some(records(written)),
-            Pending::Send(_) => None,
-        })
+        .pending_writes()
         .skip(after.pending_records() - new)
+        .map(records)
         .collect();
     if !written.is_empty() {
         let _ = write!(line, "; writes {} (pending)", written.join(", "));

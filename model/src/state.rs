@@ -63,10 +63,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Its pending writes, oldest first, one item per flush they need.
+    pub fn pending_writes(&self) -> impl Iterator<Item = &[Record<Cmd>]> {
+        self.pending.iter().filter_map(|p| match p {
+            Pending::Persist(records) => Some(records.as_slice()),
+            Pending::Send(_) => None,
+        })
+    }
+
     /// How many flushes its pending records need: each makes one [`Pending::Persist`] durable.
     pub fn pending_records(&self) -> usize {
-        let pending = self.pending.iter();
-        pending.filter(|p| matches!(p, Pending::Persist(_))).count()
+        self.pending_writes().count()
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use raft_impl::storage::{FileWal, LogStore, WalOptions};
 use raft_impl::{HardState, Record};
-use raft_model::state::{Cmd, Pending};
+use raft_model::state::Cmd;
 use raft_model::{Bounds, Persistence, RaftModel, State};
 use stateright::Model;
 
@@ -36,15 +36,7 @@ fn reached_pairs(model: &RaftModel) -> Vec<(HardState<Cmd>, Vec<Record<Cmd>>)> {
             break;
         }
         for server in &state.servers {
-            let records: Vec<Record<Cmd>> = server
-                .pending
-                .iter()
-                .filter_map(|p| match p {
-                    Pending::Persist(records) => Some(records.clone()),
-                    Pending::Send(_) => None,
-                })
-                .flatten()
-                .collect();
+            let records: Vec<Record<Cmd>> = server.pending_writes().flatten().cloned().collect();
             if !records.is_empty() {
                 pairs.insert((HardState::clone(&server.durable), records));
             }
