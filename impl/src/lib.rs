@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod kv;
+pub mod limits;
 pub mod message;
 pub mod mutation;
 pub mod node;
