@@ -10,7 +10,9 @@
 //! file of the builds before the write-ahead log is only recognised now, to be refused by
 //! name), the version lets a future format be refused rather than misread, the length catches
 //! truncation and the CRC catches corruption. Decoding checks all four before bincode sees a
-//! byte, and never panics.
+//! byte, never panics, and allocates no more than the payload's bytes justify, whatever its
+//! length prefixes claim (`total`): a frame cannot make its reader allocate for a string or a
+//! sequence it does not hold.
 //!
 //! A record of the write-ahead log ([`encode_record`]) adds a CRC32 of those 14 header bytes
 //! before the payload:
@@ -23,6 +25,8 @@
 //! scanned: recovery must tell a damaged header from a good one without trusting its length
 //! (a flipped length bit would otherwise skip over, or run past, good records), and must find a
 //! good header after a damaged record (see `storage::wal`). The header's own checksum gives both.
+
+mod total;
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -86,6 +90,10 @@ pub enum DecodeError {
     TrailingBytes { extra: usize },
     #[error("checksum mismatch: header says {expected:#010x}, payload has {actual:#010x}")]
     ChecksumMismatch { expected: u32, actual: u32 },
+    /// A string, sequence or map declares more elements than there are bytes after its length
+    /// prefix: refused before anything is allocated for it (see `total`).
+    #[error("a length prefix declares {declared}, but only {left} bytes follow it")]
+    LengthPastEnd { declared: u64, left: usize },
     #[error("payload does not decode: {0}")]
     Malformed(String),
 }
@@ -208,35 +216,6 @@ pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, us
     Ok((record, RECORD_HEADER_LEN + len))
 }
 
-/// bincode charges its byte limit up to 16 bytes per payload byte (a one-byte varint `u128`),
-/// so a limit of this many times the payload length never refuses a valid payload.
-const LIMIT_PER_PAYLOAD_BYTE: usize = 16;
-
-/// Deserialises a checked payload under a byte limit proportionate to its length. Without a
-/// limit, bincode allocates whatever a string's length prefix claims before it notices the
-/// payload is too short, and a forged 25-byte frame aborts the process on a 1 TiB allocation.
-/// Only payloads over 16 MiB decode without a limit.
-fn decode_payload<T: DeserializeOwned>(
-    payload: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    fn limited<T: DeserializeOwned, const LIMIT: usize>(
-        payload: &[u8],
-    ) -> Result<(T, usize), bincode::error::DecodeError> {
-        let config = bincode::config::standard().with_limit::<LIMIT>();
-        bincode::serde::decode_from_slice(payload, config)
-    }
-    let needed = payload.len().saturating_mul(LIMIT_PER_PAYLOAD_BYTE);
-    if needed <= 1 << 16 {
-        limited::<T, { 1 << 16 }>(payload)
-    } else if needed <= 1 << 24 {
-        limited::<T, { 1 << 24 }>(payload)
-    } else if needed <= 1 << 28 {
-        limited::<T, { 1 << 28 }>(payload)
-    } else {
-        bincode::serde::decode_from_slice(payload, bincode_config())
-    }
-}
-
 /// Checks a frame of the given kind and deserialises its payload.
 pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, DecodeError> {
     let header: &[u8; HEADER_LEN] = bytes
@@ -272,8 +251,12 @@ fn decode_checked<T: DeserializeOwned>(
             actual: actual_crc,
         });
     }
-    let (value, used) =
-        decode_payload(payload).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (value, used) = total::decode(payload).map_err(|e| match e {
+        Ok(bincode) => DecodeError::Malformed(bincode.to_string()),
+        Err(total::LengthPastEnd { declared, left }) => {
+            DecodeError::LengthPastEnd { declared, left }
+        }
+    })?;
     if used != payload.len() {
         return Err(DecodeError::Malformed(format!(
             "value ends after {used} of {} payload bytes",

@@ -185,10 +185,13 @@ fn a_forged_string_length_is_refused_without_allocating_it() {
     // current_term 0, no vote, one entry of term 0, client 0, seq 0, Put, key of 2^40 bytes.
     let mut payload = vec![0, 0, 1, 0, 0, 0, 0, 0xfd];
     payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
-    assert!(matches!(
+    assert_eq!(
         decode_state(&frame(b"RCHS", &payload)),
-        Err(DecodeError::Malformed(_))
-    ));
+        Err(DecodeError::LengthPastEnd {
+            declared: 1 << 40,
+            left: 0
+        })
+    );
 }
 
 #[test]
