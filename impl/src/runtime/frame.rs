@@ -3,26 +3,45 @@
 //!
 //! The codec decodes a frame it holds whole; a stream reader must first learn from the header
 //! how many bytes to wait for. The header comes from the other end of a socket, so its magic and
-//! version are checked and its length capped before the payload is read, and the payload buffer
-//! grows only as bytes arrive: a forged header cannot make a server reserve gigabytes, and a
-//! sender that announces a large frame pays for each byte with a byte. On a socket, a frame must
-//! arrive whole within a deadline ([`read_frame_within`]), so a slow or idle sender cannot hold
-//! a connection (its thread and its buffer) for ever.
+//! version are checked and its length capped by its kind's limit ([`max_payload`]) before the
+//! payload is read, and the payload buffer grows only as bytes arrive: a forged header cannot
+//! make a server reserve gigabytes, and a sender that announces a large frame pays for each byte
+//! with a byte. On a socket, a frame must arrive whole within a deadline
+//! ([`read_frame_within`]), so a slow or idle sender cannot hold a connection (its thread and
+//! its buffer) for ever, and the part of a client's frame past its first
+//! [`FREE_PAYLOAD`] bytes is charged to a [`Budget`] shared by every connection of the port, so
+//! the memory that unfinished frames hold is bounded in total, not only per connection.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{self, DecodeError, EncodeError, FrameKind, HEADER_LEN};
+use crate::limits::{MAX_CLIENT_PAYLOAD, MAX_PEER_PAYLOAD};
 
-/// How much of a payload buffer is reserved before its bytes arrive.
-const INITIAL_PAYLOAD_CAPACITY: usize = 64 << 10;
+/// The payload bytes of a frame that its connection holds without charge: a connection's share,
+/// bounded by the number of connections a port accepts. The payload buffer starts this large.
+pub const FREE_PAYLOAD: usize = 64 << 10;
 
-/// The largest payload a peer or client may send. An AppendEntries carries a follower's whole
-/// missing suffix of the log, so this is generous; anything larger is taken as garbage.
-pub const MAX_PAYLOAD: usize = 64 << 20;
+/// The largest handshake payload: a cluster id and a nonce or a tag. It fits in the free part
+/// of a frame, so a peer that has not proved itself never draws on a budget.
+const MAX_HANDSHAKE_PAYLOAD: usize = FREE_PAYLOAD;
+
+/// The largest payload a frame of `kind` may declare on a stream; a larger one is refused
+/// before its payload is read. Client requests and replies carry one command or one value
+/// ([`MAX_CLIENT_PAYLOAD`]); peer messages an AppendEntries batch ([`MAX_PEER_PAYLOAD`]); the
+/// handshake a few dozen bytes. Hard states and log records are never read from a stream.
+pub fn max_payload(kind: FrameKind) -> usize {
+    match kind {
+        FrameKind::ClientRequest | FrameKind::ClientReply => MAX_CLIENT_PAYLOAD,
+        FrameKind::Message => MAX_PEER_PAYLOAD,
+        FrameKind::PeerHandshake => MAX_HANDSHAKE_PAYLOAD,
+        FrameKind::HardState | FrameKind::WalRecord => 0,
+    }
+}
 
 /// Why a frame could not be read or written. A reader that gets any of these but `Closed`
 /// drops the connection: after a bad frame the stream's framing can no longer be trusted.
@@ -33,12 +52,74 @@ pub enum FrameError {
     Closed,
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
-    #[error("frame declares {len} payload bytes, more than the limit of {MAX_PAYLOAD}")]
-    TooLarge { len: usize },
+    #[error("a {kind:?} frame declares {len} payload bytes, more than its limit of {max}")]
+    TooLarge {
+        kind: FrameKind,
+        len: usize,
+        max: usize,
+    },
+    /// The port's budget for unfinished frames cannot cover this one now.
+    #[error("a frame of {len} payload bytes does not fit in what is left of the frame budget")]
+    OverBudget { len: usize },
     #[error("bad frame: {0}")]
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+}
+
+/// A byte semaphore: the payload bytes, beyond each frame's first [`FREE_PAYLOAD`], that the
+/// frames being read on one port may hold together.
+///
+/// A frame that does not fit closes its connection rather than wait. A waiting reader would keep
+/// its thread and its connection slot, the very resources the port's admission policy shares
+/// out, for as long as the senders that hold the budget care to stall; closing costs an honest
+/// client one retry, and only a large request ever meets the budget at all (a frame within its
+/// free part never does).
+#[derive(Debug)]
+pub struct Budget {
+    held: AtomicUsize,
+    capacity: usize,
+}
+
+impl Budget {
+    pub fn new(capacity: usize) -> Budget {
+        Budget {
+            held: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    /// Bytes charged now, by frames being read.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// Charges the part of a payload of `len` bytes past its free part, if it fits.
+    fn charge(&self, len: usize) -> Result<Charge<'_>, FrameError> {
+        let bytes = len.saturating_sub(FREE_PAYLOAD);
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes)
+                    .filter(|&after| after <= self.capacity)
+            })
+            .map_err(|_| FrameError::OverBudget { len })?;
+        Ok(Charge {
+            budget: self,
+            bytes,
+        })
+    }
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+struct Charge<'a> {
+    budget: &'a Budget,
+    bytes: usize,
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 /// Encodes `value` as a frame of `kind` and writes it whole.
@@ -66,6 +147,16 @@ pub fn read_frame<T: DeserializeOwned>(
 /// Reads one frame of `kind` whole, header included, without decoding its payload: for a reader
 /// that must check a MAC over the bytes first.
 pub fn read_frame_bytes(input: &mut impl Read, kind: FrameKind) -> Result<Vec<u8>, FrameError> {
+    read_charged(input, kind, None).map(|(frame, _)| frame)
+}
+
+/// Reads one frame of `kind` whole, charging its payload to `budget` (if any) before reading it;
+/// the charge lasts as long as the returned [`Charge`].
+fn read_charged<'b>(
+    input: &mut impl Read,
+    kind: FrameKind,
+    budget: Option<&'b Budget>,
+) -> Result<(Vec<u8>, Option<Charge<'b>>), FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_up_to(input, &mut header)?;
     if got == 0 {
@@ -75,26 +166,31 @@ pub fn read_frame_bytes(input: &mut impl Read, kind: FrameKind) -> Result<Vec<u8
         return Err(DecodeError::TruncatedHeader { got }.into());
     }
     let len = codec::check_header(kind, &header)?;
-    if len > MAX_PAYLOAD {
-        return Err(FrameError::TooLarge { len });
+    let max = max_payload(kind);
+    if len > max {
+        return Err(FrameError::TooLarge { kind, len, max });
     }
-    let mut frame = Vec::with_capacity(HEADER_LEN + len.min(INITIAL_PAYLOAD_CAPACITY));
+    let charge = budget.map(|b| b.charge(len)).transpose()?;
+    let mut frame = Vec::with_capacity(HEADER_LEN + len.min(FREE_PAYLOAD));
     frame.extend_from_slice(&header);
     let got = input.take(len as u64).read_to_end(&mut frame)?;
     if got < len {
         return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
     }
-    Ok(frame)
+    Ok((frame, charge))
 }
 
 /// Reads one frame of `kind` from `stream`, which must deliver all of it, from its first byte,
-/// within `limit`; a stream that does not fails with a timed-out I/O error.
+/// within `limit`; a stream that does not fails with a timed-out I/O error. The payload is
+/// charged to `budget` until it is decoded.
 pub fn read_frame_within<T: DeserializeOwned>(
     stream: &TcpStream,
     kind: FrameKind,
     limit: Duration,
+    budget: &Budget,
 ) -> Result<T, FrameError> {
-    read_frame(&mut Deadline::new(stream, limit), kind)
+    let (frame, _charge) = read_charged(&mut Deadline::new(stream, limit), kind, Some(budget))?;
+    Ok(codec::decode(kind, &frame)?)
 }
 
 /// A stream whose every read waits only until a common deadline: what arrives through it must
@@ -261,9 +357,64 @@ mod tests {
         bytes[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
         let result = read_as(FrameKind::ClientRequest, &bytes);
         assert!(
-            matches!(result, Err(FrameError::TooLarge { len }) if len == u32::MAX as usize),
+            matches!(result, Err(FrameError::TooLarge { len, .. }) if len == u32::MAX as usize),
             "{result:?}"
         );
+    }
+
+    /// A header declaring `len` payload bytes, and `len` bytes: a frame whose payload is not
+    /// decoded, only read (its CRC is wrong).
+    fn frame_of(kind: FrameKind, len: usize) -> Vec<u8> {
+        let mut bytes = kind.magic().to_vec();
+        bytes.extend_from_slice(&codec::FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(len as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.resize(HEADER_LEN + len, 0);
+        bytes
+    }
+
+    #[test]
+    fn each_kind_is_read_up_to_its_limit_and_refused_one_byte_past_it() {
+        for kind in [
+            FrameKind::ClientRequest,
+            FrameKind::ClientReply,
+            FrameKind::PeerHandshake,
+            FrameKind::Message,
+        ] {
+            let max = max_payload(kind);
+            let read = read_frame_bytes(&mut Cursor::new(frame_of(kind, max)), kind);
+            assert_eq!(
+                read.map(|f| f.len()).ok(),
+                Some(HEADER_LEN + max),
+                "{kind:?}"
+            );
+            let past = read_frame_bytes(&mut Cursor::new(frame_of(kind, max + 1)), kind);
+            assert!(
+                matches!(past, Err(FrameError::TooLarge { len, .. }) if len == max + 1),
+                "{kind:?}: {past:?}"
+            );
+        }
+        assert_eq!(max_payload(FrameKind::ClientRequest), MAX_CLIENT_PAYLOAD);
+        assert_eq!(max_payload(FrameKind::Message), MAX_PEER_PAYLOAD);
+    }
+
+    #[test]
+    fn a_budget_charges_what_is_past_the_free_part_and_refuses_what_does_not_fit() {
+        let budget = Budget::new(100);
+        let free = budget.charge(FREE_PAYLOAD).unwrap();
+        assert_eq!(budget.held(), 0, "the free part costs nothing");
+        let first = budget.charge(FREE_PAYLOAD + 60).unwrap();
+        assert_eq!(budget.held(), 60);
+        let refused = budget.charge(FREE_PAYLOAD + 41);
+        assert!(
+            matches!(refused, Err(FrameError::OverBudget { len }) if len == FREE_PAYLOAD + 41),
+            "{:?}",
+            refused.err()
+        );
+        let second = budget.charge(FREE_PAYLOAD + 40).unwrap();
+        assert_eq!(budget.held(), 100);
+        drop((free, first, second));
+        assert_eq!(budget.held(), 0, "every charge is given back");
     }
 
     #[test]
@@ -281,10 +432,12 @@ mod tests {
         let (receiver, _) = listener.accept().unwrap();
         let whole = framed(FrameKind::ClientRequest, &command(1));
         sender.write_all(&whole[..HEADER_LEN + 1]).unwrap();
+        let budget = Budget::new(0);
         let result: Result<KvCommand, _> = read_frame_within(
             &receiver,
             FrameKind::ClientRequest,
             Duration::from_millis(50),
+            &budget,
         );
         assert!(
             matches!(&result, Err(FrameError::Io(e)) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)),

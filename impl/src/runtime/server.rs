@@ -17,12 +17,14 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use crate::codec::FrameKind;
 use crate::kv::{KvCommand, KvOutcome, KvStore};
+use crate::limits::MAX_CLIENT_PAYLOAD;
 use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
@@ -32,9 +34,9 @@ use crate::types::{HardState, NodeId, Record};
 
 use super::auth::ClusterKey;
 use super::durability::{self, Pipeline, WriterFailed};
-use super::frame::{read_frame_within, write_frame, FrameError};
+use super::frame::{read_frame_within, write_frame, Budget, FrameError};
 use super::protocol::{ClientReply, ClientRequest, ServerStatus};
-use super::transport::{self, PeerLink};
+use super::transport::{self, Activity, PeerLink};
 use super::{log, spawn_named, Event};
 
 /// How long a client's connection waits for its request to be applied before it closes without
@@ -46,6 +48,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CLIENT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once per listening port, unless configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+/// The payload bytes past each frame's free part ([`FREE_PAYLOAD`](super::frame::FREE_PAYLOAD))
+/// that the client frames being read may hold together: 32 commands of the largest size at once.
+/// With the free parts of `DEFAULT_MAX_CONNECTIONS` connections, unfinished client frames hold
+/// at most 41 MiB, where each of 128 connections could hold 64 MiB before. Peer frames are not
+/// charged: past the handshake (which fits in a free part) only a server that proved it knows
+/// the cluster secret sends them.
+pub const CLIENT_FRAME_BUDGET: usize = 32 * MAX_CLIENT_PAYLOAD;
 /// Events handled in one batch at most, so that timers and replies are not starved under load.
 const MAX_BATCH: usize = 256;
 
@@ -214,17 +223,24 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let servers = peers.len();
     let to_core = events.clone();
     let peer_key = key.clone();
-    transport::spawn_acceptor(id, "peer", peer_listener, max_connections, move |stream| {
-        transport::serve_peer(id, servers, &peer_key, stream, to_core.clone())
-    })
+    transport::spawn_acceptor(
+        id,
+        "peer",
+        peer_listener,
+        max_connections,
+        move |stream, activity| {
+            transport::serve_peer(id, servers, &peer_key, stream, activity, to_core.clone())
+        },
+    )
     .map_err(ServerError::Thread)?;
     let to_core = events.clone();
+    let budget = Arc::new(Budget::new(CLIENT_FRAME_BUDGET));
     transport::spawn_acceptor(
         id,
         "client",
         client_listener,
         max_connections,
-        move |stream| serve_client(id, stream, to_core.clone()),
+        move |stream, activity| serve_client(id, stream, activity, &budget, to_core.clone()),
     )
     .map_err(ServerError::Thread)?;
     let mut links = HashMap::new();
@@ -537,14 +553,27 @@ enum ClientConnError {
 }
 
 /// Serves one client connection: each request goes to the core, and its answer back, until
-/// the client closes the connection or sends a malformed frame.
-fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
+/// the client closes the connection or sends a malformed frame, or the port closes it to make
+/// room (see `transport::spawn_acceptor`).
+fn serve_client(
+    me: NodeId,
+    stream: &TcpStream,
+    activity: Activity,
+    budget: &Budget,
+    events: Sender<Event>,
+) {
     let client = stream
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
+    let mut out = stream;
     let result: Result<(), ClientConnError> = (|| loop {
-        let request: ClientRequest =
-            read_frame_within(&stream, FrameKind::ClientRequest, CLIENT_FRAME_TIMEOUT)?;
+        let request: ClientRequest = read_frame_within(
+            stream,
+            FrameKind::ClientRequest,
+            CLIENT_FRAME_TIMEOUT,
+            budget,
+        )?;
+        activity.touch();
         let described = request.describe();
         let (reply, answer) = mpsc::channel();
         if events.send(Event::Client { request, reply }).is_err() {
@@ -553,7 +582,8 @@ fn serve_client(me: NodeId, mut stream: TcpStream, events: Sender<Event>) {
         let answer = answer
             .recv_timeout(REQUEST_TIMEOUT)
             .map_err(|_| ClientConnError::Unsettled { request: described })?;
-        write_frame(&mut stream, FrameKind::ClientReply, &answer)?;
+        write_frame(&mut out, FrameKind::ClientReply, &answer)?;
+        activity.touch();
     })();
     match result {
         Ok(()) | Err(ClientConnError::Frame(FrameError::Closed)) => {}

@@ -8,10 +8,10 @@
 //! restarted peer is reached again within one reconnect pause.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -133,23 +133,35 @@ pub(crate) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// How long a write to an accepted connection may make no progress: a client that takes no
+/// byte of its reply for this long has stopped reading (twice a clerk's attempt timeout, after
+/// which the clerk has given up on the reply anyway), and its thread must not wait on it.
+const ACCEPTED_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Accepts connections on `listener` for ever, each served on its own thread by `serve`, at
-/// most `max_connections` at a time: one more is closed at once. Threads and descriptors are
-/// so bounded per port, which keeps a flood of connections from starving the write-ahead log of
-/// a descriptor. A failed accept is retried after a pause that doubles up to
+/// most `max_connections` at a time. Threads, descriptors and unfinished frames are so bounded
+/// per port, which keeps a flood of connections from starving the write-ahead log of a
+/// descriptor. A failed accept is retried after a pause that doubles up to
 /// [`MAX_ACCEPT_BACKOFF`].
+///
+/// When the port is full, a new connection is admitted by closing the least recently active
+/// one (see [`Port`]), not refused: refusing the newcomer lets whoever holds the slots, idle or
+/// sending one byte a second, keep every other client out, while an active client's connection
+/// is never the least recently active for long. A closed victim's thread may take a moment to
+/// notice (it may be waiting for the core's answer); until it has, it still counts, and at
+/// twice `max_connections` new connections are closed at once.
 pub(crate) fn spawn_acceptor(
     me: NodeId,
     name: &str,
     listener: TcpListener,
     max_connections: usize,
-    serve: impl Fn(TcpStream) + Clone + Send + 'static,
+    serve: impl Fn(&TcpStream, Activity) + Clone + Send + 'static,
 ) -> io::Result<()> {
     let prefix = name.to_string();
-    let open = Arc::new(AtomicUsize::new(0));
+    let port = Arc::new(Port::default());
     spawn_named(format!("{name}-accept"), move || {
         let mut backoff = Duration::ZERO;
-        // Whether the limit was hit since it was last logged, so that a flood logs once.
+        // Whether the port was full since it was last logged, so that a flood logs once.
         let mut full = false;
         for conn in listener.incoming() {
             let stream = match conn {
@@ -165,25 +177,29 @@ pub(crate) fn spawn_acceptor(
                 }
             };
             backoff = Duration::ZERO;
-            if open.load(Ordering::Acquire) >= max_connections {
+            let Some((stream, activity, evicted)) = port.admit(stream, max_connections) else {
                 if !full {
-                    log(
-                        me,
-                        format_args!(
-                            "{prefix}: {max_connections} connections open; closing new ones"
-                        ),
-                    );
+                    log(me, format_args!("{prefix}: {max_connections} connections open and as many closing; closing new ones"));
                 }
                 full = true;
                 continue;
+            };
+            if evicted && !full {
+                log(
+                    me,
+                    format_args!("{prefix}: {max_connections} connections open; closing the least recently active for each new one"),
+                );
             }
-            full = false;
-            let slot = Slot::take(&open);
+            full = evicted;
+            if let Err(e) = stream.set_write_timeout(Some(ACCEPTED_WRITE_TIMEOUT)) {
+                log(
+                    me,
+                    format_args!("{prefix}: cannot set a write timeout: {e}"),
+                );
+                continue;
+            }
             let serve = serve.clone();
-            let served = spawn_named(format!("{prefix}-conn"), move || {
-                let _slot = slot;
-                serve(stream)
-            });
+            let served = spawn_named(format!("{prefix}-conn"), move || serve(&stream, activity));
             if let Err(e) = served {
                 log(me, format_args!("{prefix}: cannot start a thread: {e}"));
             }
@@ -191,20 +207,89 @@ pub(crate) fn spawn_acceptor(
     })
 }
 
-/// One open connection's place in its port's count, given back when the connection's thread
-/// ends (or was never started).
-struct Slot(Arc<AtomicUsize>);
+/// The connections one port holds, each stamped with the tick of its last completed exchange
+/// (or of its admission), so that a full port can close the least recently active.
+#[derive(Default)]
+struct Port {
+    open: Mutex<Vec<Open>>,
+    /// Advances at every admission and every completed frame: an order, not a time.
+    clock: AtomicU64,
+    next_id: AtomicU64,
+}
 
-impl Slot {
-    fn take(open: &Arc<AtomicUsize>) -> Slot {
-        open.fetch_add(1, Ordering::AcqRel);
-        Slot(Arc::clone(open))
+struct Open {
+    id: u64,
+    stream: Arc<TcpStream>,
+    last: Arc<AtomicU64>,
+    /// Shut down to make room; its thread has not ended yet.
+    evicted: bool,
+}
+
+impl Port {
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers `stream`, first closing the least recently active connection if `max` are
+    /// open: the stream, its activity handle and whether a connection was closed for it. `None`
+    /// (the stream is dropped) if `2 * max` are still open, evicted ones included.
+    fn admit(
+        self: &Arc<Port>,
+        stream: TcpStream,
+        max: usize,
+    ) -> Option<(Arc<TcpStream>, Activity, bool)> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.len() >= max.saturating_mul(2) {
+            return None;
+        }
+        let live = open.iter().filter(|c| !c.evicted).count();
+        let evicted = live >= max;
+        if evicted {
+            let victim = open
+                .iter_mut()
+                .filter(|c| !c.evicted)
+                .min_by_key(|c| c.last.load(Ordering::Relaxed))?;
+            // Wakes its thread from a read or a write; it then ends and deregisters.
+            let _ = victim.stream.shutdown(Shutdown::Both);
+            victim.evicted = true;
+        }
+        let stream = Arc::new(stream);
+        let last = Arc::new(AtomicU64::new(self.tick()));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        open.push(Open {
+            id,
+            stream: Arc::clone(&stream),
+            last: Arc::clone(&last),
+            evicted: false,
+        });
+        let activity = Activity {
+            port: Arc::clone(self),
+            id,
+            last,
+        };
+        Some((stream, activity, evicted))
     }
 }
 
-impl Drop for Slot {
+/// One admitted connection's place in its port: its thread marks each completed exchange with
+/// [`Activity::touch`], and dropping it (when the thread ends) deregisters the connection.
+pub(crate) struct Activity {
+    port: Arc<Port>,
+    id: u64,
+    last: Arc<AtomicU64>,
+}
+
+impl Activity {
+    /// The connection just completed a frame: it is now the most recently active.
+    pub(crate) fn touch(&self) {
+        self.last.store(self.port.tick(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Activity {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut open = self.port.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|c| c.id != self.id);
     }
 }
 
@@ -215,16 +300,19 @@ pub(crate) fn serve_peer(
     me: NodeId,
     servers: usize,
     key: &ClusterKey,
-    stream: TcpStream,
+    stream: &TcpStream,
+    activity: Activity,
     events: Sender<Event>,
 ) {
     let addr = stream
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
     let result: Result<(), AuthError> = (|| {
-        let mut opener = auth::answer(&stream, key, me, servers, IO_TIMEOUT)?;
+        let mut opener = auth::answer(stream, key, me, servers, IO_TIMEOUT)?;
+        activity.touch();
         loop {
-            let envelope = opener.read_message(&mut Deadline::new(&stream, PEER_FRAME_TIMEOUT))?;
+            let envelope = opener.read_message(&mut Deadline::new(stream, PEER_FRAME_TIMEOUT))?;
+            activity.touch();
             let (from, msg) = (envelope.from, envelope.msg);
             if events.send(Event::Peer { from, msg }).is_err() {
                 return Ok(());
