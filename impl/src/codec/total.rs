@@ -503,3 +503,89 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, '_, S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::*;
+    use crate::kv::{KvCommand, KvOp};
+    use crate::message::{AppendEntries, Envelope, Message};
+    use crate::types::Entry;
+
+    /// bincode's own decoding, under a limit that a payload of up to 256 bytes cannot reach
+    /// with a valid value (16 bytes claimed per byte at most) but a forged length does.
+    fn reference<T: DeserializeOwned>(payload: &[u8]) -> Option<(T, usize)> {
+        let config = bincode::config::standard().with_limit::<{ 1 << 16 }>();
+        bincode::serde::decode_from_slice(payload, config).ok()
+    }
+
+    fn envelope(keys: Vec<String>, values: Vec<String>) -> Envelope<KvCommand> {
+        let entries = keys
+            .into_iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (key, value))| Entry {
+                term: i as u64 * 1_000,
+                command: KvCommand {
+                    client: u64::MAX - i as u64,
+                    seq: i as u64,
+                    op: KvOp::Append { key, value },
+                },
+            })
+            .collect();
+        Envelope {
+            from: 1,
+            to: 2,
+            msg: Message::AppendEntries(AppendEntries {
+                term: 7,
+                prev_log_index: 300,
+                prev_log_term: 70_000,
+                entries,
+                leader_commit: 1 << 40,
+            }),
+        }
+    }
+
+    fn encoded<T: Serialize>(value: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(value, super::super::bincode_config()).unwrap()
+    }
+
+    proptest! {
+        /// The guard changes what is allocated, never what is decoded: on valid payloads with
+        /// a few bytes overwritten, it decodes exactly what bincode decodes, to the same byte,
+        /// and refuses exactly what bincode refuses (a length past the end included).
+        #[test]
+        fn decodes_exactly_what_bincode_decodes(
+            keys in proptest::collection::vec(".{0,6}", 0..4),
+            values in proptest::collection::vec(".{0,6}", 0..4),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut payload = encoded(&envelope(keys, values));
+            for (at, byte) in &edits {
+                let at = at.index(payload.len());
+                payload[at] = *byte;
+            }
+            let ours = decode::<Envelope<KvCommand>>(&payload).ok();
+            prop_assert_eq!(ours, reference::<Envelope<KvCommand>>(&payload));
+        }
+    }
+
+    #[test]
+    fn a_sequence_may_declare_exactly_the_bytes_left() {
+        // A `Vec<u8>` of 3 elements (a sequence of u8 through serde), then its 3 bytes.
+        let payload = [3, 10, 20, 30];
+        assert_eq!(
+            decode::<Vec<u8>>(&payload).ok(),
+            Some((vec![10, 20, 30], 4))
+        );
+        assert!(matches!(
+            decode::<Vec<u8>>(&payload[..3]),
+            Err(Err(LengthPastEnd {
+                declared: 3,
+                left: 2
+            }))
+        ));
+    }
+}
