@@ -4,8 +4,10 @@
 //! checksums fixed), makes any decoder panic. (`cargo fuzz` would search further, but needs a
 //! nightly toolchain, which this workspace does not use; these run on stable in CI.)
 
+mod forge;
 mod support;
 
+use forge::{payload_of, record};
 use proptest::prelude::*;
 use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
 use raft_impl::kv::{KvCommand, KvOp, KvReply};
@@ -198,19 +200,6 @@ proptest! {
             decode_everything(&record(&payload));
         }
     }
-}
-
-/// The payload bincode writes for `value`.
-fn payload_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    codec::encode(FrameKind::Message, value).expect("encodes")[HEADER_LEN..].to_vec()
-}
-
-/// A log record with correct checksums around `payload`.
-fn record(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = frame(b"RCWR", payload);
-    let header_crc = crc32fast::hash(&bytes[..HEADER_LEN]);
-    bytes.splice(HEADER_LEN..HEADER_LEN, header_crc.to_le_bytes());
-    bytes
 }
 
 /// Runs every decoder of outside bytes on `bytes`; only a panic (or an abort) fails.

@@ -7,6 +7,8 @@
 //! A test binary of its own: the allocator counts every allocation of the process, so the
 //! tests take a lock and run one at a time.
 
+mod forge;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Cursor, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,14 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
+use forge::{forged, frame, padded, record, varint, FOUR_G, TIB};
+use raft_impl::codec::{self, DecodeError, FrameKind};
 use raft_impl::kv::{KvCommand, KvOp, KvReply};
 use raft_impl::runtime::auth::{self, AuthError, ClusterKey};
 use raft_impl::runtime::frame::{self, FrameError};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
 use raft_impl::storage::{FileWal, WalError, WalOptions};
 use raft_impl::{AppendEntries, Entry, Envelope, HardState, Message, Record};
-use serde::Serialize;
 
 /// The global allocator, counting the bytes allocated now and the most at any time.
 struct Counting;
@@ -107,50 +109,6 @@ fn refused<T: std::fmt::Debug>(
     );
 }
 
-/// The varint bincode writes for a `u64` of at least 2^32: marker 253, then 8 bytes LE.
-fn varint(declared: u64) -> Vec<u8> {
-    let mut bytes = vec![253];
-    bytes.extend_from_slice(&declared.to_le_bytes());
-    bytes
-}
-
-/// The payload of `short`, whose length prefix (the first byte where its encoding differs from
-/// `long`'s, which holds one element more) is replaced by a claim of `declared`. Finding the
-/// prefix by difference keeps these tests independent of the fields around it.
-fn forged<T: Serialize>(short: &T, long: &T, declared: u64) -> Vec<u8> {
-    let payload =
-        |value: &T| codec::encode(FrameKind::Message, value).unwrap()[HEADER_LEN..].to_vec();
-    let (short, long) = (payload(short), payload(long));
-    let at = short
-        .iter()
-        .zip(&long)
-        .position(|(a, b)| a != b)
-        .expect("the encodings differ");
-    assert_eq!(short[at], 0, "an empty string or sequence's length");
-    let mut bytes = short[..at].to_vec();
-    bytes.extend(varint(declared));
-    bytes.extend_from_slice(&short[at + 1..]);
-    bytes
-}
-
-/// A frame of `kind` with a correct header and checksum around `payload`.
-fn frame(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = kind.magic().to_vec();
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    bytes.extend_from_slice(payload);
-    bytes
-}
-
-/// A log record with correct checksums around `payload`.
-fn record(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = frame(FrameKind::WalRecord, payload);
-    let header_crc = crc32fast::hash(&bytes[..HEADER_LEN]);
-    bytes.splice(HEADER_LEN..HEADER_LEN, header_crc.to_le_bytes());
-    bytes
-}
-
 fn command(key: &str) -> KvCommand {
     KvCommand {
         client: 1,
@@ -184,9 +142,6 @@ fn append(entries: Vec<Entry<KvCommand>>) -> Envelope<KvCommand> {
         }),
     }
 }
-
-const TIB: u64 = 1 << 40;
-const FOUR_G: u64 = 1 << 32;
 
 /// The hostile payloads of one value type: a 2^40-byte string, a 2^32-element sequence, and a
 /// 2^40-byte string inside a sequence's element.
@@ -230,9 +185,7 @@ fn client_requests() {
     });
     // The frame of the issue: 16 MiB + 64 bytes, past which the codec used to decode without
     // any limit and abort on the string's 2^40 bytes.
-    let mut padded = payload.clone();
-    padded.resize((16 << 20) + 64, 0);
-    let big = frame(FrameKind::ClientRequest, &padded);
+    let big = frame(FrameKind::ClientRequest, &padded(payload, (16 << 20) + 64));
     refused("16 MiB + 64 bytes", &big, || {
         codec::decode::<ClientRequest>(FrameKind::ClientRequest, &big)
     });
