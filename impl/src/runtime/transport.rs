@@ -324,3 +324,57 @@ pub(crate) fn serve_peer(
         Err(e) => log(me, format_args!("closing peer connection from {addr}: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// `count` connected pairs on loopback: the accepted ends and the dialled ends.
+    fn pairs(count: usize) -> (Vec<TcpStream>, Vec<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (0..count)
+            .map(|_| {
+                let dialled = TcpStream::connect(addr).unwrap();
+                (listener.accept().unwrap().0, dialled)
+            })
+            .unzip()
+    }
+
+    /// Whether the server closed the dialled end's connection.
+    fn closed(dialled: &mut TcpStream) -> bool {
+        dialled
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        matches!(dialled.read(&mut [0]), Ok(0))
+    }
+
+    #[test]
+    fn a_full_port_closes_its_least_recently_active_connection_for_a_new_one() {
+        let port = Arc::new(Port::default());
+        let (accepted, mut dialled) = pairs(6);
+        let mut accepted = accepted.into_iter();
+        let mut admit = |max| port.admit(accepted.next().unwrap(), max);
+        let mut open: Vec<_> = (0..3).map(|_| admit(3).unwrap()).collect();
+        assert!(open.iter().all(|(_, _, evicted)| !evicted));
+        // The first is active since: the second is now the least recently active.
+        open[0].1.touch();
+        let fourth = admit(3).unwrap();
+        assert!(fourth.2, "a connection was closed for the fourth");
+        assert!(
+            closed(&mut dialled[1]),
+            "the least recently active is closed"
+        );
+        assert!(!closed(&mut dialled[0]), "an active one is kept");
+        // Until its thread ends, the closed one still counts: with a limit of 2, four open
+        // connections are twice the limit, and a new one is refused.
+        assert!(admit(2).is_none());
+        drop(open.remove(1));
+        // Now the third, admitted before the fourth and never active, makes room.
+        assert!(admit(2).is_some_and(|(_, _, evicted)| evicted));
+        assert!(closed(&mut dialled[2]));
+        assert!(!closed(&mut dialled[3]));
+    }
+}
