@@ -50,8 +50,9 @@ const CLIENT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 /// The payload bytes past each frame's free part ([`FREE_PAYLOAD`](super::frame::FREE_PAYLOAD))
 /// that the client frames being read may hold together: 32 commands of the largest size at once.
-/// With the free parts of `DEFAULT_MAX_CONNECTIONS` connections, unfinished client frames hold
-/// at most 41 MiB, where each of 128 connections could hold 64 MiB before. Peer frames are not
+/// With the free parts of the connections a port runs (`DEFAULT_MAX_CONNECTIONS`, and as many
+/// closing), unfinished client frames hold at most 49 MiB, where each of 128 connections could
+/// hold 64 MiB before. Peer frames are not
 /// charged: past the handshake (which fits in a free part) only a server that proved it knows
 /// the cluster secret sends them.
 pub const CLIENT_FRAME_BUDGET: usize = 32 * MAX_CLIENT_PAYLOAD;
