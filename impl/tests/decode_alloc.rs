@@ -306,3 +306,43 @@ fn the_counter_sees_what_decoding_allocates() {
     let held = 1_000 * std::mem::size_of::<Entry<KvCommand>>();
     assert!(peak >= held, "{peak} bytes counted for {held} held");
 }
+
+/// The most a valid peer frame may make a server allocate while decoding it, as a multiple of
+/// the frame's length (see `MAX_PEER_PAYLOAD`): an AppendEntries of the smallest entries (5
+/// encoded bytes each, a `Get` of the empty key) decodes each into an `Entry` many times
+/// larger, in a `Vec` that grows by doubling. Measured here on frames of about 50 KiB and 1 MiB
+/// (`DEFAULT_MAX_APPEND_BYTES`), and printed for the README.
+const PEER_AMPLIFICATION: usize = 40;
+
+#[test]
+fn a_valid_peer_frame_of_the_smallest_entries_allocates_within_its_stated_multiple() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let smallest = Entry {
+        term: 0,
+        command: KvCommand {
+            client: 0,
+            seq: 0,
+            op: KvOp::Get { key: String::new() },
+        },
+    };
+    for count in [10_000, 200_000] {
+        let bytes =
+            codec::encode(FrameKind::Message, &append(vec![smallest.clone(); count])).unwrap();
+        let (decoded, peak) =
+            peak_of(|| codec::decode::<Envelope<KvCommand>>(FrameKind::Message, &bytes));
+        let decoded = decoded.unwrap();
+        assert!(matches!(&decoded.msg, Message::AppendEntries(a) if a.entries.len() == count));
+        eprintln!(
+            "{count} entries: a frame of {} bytes, {peak} bytes allocated at once decoding it \
+             ({:.1}x; an entry is {} bytes in memory)",
+            bytes.len(),
+            peak as f64 / bytes.len() as f64,
+            std::mem::size_of::<Entry<KvCommand>>()
+        );
+        assert!(
+            peak <= PEER_AMPLIFICATION * bytes.len(),
+            "{peak} bytes allocated for a frame of {}",
+            bytes.len()
+        );
+    }
+}

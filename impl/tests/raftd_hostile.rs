@@ -519,6 +519,62 @@ fn stalled_nearly_whole_frames_hold_no_more_than_the_budget() {
     );
 }
 
+/// 35 connections per server that each send only a 14-byte header, 34 declaring a client frame
+/// of the largest size and one the rest of the budget (1 470 bytes in all), once held every
+/// server's whole client frame budget, charged at the header: every request over 64 KiB was
+/// refused, for as long as the attacker renewed its headers. Now a frame is charged for the
+/// bytes it has sent, and a Put of a 100 KiB value goes through beside them.
+#[test]
+fn headers_alone_hold_none_of_the_client_frame_budget() {
+    let cluster = Cluster::start(SERVERS);
+    let mut c = clerk(&cluster);
+    c.execute(append("k", "a")).expect("append");
+    let mut held = Vec::new();
+    let mut sent = 0;
+    let full = MAX_CLIENT_PAYLOAD - FREE_PAYLOAD;
+    let (n, rest) = (CLIENT_FRAME_BUDGET / full, CLIENT_FRAME_BUDGET % full);
+    for &to in &cluster.clients {
+        for i in 0..=n {
+            let len = if i < n {
+                MAX_CLIENT_PAYLOAD
+            } else {
+                FREE_PAYLOAD + rest
+            };
+            let mut header = FrameKind::ClientRequest.magic().to_vec();
+            header.extend_from_slice(&1u16.to_le_bytes());
+            header.extend_from_slice(&(len as u32).to_le_bytes());
+            header.extend_from_slice(&0u32.to_le_bytes());
+            let mut conn = launch::connect(to);
+            conn.write_all(&header).expect("header");
+            sent += header.len();
+            held.push(conn);
+        }
+    }
+    assert_eq!(sent, 3 * 35 * HEADER_LEN);
+    // Let the servers read the headers.
+    thread::sleep(Duration::from_millis(200));
+    let mut c = Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(5));
+    let value = "x".repeat(100 << 10);
+    let big = c.execute(KvOp::Put {
+        key: "big".into(),
+        value: value.clone(),
+    });
+    let read = big.as_ref().ok().map(|_| get(&mut c, "big"));
+    drop(held);
+    let logs = cluster.logs();
+    assert!(
+        matches!(big, Ok(KvReply::Done)),
+        "a 100 KiB put beside {sent} bytes of headers: {big:?}\n{logs}"
+    );
+    assert_eq!(read.map(|v| v.len()), Some(value.len()));
+    assert!(
+        !logs.contains("does not fit in what is left of the frame budget"),
+        "{logs}"
+    );
+}
+
 /// Keeps `count` idle connections open to `to` until `stop` is set, as an attacker would who
 /// never sends a byte: every 50 ms, each connection the server has closed is opened again, up
 /// to 50 of them (1 000 a second).
@@ -601,7 +657,12 @@ fn idle_connections_starve_no_clerk() {
         thread::sleep(Duration::from_millis(10));
     }
     let flooded_fresh = fresh("f");
+    // The clerk's connection may have been closed while it was idle; once it is active again,
+    // the flood never closes it.
+    clerk.execute(append("idle", "")).expect("append");
+    let connections = clerk.connections();
     let flooded = flooded_fresh.is_ok().then(|| appends(&mut clerk, 200, "f"));
+    let reconnections = clerk.connections() - connections;
     stop.store(true, Ordering::Relaxed);
     attacker.join().expect("attacker");
     let logs = cluster.logs();
@@ -620,6 +681,10 @@ fn idle_connections_starve_no_clerk() {
     assert!(
         logs.contains("connections open; closing the least recently active"),
         "{logs}"
+    );
+    assert_eq!(
+        reconnections, 0,
+        "the active clerk's connection was closed during the flood"
     );
 }
 

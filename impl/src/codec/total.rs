@@ -572,6 +572,39 @@ mod tests {
         }
     }
 
+    /// The guard's paths that the crate's own types do not reach (an option, a newtype struct,
+    /// a map, a tuple variant), each holding a string that claims 1 MiB with one byte left: each
+    /// is refused at the length. Unguarded, bincode allocates the 1 MiB and then fails.
+    #[test]
+    fn a_length_past_the_end_is_refused_inside_an_option_a_newtype_a_map_and_a_tuple_variant() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Newtype(#[allow(dead_code)] String);
+        #[derive(serde::Deserialize, Debug)]
+        enum E {
+            T(#[allow(dead_code)] u8, #[allow(dead_code)] String),
+        }
+        let claim: Vec<u8> = {
+            let mut v = vec![252u8];
+            v.extend_from_slice(&(1u32 << 20).to_le_bytes());
+            v.push(b'x');
+            v
+        };
+        let with = |prefix: &[u8]| [prefix, &claim[..]].concat();
+        let refused = |r: Result<(), Result<BincodeError, LengthPastEnd>>, what: &str| {
+            assert!(
+                matches!(r, Err(Err(LengthPastEnd { declared, .. })) if declared == 1 << 20),
+                "{what}: {r:?}"
+            );
+        };
+        refused(decode::<Option<String>>(&with(&[1])).map(|_| ()), "option");
+        refused(decode::<Newtype>(&with(&[])).map(|_| ()), "newtype struct");
+        refused(
+            decode::<std::collections::BTreeMap<String, String>>(&with(&[1])).map(|_| ()),
+            "map key",
+        );
+        refused(decode::<E>(&with(&[0, 7])).map(|_| ()), "tuple variant");
+    }
+
     #[test]
     fn a_sequence_may_declare_exactly_the_bytes_left() {
         // A `Vec<u8>` of 3 elements (a sequence of u8 through serde), then its 3 bytes.

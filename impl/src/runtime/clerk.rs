@@ -63,6 +63,8 @@ pub struct Clerk {
     leader: usize,
     /// The open connection to `servers[leader]`, if any.
     conn: Option<TcpStream>,
+    /// How many connections the clerk has opened.
+    connections: u64,
     attempt_timeout: Duration,
     give_up_after: Duration,
 }
@@ -88,9 +90,16 @@ impl Clerk {
             servers,
             leader,
             conn: None,
+            connections: 0,
             attempt_timeout: ATTEMPT_TIMEOUT,
             give_up_after: GIVE_UP_AFTER,
         })
+    }
+
+    /// How many connections the clerk has opened: one more each time a server closed the last
+    /// or the clerk moved to another server.
+    pub fn connections(&self) -> u64 {
+        self.connections
     }
 
     /// Sets how long one attempt may take and how long a request is retried in all.
@@ -178,6 +187,7 @@ impl Clerk {
             None => {
                 let conn = transport::connect(self.servers[self.leader])?;
                 conn.set_read_timeout(Some(self.attempt_timeout))?;
+                self.connections += 1;
                 self.conn.insert(conn)
             }
         };

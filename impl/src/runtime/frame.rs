@@ -26,6 +26,9 @@ use crate::limits::{MAX_CLIENT_PAYLOAD, MAX_PEER_PAYLOAD};
 /// bounded by the number of connections a port accepts. The payload buffer starts this large.
 pub const FREE_PAYLOAD: usize = 64 << 10;
 
+/// How many payload bytes a reader asks for, and charges, at a time.
+const CHUNK: usize = 64 << 10;
+
 /// The largest handshake payload: a cluster id and a nonce or a tag. It fits in the free part
 /// of a frame, so a peer that has not proved itself never draws on a budget.
 const MAX_HANDSHAKE_PAYLOAD: usize = FREE_PAYLOAD;
@@ -94,26 +97,37 @@ impl Budget {
         self.held.load(Ordering::Acquire)
     }
 
-    /// Charges the part of a payload of `len` bytes past its free part, if it fits.
-    fn charge(&self, len: usize) -> Result<Charge<'_>, FrameError> {
-        let bytes = len.saturating_sub(FREE_PAYLOAD);
-        self.held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(bytes)
-                    .filter(|&after| after <= self.capacity)
-            })
-            .map_err(|_| FrameError::OverBudget { len })?;
-        Ok(Charge {
+    /// An empty charge, to grow as a frame's payload arrives.
+    fn start(&self) -> Charge<'_> {
+        Charge {
             budget: self,
-            bytes,
-        })
+            bytes: 0,
+        }
     }
 }
 
-/// Bytes taken from a [`Budget`], given back when dropped.
+/// Bytes taken from a [`Budget`] for one frame, given back when dropped.
 struct Charge<'a> {
     budget: &'a Budget,
     bytes: usize,
+}
+
+impl Charge<'_> {
+    /// Extends the charge to cover the first `held` payload bytes of a frame of `len`: their
+    /// part past the free part, if it fits in what is left of the budget.
+    fn cover(&mut self, held: usize, len: usize) -> Result<(), FrameError> {
+        let bytes = held.saturating_sub(FREE_PAYLOAD);
+        let more = bytes.saturating_sub(self.bytes);
+        let capacity = self.budget.capacity;
+        self.budget
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(more).filter(|&after| after <= capacity)
+            })
+            .map_err(|_| FrameError::OverBudget { len })?;
+        self.bytes += more;
+        Ok(())
+    }
 }
 
 impl Drop for Charge<'_> {
@@ -150,8 +164,13 @@ pub fn read_frame_bytes(input: &mut impl Read, kind: FrameKind) -> Result<Vec<u8
     read_charged(input, kind, None).map(|(frame, _)| frame)
 }
 
-/// Reads one frame of `kind` whole, charging its payload to `budget` (if any) before reading it;
+/// Reads one frame of `kind` whole, charging its payload to `budget` (if any) as it arrives;
 /// the charge lasts as long as the returned [`Charge`].
+///
+/// The payload is read [`CHUNK`] bytes at a time, and each chunk is charged before the buffer
+/// grows to hold it: a sender holds a byte of the budget only for a byte it has sent (a header
+/// alone holds nothing), and the buffer is exactly as long as the frame, never the double that
+/// a doubling `Vec` would reserve.
 fn read_charged<'b>(
     input: &mut impl Read,
     kind: FrameKind,
@@ -170,12 +189,22 @@ fn read_charged<'b>(
     if len > max {
         return Err(FrameError::TooLarge { kind, len, max });
     }
-    let charge = budget.map(|b| b.charge(len)).transpose()?;
-    let mut frame = Vec::with_capacity(HEADER_LEN + len.min(FREE_PAYLOAD));
+    let mut charge = budget.map(Budget::start);
+    let mut frame = Vec::with_capacity(HEADER_LEN + len.min(CHUNK));
     frame.extend_from_slice(&header);
-    let got = input.take(len as u64).read_to_end(&mut frame)?;
-    if got < len {
-        return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
+    let mut got = 0;
+    while got < len {
+        let chunk = (len - got).min(CHUNK);
+        if let Some(charge) = &mut charge {
+            charge.cover(got + chunk, len)?;
+        }
+        frame.reserve_exact(chunk);
+        frame.resize(HEADER_LEN + got + chunk, 0);
+        let read = read_up_to(input, &mut frame[HEADER_LEN + got..])?;
+        got += read;
+        if read < chunk {
+            return Err(DecodeError::TruncatedPayload { expected: len, got }.into());
+        }
     }
     Ok((frame, charge))
 }
@@ -401,20 +430,69 @@ mod tests {
     #[test]
     fn a_budget_charges_what_is_past_the_free_part_and_refuses_what_does_not_fit() {
         let budget = Budget::new(100);
-        let free = budget.charge(FREE_PAYLOAD).unwrap();
+        let mut free = budget.start();
+        free.cover(FREE_PAYLOAD, FREE_PAYLOAD).unwrap();
         assert_eq!(budget.held(), 0, "the free part costs nothing");
-        let first = budget.charge(FREE_PAYLOAD + 60).unwrap();
-        assert_eq!(budget.held(), 60);
-        let refused = budget.charge(FREE_PAYLOAD + 41);
+        let mut first = budget.start();
+        first.cover(FREE_PAYLOAD + 30, FREE_PAYLOAD + 60).unwrap();
+        first.cover(FREE_PAYLOAD + 60, FREE_PAYLOAD + 60).unwrap();
+        assert_eq!(budget.held(), 60, "a charge grows to what it covers");
+        let mut refused = budget.start();
+        let error = refused.cover(FREE_PAYLOAD + 41, FREE_PAYLOAD + 41);
         assert!(
-            matches!(refused, Err(FrameError::OverBudget { len }) if len == FREE_PAYLOAD + 41),
-            "{:?}",
-            refused.err()
+            matches!(error, Err(FrameError::OverBudget { len }) if len == FREE_PAYLOAD + 41),
+            "{error:?}"
         );
-        let second = budget.charge(FREE_PAYLOAD + 40).unwrap();
+        assert_eq!(budget.held(), 60, "a refused charge takes nothing");
+        let mut second = budget.start();
+        second.cover(FREE_PAYLOAD + 40, FREE_PAYLOAD + 40).unwrap();
         assert_eq!(budget.held(), 100);
-        drop((free, first, second));
+        drop((free, first, refused, second));
         assert_eq!(budget.held(), 0, "every charge is given back");
+    }
+
+    /// A frame that declares the largest client payload and stops after its free part and 10
+    /// bytes: with a budget of one chunk, it is read up to where it stops and fails there as
+    /// truncated, not for want of budget, since it never held more than it sent. (Charged its
+    /// declared length at the header, it was refused before its payload.)
+    #[test]
+    fn a_frame_is_charged_for_the_bytes_it_sent_not_the_length_it_declared() {
+        let mut bytes = frame_of(FrameKind::ClientRequest, MAX_CLIENT_PAYLOAD);
+        bytes.truncate(HEADER_LEN + FREE_PAYLOAD + 10);
+        let budget = Budget::new(CHUNK);
+        let result = read_charged(
+            &mut Cursor::new(bytes),
+            FrameKind::ClientRequest,
+            Some(&budget),
+        );
+        assert!(
+            matches!(
+                &result,
+                Err(FrameError::Decode(DecodeError::TruncatedPayload { expected, got }))
+                    if *expected == MAX_CLIENT_PAYLOAD && *got == FREE_PAYLOAD + 10
+            ),
+            "{:?}",
+            result.map(|(frame, _)| frame.len())
+        );
+        assert_eq!(budget.held(), 0);
+    }
+
+    /// A frame's buffer is its length, to the byte: the memory a port's frames hold is what the
+    /// budget and the README count, not up to twice that.
+    #[test]
+    fn a_frame_buffer_is_exactly_as_long_as_the_frame() {
+        for len in [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5, MAX_CLIENT_PAYLOAD] {
+            let budget = Budget::new(MAX_CLIENT_PAYLOAD);
+            let bytes = frame_of(FrameKind::ClientRequest, len);
+            let (frame, _charge) = read_charged(
+                &mut Cursor::new(bytes),
+                FrameKind::ClientRequest,
+                Some(&budget),
+            )
+            .unwrap();
+            assert_eq!(frame.len(), HEADER_LEN + len);
+            assert_eq!(frame.capacity(), HEADER_LEN + len, "a frame of {len}");
+        }
     }
 
     #[test]

@@ -588,7 +588,7 @@ fn serve_client(
     })();
     match result {
         Ok(()) | Err(ClientConnError::Frame(FrameError::Closed)) => {}
-        Err(e) => log(
+        Err(e) => activity.log_close(
             me,
             format_args!("closing client connection from {client}: {e}"),
         ),

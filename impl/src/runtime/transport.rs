@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -161,8 +161,6 @@ pub(crate) fn spawn_acceptor(
     let port = Arc::new(Port::default());
     spawn_named(format!("{name}-accept"), move || {
         let mut backoff = Duration::ZERO;
-        // Whether the port was full since it was last logged, so that a flood logs once.
-        let mut full = false;
         for conn in listener.incoming() {
             let stream = match conn {
                 Ok(stream) => stream,
@@ -177,26 +175,23 @@ pub(crate) fn spawn_acceptor(
                 }
             };
             backoff = Duration::ZERO;
-            let Some((stream, activity, evicted)) = port.admit(stream, max_connections) else {
-                if !full {
-                    log(me, format_args!("{prefix}: {max_connections} connections open and as many closing; closing new ones"));
-                }
-                full = true;
-                continue;
-            };
-            if evicted && !full {
-                log(
-                    me,
-                    format_args!("{prefix}: {max_connections} connections open; closing the least recently active for each new one"),
-                );
-            }
-            full = evicted;
+            // Before admission: a connection dropped here must not cost another its slot.
             if let Err(e) = stream.set_write_timeout(Some(ACCEPTED_WRITE_TIMEOUT)) {
-                log(
+                port.log(
                     me,
                     format_args!("{prefix}: cannot set a write timeout: {e}"),
                 );
                 continue;
+            }
+            let Some((stream, activity, evicted)) = port.admit(stream, max_connections) else {
+                port.log(me, format_args!("{prefix}: {max_connections} connections open and as many closing, or none that may be closed; closing a new one"));
+                continue;
+            };
+            if evicted {
+                port.log(
+                    me,
+                    format_args!("{prefix}: {max_connections} connections open; closing the least recently active for a new one"),
+                );
             }
             let serve = serve.clone();
             let served = spawn_named(format!("{prefix}-conn"), move || serve(&stream, activity));
@@ -207,6 +202,33 @@ pub(crate) fn spawn_acceptor(
     })
 }
 
+/// How often a port logs about the connections it closes: a flood of connections closes
+/// thousands a second, and a line for each would bury the rest of the log.
+const LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The lines one port may log: the first at once, then at most one per [`LOG_INTERVAL`], which
+/// counts the lines held back since the last one.
+#[derive(Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl LogLimit {
+    /// Whether a line may be logged `now`, and if so, how many were held back before it.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < LOG_INTERVAL)
+        {
+            self.held_back += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held_back))
+    }
+}
+
 /// The connections one port holds, each stamped with the tick of its last completed exchange
 /// (or of its admission), so that a full port can close the least recently active.
 #[derive(Default)]
@@ -215,12 +237,15 @@ struct Port {
     /// Advances at every admission and every completed frame: an order, not a time.
     clock: AtomicU64,
     next_id: AtomicU64,
+    logged: Mutex<LogLimit>,
 }
 
 struct Open {
     id: u64,
     stream: Arc<TcpStream>,
     last: Arc<AtomicU64>,
+    /// A peer proved to be a server of the cluster on it: it is never closed to make room.
+    authenticated: Arc<AtomicBool>,
     /// Shut down to make room; its thread has not ended yet.
     evicted: bool,
 }
@@ -230,9 +255,33 @@ impl Port {
         self.clock.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Logs a line about a connection this port closed, unless one was logged less than
+    /// [`LOG_INTERVAL`] ago; a line then says how many were held back before it.
+    fn log(&self, me: NodeId, line: std::fmt::Arguments) {
+        let allowed = self
+            .logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(Instant::now());
+        match allowed {
+            Some(0) => log(me, line),
+            Some(held_back) => log(
+                me,
+                format_args!("{line} (and {held_back} such lines held back since the last)"),
+            ),
+            None => {}
+        }
+    }
+
     /// Registers `stream`, first closing the least recently active connection if `max` are
     /// open: the stream, its activity handle and whether a connection was closed for it. `None`
-    /// (the stream is dropped) if `2 * max` are still open, evicted ones included.
+    /// (the stream is dropped) if `2 * max` are still open, evicted ones included, or if every
+    /// open connection is an authenticated peer's.
+    ///
+    /// An authenticated peer link is never the victim: unauthenticated churn on the peer port,
+    /// which needs no secret, would otherwise close the links the cluster runs on. At most one
+    /// inbound link per other server is live (plus, briefly, one a peer replaced), so with
+    /// `max` above that, room is made by closing connections still in their handshake.
     fn admit(
         self: &Arc<Port>,
         stream: TcpStream,
@@ -247,7 +296,7 @@ impl Port {
         if evicted {
             let victim = open
                 .iter_mut()
-                .filter(|c| !c.evicted)
+                .filter(|c| !c.evicted && !c.authenticated.load(Ordering::Relaxed))
                 .min_by_key(|c| c.last.load(Ordering::Relaxed))?;
             // Wakes its thread from a read or a write; it then ends and deregisters.
             let _ = victim.stream.shutdown(Shutdown::Both);
@@ -255,17 +304,20 @@ impl Port {
         }
         let stream = Arc::new(stream);
         let last = Arc::new(AtomicU64::new(self.tick()));
+        let authenticated = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         open.push(Open {
             id,
             stream: Arc::clone(&stream),
             last: Arc::clone(&last),
+            authenticated: Arc::clone(&authenticated),
             evicted: false,
         });
         let activity = Activity {
             port: Arc::clone(self),
             id,
             last,
+            authenticated,
         };
         Some((stream, activity, evicted))
     }
@@ -277,12 +329,25 @@ pub(crate) struct Activity {
     port: Arc<Port>,
     id: u64,
     last: Arc<AtomicU64>,
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Activity {
     /// The connection just completed a frame: it is now the most recently active.
     pub(crate) fn touch(&self) {
         self.last.store(self.port.tick(), Ordering::Relaxed);
+    }
+
+    /// The connection's peer proved to be a server of the cluster: the port never closes it to
+    /// make room.
+    pub(crate) fn authenticated(&self) {
+        self.authenticated.store(true, Ordering::Relaxed);
+    }
+
+    /// Logs a line about the connection's closing, as its port's other such lines are: at most
+    /// one a second.
+    pub(crate) fn log_close(&self, me: NodeId, line: std::fmt::Arguments) {
+        self.port.log(me, line);
     }
 }
 
@@ -309,6 +374,7 @@ pub(crate) fn serve_peer(
         .map_or("?".to_string(), |a| a.to_string());
     let result: Result<(), AuthError> = (|| {
         let mut opener = auth::answer(stream, key, me, servers, IO_TIMEOUT)?;
+        activity.authenticated();
         activity.touch();
         loop {
             let envelope = opener.read_message(&mut Deadline::new(stream, PEER_FRAME_TIMEOUT))?;
@@ -321,7 +387,7 @@ pub(crate) fn serve_peer(
     })();
     match result {
         Ok(()) | Err(AuthError::Frame(FrameError::Closed)) => {}
-        Err(e) => log(me, format_args!("closing peer connection from {addr}: {e}")),
+        Err(e) => activity.log_close(me, format_args!("closing peer connection from {addr}: {e}")),
     }
 }
 
@@ -376,5 +442,55 @@ mod tests {
         assert!(admit(2).is_some_and(|(_, _, evicted)| evicted));
         assert!(closed(&mut dialled[2]));
         assert!(!closed(&mut dialled[3]));
+    }
+
+    /// However long an authenticated peer link is idle and however many connections arrive
+    /// after it, the port never closes it to make room; when only authenticated links are left
+    /// to close, a new connection is refused instead.
+    #[test]
+    fn an_authenticated_link_is_never_closed_to_make_room() {
+        let port = Arc::new(Port::default());
+        let (accepted, mut dialled) = pairs(6);
+        let mut accepted = accepted.into_iter();
+        let mut admit = |max| port.admit(accepted.next().unwrap(), max);
+        // The first, the least recently active, is an authenticated peer's link.
+        let link = admit(2).unwrap();
+        link.1.authenticated();
+        let second = admit(2).unwrap();
+        let third = admit(2).unwrap();
+        assert!(
+            closed(&mut dialled[1]),
+            "the connection in its handshake is closed"
+        );
+        assert!(!closed(&mut dialled[0]), "the authenticated link is kept");
+        let fourth = admit(2).unwrap();
+        assert!(closed(&mut dialled[2]));
+        assert!(
+            !closed(&mut dialled[0]),
+            "the authenticated link is still kept"
+        );
+        // The closed ones' threads end; the fourth authenticates too. A new connection then
+        // finds nothing it may close, and is refused.
+        drop((second, third));
+        fourth.1.authenticated();
+        assert!(admit(2).is_none(), "nothing that may be closed");
+        assert!(!closed(&mut dialled[0]) && !closed(&mut dialled[3]));
+    }
+
+    #[test]
+    fn a_port_logs_at_most_one_line_a_second_and_counts_those_held_back() {
+        let mut limit = LogLimit::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(limit.allow(at(0)), Some(0), "the first line is logged");
+        let held: Vec<_> = (1..2_000).map(|ms| limit.allow(at(ms / 2))).collect();
+        assert!(held.iter().all(Option::is_none), "none within the second");
+        assert_eq!(
+            limit.allow(at(1_000)),
+            Some(1_999),
+            "then one, with the count"
+        );
+        assert_eq!(limit.allow(at(1_500)), None);
+        assert_eq!(limit.allow(at(2_000)), Some(1));
     }
 }
