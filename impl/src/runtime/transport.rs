@@ -177,18 +177,20 @@ pub(crate) fn spawn_acceptor(
             backoff = Duration::ZERO;
             // Before admission: a connection dropped here must not cost another its slot.
             if let Err(e) = stream.set_write_timeout(Some(ACCEPTED_WRITE_TIMEOUT)) {
-                port.log(
+                Port::log(
+                    &port.admissions,
                     me,
                     format_args!("{prefix}: cannot set a write timeout: {e}"),
                 );
                 continue;
             }
             let Some((stream, activity, evicted)) = port.admit(stream, max_connections) else {
-                port.log(me, format_args!("{prefix}: {max_connections} connections open and as many closing, or none that may be closed; closing a new one"));
+                Port::log(&port.admissions, me, format_args!("{prefix}: {max_connections} connections open and as many closing, or none that may be closed; closing a new one"));
                 continue;
             };
             if evicted {
-                port.log(
+                Port::log(
+                    &port.admissions,
                     me,
                     format_args!("{prefix}: {max_connections} connections open; closing the least recently active for a new one"),
                 );
@@ -202,29 +204,36 @@ pub(crate) fn spawn_acceptor(
     })
 }
 
-/// How often a port logs about the connections it closes: a flood of connections closes
-/// thousands a second, and a line for each would bury the rest of the log.
+/// How many lines of each kind (admissions, connections ending in an error) a port logs in each
+/// [`LOG_INTERVAL`]: a flood of connections closes thousands a second, and a line for each would
+/// bury the rest of the log, while the first few of an incident say what it is.
+const LOG_BURST: u64 = 10;
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The lines one port may log: the first at once, then at most one per [`LOG_INTERVAL`], which
-/// counts the lines held back since the last one.
+/// The lines one port may log: the first [`LOG_BURST`] of each [`LOG_INTERVAL`]; the first line
+/// of an interval counts those held back in the intervals before it.
 #[derive(Default)]
 struct LogLimit {
-    last: Option<Instant>,
+    interval: Option<Instant>,
+    logged: u64,
     held_back: u64,
 }
 
 impl LogLimit {
     /// Whether a line may be logged `now`, and if so, how many were held back before it.
     fn allow(&mut self, now: Instant) -> Option<u64> {
-        if self
-            .last
-            .is_some_and(|last| now.saturating_duration_since(last) < LOG_INTERVAL)
-        {
+        let current = self
+            .interval
+            .is_some_and(|start| now.saturating_duration_since(start) < LOG_INTERVAL);
+        if !current {
+            self.interval = Some(now);
+            self.logged = 0;
+        }
+        if self.logged == LOG_BURST {
             self.held_back += 1;
             return None;
         }
-        self.last = Some(now);
+        self.logged += 1;
         Some(std::mem::take(&mut self.held_back))
     }
 }
@@ -237,7 +246,10 @@ struct Port {
     /// Advances at every admission and every completed frame: an order, not a time.
     clock: AtomicU64,
     next_id: AtomicU64,
-    logged: Mutex<LogLimit>,
+    /// Lines on admission: the connections closed to make room or refused.
+    admissions: Mutex<LogLimit>,
+    /// Lines on the connections that ended in an error.
+    closes: Mutex<LogLimit>,
 }
 
 struct Open {
@@ -255,11 +267,10 @@ impl Port {
         self.clock.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Logs a line about a connection this port closed, unless one was logged less than
-    /// [`LOG_INTERVAL`] ago; a line then says how many were held back before it.
-    fn log(&self, me: NodeId, line: std::fmt::Arguments) {
-        let allowed = self
-            .logged
+    /// Logs `line` unless `limit` held [`LOG_BURST`] lines in this [`LOG_INTERVAL`]; a line
+    /// says how many were held back before it, if any.
+    fn log(limit: &Mutex<LogLimit>, me: NodeId, line: std::fmt::Arguments) {
+        let allowed = limit
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .allow(Instant::now());
@@ -345,9 +356,9 @@ impl Activity {
     }
 
     /// Logs a line about the connection's closing, as its port's other such lines are: at most
-    /// one a second.
+    /// [`LOG_BURST`] a second.
     pub(crate) fn log_close(&self, me: NodeId, line: std::fmt::Arguments) {
-        self.port.log(me, line);
+        Port::log(&self.port.closes, me, line);
     }
 }
 
@@ -478,19 +489,22 @@ mod tests {
     }
 
     #[test]
-    fn a_port_logs_at_most_one_line_a_second_and_counts_those_held_back() {
+    fn a_port_logs_at_most_a_burst_of_lines_a_second_and_counts_those_held_back() {
         let mut limit = LogLimit::default();
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
-        assert_eq!(limit.allow(at(0)), Some(0), "the first line is logged");
-        let held: Vec<_> = (1..2_000).map(|ms| limit.allow(at(ms / 2))).collect();
-        assert!(held.iter().all(Option::is_none), "none within the second");
+        let first: Vec<_> = (0..2_000).map(|i| limit.allow(at(i / 2))).collect();
+        assert_eq!(
+            first.iter().filter(|a| a.is_some()).count() as u64,
+            LOG_BURST,
+            "a burst in the first second"
+        );
+        assert!(first[..LOG_BURST as usize].iter().all(|a| *a == Some(0)));
         assert_eq!(
             limit.allow(at(1_000)),
-            Some(1_999),
-            "then one, with the count"
+            Some(2_000 - LOG_BURST),
+            "then the next second's first line, with the count"
         );
-        assert_eq!(limit.allow(at(1_500)), None);
-        assert_eq!(limit.allow(at(2_000)), Some(1));
+        assert_eq!(limit.allow(at(1_001)), Some(0));
     }
 }
