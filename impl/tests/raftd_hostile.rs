@@ -8,7 +8,7 @@ mod launch;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -591,8 +591,13 @@ fn headers_alone_hold_none_of_the_client_frame_budget() {
 
 /// Keeps `count` idle connections open to `to` until `stop` is set, as an attacker would who
 /// never sends a byte: every 50 ms, each connection the server has closed is opened again, up
-/// to 50 of them (1 000 a second).
-fn hold_idle_connections(to: SocketAddr, count: usize, stop: Arc<AtomicBool>) {
+/// to 50 of them (at most 1 000 a second), counting them in `total`.
+fn hold_idle_connections(
+    to: SocketAddr,
+    count: usize,
+    stop: Arc<AtomicBool>,
+    total: Arc<AtomicUsize>,
+) {
     let open_idle = || {
         let conn = launch::connect(to);
         conn.set_nonblocking(true).expect("nonblocking");
@@ -611,6 +616,7 @@ fn hold_idle_connections(to: SocketAddr, count: usize, stop: Arc<AtomicBool>) {
                 reopened += 1;
             }
         }
+        total.fetch_add(reopened, Ordering::Relaxed);
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -658,9 +664,11 @@ fn idle_connections_starve_no_clerk() {
     let quiet_fresh = fresh("q").expect("new clerks without the attacker");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let reopened = Arc::new(AtomicUsize::new(0));
     let attacker = {
         let (to, stop) = (cluster.clients[leader], Arc::clone(&stop));
-        thread::spawn(move || hold_idle_connections(to, 1_100, stop))
+        let reopened = Arc::clone(&reopened);
+        thread::spawn(move || hold_idle_connections(to, 1_100, stop, reopened))
     };
     // Let the attacker fill the port first (or give it 30 s).
     let start = Instant::now();
@@ -672,10 +680,24 @@ fn idle_connections_starve_no_clerk() {
     }
     let flooded_fresh = fresh("f");
     // The clerk's connection may have been closed while it was idle; once it is active again,
-    // the flood never closes it.
+    // the flood never closes it. (An attempt may wait up to the server's own request timeout,
+    // so that a slow commit on a loaded machine does not make the clerk drop the connection.)
+    clerk = clerk.with_timeouts(Duration::from_secs(5), GIVE_UP_AFTER);
     clerk.execute(append("idle", "")).expect("append");
     let connections = clerk.connections();
     let flooded = flooded_fresh.is_ok().then(|| appends(&mut clerk, 200, "f"));
+    // The clerk goes on until the attacker has opened twice as many connections as the port
+    // holds since the clerk's connection last opened: without its requests counting as
+    // activity, the connection would have been the least recently active and been closed.
+    let (churn_from, mut extra) = (reopened.load(Ordering::Relaxed), 0);
+    while flooded.is_some()
+        && reopened.load(Ordering::Relaxed) - churn_from < 2 * DEFAULT_MAX_CONNECTIONS
+        && extra < 20_000
+    {
+        clerk.execute(append("idle", "")).expect("append");
+        extra += 1;
+    }
+    let churn = reopened.load(Ordering::Relaxed) - churn_from;
     let reconnections = clerk.connections() - connections;
     stop.store(true, Ordering::Relaxed);
     attacker.join().expect("attacker");
@@ -696,9 +718,11 @@ fn idle_connections_starve_no_clerk() {
         logs.contains("connections open; closing the least recently active"),
         "{logs}"
     );
+    assert!(churn >= 2 * DEFAULT_MAX_CONNECTIONS, "{churn} reopened");
     assert_eq!(
         reconnections, 0,
-        "the active clerk's connection was closed during the flood"
+        "the active clerk's connection was closed during the flood ({extra} more appends, \
+         {churn} connections reopened)\n{logs}"
     );
 }
 
