@@ -449,12 +449,18 @@ fn a_frame_declaring_a_string_of_2_40_bytes_harms_no_server() {
     );
 }
 
-/// Whether the server closed `conn` (or reset it): a read does not wait for more.
-fn closed_by_server(conn: &mut TcpStream) -> bool {
-    conn.set_nonblocking(true).expect("nonblocking");
+/// Whether the server closed `conn` (or reset it) by `deadline`: the server may still be
+/// reading what the connection sent.
+fn closed_by(conn: &mut TcpStream, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    conn.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .expect("timeout");
     match conn.read(&mut [0]) {
         Ok(read) => read == 0,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
     }
 }
 
@@ -508,8 +514,11 @@ fn stalled_nearly_whole_frames_hold_no_more_than_the_budget() {
         .execute(append("k", "b"))
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert_eq!(get(&mut clerk, "k"), "ab");
+    // Half the frame deadline: a frame within the budget is still held open then, and the
+    // server has read (and charged, or refused) what the others sent.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed: Vec<bool> = held.iter_mut().map(|c| closed_by(c, deadline)).collect();
     let grown_kib = peak_kib(&cluster, leader).saturating_sub(before);
-    let closed: Vec<bool> = held.iter_mut().map(closed_by_server).collect();
     drop(held);
     cluster.kill(leader);
     let logs = cluster.logs();
