@@ -645,7 +645,9 @@ fn appends(clerk: &mut Clerk, n: usize, tag: &str) -> f64 {
 /// frame deadline (10 s), and a clerk got 0.4 operations a second. Now a full port closes its
 /// least recently active connection for each new one: while an attacker keeps 1 100 idle
 /// connections open, 50 clerks that each open a new connection are all served (each gives up
-/// after 5 s, half the deadline that once freed a slot), and so are a clerk's 200 appends.
+/// after 5 s, half the deadline that once freed a slot), and so are a clerk's 200 appends; an
+/// active clerk's connection is never the one closed (its requests count as activity), however
+/// many connections the attacker reopens meanwhile.
 #[test]
 fn idle_connections_starve_no_clerk() {
     let cluster = Cluster::start(SERVERS);
