@@ -6,7 +6,7 @@ mod support;
 
 use proptest::prelude::*;
 use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
-use raft_impl::kv::{KvCommand, KvOp};
+use raft_impl::kv::{KvCommand, KvOp, KvRequest, Session};
 use raft_impl::{AppendEntries, AppendOutcome, ConflictHint, Entry, HardState, Message};
 use support::encoded;
 
@@ -16,7 +16,18 @@ fn kv_command() -> impl Strategy<Value = KvCommand> {
         (".{0,8}", ".{0,8}").prop_map(|(key, value)| KvOp::Append { key, value }),
         ".{0,8}".prop_map(|key| KvOp::Get { key }),
     ];
-    (any::<u64>(), any::<u64>(), op).prop_map(|(client, seq, op)| KvCommand { client, seq, op })
+    let request = prop_oneof![
+        any::<u64>().prop_map(|nonce| KvRequest::Register { nonce }),
+        (any::<u64>(), any::<u64>(), any::<u64>(), op).prop_map(|(id, nonce, seq, op)| {
+            KvRequest::InSession {
+                session: Session { id, nonce },
+                seq,
+                op,
+            }
+        }),
+        ".{0,8}".prop_map(|key| KvRequest::Get { key }),
+    ];
+    (any::<u64>(), request).prop_map(|(time, request)| KvCommand { time, request })
 }
 
 fn entries() -> impl Strategy<Value = Vec<Entry<KvCommand>>> {
@@ -162,11 +173,14 @@ fn every_single_bit_flip_of_one_state_is_refused() {
         log: vec![Entry {
             term: 7,
             command: KvCommand {
-                client: 1,
-                seq: 2,
-                op: KvOp::Append {
-                    key: "k".into(),
-                    value: "v".into(),
+                time: 3,
+                request: KvRequest::InSession {
+                    session: Session { id: 1, nonce: 4 },
+                    seq: 2,
+                    op: KvOp::Append {
+                        key: "k".into(),
+                        value: "v".into(),
+                    },
                 },
             },
         }],
