@@ -64,7 +64,9 @@ impl KvOp {
             });
         }
         match self {
-            KvOp::Put { value, .. } | KvOp::Append { value, .. } if value.len() > MAX_VALUE_BYTES => {
+            KvOp::Put { value, .. } | KvOp::Append { value, .. }
+                if value.len() > MAX_VALUE_BYTES =>
+            {
                 Err(SizeError::ValueTooLarge {
                     len: value.len(),
                     max: MAX_VALUE_BYTES,
@@ -139,7 +141,17 @@ pub enum KvReply {
 /// A request or a value too large for the store. Checked before a request enters the log (by
 /// the clerk and by the server), and again at apply, by the same rule on every server.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, thiserror::Error,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    thiserror::Error,
 )]
 pub enum SizeError {
     #[error("key of {len} bytes; at most {max} are allowed")]
@@ -157,7 +169,9 @@ pub enum KvError {
     /// The session is unknown, expired by log time, or not this client's (another nonce). An
     /// earlier attempt of this request may have been applied before the session expired: the
     /// outcome is unknown.
-    #[error("session {client} is unknown or expired; request {seq} may or may not have been applied")]
+    #[error(
+        "session {client} is unknown or expired; request {seq} may or may not have been applied"
+    )]
     SessionExpired { client: ClientId, seq: u64 },
     /// Older than the session's latest write: only a request that wandered in late, or one
     /// forged in the session. The session has moved past it, so it may have been applied.
@@ -335,9 +349,15 @@ impl KvStore {
 
     fn in_session(&mut self, session: Session, seq: u64, op: &KvOp) -> KvOutcome {
         let client = session.id;
-        let live = self.sessions.get(&client).filter(|s| s.nonce == session.nonce);
+        let live = self
+            .sessions
+            .get(&client)
+            .filter(|s| s.nonce == session.nonce);
         let Some(state) = live else {
-            if !self.mutations.contains(Mutation::ExpiredSessionAppliedAsNew) {
+            if !self
+                .mutations
+                .contains(Mutation::ExpiredSessionAppliedAsNew)
+            {
                 return Err(KvError::SessionExpired { client, seq });
             }
             // The probe: the store takes the request for the first of a new session.

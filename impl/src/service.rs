@@ -86,7 +86,8 @@ mod tests {
     fn a_read_goes_through_the_log() {
         let mut node = single_leader(MutationSet::NONE);
         let store = KvStore::default();
-        let Ok(Submitted::Proposed { proposal: p, .. }) = submit(&mut node, &store, get(), 7) else {
+        let Ok(Submitted::Proposed { proposal: p, .. }) = submit(&mut node, &store, get(), 7)
+        else {
             panic!("a correct leader must propose a read");
         };
         assert_eq!(p.index, 1);

@@ -449,7 +449,9 @@ fn a_flood_of_gets_and_registrations_expires_no_session_and_a_retry_applies_once
         cluster.logs()
     );
     assert_eq!(get(&mut victim, "x"), "a", "the retry was applied again");
-    victim.execute(append("x", "b")).expect("the session goes on");
+    victim
+        .execute(append("x", "b"))
+        .expect("the session goes on");
     assert_eq!(victim.session(), Some(session));
     assert_eq!(get(&mut victim, "x"), "ab");
 }
@@ -482,7 +484,9 @@ fn values_past_the_limit_are_refused_with_a_typed_error() {
     let at_limit = "p".repeat(MAX_VALUE_BYTES);
     assert_eq!(clerk.execute(put(at_limit.clone())), Ok(KvReply::Done));
     assert_eq!(clerk.execute(append("v", "q")), too_large(over));
-    clerk.execute(append("w", "q")).expect("the session goes on");
+    clerk
+        .execute(append("w", "q"))
+        .expect("the session goes on");
     assert_eq!(get(&mut clerk, "v"), at_limit);
     assert_eq!(get(&mut clerk, "w"), "q");
 }

@@ -206,7 +206,11 @@ impl Client {
             session => Cmd::Kv {
                 client,
                 seq: self.seq,
-                session: if op == Op::Get { 0 } else { session.unwrap_or(0) },
+                session: if op == Op::Get {
+                    0
+                } else {
+                    session.unwrap_or(0)
+                },
                 time: 0,
             },
         }

@@ -152,10 +152,16 @@ fn sessions_expire_by_log_time_and_by_nothing_else() {
     let timeout = SessionRules::DEFAULT.timeout;
     // Exactly the timeout after its last write the session is alive ...
     log.apply(1_050 + timeout, get("k")).unwrap();
-    assert_eq!(log.apply(1_050 + timeout, append(s, 2, "b")), Ok(KvReply::Done));
+    assert_eq!(
+        log.apply(1_050 + timeout, append(s, 2, "b")),
+        Ok(KvReply::Done)
+    );
     // ... one unit later it is gone, and a stamp from a slower clock does not revive it.
     log.apply(1_051 + 2 * timeout, get("k")).unwrap();
-    let expired = Err(KvError::SessionExpired { client: s.id, seq: 2 });
+    let expired = Err(KvError::SessionExpired {
+        client: s.id,
+        seq: 2,
+    });
     assert_eq!(log.apply(0, append(s, 2, "b")), expired);
     assert_eq!(log.kv.get("k"), "ab");
 }
@@ -172,7 +178,10 @@ fn registrations_are_limited_per_window_of_log_time_so_sessions_are_bounded() {
         for nonce in 0..3 {
             log.register(time, nonce);
         }
-        assert_eq!(log.apply(time + 9, KvRequest::Register { nonce: 9 }), too_many);
+        assert_eq!(
+            log.apply(time + 9, KvRequest::Register { nonce: 9 }),
+            too_many
+        );
         let bound = RULES.registrations as u64 * (RULES.timeout / RULES.window + 1);
         assert!(log.kv.sessions() as u64 <= bound, "{}", log.kv.sessions());
     }
@@ -197,7 +206,13 @@ fn older_and_reused_numbers_are_refused_and_change_nothing() {
     );
     assert!(stale.outcome_unknown());
     let reused = log.apply(0, append(s, 2, "c")).unwrap_err();
-    assert_eq!(reused, KvError::Reused { client: s.id, seq: 2 });
+    assert_eq!(
+        reused,
+        KvError::Reused {
+            client: s.id,
+            seq: 2
+        }
+    );
     assert!(!reused.outcome_unknown());
     assert_eq!(log.kv.get("k"), "ab");
 }

@@ -44,7 +44,9 @@ const REGISTER_PAUSE: Duration = Duration::from_millis(200);
 pub enum ClerkError {
     /// No server applied it in time. Its outcome is unknown: it may still be applied. A history
     /// recorder must treat it as pending.
-    #[error("unknown outcome: no server answered within {waited:?}; the request may yet be applied")]
+    #[error(
+        "unknown outcome: no server answered within {waited:?}; the request may yet be applied"
+    )]
     GaveUp { waited: Duration },
     /// The store could not say whether it was applied (its session expired by log time): the
     /// outcome is unknown.
@@ -131,8 +133,7 @@ impl Clerk {
     /// a write under the next number of the clerk's session (registered first if need be). An
     /// operation too large for the store is refused before it is sent.
     pub fn execute(&mut self, op: KvOp) -> Result<KvReply, ClerkError> {
-        op.check_size()
-            .map_err(|e| ClerkError::Refused(e.into()))?;
+        op.check_size().map_err(|e| ClerkError::Refused(e.into()))?;
         let start = Instant::now();
         match op {
             KvOp::Get { key } => self.call(&KvRequest::Get { key }, start),
