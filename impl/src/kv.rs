@@ -16,7 +16,11 @@
 //!   is refused as [`KvError::SessionExpired`], never applied as new: its client cannot know
 //!   whether an earlier attempt was applied, so the outcome is unknown.
 //! - Memory is bounded by expiry together with a limit on registrations per unit of log time
-//!   ([`SessionRules`]): at most `registrations × (timeout / window + 1)` sessions are alive.
+//!   ([`SessionRules`]): sessions grow by at most `registrations` per window, and a session
+//!   stays alive only while it writes at least once per `timeout`. So sessions that do not
+//!   write number at most `registrations × (timeout / window + 1)`; keeping more alive costs
+//!   one log entry per session per timeout (every live session had a registration or a write
+//!   applied within the last timeout).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,7 +98,7 @@ pub enum KvRequest {
     /// same index, and proves the session its own afterwards.
     Register { nonce: u64 },
     /// An operation under a session, request `seq` of it (a clerk numbers 1, 2, 3, ...). Meant
-    /// for writes; a Get sent this way is answered in the session like a write.
+    /// for writes; a Get sent this way is answered as a read outside any session.
     InSession {
         session: Session,
         seq: u64,
@@ -218,8 +222,9 @@ pub struct SessionRules {
 }
 
 impl SessionRules {
-    /// Ten minutes; 64 registrations per second: at most 64 × 601 = 38 464 sessions are alive,
-    /// a few megabytes.
+    /// Ten minutes; 64 registrations per second: at most 64 × 601 = 38 464 sessions without
+    /// writes are alive, a few megabytes (a session's record is a few dozen bytes: numbers and
+    /// a recorded reply, never a value).
     pub const DEFAULT: SessionRules = SessionRules {
         timeout: 10 * 60 * 1000,
         window: 1000,
@@ -299,7 +304,13 @@ impl KvStore {
         self.advance_clock(cmd.time);
         match &cmd.request {
             KvRequest::Register { nonce } => self.register(index, *nonce),
-            KvRequest::Get { key } => Ok(self.read(key)),
+            // A read changes nothing and needs no record, even sent in a session: so a session
+            // never holds a value.
+            KvRequest::Get { key }
+            | KvRequest::InSession {
+                op: KvOp::Get { key },
+                ..
+            } => Ok(self.read(key)),
             KvRequest::InSession { session, seq, op } => self.in_session(*session, *seq, op),
         }
     }
@@ -421,6 +432,7 @@ impl KvStore {
                 }
                 self.data.entry(key.clone()).or_default().push_str(value);
             }
+            // `apply` answers every Get before a session is looked at.
             KvOp::Get { key } => return Ok(self.read(key)),
         }
         Ok(KvReply::Done)

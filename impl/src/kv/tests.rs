@@ -89,12 +89,18 @@ fn put_append_get_and_a_missing_key_is_not_an_empty_value() {
 }
 
 #[test]
-fn a_get_opens_no_session() {
+fn a_get_opens_no_session_and_is_recorded_in_none() {
     let mut log = Log::new(store());
     for _ in 0..1000 {
         log.apply(0, get("k")).unwrap();
     }
     assert_eq!(log.kv.sessions(), 0);
+    // Sent in a session, a Get is a read all the same: nothing recorded, the session's next
+    // write still numbered 1.
+    let s = log.register(0, 1);
+    let read = in_session(s, 5, KvOp::Get { key: "k".into() });
+    assert_eq!(log.apply(0, read), Ok(KvReply::Absent));
+    assert_eq!(log.apply(0, append(s, 1, "a")), Ok(KvReply::Done));
 }
 
 #[test]
