@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use raft_impl::kv::{KvReply, KvRequest, KvStore};
+use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
@@ -40,6 +40,10 @@ pub struct RaftModel {
     /// network drops the others later (see [`RaftModel::fit`]). Off only to check that
     /// reduction against the plain exploration, where any of a step's sends may be lost.
     pub reduce_loss: bool,
+    /// The stores' session timeout in expiry events ([`kv::RULES`]: 0, one event is more than
+    /// the timeout). Other values only to check that abstraction against a finer clock
+    /// (`tests/kv_clients.rs`), where several events make up a timeout.
+    pub session_timeout: u64,
 }
 
 impl RaftModel {
@@ -56,6 +60,7 @@ impl RaftModel {
             symmetry: true,
             removed_by_bound: Arc::default(),
             reduce_loss: true,
+            session_timeout: kv::RULES.timeout,
         }
     }
 
@@ -70,9 +75,13 @@ impl RaftModel {
 
     /// A fresh, empty store for a starting server when there are KV clients.
     fn store(&self) -> Option<KvStore> {
-        self.kv
-            .enabled()
-            .then(|| KvStore::new(self.bounds.mutations).with_rules(kv::RULES))
+        self.kv.enabled().then(|| {
+            let rules = SessionRules {
+                timeout: self.session_timeout,
+                ..kv::RULES
+            };
+            KvStore::new(self.bounds.mutations).with_rules(rules)
+        })
     }
 
     fn config(&self, id: NodeId) -> Config {

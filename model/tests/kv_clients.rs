@@ -227,41 +227,94 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
     assert_eq!(report.unique_states, 3_628_926);
 }
 
-/// With session expiry, the correct store refuses the retry of an expired session and the
-/// client reports an unknown outcome (its write stays pending); without expiry no client ever
-/// does. Every reachable state of the probe's configuration, breadth first.
-#[test]
-fn an_expired_session_ends_in_an_unknown_outcome_and_only_with_expiry() {
-    use raft_model::kv::Status;
-    use std::collections::{HashSet, VecDeque};
+/// Every state `model` reaches, breadth first.
+fn reachable(model: &RaftModel) -> Vec<raft_model::State> {
+    use std::collections::HashSet;
 
-    let bug = raft_model::probes::probe(Mutation::ExpiredSessionAppliedAsNew).expect("probe");
-    let unknown_reached = |kv: KvBounds| {
-        let model = RaftModel::with_kv(bug.config, kv);
-        let mut seen = HashSet::new();
-        let mut queue: VecDeque<_> = model.init_states().into();
-        let mut actions = Vec::new();
-        while let Some(state) = queue.pop_front() {
-            let clients = state.clients.as_ref().expect("clients");
-            if clients.slots.iter().any(|c| c.status == Status::Unknown) {
-                assert!(clients.linearizable());
-                return true;
-            }
-            actions.clear();
-            model.actions(&state, &mut actions);
-            for action in actions.drain(..) {
-                if let Some(next) = model.next_state(&state, action) {
-                    if seen.insert(next.clone()) {
-                        queue.push_back(next);
-                    }
+    let mut seen: HashSet<_> = model.init_states().into_iter().collect();
+    let mut queue: Vec<_> = seen.iter().cloned().collect();
+    let mut actions = Vec::new();
+    while let Some(state) = queue.pop() {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        for action in actions.drain(..) {
+            if let Some(next) = model.next_state(&state, action) {
+                if seen.insert(next.clone()) {
+                    queue.push(next);
                 }
             }
         }
-        false
+    }
+    seen.into_iter().collect()
+}
+
+/// The expiry probe's configuration, without the probe.
+fn expiry_config() -> (Bounds, KvBounds) {
+    let bug = raft_model::probes::probe(Mutation::ExpiredSessionAppliedAsNew).expect("probe");
+    (bug.config, bug.kv)
+}
+
+/// With session expiry, the correct store refuses the retry of an expired session and the
+/// client reports an unknown outcome (its write stays pending); without expiry no client ever
+/// does. Every reachable state of the probe's configuration.
+#[test]
+fn an_expired_session_ends_in_an_unknown_outcome_and_only_with_expiry() {
+    use raft_model::kv::Status;
+
+    let (bounds, kv) = expiry_config();
+    let unknown_reached = |kv: KvBounds| {
+        let states = reachable(&RaftModel::with_kv(bounds, kv));
+        let unknown: Vec<_> = states
+            .iter()
+            .filter_map(|s| s.clients.as_ref())
+            .filter(|c| c.slots.iter().any(|slot| slot.status == Status::Unknown))
+            .collect();
+        assert!(unknown.iter().all(|c| c.linearizable()));
+        !unknown.is_empty()
     };
-    assert!(unknown_reached(bug.kv));
-    assert!(!unknown_reached(KvBounds {
-        expiries: 0,
-        ..bug.kv
-    }));
+    assert!(unknown_reached(kv));
+    assert!(!unknown_reached(KvBounds { expiries: 0, ..kv }));
+}
+
+/// The model's clock counts expiry events, each "more than the session timeout" (a store
+/// timeout of 0 events). Checked against a finer clock, where a timeout takes two events and
+/// three may happen, so that a session can also outlive an event: the clients see the same
+/// things (each client's progress, the kind of its status, its last reply, and whether the
+/// history is linearizable), in the probe's configuration without the probe.
+#[test]
+fn one_expiry_event_per_timeout_shows_what_a_finer_clock_shows() {
+    use raft_model::kv::Status;
+    use std::collections::BTreeSet;
+
+    let (bounds, kv) = expiry_config();
+    let seen_by_clients = |model: RaftModel| -> BTreeSet<String> {
+        reachable(&model)
+            .iter()
+            .filter_map(|s| s.clients.as_ref())
+            .map(|c| {
+                let slots: Vec<_> = c
+                    .slots
+                    .iter()
+                    .map(|slot| {
+                        let status = match slot.status {
+                            Status::Waiting { .. } => "waiting",
+                            Status::Idle => "idle",
+                            Status::Retrying => "retrying",
+                            Status::Unknown => "unknown",
+                        };
+                        format!("{} {status} {:?}", slot.seq, slot.reply)
+                    })
+                    .collect();
+                format!("{slots:?} {}", c.linearizable())
+            })
+            .collect()
+    };
+    let coarse = seen_by_clients(RaftModel::with_kv(bounds, kv));
+    let fine = RaftModel {
+        session_timeout: 1,
+        ..RaftModel::with_kv(bounds, KvBounds { expiries: 3, ..kv })
+    };
+    let fine = seen_by_clients(fine);
+    assert!(coarse.iter().any(|c| c.contains("unknown")));
+    assert_eq!(coarse, fine);
 }
