@@ -61,7 +61,7 @@ const ELECTION_TIMEOUT: std::ops::Range<Duration> =
 /// This server's clock as a leader stamps it into the commands it proposes: milliseconds since
 /// the Unix epoch. The servers' clocks need not agree: the store's clock is the largest stamp
 /// applied, so a leader whose clock is behind only delays expiry, and one far ahead expires
-/// sessions early (the dissertation's §6.3 notes the same).
+/// sessions early.
 fn wall_clock() -> LogTime {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
