@@ -30,7 +30,7 @@ use raft_impl::{Index, NodeId};
 use raft_lincheck::{Kv, Specification};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
-use crate::state::Cmd;
+use crate::cmd::Cmd;
 
 /// The store's session rules in the model, in ticks of [`Clients::clock`]: a session idle for
 /// more than 0 ticks (since before the last expiry event) expires; registrations are never
