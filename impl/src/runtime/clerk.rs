@@ -10,10 +10,10 @@
 //! each session's latest write and its outcome. A Get opens no session: reading twice is
 //! harmless.
 //!
-//! When the store no longer knows the session (it expired by log time, [`KvError::
-//! SessionExpired`]), the clerk cannot tell whether an earlier attempt was applied: it reports
-//! an unknown outcome ([`ClerkError::outcome_unknown`]) and registers a new session for its
-//! next write.
+//! When the store no longer knows the session (it expired by log time:
+//! [`KvError::SessionExpired`]), the clerk cannot tell whether an earlier attempt was applied:
+//! it reports an unknown outcome ([`ClerkError::outcome_unknown`]) and registers a new session
+//! for its next write.
 
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
