@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use launch::Cluster;
-use raft_impl::kv::{KvCommand, KvOp};
+use raft_impl::kv::{KvCommand, KvOp, KvRequest, Session};
 use raft_impl::runtime::clerk::{self, Clerk};
 use raft_impl::storage::{FileWal, LogStore, WalOptions};
 use raft_impl::{Entry, Record, Term};
@@ -42,14 +42,24 @@ fn value(i: u64) -> String {
     format!("{i:0>width$}", width = VALUE_BYTES)
 }
 
-/// A Put as a clerk of id 1 would send it, the `seq`th.
+/// The preloaded log's entry at `index`: the registration of session 1 at index 1, then Puts
+/// as its clerk would send them, the one at `index` numbered `index`.
 fn put(seq: u64) -> KvCommand {
+    if seq == 1 {
+        return KvCommand {
+            time: 0,
+            request: KvRequest::Register { nonce: 1 },
+        };
+    }
     KvCommand {
-        client: 1,
-        seq,
-        op: KvOp::Put {
-            key: format!("pre{}", seq % 1000),
-            value: value(seq),
+        time: 0,
+        request: KvRequest::InSession {
+            session: Session { id: 1, nonce: 1 },
+            seq,
+            op: KvOp::Put {
+                key: format!("pre{}", seq % 1000),
+                value: value(seq),
+            },
         },
     }
 }

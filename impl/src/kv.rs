@@ -1,18 +1,45 @@
-//! The replicated key-value state machine: Put, Append and Get with client sessions, so a
-//! request retried by a client after a lost reply takes effect once, and a request that cannot
-//! be told apart from an applied one is refused rather than answered "done".
+//! The replicated key-value state machine: Put, Append and Get, with the client sessions of the
+//! Raft dissertation (§6.3), so that a write retried by a client after a lost reply takes effect
+//! once, and a write the store can no longer tell apart from an applied one is refused rather
+//! than applied again.
+//!
+//! - A client **registers** through the log ([`KvRequest::Register`]); its session id is the
+//!   log index of the registration, the same on every server.
+//! - A write carries (session, sequence number). The store keeps, per session, the number of
+//!   its latest write and the outcome recorded for it: a retry gets that outcome again.
+//! - A **Get opens no session**: reading twice changes nothing, so a read needs no
+//!   deduplication.
+//! - Sessions **expire by log time only**: the leader stamps its clock into every command it
+//!   proposes ([`KvCommand::time`]), and the store's clock is the largest stamp applied so far.
+//!   So every server expires the same sessions at the same log position, and no other client's
+//!   request rate can expire a session: only time can. A write of an unknown or expired session
+//!   is refused as [`KvError::SessionExpired`], never applied as new: its client cannot know
+//!   whether an earlier attempt was applied, so the outcome is unknown.
+//! - Memory is bounded by expiry together with a limit on registrations per unit of log time
+//!   ([`SessionRules`]): sessions grow by at most `registrations` per window, and a session
+//!   stays alive only while it writes at least once per `timeout`. So sessions that do not
+//!   write number at most `registrations × (timeout / window + 1)`; keeping more alive costs
+//!   one log entry per session per timeout (every live session had a registration or a write
+//!   applied within the last timeout).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use crate::limits::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::mutation::{Mutation, MutationSet};
+use crate::types::Index;
 
 #[cfg(feature = "lincheck")]
 mod lincheck;
 
-/// A client's identity; each client has at most one request outstanding.
+/// A session's id: the log index of its registration.
 pub type ClientId = u64;
+
+/// Log time: the leaders' clocks as stamped into commands, in milliseconds (any unit shared by
+/// every server works; the model counts in ticks).
+pub type LogTime = u64;
 
 /// An operation on the store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,14 +55,78 @@ impl KvOp {
             KvOp::Put { key, .. } | KvOp::Append { key, .. } | KvOp::Get { key } => key,
         }
     }
+
+    /// The size rule a request must meet to enter the log: a key of at most [`MAX_KEY_BYTES`],
+    /// a written value of at most [`MAX_VALUE_BYTES`] (an Append is checked again at apply,
+    /// against the value it would grow).
+    pub fn check_size(&self) -> Result<(), SizeError> {
+        let key = self.key().len();
+        if key > MAX_KEY_BYTES {
+            return Err(SizeError::KeyTooLong {
+                len: key,
+                max: MAX_KEY_BYTES,
+            });
+        }
+        match self {
+            KvOp::Put { value, .. } | KvOp::Append { value, .. }
+                if value.len() > MAX_VALUE_BYTES =>
+            {
+                Err(SizeError::ValueTooLarge {
+                    len: value.len(),
+                    max: MAX_VALUE_BYTES,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
-/// A client request as replicated in the log: `(client, seq)` identifies it across retries.
+/// A registered session as its client names it: the id the log gave it, and the nonce the
+/// client chose when registering. The id is a log index, which anyone can guess; the nonce (64
+/// random bits for a clerk) is what keeps another client from writing in this session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Session {
+    pub id: ClientId,
+    pub nonce: u64,
+}
+
+/// What a client asks the service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KvRequest {
+    /// Open a session. Its id is the log index this request is applied at; `nonce` lets the
+    /// client tell its own registration from another client's that a later leader put at the
+    /// same index, and proves the session its own afterwards.
+    Register { nonce: u64 },
+    /// An operation under a session, request `seq` of it (a clerk numbers 1, 2, 3, ...). Meant
+    /// for writes; a Get sent this way is answered as a read outside any session.
+    InSession {
+        session: Session,
+        seq: u64,
+        op: KvOp,
+    },
+    /// A read, outside any session.
+    Get { key: String },
+}
+
+impl KvRequest {
+    /// The size rule of [`KvOp::check_size`], for any request.
+    pub fn check_size(&self) -> Result<(), SizeError> {
+        match self {
+            KvRequest::Register { .. } => Ok(()),
+            KvRequest::InSession { op, .. } => op.check_size(),
+            KvRequest::Get { key } => KvOp::Get { key: key.clone() }.check_size(),
+        }
+    }
+}
+
+/// A request as the log holds it: stamped by the leader that proposed it with its clock, so
+/// that sessions expire at the same log position on every server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KvCommand {
-    pub client: ClientId,
-    pub seq: u64,
-    pub op: KvOp,
+    /// The proposing leader's clock. The store's clock is the largest stamp applied so far, so
+    /// a new leader whose clock is behind moves no session back to life.
+    pub time: LogTime,
+    pub request: KvRequest,
 }
 
 /// What applying a command returns to the client.
@@ -43,77 +134,132 @@ pub struct KvCommand {
 pub enum KvReply {
     /// Put or Append took effect.
     Done,
-    /// The value of a Get (empty for a missing key, as in 6.5840).
+    /// The value of a Get of a key that is set.
     Value(String),
+    /// The answer to a Get of a key that was never set (told apart from an empty value).
+    Absent,
+    /// A registration: the session's id.
+    Registered { id: ClientId },
 }
 
-/// A request the store refused, changing nothing. A client that sees one knows this request was
-/// not applied (an earlier one of the same number may have been), and must open a new session
-/// under a fresh client id to go on.
+/// A request or a value too large for the store. Checked before a request enters the log (by
+/// the clerk and by the server), and again at apply, by the same rule on every server.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    thiserror::Error,
+)]
+pub enum SizeError {
+    #[error("key of {len} bytes; at most {max} are allowed")]
+    KeyTooLong { len: usize, max: usize },
+    #[error("value of {len} bytes; at most {max} are allowed")]
+    ValueTooLarge { len: usize, max: usize },
+}
+
+/// A request the store did not apply, changing no data. Whether its client may conclude it was
+/// never applied is [`KvError::outcome_unknown`].
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, thiserror::Error,
 )]
-pub enum SessionError {
-    /// Older than the client's latest applied request: a client restarted under a used id, or a
-    /// request that wandered in late.
-    #[error("request {seq} of client {client} is older than its latest applied request {latest}")]
+pub enum KvError {
+    /// The session is unknown, expired by log time, or not this client's (another nonce). An
+    /// earlier attempt of this request may have been applied before the session expired: the
+    /// outcome is unknown.
+    #[error(
+        "session {client} is unknown or expired; request {seq} may or may not have been applied"
+    )]
+    SessionExpired { client: ClientId, seq: u64 },
+    /// Older than the session's latest write: only a request that wandered in late, or one
+    /// forged in the session. The session has moved past it, so it may have been applied.
+    #[error("request {seq} of session {client} is older than its latest write {latest}")]
     Stale {
         client: ClientId,
         seq: u64,
         latest: u64,
     },
-    /// The number of the client's latest request, but another operation: a client restarted
-    /// under a used id.
-    #[error("request {seq} of client {client} reuses the number of a different applied request")]
+    /// The number of the session's latest write, but another operation: this one was not
+    /// applied.
+    #[error("request {seq} of session {client} reuses the number of a different write")]
     Reused { client: ClientId, seq: u64 },
-    /// A client the store keeps no session of sent a request other than its first, after some
-    /// session expired (see [`KvStore`]): it may be one of those, and applying its request
-    /// could apply a retry twice.
-    #[error("client {client} has no session (expired or never opened) for request {seq}")]
-    NoSession { client: ClientId, seq: u64 },
+    /// Too large: not applied.
+    #[error(transparent)]
+    TooLarge(#[from] SizeError),
+    /// A registration beyond the limit of the current window of log time: not applied; try
+    /// again later.
+    #[error("too many sessions opened: at most {limit} per {window} ms of log time")]
+    TooManyRegistrations { limit: u32, window: LogTime },
+}
+
+impl KvError {
+    /// Whether the client cannot tell if its request was applied: the session no longer says.
+    /// Every other refusal means "not applied".
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, KvError::SessionExpired { .. } | KvError::Stale { .. })
+    }
 }
 
 /// What the store answers a command: its reply once applied, or why it was refused.
-pub type KvOutcome = Result<KvReply, SessionError>;
+pub type KvOutcome = Result<KvReply, KvError>;
 
-/// How many client sessions a store keeps unless told otherwise.
-pub const DEFAULT_SESSION_LIMIT: usize = 4096;
-
-/// What the store remembers of one client: its latest applied request and the reply to it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Session {
-    seq: u64,
-    /// Kept to tell a retry from another request under a reused number.
-    op: KvOp,
-    reply: KvReply,
-    /// The store's apply count when `seq` was applied: the session's age.
-    last_used: u64,
+/// When sessions expire and how fast they may be opened. Every server of a cluster must use the
+/// same rules, or their stores would answer differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionRules {
+    /// A session with no write for longer than this, in log time, expires.
+    pub timeout: LogTime,
+    /// Registrations are counted per window of log time (`time / window`)...
+    pub window: LogTime,
+    /// ... and at most this many are applied per window; more are refused.
+    pub registrations: u32,
 }
 
-/// The store and its per-client session table.
-///
-/// Sessions are bounded: opening one beyond the limit expires the least recently used. The
-/// rule is driven by the log alone (the age of a session is the count of commands applied when
-/// its latest request was), so every server, applying the same log from index 1, expires the
-/// same sessions at the same index, as the client sessions of the Raft dissertation (§6.3) do.
-/// Once any session has expired, a client without a session may be one of those, and its
-/// request is refused ([`SessionError::NoSession`]) unless it is numbered 1, the first of a
-/// session. (So a client whose first request was applied, expired and then retried would see
-/// it applied twice: the limit makes that take thousands of newer clients between a request
-/// and its retry.) Before any session expired, a client without one has had nothing applied,
-/// and any number opens its session.
+impl SessionRules {
+    /// Ten minutes; 64 registrations per second: at most 64 × 601 = 38 464 sessions without
+    /// writes are alive, a few megabytes (a session's record is a few dozen bytes: numbers and
+    /// a recorded reply, never a value).
+    pub const DEFAULT: SessionRules = SessionRules {
+        timeout: 10 * 60 * 1000,
+        window: 1000,
+        registrations: 64,
+    };
+}
+
+/// What the store remembers of one session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SessionState {
+    nonce: u64,
+    /// The number of its latest write (0 before the first).
+    seq: u64,
+    /// A digest of that write's operation, to tell a retry from another write under a reused
+    /// number without keeping the value.
+    digest: u64,
+    /// The outcome recorded for it, which a retry gets again.
+    outcome: KvOutcome,
+    /// The store's clock at its registration or latest write.
+    active: LogTime,
+}
+
+/// The store, its sessions and its clock.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KvStore {
     data: BTreeMap<String, String>,
-    sessions: BTreeMap<ClientId, Session>,
-    /// The same sessions by age (`Session::last_used`, unique per applied command), oldest
-    /// first, to find the one to expire without a scan.
-    by_age: BTreeMap<u64, ClientId>,
-    /// Commands applied so far, refused ones included.
-    applied: u64,
-    /// Whether a session was ever expired.
-    expired_any: bool,
-    session_limit: usize,
+    sessions: BTreeMap<ClientId, SessionState>,
+    /// The same sessions by (last activity, id), oldest first, to expire them without a scan.
+    by_age: BTreeSet<(LogTime, ClientId)>,
+    /// The largest stamp applied so far.
+    clock: LogTime,
+    /// The window of log time registrations are being counted in, and how many it has had.
+    window: LogTime,
+    registered: u32,
+    rules: SessionRules,
     mutations: MutationSet,
 }
 
@@ -128,239 +274,205 @@ impl KvStore {
         KvStore {
             data: BTreeMap::new(),
             sessions: BTreeMap::new(),
-            by_age: BTreeMap::new(),
-            applied: 0,
-            expired_any: false,
-            session_limit: DEFAULT_SESSION_LIMIT,
+            by_age: BTreeSet::new(),
+            clock: 0,
+            window: 0,
+            registered: 0,
+            rules: SessionRules::DEFAULT,
             mutations,
         }
     }
 
-    /// Keeps at most `limit` client sessions (at least one). Every server of a cluster must use
-    /// the same limit, or their stores would expire different sessions and diverge.
-    pub fn with_session_limit(self, limit: usize) -> KvStore {
+    /// The store under other session rules (a window of at least 1).
+    pub fn with_rules(self, rules: SessionRules) -> KvStore {
+        let window = rules.window.max(1);
         KvStore {
-            session_limit: limit.max(1),
+            rules: SessionRules { window, ..rules },
             ..self
         }
     }
 
-    /// Applies a committed command, once per `(client, seq)`: a request numbered above the
-    /// client's latest is applied (clerks number 1, 2, 3..., but a Get answered without the
-    /// log, under the `stale-read` bug, leaves a gap); a retry of the latest (same number, same
-    /// operation) gets the recorded reply and changes nothing; anything else is refused and
-    /// changes nothing. A client without a session opens one as described at [`KvStore`].
-    pub fn apply(&mut self, cmd: &KvCommand) -> KvOutcome {
-        self.applied += 1;
+    /// Applies the committed command at log index `index`. First the clock moves to the
+    /// command's stamp, if later, and every session idle for longer than the timeout expires;
+    /// then the request:
+    /// - a registration opens session `index`, unless the window's registrations are used up;
+    /// - a Get reads;
+    /// - a write of a live session numbered above its latest is applied and its outcome
+    ///   recorded; the latest again (same operation) gets the recorded outcome; anything else
+    ///   is refused, and so is a write of an unknown or expired session.
+    pub fn apply(&mut self, index: Index, cmd: &KvCommand) -> KvOutcome {
+        self.advance_clock(cmd.time);
+        match &cmd.request {
+            KvRequest::Register { nonce } => self.register(index, *nonce),
+            // A read changes nothing and needs no record, even sent in a session: so a session
+            // never holds a value.
+            KvRequest::Get { key }
+            | KvRequest::InSession {
+                op: KvOp::Get { key },
+                ..
+            } => Ok(self.read(key)),
+            KvRequest::InSession { session, seq, op } => self.in_session(*session, *seq, op),
+        }
+    }
+
+    fn advance_clock(&mut self, time: LogTime) {
+        self.clock = self.clock.max(time);
+        while let Some(&(active, id)) = self.by_age.first() {
+            if active.saturating_add(self.rules.timeout) >= self.clock {
+                break;
+            }
+            self.by_age.pop_first();
+            self.sessions.remove(&id);
+        }
+    }
+
+    fn register(&mut self, index: Index, nonce: u64) -> KvOutcome {
+        let window = self.clock / self.rules.window;
+        if window != self.window {
+            self.window = window;
+            self.registered = 0;
+        }
+        if self.registered >= self.rules.registrations {
+            return Err(KvError::TooManyRegistrations {
+                limit: self.rules.registrations,
+                window: self.rules.window,
+            });
+        }
+        self.registered += 1;
+        self.open(index, nonce, 0);
+        Ok(KvReply::Registered { id: index })
+    }
+
+    /// Starts (or restarts) the record of session `id` at write `seq`.
+    fn open(&mut self, id: ClientId, nonce: u64, seq: u64) {
+        let session = SessionState {
+            nonce,
+            seq,
+            digest: 0,
+            outcome: Ok(KvReply::Done),
+            active: self.clock,
+        };
+        if let Some(old) = self.sessions.insert(id, session) {
+            self.by_age.remove(&(old.active, id));
+        }
+        self.by_age.insert((self.clock, id));
+    }
+
+    fn in_session(&mut self, session: Session, seq: u64, op: &KvOp) -> KvOutcome {
+        let client = session.id;
+        let live = self
+            .sessions
+            .get(&client)
+            .filter(|s| s.nonce == session.nonce);
+        let Some(state) = live else {
+            if !self
+                .mutations
+                .contains(Mutation::ExpiredSessionAppliedAsNew)
+            {
+                return Err(KvError::SessionExpired { client, seq });
+            }
+            // The probe: the store takes the request for the first of a new session.
+            self.open(client, session.nonce, 0);
+            return self.in_session(session, seq, op);
+        };
+        let digest = digest(op);
+        let latest = state.seq;
         if !self.mutations.contains(Mutation::KvNoDedup) {
-            if let Some(answer) = self.check_session(cmd) {
-                return answer;
+            if seq == latest && digest == state.digest {
+                let recorded = state.outcome.clone();
+                self.touch(client, seq, digest, recorded.clone());
+                return recorded;
+            } else if seq == latest {
+                return Err(KvError::Reused { client, seq });
+            } else if seq < latest {
+                return Err(KvError::Stale {
+                    client,
+                    seq,
+                    latest,
+                });
             }
         }
-        let reply = match &cmd.op {
+        let outcome = self.write(op);
+        self.touch(client, seq, digest, outcome.clone());
+        outcome
+    }
+
+    /// Records `outcome` as session `client`'s reply to write `seq`, active now.
+    fn touch(&mut self, client: ClientId, seq: u64, digest: u64, outcome: KvOutcome) {
+        let clock = self.clock;
+        if let Some(state) = self.sessions.get_mut(&client) {
+            self.by_age.remove(&(state.active, client));
+            *state = SessionState {
+                seq,
+                digest,
+                outcome,
+                active: clock,
+                ..*state
+            };
+            self.by_age.insert((clock, client));
+        }
+    }
+
+    /// Carries out an operation of a session; a write the size rules refuse changes nothing.
+    fn write(&mut self, op: &KvOp) -> KvOutcome {
+        op.check_size()?;
+        match op {
             KvOp::Put { key, value } => {
                 self.data.insert(key.clone(), value.clone());
-                KvReply::Done
             }
             KvOp::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
-                KvReply::Done
-            }
-            KvOp::Get { key } => KvReply::Value(self.get(key)),
-        };
-        self.record(cmd, reply.clone());
-        Ok(reply)
-    }
-
-    /// The answer to `cmd` if the session rule settles it without applying it.
-    fn check_session(&self, cmd: &KvCommand) -> Option<KvOutcome> {
-        let (client, seq) = (cmd.client, cmd.seq);
-        let Some(session) = self.sessions.get(&client) else {
-            let may_have_expired = self.expired_any && seq != 1;
-            return may_have_expired.then_some(Err(SessionError::NoSession { client, seq }));
-        };
-        let latest = session.seq;
-        if seq > latest {
-            None
-        } else if seq == latest && cmd.op == session.op {
-            Some(Ok(session.reply.clone()))
-        } else if seq == latest {
-            Some(Err(SessionError::Reused { client, seq }))
-        } else {
-            Some(Err(SessionError::Stale {
-                client,
-                seq,
-                latest,
-            }))
-        }
-    }
-
-    /// Makes `cmd` its client's latest request, expiring the least recently used session if a
-    /// new one would exceed the limit.
-    fn record(&mut self, cmd: &KvCommand, reply: KvReply) {
-        let session = Session {
-            seq: cmd.seq,
-            op: cmd.op.clone(),
-            reply,
-            last_used: self.applied,
-        };
-        match self.sessions.insert(cmd.client, session) {
-            Some(old) => {
-                self.by_age.remove(&old.last_used);
-            }
-            None if self.sessions.len() > self.session_limit => {
-                if let Some((_, oldest)) = self.by_age.pop_first() {
-                    self.sessions.remove(&oldest);
-                    self.expired_any = true;
+                let current = self.data.get(key).map_or(0, String::len);
+                let len = current.saturating_add(value.len());
+                if len > MAX_VALUE_BYTES {
+                    return Err(SizeError::ValueTooLarge {
+                        len,
+                        max: MAX_VALUE_BYTES,
+                    }
+                    .into());
                 }
+                self.data.entry(key.clone()).or_default().push_str(value);
             }
-            None => {}
+            // `apply` answers every Get before a session is looked at.
+            KvOp::Get { key } => return Ok(self.read(key)),
         }
-        self.by_age.insert(self.applied, cmd.client);
+        Ok(KvReply::Done)
     }
 
     /// The current value of `key`, read locally without going through the log.
+    pub fn read(&self, key: &str) -> KvReply {
+        self.data
+            .get(key)
+            .map_or(KvReply::Absent, |v| KvReply::Value(v.clone()))
+    }
+
+    /// The current value of `key`, empty if it is not set.
     pub fn get(&self, key: &str) -> String {
         self.data.get(key).cloned().unwrap_or_default()
     }
+
+    /// How many sessions are alive.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// A digest of `op`, the same on every server and every build: the first 8 bytes of a SHA-256
+/// over a tag and the length-prefixed key and value.
+fn digest(op: &KvOp) -> u64 {
+    let (tag, key, value) = match op {
+        KvOp::Put { key, value } => (0u8, key, value.as_str()),
+        KvOp::Append { key, value } => (1, key, value.as_str()),
+        KvOp::Get { key } => (2, key, ""),
+    };
+    let mut h = Sha256::new();
+    h.update([tag]);
+    h.update((key.len() as u64).to_le_bytes());
+    h.update(key.as_bytes());
+    h.update((value.len() as u64).to_le_bytes());
+    h.update(value.as_bytes());
+    let out = h.finalize();
+    u64::from_le_bytes(out[..8].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn append(client: ClientId, seq: u64, value: &str) -> KvCommand {
-        KvCommand {
-            client,
-            seq,
-            op: KvOp::Append {
-                key: "k".into(),
-                value: value.into(),
-            },
-        }
-    }
-
-    fn get(client: ClientId, seq: u64) -> KvCommand {
-        KvCommand {
-            client,
-            seq,
-            op: KvOp::Get { key: "k".into() },
-        }
-    }
-
-    #[test]
-    fn put_append_get() {
-        let mut kv = KvStore::default();
-        let put = KvCommand {
-            client: 1,
-            seq: 1,
-            op: KvOp::Put {
-                key: "k".into(),
-                value: "a".into(),
-            },
-        };
-        assert_eq!(kv.apply(&put), Ok(KvReply::Done));
-        assert_eq!(kv.apply(&append(1, 2, "b")), Ok(KvReply::Done));
-        assert_eq!(kv.apply(&get(2, 1)), Ok(KvReply::Value("ab".into())));
-        assert_eq!(kv.get("missing"), "");
-    }
-
-    #[test]
-    fn a_retried_request_applies_once_and_gets_the_saved_reply() {
-        let mut kv = KvStore::default();
-        kv.apply(&append(1, 1, "x")).unwrap();
-        assert_eq!(kv.apply(&append(1, 1, "x")), Ok(KvReply::Done));
-        kv.apply(&append(2, 1, "y")).unwrap();
-        assert_eq!(kv.apply(&get(2, 2)), Ok(KvReply::Value("xy".into())));
-        kv.apply(&append(2, 3, "z")).unwrap();
-        assert_eq!(kv.apply(&append(1, 1, "x")), Ok(KvReply::Done));
-        assert_eq!(kv.get("k"), "xyz");
-    }
-
-    /// A clerk restarted under a used id numbers its requests from 1 again: each is refused,
-    /// none answered "done" without being applied.
-    #[test]
-    fn a_reused_client_id_is_refused_not_silently_dropped() {
-        let mut kv = KvStore::default();
-        kv.apply(&append(1, 1, "a")).unwrap();
-        kv.apply(&append(1, 2, "b")).unwrap();
-        assert_eq!(
-            kv.apply(&append(1, 1, "c")),
-            Err(SessionError::Stale {
-                client: 1,
-                seq: 1,
-                latest: 2
-            })
-        );
-        assert_eq!(
-            kv.apply(&append(1, 2, "d")),
-            Err(SessionError::Reused { client: 1, seq: 2 })
-        );
-        assert_eq!(kv.get("k"), "ab");
-    }
-
-    /// A forged request with a huge number is applied once; after it the client's own numbers
-    /// are refused explicitly, never answered "done" unapplied.
-    #[test]
-    fn after_a_huge_sequence_number_smaller_ones_are_refused() {
-        let mut kv = KvStore::default();
-        kv.apply(&append(1, 1, "a")).unwrap();
-        assert_eq!(kv.apply(&append(1, u64::MAX, "b")), Ok(KvReply::Done));
-        assert_eq!(
-            kv.apply(&append(1, 2, "c")),
-            Err(SessionError::Stale {
-                client: 1,
-                seq: 2,
-                latest: u64::MAX
-            })
-        );
-        assert_eq!(kv.get("k"), "ab");
-    }
-
-    #[test]
-    fn the_least_recently_used_session_expires_and_its_next_request_is_refused() {
-        let mut kv = KvStore::default().with_session_limit(2);
-        kv.apply(&append(1, 1, "a")).unwrap();
-        kv.apply(&append(2, 1, "b")).unwrap();
-        kv.apply(&append(1, 2, "c")).unwrap();
-        // Before any expiry, a client without a session may start at any number.
-        kv.apply(&append(3, 5, "d")).unwrap();
-        // Client 3 opened a third session: client 2's, the least recently used, expired.
-        assert_eq!(
-            kv.apply(&append(2, 2, "e")),
-            Err(SessionError::NoSession { client: 2, seq: 2 })
-        );
-        assert_eq!(
-            kv.apply(&append(4, 2, "e")),
-            Err(SessionError::NoSession { client: 4, seq: 2 })
-        );
-        // A new session opens with request 1; client 1's expires.
-        assert_eq!(kv.apply(&append(4, 1, "f")), Ok(KvReply::Done));
-        assert_eq!(kv.apply(&append(3, 6, "g")), Ok(KvReply::Done));
-        assert_eq!(kv.get("k"), "abcdfg");
-    }
-
-    /// Two stores applying the same commands answer and expire alike: the rule depends on the
-    /// log alone.
-    #[test]
-    fn stores_applying_the_same_log_agree() {
-        let log: Vec<KvCommand> = (0..60u64)
-            .map(|i| append(i % 7, i / 7 + 1 - (i % 5) / 4, "x"))
-            .collect();
-        let mut a = KvStore::default().with_session_limit(3);
-        let mut b = a.clone();
-        let answers = |kv: &mut KvStore| log.iter().map(|c| kv.apply(c)).collect::<Vec<_>>();
-        let (first, second) = (answers(&mut a), answers(&mut b));
-        assert_eq!(first, second);
-        assert!(first.iter().any(Result::is_ok) && first.iter().any(Result::is_err));
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn kv_no_dedup_applies_a_retry_twice() {
-        let mut kv = KvStore::new(MutationSet::NONE.with(Mutation::KvNoDedup));
-        kv.apply(&append(1, 1, "x")).unwrap();
-        kv.apply(&append(1, 1, "x")).unwrap();
-        assert_eq!(kv.get("k"), "xx");
-    }
-}
+mod tests;

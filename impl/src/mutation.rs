@@ -90,6 +90,10 @@ pub enum Mutation {
     /// an index out of range. It exists to show that a panicking core is reported as a
     /// violation with a trace, not as a crash of the checker.
     PanicOnStaleReply,
+    /// Probe (KV sessions): a write of an unknown or expired session is applied as the first
+    /// of a new session instead of being refused, so a retry whose session expired by log time
+    /// after its first attempt was applied takes effect twice.
+    ExpiredSessionAppliedAsNew,
 }
 
 impl Mutation {
@@ -116,7 +120,7 @@ impl Mutation {
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 9] = [
+    pub const PROBES: [Mutation; 10] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -126,6 +130,7 @@ impl Mutation {
         Mutation::AcceptStaleTermAppend,
         Mutation::ApplyNewestOnly,
         Mutation::PanicOnStaleReply,
+        Mutation::ExpiredSessionAppliedAsNew,
     ];
 
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
@@ -168,6 +173,7 @@ impl Mutation {
             Mutation::AcceptStaleTermAppend => "accept-stale-term-append",
             Mutation::ApplyNewestOnly => "apply-newest-only",
             Mutation::PanicOnStaleReply => "panic-on-stale-reply",
+            Mutation::ExpiredSessionAppliedAsNew => "expired-session-applied-as-new",
         }
     }
 

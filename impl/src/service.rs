@@ -9,7 +9,7 @@ mod pending;
 
 pub use pending::{settle, PendingRequests, Settled};
 
-use crate::kv::{KvCommand, KvOp, KvReply, KvStore};
+use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use crate::mutation::Mutation;
 use crate::node::{Node, NotLeader, Proposal};
 use crate::types::Command;
@@ -17,30 +17,45 @@ use crate::types::Command;
 /// What became of a client request at a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Submitted {
-    /// Appended to the leader's log; the reply comes when `Apply` for `proposal.index` carries
-    /// this command.
-    Proposed(Proposal<KvCommand>),
-    /// Answered at once from local state (only under the `stale-read` bug).
-    Answered(KvReply),
+    /// Appended to the leader's log as `command` (the request with the leader's stamp); the
+    /// reply comes when `Apply` for `proposal.index` carries this command.
+    Proposed {
+        proposal: Proposal<KvCommand>,
+        command: KvCommand,
+    },
+    /// Answered at once, without the log: a request the size rules refuse (it never enters the
+    /// log), or a leader's Get under the `stale-read` bug.
+    Answered(KvOutcome),
 }
 
-/// Submits `cmd` at `node`, whose applied state is `store`.
+/// Submits `request` at `node`, whose applied state is `store`; `now` is this server's clock,
+/// which a leader stamps into the command it proposes (the store expires sessions by these
+/// stamps, see [`crate::kv`]).
 pub fn submit(
     node: &mut Node<KvCommand>,
     store: &KvStore,
-    cmd: KvCommand,
+    request: KvRequest,
+    now: LogTime,
 ) -> Result<Submitted, NotLeader> {
-    if answers_locally(node, &cmd.op) {
-        return Ok(Submitted::Answered(KvReply::Value(store.get(cmd.op.key()))));
+    if let Err(too_large) = request.check_size() {
+        return Ok(Submitted::Answered(Err(too_large.into())));
     }
-    node.propose(cmd).map(Submitted::Proposed)
+    if let KvRequest::Get { key } = &request {
+        if answers_locally(node, &request) {
+            return Ok(Submitted::Answered(Ok(store.read(key))));
+        }
+    }
+    let command = KvCommand { time: now, request };
+    let proposal = node.propose(command.clone())?;
+    Ok(Submitted::Proposed { proposal, command })
 }
 
-/// Whether `node` answers `op` at once from its local state instead of through the log: only a
-/// leader's Get under the `stale-read` bug. Generic over the log's command type so that the
-/// model checker, whose log carries a compact encoding of KV commands, decides as `submit` does.
-pub fn answers_locally<C: Command>(node: &Node<C>, op: &KvOp) -> bool {
-    matches!(op, KvOp::Get { .. })
+/// Whether `node` answers `request` at once from its local state instead of through the log:
+/// only a leader's Get under the `stale-read` bug. Generic over the log's command type so that
+/// the model checker, whose log carries a compact encoding of KV commands, decides as `submit`
+/// does.
+pub fn answers_locally<C: Command>(node: &Node<C>, request: &KvRequest) -> bool {
+    matches!(request, KvRequest::Get { .. })
         && node.is_leader()
         && node.config().mutations.contains(Mutation::StaleRead)
 }
@@ -48,16 +63,13 @@ pub fn answers_locally<C: Command>(node: &Node<C>, op: &KvOp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::{KvError, KvOp, KvReply};
     use crate::mutation::MutationSet;
     use crate::node::{Config, Effect};
     use crate::types::HardState;
 
-    fn get(seq: u64) -> KvCommand {
-        KvCommand {
-            client: 1,
-            seq,
-            op: KvOp::Get { key: "k".into() },
-        }
+    fn get() -> KvRequest {
+        KvRequest::Get { key: "k".into() }
     }
 
     fn single_leader(mutations: MutationSet) -> Node<KvCommand> {
@@ -74,13 +86,18 @@ mod tests {
     fn a_read_goes_through_the_log() {
         let mut node = single_leader(MutationSet::NONE);
         let store = KvStore::default();
-        let Ok(Submitted::Proposed(p)) = submit(&mut node, &store, get(1)) else {
+        let Ok(Submitted::Proposed { proposal: p, .. }) = submit(&mut node, &store, get(), 7)
+        else {
             panic!("a correct leader must propose a read");
         };
         assert_eq!(p.index, 1);
+        let stamped = KvCommand {
+            time: 7,
+            request: get(),
+        };
         assert!(p.effects.contains(&Effect::Apply {
             index: 1,
-            command: get(1)
+            command: stamped
         }));
     }
 
@@ -89,8 +106,8 @@ mod tests {
         let mut node = single_leader(MutationSet::NONE.with(Mutation::StaleRead));
         let store = KvStore::default();
         assert_eq!(
-            submit(&mut node, &store, get(1)),
-            Ok(Submitted::Answered(KvReply::Value(String::new())))
+            submit(&mut node, &store, get(), 0),
+            Ok(Submitted::Answered(Ok(KvReply::Absent)))
         );
         assert!(node.log().is_empty());
     }
@@ -99,8 +116,28 @@ mod tests {
     fn a_follower_refuses() {
         let mut node = Node::new(Config::new(0, 3), HardState::default());
         assert_eq!(
-            submit(&mut node, &KvStore::default(), get(1)),
+            submit(&mut node, &KvStore::default(), get(), 0),
             Err(NotLeader { leader_hint: None })
         );
+    }
+
+    /// A Put too large for the store is refused before it enters the log.
+    #[test]
+    fn a_value_too_large_never_enters_the_log() {
+        let mut node = single_leader(MutationSet::NONE);
+        let put = KvRequest::InSession {
+            session: crate::kv::Session { id: 1, nonce: 1 },
+            seq: 1,
+            op: KvOp::Put {
+                key: "k".into(),
+                value: "v".repeat(crate::limits::MAX_VALUE_BYTES + 1),
+            },
+        };
+        let Ok(Submitted::Answered(Err(refused))) = submit(&mut node, &KvStore::default(), put, 0)
+        else {
+            panic!("an oversized Put must be refused at once");
+        };
+        assert!(matches!(refused, KvError::TooLarge(_)), "{refused}");
+        assert!(node.log().is_empty());
     }
 }

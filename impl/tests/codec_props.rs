@@ -10,7 +10,7 @@ mod support;
 use forge::{payload_of, record};
 use proptest::prelude::*;
 use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN};
-use raft_impl::kv::{KvCommand, KvOp, KvReply};
+use raft_impl::kv::{KvCommand, KvOp, KvReply, KvRequest, Session};
 use raft_impl::runtime::frame;
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
 use raft_impl::{AppendEntries, AppendOutcome, ConflictHint, Entry, Envelope, HardState, Message};
@@ -22,7 +22,18 @@ fn kv_command() -> impl Strategy<Value = KvCommand> {
         (".{0,8}", ".{0,8}").prop_map(|(key, value)| KvOp::Append { key, value }),
         ".{0,8}".prop_map(|key| KvOp::Get { key }),
     ];
-    (any::<u64>(), any::<u64>(), op).prop_map(|(client, seq, op)| KvCommand { client, seq, op })
+    let request = prop_oneof![
+        any::<u64>().prop_map(|nonce| KvRequest::Register { nonce }),
+        (any::<u64>(), any::<u64>(), any::<u64>(), op).prop_map(|(id, nonce, seq, op)| {
+            KvRequest::InSession {
+                session: Session { id, nonce },
+                seq,
+                op,
+            }
+        }),
+        ".{0,8}".prop_map(|key| KvRequest::Get { key }),
+    ];
+    (any::<u64>(), request).prop_map(|(time, request)| KvCommand { time, request })
 }
 
 fn entries() -> impl Strategy<Value = Vec<Entry<KvCommand>>> {
@@ -184,8 +195,8 @@ proptest! {
     ) {
         let payloads = [
             (b"RCMS", payload_of(&Envelope { from: 0, to: 1, msg })),
-            (b"RCCQ", payload_of(&ClientRequest::Kv(command.clone()))),
-            (b"RCCR", payload_of(&ClientReply::Applied(KvReply::Value(command.op.key().into())))),
+            (b"RCCQ", payload_of(&ClientRequest::Kv(command.request.clone()))),
+            (b"RCCR", payload_of(&ClientReply::Applied(KvReply::Value(format!("{:?}", command.request))))),
             (b"RCHS", payload_of(&state)),
         ];
         for (kind, mut payload) in payloads {
@@ -221,11 +232,14 @@ fn every_single_bit_flip_of_one_state_is_refused() {
         log: vec![Entry {
             term: 7,
             command: KvCommand {
-                client: 1,
-                seq: 2,
-                op: KvOp::Append {
-                    key: "k".into(),
-                    value: "v".into(),
+                time: 3,
+                request: KvRequest::InSession {
+                    session: Session { id: 1, nonce: 4 },
+                    seq: 2,
+                    op: KvOp::Append {
+                        key: "k".into(),
+                        value: "v".into(),
+                    },
                 },
             },
         }],
@@ -241,8 +255,9 @@ fn every_single_bit_flip_of_one_state_is_refused() {
 
 #[test]
 fn a_forged_string_length_is_refused_without_allocating_it() {
-    // current_term 0, no vote, one entry of term 0, client 0, seq 0, Put, key of 2^40 bytes.
-    let mut payload = vec![0, 0, 1, 0, 0, 0, 0, 0xfd];
+    // current_term 0, no vote, one entry of term 0, time 0, a write in session (id 0, nonce
+    // 0), seq 0, Put, key of 2^40 bytes.
+    let mut payload = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0xfd];
     payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
     assert_eq!(
         decode_state(&frame(b"RCHS", &payload)),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use forge::{forged, frame, padded, record, varint, FOUR_G, TIB};
 use raft_impl::codec::{self, DecodeError, FrameKind};
-use raft_impl::kv::{KvCommand, KvOp, KvReply};
+use raft_impl::kv::{KvCommand, KvOp, KvReply, KvRequest, Session};
 use raft_impl::runtime::auth::{self, AuthError, ClusterKey};
 use raft_impl::runtime::frame::{self, FrameError};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
@@ -111,11 +111,14 @@ fn refused<T: std::fmt::Debug>(
 
 fn command(key: &str) -> KvCommand {
     KvCommand {
-        client: 1,
-        seq: 1,
-        op: KvOp::Put {
-            key: key.into(),
-            value: "v".into(),
+        time: 1,
+        request: KvRequest::InSession {
+            session: Session { id: 1, nonce: 1 },
+            seq: 1,
+            op: KvOp::Put {
+                key: key.into(),
+                value: "v".into(),
+            },
         },
     }
 }
@@ -169,8 +172,8 @@ fn peer_payloads() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn client_requests() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let short = ClientRequest::Kv(command(""));
-    let long = ClientRequest::Kv(command("k"));
+    let short = ClientRequest::Kv(command("").request);
+    let long = ClientRequest::Kv(command("k").request);
     let payload = forged(&short, &long, TIB);
     let bytes = frame(FrameKind::ClientRequest, &payload);
     refused("decode", &bytes, || {

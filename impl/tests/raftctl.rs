@@ -33,13 +33,23 @@ fn put_append_get_and_status_round_trip() {
     let out = raftctl(&cluster, &["get", "k"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(stdout(&out), "hello, world\n");
+    // A key that is not set is told apart from an empty value: nothing printed, exit 4.
+    let out = raftctl(&cluster, &["get", "nothing-here"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(stdout(&out), "");
+    let out = raftctl(&cluster, &["put", "empty", ""]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = raftctl(&cluster, &["get", "empty"]);
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), "\n".into()));
 
     let out = raftctl(&cluster, &["status"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let report = stdout(&out);
     assert_eq!(report.lines().count(), 3, "{report}");
     assert_eq!(report.matches("Leader term").count(), 1, "{report}");
-    assert!(report.contains("commit 3"), "{report}");
+    // Each raftctl that writes registers a session first: two entries for the put, two for
+    // the append, one per get, two for the put of the empty value.
+    assert!(report.contains("commit 9"), "{report}");
 }
 
 #[test]

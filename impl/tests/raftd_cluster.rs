@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use launch::{raftd, Cluster};
 use raft_impl::kv::{ClientId, KvOp, KvReply};
-use raft_impl::runtime::clerk::{Clerk, ClerkError};
+use raft_impl::runtime::clerk::Clerk;
 use raft_lincheck::{check_history, Outcome, Recorder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,7 +37,7 @@ const APPEND_KEYS: [&str; 2] = ["a0", "a1"];
 /// A key that also sees Puts, for the linearizability check.
 const MIXED_KEY: &str = "m";
 /// How long a workload clerk retries one request before it gives up on it (it stays pending
-/// and the clerk goes on under a new session). Generous: only a cluster that stays without a
+/// and the clerk goes on as another client of the history). Generous: only a cluster that stays without a
 /// leader for this long makes a clerk give up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
 
@@ -56,11 +56,14 @@ impl Journal {
     }
 }
 
-/// A clerk whose every operation goes into the journal. When the clerk gives up, the pending
-/// operation stays pending and the clerk goes on under a new session (a new client id).
+/// A clerk whose every operation goes into the journal. When an outcome is unknown, the
+/// operation stays pending and the clerk goes on as a new client of the history (which allows
+/// one operation in flight per client).
 struct RecordingClerk {
     clerk: Clerk,
     journal: Arc<Journal>,
+    /// Who the clerk is in the history.
+    client: ClientId,
 }
 
 impl RecordingClerk {
@@ -68,11 +71,16 @@ impl RecordingClerk {
         let clerk = Clerk::new(servers)
             .expect("servers")
             .with_timeouts(Duration::from_secs(1), give_up_after);
-        RecordingClerk { clerk, journal }
+        let client = rand::random();
+        RecordingClerk {
+            clerk,
+            journal,
+            client,
+        }
     }
 
     fn execute(&mut self, op: KvOp) -> Option<KvReply> {
-        let client: ClientId = self.clerk.client();
+        let client = self.client;
         {
             let mut history = self.journal.history.lock().unwrap();
             history
@@ -87,20 +95,20 @@ impl RecordingClerk {
                     .expect("complete");
                 Some(reply)
             }
-            Err(gave_up @ ClerkError::GaveUp { .. }) => {
-                eprintln!("{gave_up}; the clerk goes on under a new session");
+            Err(unknown) if unknown.outcome_unknown() => {
+                eprintln!("{unknown}; it stays pending");
+                self.client = rand::random();
                 None
             }
-            Err(refused @ ClerkError::Refused(_)) => {
-                panic!("a fresh clerk's request was refused: {refused}")
-            }
+            Err(refused) => panic!("a clerk's request was refused: {refused}"),
         }
     }
 
     fn get(&mut self, key: &str) -> Option<String> {
         match self.execute(KvOp::Get { key: key.into() })? {
             KvReply::Value(value) => Some(value),
-            KvReply::Done => panic!("a Get answered Done"),
+            KvReply::Absent => Some(String::new()),
+            other => panic!("a Get answered {other:?}"),
         }
     }
 }

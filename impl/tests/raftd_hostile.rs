@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use forge::{forged, frame, padded, varint, TIB};
 use launch::{Cluster, CLUSTER_ID, SECRET};
 use raft_impl::codec::{FrameKind, HEADER_LEN};
-use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
+use raft_impl::kv::{KvCommand, KvError, KvOp, KvReply, KvRequest, Session};
 use raft_impl::limits::MAX_CLIENT_PAYLOAD;
 use raft_impl::runtime::auth::{self, ClusterKey};
-use raft_impl::runtime::clerk::{Clerk, ClerkError, NoServers};
+use raft_impl::runtime::clerk::{Clerk, ClerkError};
 use raft_impl::runtime::frame::FREE_PAYLOAD;
 use raft_impl::runtime::frame::{read_frame, read_frame_bytes, write_frame};
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
@@ -32,18 +32,9 @@ const SERVERS: usize = 3;
 /// How long a test's clerk retries one request: long enough for elections.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
-/// A clerk of `cluster` with id `client`.
-fn clerk_with_id(cluster: &Cluster, client: ClientId) -> Clerk {
-    patient(Clerk::with_client_id(client, cluster.clients.clone()))
-}
-
-/// A clerk of `cluster` with a fresh random id, as a restarted program has.
+/// A clerk of `cluster`, as a freshly started program has.
 fn clerk(cluster: &Cluster) -> Clerk {
-    patient(Clerk::new(cluster.clients.clone()))
-}
-
-fn patient(clerk: Result<Clerk, NoServers>) -> Clerk {
-    clerk
+    Clerk::new(cluster.clients.clone())
         .expect("servers")
         .with_timeouts(Duration::from_secs(1), GIVE_UP_AFTER)
 }
@@ -62,15 +53,15 @@ fn get(clerk: &mut Clerk, key: &str) -> String {
     }
 }
 
-/// Sends `command` on its own connection to the server at `to` until one answers it as applied
-/// or refused, as a forger would (no clerk, any number).
-fn forge_request(servers: &[SocketAddr], command: &KvCommand) -> ClientReply {
+/// Sends `request` on its own connection to one server after another until one answers it as
+/// applied or refused, as a forger would (no clerk, any session and number).
+fn forge_request(servers: &[SocketAddr], request: &KvRequest) -> ClientReply {
     for _ in 0..200 {
         for &to in servers {
             let mut conn = launch::connect(to);
             conn.set_read_timeout(Some(Duration::from_secs(2)))
                 .expect("timeout");
-            let request = ClientRequest::Kv(command.clone());
+            let request = ClientRequest::Kv(request.clone());
             write_frame(&mut conn, FrameKind::ClientRequest, &request).expect("send");
             match read_frame(&mut conn, FrameKind::ClientReply) {
                 Ok(ClientReply::NotLeader { .. }) | Err(_) => {}
@@ -78,54 +69,59 @@ fn forge_request(servers: &[SocketAddr], command: &KvCommand) -> ClientReply {
             }
         }
     }
-    panic!("no server settled {command:?}")
+    panic!("no server settled {request:?}")
 }
 
-/// A client restarted under its old id numbers its requests from 1 again: the first raftd
-/// answered them "done" and dropped them. Now each is refused, the clerk goes on under a new
-/// session, and a clerk restarted the ordinary way (a fresh random id) has its writes applied.
+/// A write forged in a clerk's session without its nonce (session ids are log indices, easy to
+/// guess) is refused as an expired session and changes nothing; the clerk goes on in its
+/// session, and a restarted clerk (a new registration) has its writes applied.
 #[test]
-fn a_reused_client_id_is_refused_and_a_restarted_clerk_is_applied() {
+fn a_write_in_a_session_not_ones_own_is_refused_and_a_restarted_clerk_is_applied() {
     let cluster = Cluster::start(SERVERS);
-    let mut first = clerk_with_id(&cluster, 42);
+    let mut first = clerk(&cluster);
     first.execute(append("k", "a")).expect("first append");
-    first.execute(append("k", "b")).expect("second append");
+    let session = first.session().expect("registered");
 
-    let mut reused = clerk_with_id(&cluster, 42);
-    let refused = reused.execute(append("k", "c"));
+    let forged = KvRequest::InSession {
+        session: Session {
+            nonce: session.nonce ^ 1,
+            ..session
+        },
+        seq: 2,
+        op: append("k", "x"),
+    };
     assert_eq!(
-        refused,
-        Err(ClerkError::Refused(SessionError::Stale {
-            client: 42,
-            seq: 1,
-            latest: 2
-        })),
+        forge_request(&cluster.clients, &forged),
+        ClientReply::Refused(KvError::SessionExpired {
+            client: session.id,
+            seq: 2
+        }),
         "{}",
         cluster.logs()
     );
-    assert_ne!(reused.client(), 42, "the clerk must move to a new session");
-    reused
-        .execute(append("k", "d"))
-        .expect("append after refusal");
+    first.execute(append("k", "b")).expect("second append");
+    assert_eq!(first.session(), Some(session));
 
     let mut restarted = clerk(&cluster);
     restarted
-        .execute(append("k", "e"))
+        .execute(append("k", "c"))
         .expect("restarted clerk");
-    assert_eq!(get(&mut restarted, "k"), "abde");
+    assert_ne!(restarted.session(), Some(session));
+    assert_eq!(get(&mut restarted, "k"), "abc");
 }
 
-/// A request with a huge sequence number, forged under a client's id: applied once, and the
-/// client's own next request gets an explicit refusal, never a silent "done".
+/// A request with a huge sequence number, forged in a client's session (nonce and all): applied
+/// once, and the client's own next request gets an explicit "unknown outcome", never a silent
+/// "done"; the clerk then goes on in a new session.
 #[test]
-fn after_a_huge_sequence_number_the_client_hears_a_refusal() {
+fn after_a_huge_sequence_number_the_client_hears_an_unknown_outcome() {
     let cluster = Cluster::start(SERVERS);
-    let client = rand::random();
-    let mut victim = clerk_with_id(&cluster, client);
+    let mut victim = clerk(&cluster);
     victim.execute(append("k", "a")).expect("first append");
+    let session = victim.session().expect("registered");
 
-    let forged = KvCommand {
-        client,
+    let forged = KvRequest::InSession {
+        session,
         seq: u64::MAX,
         op: append("k", "x"),
     };
@@ -133,17 +129,20 @@ fn after_a_huge_sequence_number_the_client_hears_a_refusal() {
         forge_request(&cluster.clients, &forged),
         ClientReply::Applied(KvReply::Done)
     );
+    let stale = victim.execute(append("k", "b"));
     assert_eq!(
-        victim.execute(append("k", "b")),
-        Err(ClerkError::Refused(SessionError::Stale {
-            client,
+        stale,
+        Err(ClerkError::Unknown(KvError::Stale {
+            client: session.id,
             seq: 2,
             latest: u64::MAX
         }))
     );
+    assert!(stale.unwrap_err().outcome_unknown());
     victim
         .execute(append("k", "c"))
         .expect("append in a new session");
+    assert_ne!(victim.session(), Some(session));
     assert_eq!(get(&mut victim, "k"), "axc");
 }
 
@@ -408,17 +407,8 @@ fn a_frame_declaring_a_string_of_2_40_bytes_harms_no_server() {
     // `Hello` is the handshake's variant 0, and its first field the cluster id, a string.
     let mut hello = vec![0];
     hello.extend(varint(TIB));
-    let put = |key: &str| {
-        ClientRequest::Kv(KvCommand {
-            client: 1,
-            seq: 1,
-            op: KvOp::Put {
-                key: key.into(),
-                value: "v".into(),
-            },
-        })
-    };
-    let request = forged(&put(""), &put("k"), TIB);
+    let read = |key: &str| ClientRequest::Kv(KvRequest::Get { key: key.into() });
+    let request = forged(&read(""), &read("k"), TIB);
     let issue_size = (16 << 20) + 64;
     for id in 0..SERVERS {
         for (to, kind, payload) in [
@@ -655,10 +645,9 @@ fn idle_connections_starve_no_clerk() {
     clerk.execute(append("idle", "")).expect("append");
     let leader = clerk.leader();
     let new_clerk = || {
-        // A clerk starts at server `id % servers`: this one at the leader, since the test is
-        // about admission at the leader, not about finding it.
-        let id = (rand::random::<u64>() >> 2) * SERVERS as u64 + leader as u64;
-        Clerk::with_client_id(id, cluster.clients.clone())
+        // A clerk of the leader alone: the test is about admission at the leader, not about
+        // finding it.
+        Clerk::new(vec![cluster.clients[leader]])
             .expect("servers")
             .with_timeouts(Duration::from_secs(1), Duration::from_secs(5))
     };
@@ -773,12 +762,8 @@ fn clients_that_never_read_replies_hold_no_thread() {
     // Each sends 64 Gets of the 512 KiB value (32 MiB of replies, far more than the sockets
     // buffer) and never reads.
     let mut requests = Vec::new();
-    for seq in 1..=64 {
-        let get = ClientRequest::Kv(KvCommand {
-            client: rand::random(),
-            seq,
-            op: KvOp::Get { key: "big".into() },
-        });
+    for _ in 0..64 {
+        let get = ClientRequest::Kv(KvRequest::Get { key: "big".into() });
         write_frame(&mut requests, FrameKind::ClientRequest, &get).expect("encode");
     }
     let mut deaf = Vec::new();
@@ -787,7 +772,7 @@ fn clients_that_never_read_replies_hold_no_thread() {
         conn.write_all(&requests).expect("send");
         deaf.push(conn);
     }
-    let mut other = clerk_with_id(&cluster, rand::random());
+    let mut other = self::clerk(&cluster);
     assert_eq!(get(&mut other, "big"), big, "another client is served");
     let after = settled_threads(pid, before);
     // Each connection was closed by the server: what it had sent of the replies is followed
@@ -863,4 +848,128 @@ fn raftctl_refuses_a_hostile_reply_with_a_documented_exit_code() {
             );
         }
     }
+}
+
+/// A client connection that follows the leader: each request is sent until some server
+/// applies or refuses it, on one connection while that server leads.
+struct Flooder<'a> {
+    servers: &'a [SocketAddr],
+    at: usize,
+    conn: Option<TcpStream>,
+}
+
+impl Flooder<'_> {
+    fn ask(&mut self, request: &KvRequest) -> ClientReply {
+        let frame = ClientRequest::Kv(request.clone());
+        for _ in 0..10_000 {
+            let to = self.servers[self.at];
+            let conn = self.conn.get_or_insert_with(|| {
+                let conn = launch::connect(to);
+                conn.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                conn
+            });
+            let sent = write_frame(conn, FrameKind::ClientRequest, &frame);
+            match sent.and_then(|()| read_frame(conn, FrameKind::ClientReply)) {
+                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
+                    self.conn = None;
+                    self.at = (self.at + 1) % self.servers.len();
+                }
+                Ok(settled) => return settled,
+            }
+        }
+        panic!("no server settled {request:?}")
+    }
+}
+
+/// The first raftd kept 4 096 sessions and evicted the least recently used, so 4 104 Gets under
+/// fresh client ids pushed a client's session out, and the retry of its applied Append was
+/// applied a second time. Now a Get opens no session, registrations are limited per second of
+/// log time, and only log time expires a session: after 4 104 Gets and a flood of
+/// registrations (until the store refuses them), the retry gets its recorded reply and the
+/// Append is applied once.
+#[test]
+fn a_flood_of_gets_and_registrations_expires_no_session_and_a_retry_applies_once() {
+    let cluster = Cluster::start(SERVERS);
+    let mut victim = clerk(&cluster);
+    victim.execute(append("x", "a")).expect("append");
+    let session = victim.session().expect("registered");
+    let mut flood = Flooder {
+        servers: &cluster.clients,
+        at: victim.leader(),
+        conn: None,
+    };
+
+    let read = KvRequest::Get { key: "x".into() };
+    for _ in 0..4_104 {
+        let answer = flood.ask(&read);
+        assert_eq!(answer, ClientReply::Applied(KvReply::Value("a".into())));
+    }
+    let (mut registered, mut refused) = (0u64, 0u64);
+    for nonce in 0..20_000u64 {
+        match flood.ask(&KvRequest::Register { nonce }) {
+            ClientReply::Applied(KvReply::Registered { .. }) => registered += 1,
+            ClientReply::Refused(KvError::TooManyRegistrations { .. }) => {
+                refused += 1;
+                break;
+            }
+            other => panic!("registration answered {other:?}"),
+        }
+    }
+    eprintln!("{registered} sessions registered before the first refusal");
+    assert_eq!(refused, 1, "20 000 registrations and none refused");
+    assert!(registered >= 64, "{registered}");
+
+    let retry = KvRequest::InSession {
+        session,
+        seq: 1,
+        op: append("x", "a"),
+    };
+    assert_eq!(
+        flood.ask(&retry),
+        ClientReply::Applied(KvReply::Done),
+        "{}",
+        cluster.logs()
+    );
+    assert_eq!(get(&mut victim, "x"), "a", "the retry was applied again");
+    victim
+        .execute(append("x", "b"))
+        .expect("the session goes on");
+    assert_eq!(victim.session(), Some(session));
+    assert_eq!(get(&mut victim, "x"), "ab");
+}
+
+/// A Put of a value over the limit is refused before it is sent, and an Append that would grow
+/// a value past it is refused at apply, by every server alike: typed errors, nothing applied.
+#[test]
+fn values_past_the_limit_are_refused_with_a_typed_error() {
+    use raft_impl::kv::SizeError;
+    use raft_impl::limits::MAX_VALUE_BYTES;
+
+    let cluster = Cluster::start(SERVERS);
+    let mut clerk = clerk(&cluster);
+    let put = |value: String| KvOp::Put {
+        key: "v".into(),
+        value,
+    };
+    let too_large = |len| {
+        Err(ClerkError::Refused(KvError::TooLarge(
+            SizeError::ValueTooLarge {
+                len,
+                max: MAX_VALUE_BYTES,
+            },
+        )))
+    };
+    let over = MAX_VALUE_BYTES + 1;
+    assert_eq!(clerk.execute(put("p".repeat(over))), too_large(over));
+    assert_eq!(clerk.session(), None, "refused before anything was sent");
+
+    let at_limit = "p".repeat(MAX_VALUE_BYTES);
+    assert_eq!(clerk.execute(put(at_limit.clone())), Ok(KvReply::Done));
+    assert_eq!(clerk.execute(append("v", "q")), too_large(over));
+    clerk
+        .execute(append("w", "q"))
+        .expect("the session goes on");
+    assert_eq!(get(&mut clerk, "v"), at_limit);
+    assert_eq!(get(&mut clerk, "w"), "q");
 }

@@ -51,6 +51,10 @@ pub enum Action {
     /// A waiting KV client gives up on its server and may send the same request again, to any
     /// server; a reply that comes later is lost.
     ClientTimeout(u8),
+    /// Log time passes more than the KV session timeout: leaders stamp the later time into
+    /// what they propose from now on, and each store expires every session idle since before
+    /// at the next such command it applies (see `crate::kv`).
+    Expire,
 }
 
 impl Action {
@@ -76,7 +80,8 @@ impl Action {
             | Action::Duplicate { .. }
             | Action::Crash { .. }
             | Action::Restart(_)
-            | Action::ClientTimeout(_) => None,
+            | Action::ClientTimeout(_)
+            | Action::Expire => None,
         }
     }
 }

@@ -270,6 +270,9 @@ pub struct KvBounds {
     /// request again. Without them a client re-sends only when its server crashed or its entry
     /// was replaced, and no reply is ever lost.
     pub timeouts: u8,
+    /// Expiry events in total: log time passes more than the session timeout (see
+    /// [`crate::kv`]). 0: no session ever expires.
+    pub expiries: u8,
 }
 
 impl KvBounds {
@@ -288,6 +291,10 @@ impl KvBounds {
 impl fmt::Display for KvBounds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  kv clients       {}", self.clients)?;
-        write!(f, "  kv timeouts      {}", self.timeouts)
+        write!(f, "  kv timeouts      {}", self.timeouts)?;
+        if self.expiries > 0 {
+            write!(f, "\n  kv expiries      {}", self.expiries)?;
+        }
+        Ok(())
     }
 }

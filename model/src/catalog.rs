@@ -92,6 +92,9 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
             " --kv-clients {} --kv-timeouts {}",
             kv.clients, kv.timeouts
         );
+        if kv.expiries > 0 {
+            let _ = write!(s, " --kv-expiries {}", kv.expiries);
+        }
     }
     s
 }
@@ -100,6 +103,7 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
 pub(crate) const NO_KV: KvBounds = KvBounds {
     clients: 0,
     timeouts: 0,
+    expiries: 0,
 };
 
 /// Defaults for what most entries leave alone: no duplication, atomic persistence, no mutation.
@@ -407,11 +411,12 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "students' guide \"duplicate detection\"",
             expected: properties::LINEARIZABLE,
             // One client's append times out and is sent again; both copies commit and its
-            // own read sees the value twice.
+            // own read sees the value twice. (Four entries: the registration, the append
+            // twice, the read.)
             config: Bounds {
                 servers: 2,
                 max_term: 1,
-                max_log: 3,
+                max_log: 4,
                 proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 1,
@@ -421,6 +426,7 @@ pub fn catalog() -> Vec<Bug> {
             kv: KvBounds {
                 clients: 1,
                 timeouts: 1,
+                expiries: 0,
             },
         },
         Bug {
@@ -429,11 +435,13 @@ pub fn catalog() -> Vec<Bug> {
             seen_in: "etcd #741 (Jepsen); redisraft PR 22",
             expected: properties::LINEARIZABLE,
             // A new leader answers a read before it has committed an entry of its term, so
-            // before it has applied the append committed in the previous term (§8).
+            // before it has applied the append committed in the previous term (§8). Two
+            // entries show it (the registration and the append); the third lets the correct
+            // client finish its read through the log.
             config: Bounds {
                 servers: 2,
                 max_term: 2,
-                max_log: 2,
+                max_log: 3,
                 proposals: 0,
                 max_crashes: 0,
                 max_in_flight: 1,
@@ -443,6 +451,7 @@ pub fn catalog() -> Vec<Bug> {
             kv: KvBounds {
                 clients: 1,
                 timeouts: 0,
+                expiries: 0,
             },
         },
         Bug {

@@ -523,7 +523,10 @@ fn marks(action: Action, next: &State) -> Vec<(NodeId, Shape, String)> {
                 (id, Shape::Cross("#dc2626"), label.to_string())
             })
             .collect(),
-        Action::Deliver { .. } | Action::Drop { .. } | Action::ClientTimeout { .. } => Vec::new(),
+        Action::Deliver { .. }
+        | Action::Drop { .. }
+        | Action::ClientTimeout { .. }
+        | Action::Expire => Vec::new(),
     }
 }
 

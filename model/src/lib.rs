@@ -5,6 +5,7 @@ pub mod action;
 pub mod bounds;
 pub mod catalog;
 pub mod check;
+pub mod cmd;
 pub mod diagram;
 pub mod html;
 pub mod kv;

@@ -118,6 +118,10 @@ struct ModelArgs {
     /// again; default 1).
     #[arg(long)]
     kv_timeouts: Option<u8>,
+    /// KV session expiries in total: log time passes the session timeout, so every session
+    /// idle since before expires at the next command applied (default 0).
+    #[arg(long)]
+    kv_expiries: Option<u8>,
     /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
     /// generality table (repeatable). Alone, it runs in that bug's catalog configuration.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
@@ -151,6 +155,7 @@ impl ModelArgs {
             || self.persistence.is_some()
             || self.kv_clients.is_some()
             || self.kv_timeouts.is_some()
+            || self.kv_expiries.is_some()
     }
 
     fn origin(&self) -> Origin {
@@ -183,6 +188,7 @@ impl ModelArgs {
         let kv = KvBounds {
             clients: self.kv_clients.unwrap_or(base_kv.clients),
             timeouts: self.kv_timeouts.unwrap_or(base_kv.timeouts),
+            expiries: self.kv_expiries.unwrap_or(base_kv.expiries),
         };
         kv.validate()?;
         let duplicates = self.duplicates.unwrap_or(base.max_duplicates);

@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use raft_impl::kv::{KvReply, KvStore};
+use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
@@ -40,6 +40,10 @@ pub struct RaftModel {
     /// network drops the others later (see [`RaftModel::fit`]). Off only to check that
     /// reduction against the plain exploration, where any of a step's sends may be lost.
     pub reduce_loss: bool,
+    /// The stores' session timeout in expiry events ([`kv::RULES`]: 0, one event is more than
+    /// the timeout). Other values only to check that abstraction against a finer clock
+    /// (`tests/kv_clients.rs`), where several events make up a timeout.
+    pub session_timeout: u64,
 }
 
 impl RaftModel {
@@ -56,6 +60,7 @@ impl RaftModel {
             symmetry: true,
             removed_by_bound: Arc::default(),
             reduce_loss: true,
+            session_timeout: kv::RULES.timeout,
         }
     }
 
@@ -70,9 +75,13 @@ impl RaftModel {
 
     /// A fresh, empty store for a starting server when there are KV clients.
     fn store(&self) -> Option<KvStore> {
-        self.kv
-            .enabled()
-            .then(|| KvStore::new(self.bounds.mutations))
+        self.kv.enabled().then(|| {
+            let rules = SessionRules {
+                timeout: self.session_timeout,
+                ..kv::RULES
+            };
+            KvStore::new(self.bounds.mutations).with_rules(rules)
+        })
     }
 
     fn config(&self, id: NodeId) -> Config {
@@ -246,20 +255,22 @@ impl RaftModel {
     /// Server `id` applies `command` at `index` to its store and settles the clients waiting
     /// on that index by `raft_impl::service::settle`, the rule of raftd's and the simulator's
     /// pending tables: the one whose request it is gets the store's reply, any other retries.
-    /// The waiters live in the client slots rather than in a `PendingRequests` table, so that
-    /// the state holds each once. A deposed leader's waiters are not failed at once (as
-    /// `PendingRequests::settle_unled` does in the runtimes): they wait until their index is
-    /// applied there or they time out. Failing them at deposition would change the pinned state
-    /// counts; the retry of a request whose fate is unknown, which it leads to, is explored
-    /// through the client timeout.
+    /// Requests are compared without their stamps ([`Cmd::unstamped`]): the same request
+    /// proposed again at another log time is still this client's, and the store answers it with
+    /// that request's outcome. The waiters live in the client slots rather than in a
+    /// `PendingRequests` table, so that the state holds each once. A deposed leader's waiters
+    /// are not failed at once (as `PendingRequests::settle_unled` does in the runtimes): they
+    /// wait until their index is applied there or they time out. Failing them at deposition
+    /// would change the pinned state counts; the retry of a request whose fate is unknown,
+    /// which it leads to, is explored through the client timeout.
     fn apply_kv(&self, state: &mut State, id: NodeId, index: Index, command: Cmd) {
         let reply = match command {
-            Cmd::Kv { client, seq } => state
+            Cmd::Plain(_) => None,
+            kv_command => state
                 .server_mut(id)
                 .kv
                 .as_mut()
-                .map(|store| store.apply(&kv::command(client, seq))),
-            Cmd::Plain(_) => None,
+                .map(|store| store.apply(index, &kv::command(kv_command))),
         };
         let Some(clients) = state.clients.as_mut() else {
             return;
@@ -274,19 +285,25 @@ impl RaftModel {
             if slot.status != waiting {
                 continue;
             }
-            let request = Cmd::Kv {
-                client,
-                seq: slot.seq,
-            };
+            let request = slot.request(client);
             // A plain proposal at the index has no reply and is nobody's request.
             let settled = reply
                 .clone()
-                .map(|r| service::settle(&request, &command, r));
-            // A refusal cannot reach a waiting client: its session is never expired (a handful
-            // of clients) and a client sends request n + 1 only once n has completed, so no
-            // committed prefix holds a later request of its than the one it waits for.
+                .map(|r| service::settle(&request, &command.unstamped(), r));
             match settled {
+                Some(Settled::Replied(Ok(KvReply::Registered { id }))) => {
+                    // The log is bounded below 256 entries (`--max-log`).
+                    slot.session = u8::try_from(id).ok();
+                    slot.status = Status::Idle;
+                }
                 Some(Settled::Replied(Ok(reply))) => clients.complete(client, reply),
+                Some(Settled::Replied(Err(refused))) if refused.outcome_unknown() => {
+                    slot.status = Status::Unknown
+                }
+                // No other refusal reaches a waiting client: registrations are never refused
+                // here ([`kv::RULES`]), sizes are tiny, and a client sends request n + 1 only
+                // once n has completed, so no committed prefix holds a later request of its
+                // than the one it waits for.
                 Some(Settled::Replied(Err(_)) | Settled::Superseded) | None => {
                     slot.status = Status::Retrying
                 }
@@ -294,19 +311,26 @@ impl RaftModel {
         }
     }
 
-    /// Client `client` sends its current request to `server`. `None` when the server is down
-    /// or refuses as not the leader, or when the entry would exceed the log bound.
+    /// Client `client` sends its current request to `server`, stamped with the clients' log
+    /// time. `None` when the server is down or refuses as not the leader, or when the entry
+    /// would exceed the log bound.
     fn request(&self, last: &State, client: u8, server: NodeId) -> Option<State> {
-        let seq = last.clients.as_ref()?.slots[client as usize].seq;
-        let command = kv::command(client, seq);
+        let clients = last.clients.as_ref()?;
+        let cmd = clients.slots[client as usize]
+            .request(client)
+            .stamped(clients.clock);
+        let command = kv::command(cmd);
         let s = &last.servers[server as usize];
         let node = s.node.as_ref()?;
-        if service::answers_locally(node, &command.op) {
-            let value = s.kv.as_ref()?.get(command.op.key());
+        if service::answers_locally(node, &command.request) {
+            let KvRequest::Get { key } = &command.request else {
+                return None;
+            };
+            let value = s.kv.as_ref()?.read(key);
             let mut state = last.clone();
             let clients = Arc::make_mut(state.clients.as_mut()?);
             clients.invoke(client);
-            clients.complete(client, KvReply::Value(value));
+            clients.complete(client, value);
             return Some(state);
         }
         if !node.is_leader() || node.log().len() >= self.bounds.max_log {
@@ -321,9 +345,7 @@ impl RaftModel {
             }
         };
         self.step(last, server, 0, 0, waiting, |node| {
-            node.propose(Cmd::Kv { client, seq })
-                .ok()
-                .map(|p| p.effects)
+            node.propose(cmd).ok().map(|p| p.effects)
         })
     }
 
@@ -624,8 +646,11 @@ impl Model for RaftModel {
                     Status::Waiting { .. } if clients.timeouts < self.kv.timeouts => {
                         actions.push(Action::ClientTimeout(client));
                     }
-                    Status::Waiting { .. } => {}
+                    Status::Waiting { .. } | Status::Unknown => {}
                 }
+            }
+            if clients.clock < self.kv.expiries {
+                actions.push(Action::Expire);
             }
         }
         if state.crashes < b.max_crashes {
@@ -752,6 +777,11 @@ impl RaftModel {
                 let clients = Arc::make_mut(state.clients.as_mut()?);
                 clients.timeouts += 1;
                 clients.slots[client as usize].status = Status::Retrying;
+                Some(state)
+            }
+            Action::Expire => {
+                let mut state = last.clone();
+                Arc::make_mut(state.clients.as_mut()?).clock += 1;
                 Some(state)
             }
         }

@@ -17,7 +17,7 @@
 
 use raft_impl::Mutation;
 
-use crate::bounds::Bounds;
+use crate::bounds::{Bounds, KvBounds};
 use crate::catalog::{Bug, BASE, NO_KV, ORDERED_LOSSY, ORDERED_RELIABLE, REORDERING_RELIABLE};
 use crate::properties::*;
 
@@ -181,6 +181,30 @@ pub fn probes() -> Vec<Bug> {
                 ..BASE
             },
             kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::ExpiredSessionAppliedAsNew,
+            description: "KV store applies a write of an expired session as the first of a new one",
+            seen_in: "probe: KV sessions (dissertation §6.3)",
+            expected: LINEARIZABLE,
+            // c0 registers and appends; its reply is lost (a timeout); log time passes the
+            // session timeout; the retry, stamped later, expires the session it belongs to and
+            // is applied again, and c0's read sees its digit twice.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 4,
+                proposals: 0,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                ..BASE
+            },
+            kv: KvBounds {
+                clients: 1,
+                timeouts: 1,
+                expiries: 1,
+            },
         },
     ]
 }

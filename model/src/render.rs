@@ -14,11 +14,19 @@ use crate::state::{Cmd, Server, State};
 
 impl fmt::Display for Cmd {
     /// A plain proposal as its number; a KV request as `c<client>.<seq>`, the workload saying
-    /// which operation that is (the state lists it with the clients).
+    /// which operation that is (the state lists it with the clients), a registration as
+    /// `c<client>.reg`; a stamp of log time after an expiry as `@<time>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cmd::Plain(n) => write!(f, "{n}"),
-            Cmd::Kv { client, seq } => write!(f, "c{client}.{seq}"),
+        let (time, what) = match *self {
+            Cmd::Plain(n) => return write!(f, "{n}"),
+            Cmd::Register { client, time } => (time, format!("c{client}.reg")),
+            Cmd::Kv {
+                client, seq, time, ..
+            } => (time, format!("c{client}.{seq}")),
+        };
+        match time {
+            0 => write!(f, "{what}"),
+            t => write!(f, "{what}@{t}"),
         }
     }
 }
@@ -36,13 +44,18 @@ fn reply(reply: &KvReply) -> String {
     match reply {
         KvReply::Done => "ok".to_string(),
         KvReply::Value(v) => format!("{v:?}"),
+        KvReply::Absent => "absent".to_string(),
+        KvReply::Registered { id } => format!("session {id}"),
     }
 }
 
-/// The current request of a client, e.g. `c0.1 get k`.
+/// The current request of a client, e.g. `c0.1 get k`, or `c0.reg register` before its write.
 fn request(clients: &Clients, client: u8) -> String {
-    let seq = clients.slots[client as usize].seq;
-    format!("c{client}.{seq} {}", kv::op(client, seq))
+    let slot = &clients.slots[client as usize];
+    match slot.request(client) {
+        Cmd::Register { .. } => format!("c{client}.reg register"),
+        _ => format!("c{client}.{} {}", slot.seq, kv::op(client, slot.seq)),
+    }
 }
 
 /// What happened to the clients in a step besides the action itself: replies received and
@@ -57,6 +70,15 @@ fn client_outcomes(last: &State, next: &State, line: &mut String) {
             let _ = write!(
                 line,
                 "; c{client} gets {answer} for {}",
+                request(before, client)
+            );
+        } else if a.session != b.session {
+            let id = a.session.unwrap_or_default();
+            let _ = write!(line, "; c{client} registered session {id}");
+        } else if a.status == Status::Unknown && b.status != Status::Unknown {
+            let _ = write!(
+                line,
+                "; c{client}'s session expired: unknown outcome of {}",
                 request(before, client)
             );
         } else if matches!(b.status, Status::Waiting { .. }) && a.status == Status::Retrying {
@@ -154,6 +176,7 @@ pub fn action(action: &Action) -> String {
         Action::Restart(id) => format!("s{id} restarts"),
         Action::Request { client, server } => format!("c{client} sends its request to s{server}"),
         Action::ClientTimeout(client) => format!("c{client} times out"),
+        Action::Expire => "log time passes the session timeout".to_string(),
     }
 }
 
@@ -441,8 +464,12 @@ fn clients_debug(clients: &Clients, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(r) = &slot.reply {
             write!(f, " last reply {}", reply(r))?;
         }
+        if let Some(id) = slot.session {
+            write!(f, " session {id}")?;
+        }
         match slot.status {
             _ if slot.done() => writeln!(f, " done")?,
+            Status::Unknown => writeln!(f, " c{client}.{}: unknown outcome, stopped", slot.seq)?,
             Status::Idle => writeln!(f, " next c{client}.{}", slot.seq)?,
             Status::Retrying => writeln!(f, " c{client}.{} to retry", slot.seq)?,
             Status::Waiting { server, index } => writeln!(
@@ -457,5 +484,9 @@ fn clients_debug(clients: &Clients, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     } else {
         "NOT linearizable"
     };
-    writeln!(f, "  history {verdict}, timeouts {}", clients.timeouts)
+    write!(f, "  history {verdict}, timeouts {}", clients.timeouts)?;
+    match clients.clock {
+        0 => writeln!(f),
+        t => writeln!(f, ", log time {t}"),
+    }
 }

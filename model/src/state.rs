@@ -5,46 +5,16 @@
 //! network as a canonically ordered vector (so equal multisets hash equally) and fixed arrays
 //! for the ghost history.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
 use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Record, Term};
-use serde::{Deserialize, Serialize};
 
 use crate::bounds::TERM_LIMIT;
+pub use crate::cmd::Cmd;
 use crate::kv::Clients;
 use crate::panics::StepPanic;
-
-/// A command in the log: a plain proposal, or a KV client's request. Its `Debug` is the compact
-/// form traces use (see `render`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Cmd {
-    /// A plain proposal. They are distinct small numbers so that two different commands at the
-    /// same index are told apart.
-    Plain(u8),
-    /// Request `seq` of KV client `client`; the operation is the workload's (see [`crate::kv`]),
-    /// so the entry stays as small as a plain one.
-    Kv { client: u8, seq: u8 },
-}
-
-impl Cmd {
-    /// The command as one number, injectively: plain proposals are below 2^16, KV requests
-    /// above. Logs and messages are hashed for every state, and one write per command is
-    /// cheaper than a derived discriminant plus fields.
-    pub fn code(self) -> u32 {
-        match self {
-            Cmd::Plain(n) => n.into(),
-            Cmd::Kv { client, seq } => 1 << 16 | u32::from(client) << 8 | u32::from(seq),
-        }
-    }
-}
-
-impl Hash for Cmd {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u32(self.code())
-    }
-}
 
 /// One server: what survives a crash, and what does not.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -324,10 +324,13 @@ fn hash_clients<H: Hasher>(clients: &Clients, r: &Renaming, h: &mut H) {
                 h.write_u8(2);
                 h.write_u64(index << 8 | u64::from(r.id(server)));
             }
+            Status::Unknown => h.write_u8(3),
         }
+        slot.session.hash(h);
         slot.reply.hash(h);
     }
     h.write_u8(clients.timeouts);
+    h.write_u8(clients.clock);
     clients.history.hash(h);
 }
 

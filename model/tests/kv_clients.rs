@@ -102,12 +102,15 @@ fn kv_no_dedup_is_caught() {
 
 #[test]
 fn stale_read_config_holds_without_the_bug() {
-    assert_holds(stale_read_config(), 113);
+    // 113 before clients registered a session through the log (one more entry per client,
+    // and the configuration's log one entry longer so that the client can finish).
+    assert_holds(stale_read_config(), 191);
 }
 
 #[test]
 fn kv_no_dedup_config_holds_without_the_bug() {
-    assert_holds(kv_no_dedup_config(), 116);
+    // 116 before clients registered a session through the log (one more entry per client).
+    assert_holds(kv_no_dedup_config(), 197);
 }
 
 #[test]
@@ -189,7 +192,7 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
     let bounds = Bounds {
         servers: 2,
         max_term: 2,
-        max_log: 4,
+        max_log: 6,
         proposals: 0,
         max_crashes: 1,
         max_in_flight: 1,
@@ -205,6 +208,7 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
     let kv = KvBounds {
         clients: 2,
         timeouts: 1,
+        expiries: 0,
     };
     let report = run((bounds, kv), None, Strategy::Dfs);
     assert!(report.exhaustive && !report.violated());
@@ -217,6 +221,100 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         PropertyOutcome::ExampleFound
     );
     // 527 614 before a lossy network lost the sends that do not fit instead of refusing the
-    // step (issue 11).
-    assert_eq!(report.unique_states, 560_718);
+    // step (issue 11); 560 718 before clients registered a session through the log (issue 18:
+    // each client's registration is a third entry, so the log bound went from 4 to 6 to let
+    // both clients finish).
+    assert_eq!(report.unique_states, 3_628_926);
+}
+
+/// Every state `model` reaches, breadth first.
+fn reachable(model: &RaftModel) -> Vec<raft_model::State> {
+    use std::collections::HashSet;
+
+    let mut seen: HashSet<_> = model.init_states().into_iter().collect();
+    let mut queue: Vec<_> = seen.iter().cloned().collect();
+    let mut actions = Vec::new();
+    while let Some(state) = queue.pop() {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        for action in actions.drain(..) {
+            if let Some(next) = model.next_state(&state, action) {
+                if seen.insert(next.clone()) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
+/// The expiry probe's configuration, without the probe.
+fn expiry_config() -> (Bounds, KvBounds) {
+    let bug = raft_model::probes::probe(Mutation::ExpiredSessionAppliedAsNew).expect("probe");
+    (bug.config, bug.kv)
+}
+
+/// With session expiry, the correct store refuses the retry of an expired session and the
+/// client reports an unknown outcome (its write stays pending); without expiry no client ever
+/// does. Every reachable state of the probe's configuration.
+#[test]
+fn an_expired_session_ends_in_an_unknown_outcome_and_only_with_expiry() {
+    use raft_model::kv::Status;
+
+    let (bounds, kv) = expiry_config();
+    let unknown_reached = |kv: KvBounds| {
+        let states = reachable(&RaftModel::with_kv(bounds, kv));
+        let unknown: Vec<_> = states
+            .iter()
+            .filter_map(|s| s.clients.as_ref())
+            .filter(|c| c.slots.iter().any(|slot| slot.status == Status::Unknown))
+            .collect();
+        assert!(unknown.iter().all(|c| c.linearizable()));
+        !unknown.is_empty()
+    };
+    assert!(unknown_reached(kv));
+    assert!(!unknown_reached(KvBounds { expiries: 0, ..kv }));
+}
+
+/// The model's clock counts expiry events, each "more than the session timeout" (a store
+/// timeout of 0 events). Checked against a finer clock, where a timeout takes two events and
+/// three may happen, so that a session can also outlive an event: the clients see the same
+/// things (each client's progress, the kind of its status, its last reply, and whether the
+/// history is linearizable), in the probe's configuration without the probe.
+#[test]
+fn one_expiry_event_per_timeout_shows_what_a_finer_clock_shows() {
+    use raft_model::kv::Status;
+    use std::collections::BTreeSet;
+
+    let (bounds, kv) = expiry_config();
+    let seen_by_clients = |model: RaftModel| -> BTreeSet<String> {
+        reachable(&model)
+            .iter()
+            .filter_map(|s| s.clients.as_ref())
+            .map(|c| {
+                let slots: Vec<_> = c
+                    .slots
+                    .iter()
+                    .map(|slot| {
+                        let status = match slot.status {
+                            Status::Waiting { .. } => "waiting",
+                            Status::Idle => "idle",
+                            Status::Retrying => "retrying",
+                            Status::Unknown => "unknown",
+                        };
+                        format!("{} {status} {:?}", slot.seq, slot.reply)
+                    })
+                    .collect();
+                format!("{slots:?} {}", c.linearizable())
+            })
+            .collect()
+    };
+    let coarse = seen_by_clients(RaftModel::with_kv(bounds, kv));
+    let fine = RaftModel {
+        session_timeout: 1,
+        ..RaftModel::with_kv(bounds, KvBounds { expiries: 3, ..kv })
+    };
+    let fine = seen_by_clients(fine);
+    assert!(coarse.iter().any(|c| c.contains("unknown")));
+    assert_eq!(coarse, fine);
 }

@@ -56,6 +56,11 @@ fn panic_on_stale_reply() {
 }
 
 #[test]
+fn expired_session_applied_as_new() {
+    assert_caught(Mutation::ExpiredSessionAppliedAsNew);
+}
+
+#[test]
 fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     // Every probe is either listed with a configuration or declared uncaught, never both.
     let mut listed: Vec<Mutation> = probes::probes().iter().map(|b| b.mutation).collect();
@@ -66,7 +71,8 @@ fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     let catalog = catalog::catalog();
     assert!(catalog.iter().all(|b| !b.mutation.is_probe()));
     for bug in probes::probes() {
-        assert!(!bug.kv.enabled(), "{}", bug.mutation);
+        let kv_probe = bug.mutation == Mutation::ExpiredSessionAppliedAsNew;
+        assert_eq!(bug.kv.enabled(), kv_probe, "{}", bug.mutation);
         assert!(bug.bounds().validate().is_ok(), "{}", bug.mutation);
     }
 }

@@ -67,6 +67,7 @@ fn renaming_keeps_kv_clients_behaviour() {
         KvBounds {
             clients: 2,
             timeouts: 1,
+            expiries: 0,
         },
     );
     let states = walk(&model, 300);

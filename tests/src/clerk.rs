@@ -1,9 +1,12 @@
-//! KV clients on the simulator, as 6.5840 Lab 4's clerks: one request outstanding at a time,
-//! identified by (client id, sequence number), sent from server to server until one replies.
+//! KV clients on the simulator, as 6.5840 Lab 4's clerks with the sessions of the Raft
+//! dissertation (§6.3), as raftd's clerk: one request outstanding at a time, sent from server to
+//! server until one replies. Before its first write a clerk registers a session through the
+//! log; its writes are numbered in it; its Gets go outside any session.
 //!
-//! A retry sends the *same* command: if the first attempt was applied but its reply was lost,
+//! A retry sends the *same* request: if the first attempt was applied but its reply was lost,
 //! the store's duplicate detection must keep the retry from taking effect twice. Every invoke
-//! and return is recorded, in virtual microseconds, in a linearizability [`Recorder`].
+//! and return is recorded, in virtual microseconds, in a linearizability [`Recorder`] (a
+//! registration is not an operation of the history: it happens inside the first write's).
 //!
 //! Client messages travel as labrpc carries them: each request and each reply takes a network
 //! fate (delay, or loss on an unreliable network). As in Lab 4's tests, clerks are connected to
@@ -14,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use raft_impl::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
+use raft_impl::kv::{ClientId, KvCommand, KvError, KvOp, KvReply, KvRequest, Session};
 use raft_impl::NodeId;
 use raft_lincheck::{EventError, Recorder};
 
@@ -56,17 +59,20 @@ impl Closing {
 /// What came back from one attempt at one server.
 enum Answer {
     Reply(KvReply),
-    /// The store refused the request: never right for these clerks, which number their
-    /// requests 1, 2, 3... under ids no other clerk uses.
-    Refused(SessionError),
+    /// The store refused the request: never right for these clerks, whose sessions cannot
+    /// expire within a run (minutes of log time) and whose requests are numbered 1, 2, 3...
+    Refused(KvError),
     /// The server is not (or no longer) the leader; it may name the one it believes leads.
     NotLeader(Option<NodeId>),
 }
 
 /// One KV client.
 pub struct Clerk {
+    /// Who the clerk is in the history; also the nonce of its session.
     client: ClientId,
-    /// Sequence number of the latest request; a new operation takes the next one.
+    /// Its session, once registered.
+    session: Option<Session>,
+    /// Sequence number of the latest write; a new write takes the next one.
     seq: u64,
     /// The server tried first: the last that answered, or the leader a server named.
     leader: NodeId,
@@ -88,6 +94,7 @@ impl Clerk {
         let leader = (client % u64::from(sim.world().servers())) as NodeId;
         Clerk {
             client,
+            session: None,
             seq: 0,
             leader,
             sim,
@@ -97,26 +104,65 @@ impl Clerk {
         }
     }
 
-    /// Performs `op`: records the invoke, sends the same command to one server after another
-    /// until one replies, and records the return. `None` if the run closed first: the
-    /// operation then stays pending in the history.
+    /// Performs `op`: records the invoke, registers a session first if `op` is the clerk's
+    /// first write, sends the same request to one server after another until one replies, and
+    /// records the return. `None` if the run closed first: the operation then stays pending in
+    /// the history.
     pub async fn execute(&mut self, op: KvOp) -> Result<Option<KvReply>, Failure> {
-        self.seq += 1;
-        let command = KvCommand {
-            client: self.client,
-            seq: self.seq,
-            op,
+        let client = self.client;
+        let invoked = op.clone().into();
+        self.record(|history, now| history.invoke(client, invoked, now))?;
+        let request = match op {
+            KvOp::Get { key } => KvRequest::Get { key },
+            write => {
+                let Some(session) = self.session().await? else {
+                    return Ok(None);
+                };
+                self.seq += 1;
+                KvRequest::InSession {
+                    session,
+                    seq: self.seq,
+                    op: write,
+                }
+            }
         };
-        let (client, op) = (self.client, command.op.clone());
-        self.record(|history, now| history.invoke(client, op.into(), now))?;
+        let Some(reply) = self.call(&request).await? else {
+            return Ok(None);
+        };
+        let returned = reply.clone().into();
+        self.record(|history, now| history.complete(client, returned, now))?;
+        Ok(Some(reply))
+    }
+
+    /// The clerk's session, registered now if it has none; `None` if the run closed first.
+    async fn session(&mut self) -> Result<Option<Session>, Failure> {
+        if self.session.is_none() {
+            let register = KvRequest::Register { nonce: self.client };
+            self.session = match self.call(&register).await? {
+                Some(KvReply::Registered { id }) => Some(Session {
+                    id,
+                    nonce: self.client,
+                }),
+                Some(other) => {
+                    let client = self.client;
+                    return Err(Failure::Check(format!(
+                        "clerk {client}: registration answered {other:?}"
+                    )));
+                }
+                None => None,
+            };
+        }
+        Ok(self.session)
+    }
+
+    /// Sends `request` to one server after another until one replies; `None` if the run
+    /// closed first.
+    async fn call(&mut self, request: &KvRequest) -> Result<Option<KvReply>, Failure> {
+        let client = self.client;
         let servers = self.sim.world().servers();
         while !self.closing.gave_up(self.sim.now()) {
-            match self.attempt(&command).await {
-                Some(Answer::Reply(reply)) => {
-                    let returned = reply.clone().into();
-                    self.record(|history, now| history.complete(client, returned, now))?;
-                    return Ok(Some(reply));
-                }
+            match self.attempt(request).await {
+                Some(Answer::Reply(reply)) => return Ok(Some(reply)),
                 Some(Answer::Refused(refused)) => {
                     return Err(Failure::Check(format!("clerk {client}: {refused}")));
                 }
@@ -143,12 +189,12 @@ impl Clerk {
 
     /// One RPC to `self.leader`: the request travels, the server handles it, the reply
     /// travels back. `None` if no answer came within [`RPC_TIMEOUT`] (which is then over).
-    async fn attempt(&self, command: &KvCommand) -> Option<Answer> {
+    async fn attempt(&self, request: &KvRequest) -> Option<Answer> {
         let deadline = self.sim.now() + RPC_TIMEOUT;
         let answer = match self.travel(false) {
             Some(delay) => {
                 self.sim.sleep(delay).await;
-                self.handle(command, deadline).await
+                self.handle(request, deadline).await
             }
             None => None,
         };
@@ -167,15 +213,16 @@ impl Clerk {
 
     /// What the server makes of the request that just reached it; `None` if it is down or
     /// never settles the request before `deadline`.
-    async fn handle(&self, command: &KvCommand, deadline: Duration) -> Option<Answer> {
+    async fn handle(&self, request: &KvRequest, deadline: Duration) -> Option<Answer> {
         if !self.sim.world().is_connected(self.leader) {
             return None;
         }
         let ticket = match self
             .service
-            .request(&self.sim, self.leader, command.clone())?
+            .request(&self.sim, self.leader, request.clone())?
         {
-            Arrival::Answered(reply) => return Some(Answer::Reply(reply)),
+            Arrival::Answered(Ok(reply)) => return Some(Answer::Reply(reply)),
+            Arrival::Answered(Err(refused)) => return Some(Answer::Refused(refused)),
             Arrival::Refused { leader_hint } => return Some(Answer::NotLeader(leader_hint)),
             Arrival::Proposed(ticket) => ticket,
         };

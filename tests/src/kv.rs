@@ -366,7 +366,9 @@ mod tests {
             .iter()
             .filter(|op| op.returned.is_some())
             .collect();
-        assert!(completed.len() > 100, "{} operations", completed.len());
+        // Seeds 0 to 7 complete 87 to 127 operations (this one 92) since clerks register a
+        // session before their first write.
+        assert!(completed.len() > 80, "{} operations", completed.len());
         for client in 1..=CLIENTS {
             assert!(completed.iter().any(|op| op.client == client));
         }

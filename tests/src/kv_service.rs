@@ -9,11 +9,14 @@
 //! in. A server that crashes forgets its requests in flight (their clerks time out) and its
 //! store; the new instance starts from an empty store and re-applies its log from index 1, as
 //! 6.5840's kvraft does without snapshots.
+//!
+//! A leader stamps the virtual clock (in milliseconds) into each command it proposes, as raftd
+//! stamps its wall clock: the stores expire sessions by those stamps.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use raft_impl::kv::{KvCommand, KvOutcome, KvReply, KvStore};
+use raft_impl::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use raft_impl::service::{self, PendingRequests, Submitted};
 use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader};
 
@@ -23,8 +26,9 @@ use crate::world::StateMachines;
 /// What a server made of a request the moment it arrived.
 #[derive(Debug)]
 pub enum Arrival {
-    /// Answered from local state, without the log (only the stale-read bug does this).
-    Answered(KvReply),
+    /// Answered without the log: refused by the size rules, or answered from local state (only
+    /// the stale-read bug does this).
+    Answered(KvOutcome),
     /// Not the leader; `leader_hint` is the server it last heard lead, if any.
     Refused { leader_hint: Option<NodeId> },
     /// Appended to the log; the ticket tells how it ends.
@@ -84,24 +88,29 @@ impl KvService {
         service
     }
 
-    /// Hands `command` to server `server`'s front door; `None` while that server is crashed.
+    /// Hands `request` to server `server`'s front door; `None` while that server is crashed.
     pub fn request(
         &self,
         sim: &Sim<KvCommand>,
         server: NodeId,
-        command: KvCommand,
+        request: KvRequest,
     ) -> Option<Arrival> {
         let s = server as usize;
+        let now = LogTime::try_from(sim.now().as_millis()).unwrap_or(LogTime::MAX);
+        let mut stamped = None;
         let proposed = sim.world().offer(server, |node| {
             let servers = self.servers.borrow();
-            match service::submit(node, &servers[s].store, command.clone()) {
-                Ok(Submitted::Proposed(proposal)) => Ok(proposal),
-                Ok(Submitted::Answered(reply)) => Err(Arrival::Answered(reply)),
+            match service::submit(node, &servers[s].store, request, now) {
+                Ok(Submitted::Proposed { proposal, command }) => {
+                    stamped = Some(command);
+                    Ok(proposal)
+                }
+                Ok(Submitted::Answered(outcome)) => Err(Arrival::Answered(outcome)),
                 Err(NotLeader { leader_hint }) => Err(Arrival::Refused { leader_hint }),
             }
         })?;
-        Some(match proposed {
-            Ok((index, term)) => {
+        Some(match (proposed, stamped) {
+            (Ok((index, term)), Some(command)) => {
                 // A cluster of more than one server cannot have applied the entry yet: that
                 // takes at least one round trip to a follower.
                 let outcome = Rc::new(RefCell::new(None));
@@ -113,7 +122,8 @@ impl KvService {
                 );
                 Arrival::Proposed(Ticket(outcome))
             }
-            Err(arrival) => arrival,
+            (Ok(_), None) => unreachable!("a proposal comes with its command"),
+            (Err(arrival), _) => arrival,
         })
     }
 }
@@ -135,7 +145,7 @@ impl StateMachines<KvCommand> for KvService {
     fn applied(&mut self, server: NodeId, index: Index, command: &KvCommand) {
         let mut servers = self.servers.borrow_mut();
         let kv = &mut servers[server as usize];
-        let reply = kv.store.apply(command);
+        let reply = kv.store.apply(index, command);
         for (outcome, settled) in kv.waiting.applied(index, command, &reply) {
             *outcome.borrow_mut() = Some(settled);
         }
@@ -153,15 +163,18 @@ impl StateMachines<KvCommand> for KvService {
 mod tests {
     use std::time::Duration;
 
-    use raft_impl::kv::KvOp;
+    use raft_impl::kv::{KvOp, KvReply, Session};
 
     use super::*;
     use crate::failure::Failure;
     use crate::world::World;
 
-    fn append(client: u64, seq: u64, value: &str) -> KvCommand {
-        KvCommand {
-            client,
+    /// The session registered first, at index 1.
+    const SESSION: Session = Session { id: 1, nonce: 9 };
+
+    fn append(seq: u64, value: &str) -> KvRequest {
+        KvRequest::InSession {
+            session: SESSION,
             seq,
             op: KvOp::Append {
                 key: "k".into(),
@@ -170,15 +183,25 @@ mod tests {
         }
     }
 
-    /// Offers `command` to every server until one proposes it; waits for the ticket.
+    fn register() -> KvRequest {
+        KvRequest::Register {
+            nonce: SESSION.nonce,
+        }
+    }
+
+    fn get() -> KvRequest {
+        KvRequest::Get { key: "k".into() }
+    }
+
+    /// Offers `request` to every server until one proposes it; waits for the ticket.
     async fn submit_and_wait(
         sim: Sim<KvCommand>,
         kv: KvService,
-        command: KvCommand,
+        request: KvRequest,
     ) -> Result<(NodeId, Settled), Failure> {
         for _ in 0..100 {
             for server in 0..3 {
-                if let Some(Arrival::Proposed(ticket)) = kv.request(&sim, server, command.clone()) {
+                if let Some(Arrival::Proposed(ticket)) = kv.request(&sim, server, request.clone()) {
                     for _ in 0..100 {
                         sim.sleep(Duration::from_millis(10)).await;
                         if let Some(settled) = ticket.take() {
@@ -198,19 +221,16 @@ mod tests {
         let kv = KvService::install(&sim, MutationSet::NONE);
         let (s, k) = (sim.clone(), kv.clone());
         let outcome = sim.run(Duration::from_secs(60), async move {
-            let first = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
-            let retry = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
-            let get = KvCommand {
-                client: 2,
-                seq: 1,
-                op: KvOp::Get { key: "k".into() },
-            };
-            let read = submit_and_wait(s, k, get).await?;
-            Ok((first.1, retry.1, read.1))
+            let registered = submit_and_wait(s.clone(), k.clone(), register()).await?;
+            let first = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            let retry = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            let read = submit_and_wait(s, k, get()).await?;
+            Ok((registered.1, first.1, retry.1, read.1))
         });
         assert_eq!(
             outcome,
             Ok((
+                Settled::Replied(Ok(KvReply::Registered { id: SESSION.id })),
                 Settled::Replied(Ok(KvReply::Done)),
                 Settled::Replied(Ok(KvReply::Done)),
                 Settled::Replied(Ok(KvReply::Value("x".into())))
@@ -226,17 +246,13 @@ mod tests {
         let value_at =
             |kv: &KvService, server: NodeId| kv.servers.borrow()[server as usize].store.get("k");
         let outcome = sim.run(Duration::from_secs(60), async move {
-            let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, 1, "x")).await?;
+            submit_and_wait(s.clone(), k.clone(), register()).await?;
+            let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
             s.world().start(leader);
             s.world().connect(leader);
             let restarted = value_at(&k, leader);
-            // An entry of the new leader's term commits index 1 again, everywhere.
-            let get = KvCommand {
-                client: 2,
-                seq: 1,
-                op: KvOp::Get { key: "k".into() },
-            };
-            let (_, read) = submit_and_wait(s.clone(), k.clone(), get).await?;
+            // An entry of the new leader's term commits the earlier ones again, everywhere.
+            let (_, read) = submit_and_wait(s.clone(), k.clone(), get()).await?;
             s.sleep(Duration::from_secs(1)).await;
             Ok((restarted, read, value_at(&k, leader)))
         });

@@ -67,7 +67,9 @@ fn has_duplicate_token(value: &str) -> bool {
 }
 
 /// Without duplicate detection, an append retried after its reply was lost takes effect twice,
-/// and a later read shows the value twice.
+/// and a later read shows the value twice. (Not every violating seed shows it so plainly: on
+/// seed 0 since clerks register sessions, the second copy of an append lands after a Put that
+/// overwrote the first, and only the order of the reads gives it away.)
 #[test]
 fn kv_no_dedup_is_caught_when_replies_are_lost() {
     let found = violations("kv_unreliable", Mutation::KvNoDedup);
@@ -75,15 +77,15 @@ fn kv_no_dedup_is_caught_when_replies_are_lost() {
         !found.is_empty(),
         "no seed of {BUG_SEEDS:?} caught kv-no-dedup"
     );
-    for (seed, violation) in &found {
-        let doubled = violation.operations.iter().any(|op| {
+    let doubled = |violation: &Violation| {
+        violation.operations.iter().any(|op| {
             matches!(&op.returned, Some(r) if matches!(&r.reply, KvReply::Value(v) if has_duplicate_token(v)))
-        });
-        assert!(
-            doubled,
-            "seed {seed}: no read of a doubled append in {violation:?}"
-        );
-    }
+        })
+    };
+    assert!(
+        found.iter().any(|(_, violation)| doubled(violation)),
+        "no read of a doubled append in {found:?}"
+    );
 }
 
 /// A leader that answers reads from its own state keeps answering after a partition has

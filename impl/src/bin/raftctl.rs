@@ -6,8 +6,9 @@
 //! raftctl status
 //! ```
 //!
-//! Exit codes: 0 done; 1 refused (not applied); 2 bad usage; 3 timed out (the request may or
-//! may not have been applied).
+//! Exit codes: 0 done; 1 refused (not applied); 2 bad usage; 3 unknown outcome (timed out, or
+//! the client's session expired: the request may or may not have been applied); 4 `get` of a
+//! key that is not set (nothing is printed; an empty value prints an empty line and exits 0).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use raft_impl::kv::{KvOp, KvReply};
-use raft_impl::runtime::clerk::{self, Clerk, ClerkError};
+use raft_impl::runtime::clerk::{self, Clerk};
 
 /// Talks to a raftcheck KV cluster.
 #[derive(Debug, Parser)]
@@ -37,7 +38,7 @@ enum Cmd {
     Put { key: String, value: String },
     /// Append VALUE to KEY's value.
     Append { key: String, value: String },
-    /// Print KEY's value (empty if unset).
+    /// Print KEY's value; exit 4, printing nothing, if KEY is not set.
     Get { key: String },
     /// Print each server's role, term, commit index, log length and leader.
     Status,
@@ -46,7 +47,8 @@ enum Cmd {
 const DONE: u8 = 0;
 const REFUSED: u8 = 1;
 const BAD_USAGE: u8 = 2;
-const TIMED_OUT: u8 = 3;
+const UNKNOWN_OUTCOME: u8 = 3;
+const NOT_SET: u8 = 4;
 
 /// How long one attempt at one server may take.
 const ATTEMPT: Duration = Duration::from_secs(1);
@@ -69,14 +71,19 @@ fn main() -> ExitCode {
             println!("{value}");
             ExitCode::from(DONE)
         }
+        Ok(KvReply::Absent) => ExitCode::from(NOT_SET),
         Ok(KvReply::Done) => ExitCode::from(DONE),
-        Err(e @ ClerkError::Refused(_)) => {
+        Ok(other @ KvReply::Registered { .. }) => {
+            eprintln!("raftctl: unknown outcome: the server answered {other:?}");
+            ExitCode::from(UNKNOWN_OUTCOME)
+        }
+        Err(e) if e.outcome_unknown() => {
+            eprintln!("raftctl: {e}");
+            ExitCode::from(UNKNOWN_OUTCOME)
+        }
+        Err(e) => {
             eprintln!("raftctl: {e}");
             ExitCode::from(REFUSED)
-        }
-        Err(e @ ClerkError::GaveUp { .. }) => {
-            eprintln!("raftctl: {e}");
-            ExitCode::from(TIMED_OUT)
         }
     }
 }
@@ -97,5 +104,5 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
             Err(e) => println!("server {id} {addr}: unreachable ({e})"),
         }
     }
-    ExitCode::from(if answered { DONE } else { TIMED_OUT })
+    ExitCode::from(if answered { DONE } else { UNKNOWN_OUTCOME })
 }

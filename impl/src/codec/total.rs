@@ -510,7 +510,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use crate::kv::{KvCommand, KvOp};
+    use crate::kv::{KvCommand, KvOp, KvRequest, Session};
     use crate::message::{AppendEntries, Envelope, Message};
     use crate::types::Entry;
 
@@ -529,9 +529,15 @@ mod tests {
             .map(|(i, (key, value))| Entry {
                 term: i as u64 * 1_000,
                 command: KvCommand {
-                    client: u64::MAX - i as u64,
-                    seq: i as u64,
-                    op: KvOp::Append { key, value },
+                    time: u64::MAX - i as u64,
+                    request: KvRequest::InSession {
+                        session: Session {
+                            id: i as u64,
+                            nonce: u64::MAX - i as u64,
+                        },
+                        seq: i as u64,
+                        op: KvOp::Append { key, value },
+                    },
                 },
             })
             .collect();

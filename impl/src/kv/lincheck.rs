@@ -4,6 +4,10 @@
 //! once, for every crate that records a history of this store (the simulator's clerks, the
 //! raftd end-to-end test) or judges it by the checker's specification (the model's
 //! linearizability property, whose replies are this crate's).
+//!
+//! The checker's KV specification starts every key as `""`, so a Get of a missing key
+//! ([`KvReply::Absent`]) is recorded as the empty value; and it has no sessions, so a
+//! registration is no operation of a history and never converted.
 
 use super::{KvOp, KvReply};
 
@@ -22,6 +26,10 @@ impl From<KvReply> for raft_lincheck::KvReply {
         match reply {
             KvReply::Done => raft_lincheck::KvReply::Done,
             KvReply::Value(value) => raft_lincheck::KvReply::Value(value),
+            KvReply::Absent => raft_lincheck::KvReply::Value(String::new()),
+            KvReply::Registered { id } => {
+                unreachable!("registration {id} recorded as an operation of a history")
+            }
         }
     }
 }

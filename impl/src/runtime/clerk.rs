@@ -1,22 +1,28 @@
-//! The client library: a Lab 4-style clerk over TCP.
+//! The client library: a Lab 4-style clerk over TCP, with the client sessions of the Raft
+//! dissertation (§6.3).
 //!
-//! A clerk has one request outstanding at a time, numbered (client id, sequence number). It
-//! sends the request to the server it believes leads; on `NotLeader` it follows the hint or
-//! tries the next server, and on a timeout or a broken connection it tries the next server
-//! with the *same* command. A retried request that was in fact applied the first time is
-//! applied once: the store remembers each client's latest sequence number and its reply.
+//! A clerk has one request outstanding at a time. Before its first write it registers a
+//! session through the log (its id is the registration's log index; a random nonce makes it
+//! the clerk's own) and then numbers its writes 1, 2, 3, ... in it. It sends a request to the
+//! server it believes leads; on `NotLeader` it follows the hint or tries the next server, and
+//! on a timeout or a broken connection it tries the next server with the *same* request. A
+//! retried write that was in fact applied the first time is applied once: the store remembers
+//! each session's latest write and its outcome. A Get opens no session: reading twice is
+//! harmless.
 //!
-//! A clerk's id is drawn at random (64 bits), so that a restarted program never takes over the
-//! session of its previous run, whose numbers it would repeat. When a request ends without a
-//! reply (given up, or refused by the store) the clerk opens a new session under a fresh id: its
-//! next request must not depend on whether that one was applied.
+//! When the store no longer knows the session (it expired by log time:
+//! [`KvError::SessionExpired`]), the clerk cannot tell whether an earlier attempt was applied:
+//! it reports an unknown outcome ([`ClerkError::outcome_unknown`]) and registers a new session
+//! for its next write.
 
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 use crate::codec::FrameKind;
-use crate::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
+use crate::kv::{KvError, KvOp, KvReply, KvRequest, Session};
 
 use super::frame::{read_frame, write_frame, FrameError};
 use super::protocol::{ClientReply, ClientRequest, ServerStatus};
@@ -29,21 +35,37 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Pause before the next attempt when no server is known to lead (an election is under way, or
 /// the server is down): trying at once would only spin.
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
+/// Pause before registering again when the store refused a registration because too many
+/// sessions were opened in the current window of log time.
+const REGISTER_PAUSE: Duration = Duration::from_millis(200);
 
-/// Why a request ended without a reply. Either way the clerk goes on under a new session.
+/// Why a request ended without a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClerkError {
     /// No server applied it in time. Its outcome is unknown: it may still be applied. A history
     /// recorder must treat it as pending.
-    #[error("no server applied request {seq} of client {client} within {waited:?}; it may yet be")]
-    GaveUp {
-        client: ClientId,
-        seq: u64,
-        waited: Duration,
-    },
-    /// The store refused it: it was not applied.
-    #[error("refused: {0}")]
-    Refused(#[from] SessionError),
+    #[error(
+        "unknown outcome: no server answered within {waited:?}; the request may yet be applied"
+    )]
+    GaveUp { waited: Duration },
+    /// The store could not say whether it was applied (its session expired by log time): the
+    /// outcome is unknown.
+    #[error("unknown outcome: {0}")]
+    Unknown(KvError),
+    /// A server answered with a reply of another kind than the request asks for: not a server
+    /// of this protocol, and the outcome is unknown.
+    #[error("unknown outcome: the server answered {0:?}")]
+    Unexpected(KvReply),
+    /// Refused: not applied.
+    #[error("refused, not applied: {0}")]
+    Refused(KvError),
+}
+
+impl ClerkError {
+    /// Whether the request may have been applied (every error but a refusal).
+    pub fn outcome_unknown(&self) -> bool {
+        !matches!(self, ClerkError::Refused(_))
+    }
 }
 
 /// A clerk was given no server to talk to.
@@ -54,8 +76,9 @@ pub struct NoServers;
 /// One KV client.
 #[derive(Debug)]
 pub struct Clerk {
-    client: ClientId,
-    /// Sequence number of the latest request; the next takes the one after.
+    /// The session its writes go in, once registered.
+    session: Option<Session>,
+    /// Sequence number of the latest write in `session`; the next takes the one after.
     seq: u64,
     /// The servers' client addresses, indexed by server id (leader hints are ids).
     servers: Vec<SocketAddr>,
@@ -70,22 +93,15 @@ pub struct Clerk {
 }
 
 impl Clerk {
-    /// A clerk with a fresh random id for the servers whose client addresses are `servers`, in
-    /// server id order.
+    /// A clerk for the servers whose client addresses are `servers`, in server id order; it
+    /// starts at a random one.
     pub fn new(servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
-        Clerk::with_client_id(rand::random(), servers)
-    }
-
-    /// A clerk with id `client`, which must be unique among all clients ever: a used id gets
-    /// its requests refused. For tests that reproduce a session; [`Clerk::new`] draws one.
-    /// Clerks start at different servers by id.
-    pub fn with_client_id(client: ClientId, servers: Vec<SocketAddr>) -> Result<Clerk, NoServers> {
         if servers.is_empty() {
             return Err(NoServers);
         }
-        let leader = (client % servers.len() as u64) as usize;
+        let leader = rand::rng().random_range(0..servers.len());
         Ok(Clerk {
-            client,
+            session: None,
             seq: 0,
             servers,
             leader,
@@ -111,8 +127,9 @@ impl Clerk {
         }
     }
 
-    pub fn client(&self) -> ClientId {
-        self.client
+    /// The session of its writes, once registered.
+    pub fn session(&self) -> Option<Session> {
+        self.session
     }
 
     /// The id of the server that answered last, or that the clerk will try first: the
@@ -121,29 +138,70 @@ impl Clerk {
         self.leader
     }
 
-    /// Performs `op` under the next sequence number, retrying until a server applies or refuses
-    /// it. On an error the clerk has moved to a new session (see the module's doc).
+    /// Performs `op`, retrying until a server applies or refuses it: a Get outside any session,
+    /// a write under the next number of the clerk's session (registered first if need be). An
+    /// operation too large for the store is refused before it is sent.
     pub fn execute(&mut self, op: KvOp) -> Result<KvReply, ClerkError> {
-        let result = self.execute_in_session(op);
-        if result.is_err() {
-            self.client = rand::random();
-            self.seq = 0;
+        op.check_size().map_err(|e| ClerkError::Refused(e.into()))?;
+        let start = Instant::now();
+        match op {
+            KvOp::Get { key } => self.call(&KvRequest::Get { key }, start),
+            write => self.write(write, start),
+        }
+    }
+
+    /// A write in the clerk's session. A store that no longer knows the session, or has moved
+    /// it past this number, ends it: the next write registers anew.
+    fn write(&mut self, op: KvOp, start: Instant) -> Result<KvReply, ClerkError> {
+        let session = match self.session {
+            Some(session) => session,
+            None => self.register(start)?,
+        };
+        self.seq += 1;
+        let request = KvRequest::InSession {
+            session,
+            seq: self.seq,
+            op,
+        };
+        let result = self.call(&request, start);
+        if let Err(ClerkError::Unknown(_) | ClerkError::Refused(KvError::Reused { .. })) = result {
+            self.session = None;
         }
         result
     }
 
-    fn execute_in_session(&mut self, op: KvOp) -> Result<KvReply, ClerkError> {
-        self.seq += 1;
-        let command = KvCommand {
-            client: self.client,
-            seq: self.seq,
-            op,
-        };
-        let start = Instant::now();
+    /// Registers a new session, waiting out refusals for too many registrations until the
+    /// request's time is up.
+    fn register(&mut self, start: Instant) -> Result<Session, ClerkError> {
+        let nonce = rand::random();
+        loop {
+            match self.call(&KvRequest::Register { nonce }, start) {
+                Ok(KvReply::Registered { id }) => {
+                    let session = Session { id, nonce };
+                    (self.session, self.seq) = (Some(session), 0);
+                    return Ok(session);
+                }
+                Ok(other) => return Err(ClerkError::Unexpected(other)),
+                Err(ClerkError::Refused(KvError::TooManyRegistrations { .. }))
+                    if start.elapsed() + REGISTER_PAUSE < self.give_up_after =>
+                {
+                    thread::sleep(REGISTER_PAUSE);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `request` to one server after another until one applies or refuses it, or the
+    /// time since `start` is up.
+    fn call(&mut self, request: &KvRequest, start: Instant) -> Result<KvReply, ClerkError> {
         while start.elapsed() < self.give_up_after {
-            match self.attempt(&command) {
+            match self.attempt(request) {
                 Ok(ClientReply::Applied(reply)) => return Ok(reply),
-                Ok(ClientReply::Refused(refused)) => return Err(refused.into()),
+                Ok(ClientReply::Refused(refused)) if refused.outcome_unknown() => {
+                    return Err(ClerkError::Unknown(refused))
+                }
+                Ok(ClientReply::Refused(refused)) => return Err(ClerkError::Refused(refused)),
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
                 }) if usize::from(hint) != self.leader
@@ -159,8 +217,6 @@ impl Clerk {
             }
         }
         Err(ClerkError::GaveUp {
-            client: self.client,
-            seq: self.seq,
             waited: start.elapsed(),
         })
     }
@@ -172,16 +228,16 @@ impl Clerk {
 
     /// One request and its reply on the connection to `self.leader`, opened if need be. Any
     /// failure closes the connection: a late reply must not be read as the next request's.
-    fn attempt(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
-        let result = self.exchange(command);
+    fn attempt(&mut self, request: &KvRequest) -> Result<ClientReply, FrameError> {
+        let result = self.exchange(request);
         if result.is_err() {
             self.conn = None;
         }
         result
     }
 
-    fn exchange(&mut self, command: &KvCommand) -> Result<ClientReply, FrameError> {
-        let request = ClientRequest::Kv(command.clone());
+    fn exchange(&mut self, request: &KvRequest) -> Result<ClientReply, FrameError> {
+        let request = ClientRequest::Kv(request.clone());
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {

@@ -269,17 +269,20 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
-    use crate::kv::{KvCommand, KvOp};
+    use crate::kv::{KvCommand, KvOp, KvRequest, Session};
     use crate::message::{AppendEntries, Envelope, Message};
     use crate::types::Entry;
 
     fn command(seq: u64) -> KvCommand {
         KvCommand {
-            client: 7,
-            seq,
-            op: KvOp::Append {
-                key: "k".into(),
-                value: format!("v{seq}"),
+            time: 0,
+            request: KvRequest::InSession {
+                session: Session { id: 7, nonce: 7 },
+                seq,
+                op: KvOp::Append {
+                    key: "k".into(),
+                    value: format!("v{seq}"),
+                },
             },
         }
     }

@@ -4,15 +4,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kv::{KvCommand, KvReply, SessionError};
+use crate::kv::{KvError, KvReply, KvRequest};
 use crate::node::Role;
 use crate::types::{Index, NodeId, Term};
 
 /// What a client asks a server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientRequest {
-    /// Apply a KV command (through the log).
-    Kv(KvCommand),
+    /// Apply a KV request (through the log, stamped by the leader's clock).
+    Kv(KvRequest),
     /// Report this server's view of the cluster, at once and from local state: for operators.
     Status,
 }
@@ -21,7 +21,11 @@ impl ClientRequest {
     /// A few words naming the request, for logs.
     pub fn describe(&self) -> String {
         match self {
-            ClientRequest::Kv(c) => format!("request {} of client {}", c.seq, c.client),
+            ClientRequest::Kv(KvRequest::Register { .. }) => "a registration".to_string(),
+            ClientRequest::Kv(KvRequest::InSession { session, seq, .. }) => {
+                format!("request {seq} of session {}", session.id)
+            }
+            ClientRequest::Kv(KvRequest::Get { .. }) => "a read".to_string(),
             ClientRequest::Status => "a status request".to_string(),
         }
     }
@@ -41,7 +45,7 @@ pub struct ServerStatus {
 
 /// A server's answer to one request. No answer at all (the connection closes or the clerk's
 /// timeout fires) means the outcome is unknown: the request may yet be applied, and the clerk
-/// sends it again, under the same (client, seq), which the store's client sessions apply once.
+/// sends it again, under the same (session, seq), which the store's client sessions apply once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientReply {
     /// The request was applied at this server; the store's reply.
@@ -49,9 +53,9 @@ pub enum ClientReply {
     /// This server is not the leader, or stopped being it before the request was applied;
     /// `leader_hint` is the server it last heard lead, if any.
     NotLeader { leader_hint: Option<NodeId> },
-    /// The store refused the request without applying it: its (client, seq) is not the next of
-    /// a live session. The clerk reports it and goes on under a new session.
-    Refused(SessionError),
+    /// The store or the server refused the request without applying it (see
+    /// [`KvError::outcome_unknown`] for what the client may conclude).
+    Refused(KvError),
     /// The answer to [`ClientRequest::Status`].
     Status(ServerStatus),
 }

@@ -18,12 +18,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 
 use crate::codec::FrameKind;
-use crate::kv::{KvCommand, KvOutcome, KvStore};
+use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use crate::limits::MAX_CLIENT_PAYLOAD;
 use crate::message::Message;
 use crate::mutation::MutationSet;
@@ -67,6 +67,16 @@ const HEARTBEAT: Duration = Duration::from_millis(50);
 /// elected within a second of the old one's death.
 const ELECTION_TIMEOUT: std::ops::Range<Duration> =
     Duration::from_millis(300)..Duration::from_millis(600);
+
+/// This server's clock as a leader stamps it into the commands it proposes: milliseconds since
+/// the Unix epoch. The servers' clocks need not agree: the store's clock is the largest stamp
+/// applied, so a leader whose clock is behind only delays expiry, and one far ahead expires
+/// sessions early.
+fn wall_clock() -> LogTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// Everything one server needs to start.
 #[derive(Clone, Debug)]
@@ -441,16 +451,19 @@ impl Core {
         }
     }
 
-    fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
-        match service::submit(&mut self.node, &self.store, command.clone()) {
-            Ok(Submitted::Proposed(proposal)) => {
+    fn submit(&mut self, request: KvRequest, reply: Sender<ClientReply>) {
+        match service::submit(&mut self.node, &self.store, request, wall_clock()) {
+            Ok(Submitted::Proposed { proposal, command }) => {
                 self.waiting
                     .insert(proposal.index, proposal.term, command, reply);
                 self.absorb(proposal.effects);
                 self.proposed = true;
             }
-            Ok(Submitted::Answered(answer)) => {
+            Ok(Submitted::Answered(Ok(answer))) => {
                 self.reply(reply, ClientReply::Applied(answer));
+            }
+            Ok(Submitted::Answered(Err(refused))) => {
+                self.reply(reply, ClientReply::Refused(refused));
             }
             Err(NotLeader { leader_hint }) => {
                 self.reply(reply, ClientReply::NotLeader { leader_hint });
@@ -472,7 +485,7 @@ impl Core {
                 Effect::Persist(record) => self.pipeline.write(record),
                 Effect::Send { to, msg } => self.pipeline.hold(Outbound::Send { to, msg }),
                 Effect::Apply { index, command } => {
-                    let answer = self.store.apply(&command);
+                    let answer = self.store.apply(index, &command);
                     for (client, settled) in self.waiting.applied(index, &command, &answer) {
                         self.answer(client, settled);
                     }
@@ -600,7 +613,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::kv::{KvOp, KvReply};
+    use crate::kv::{KvOp, KvReply, Session};
     use crate::runtime::auth;
 
     #[test]
@@ -611,7 +624,10 @@ mod tests {
             voted_for: Some(2),
             log: vec![crate::types::Entry {
                 term: 3,
-                command: append(1, 1),
+                command: KvCommand {
+                    time: 0,
+                    request: append(SESSION, 1),
+                },
             }],
         };
         assert!(check_recovered(&plausible, 3, dir).is_ok());
@@ -642,13 +658,16 @@ mod tests {
         );
     }
 
-    fn append(client: u64, seq: u64) -> KvCommand {
-        KvCommand {
-            client,
+    /// The session a test registers first, at index 1.
+    const SESSION: Session = Session { id: 1, nonce: 5 };
+
+    fn append(session: Session, seq: u64) -> KvRequest {
+        KvRequest::InSession {
+            session,
             seq,
             op: KvOp::Append {
                 key: "k".into(),
-                value: format!("{client}.{seq}"),
+                value: format!("{}.{seq}", session.id),
             },
         }
     }
@@ -713,10 +732,10 @@ mod tests {
         core.absorb(effects);
     }
 
-    fn client(core: &mut Core, command: KvCommand) -> Receiver<ClientReply> {
+    fn client(core: &mut Core, request: KvRequest) -> Receiver<ClientReply> {
         let (reply, answer) = mpsc::channel();
         core.on_event(Event::Client {
-            request: ClientRequest::Kv(command),
+            request: ClientRequest::Kv(request),
             reply,
         });
         answer
@@ -758,16 +777,27 @@ mod tests {
         time_out(&mut server.core);
         assert!(server.core.node.is_leader());
 
-        let first = client(&mut server.core, append(1, 1));
+        let register = KvRequest::Register {
+            nonce: SESSION.nonce,
+        };
+        let registered = client(&mut server.core, register);
+        server.settle();
+        let id = SESSION.id;
+        assert_eq!(
+            registered.try_recv(),
+            Ok(ClientReply::Applied(KvReply::Registered { id }))
+        );
+
+        let first = client(&mut server.core, append(SESSION, 1));
         assert!(first.try_recv().is_err(), "answered before the flush");
         server.settle();
         assert_eq!(first.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
 
-        let retry = client(&mut server.core, append(1, 1));
+        let retry = client(&mut server.core, append(SESSION, 1));
         server.settle();
         assert_eq!(retry.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
         assert_eq!(server.core.store.get("k"), "1.1");
-        assert_eq!(server.saved().log.len(), 2, "both copies are in the log");
+        assert_eq!(server.saved().log.len(), 3, "both copies are in the log");
     }
 
     #[test]
@@ -782,7 +812,7 @@ mod tests {
         core.on_event(Event::Peer { from: 1, msg: vote });
         assert!(core.node.is_leader());
 
-        let waiting = client(core, append(1, 1));
+        let waiting = client(core, append(SESSION, 1));
         server.settle();
         assert!(waiting.try_recv().is_err(), "not committed: no answer yet");
         let heartbeat = Message::AppendEntries(crate::message::AppendEntries {
