@@ -33,11 +33,11 @@ pub const DEFAULT_MAX_APPEND_ENTRIES: usize = 1024;
 /// one entry of `MAX_COMMAND_BYTES`) fits many times over; anything larger is garbage.
 ///
 /// Only an authenticated peer gets past the handshake to send one, but what a valid frame
-/// decodes to is larger than the frame: an AppendEntries of the smallest entries (5 encoded
-/// bytes, 80 in memory, in a `Vec` that holds its old and new buffers while it doubles)
-/// allocates up to 48 times its length while decoding, so 3 GiB for a frame at this limit.
-/// Measured by `decode_alloc`'s `a_valid_peer_frame_of_the_smallest_entries_...`: 48.0x at
-/// 131 073 entries, 31.5x for a frame of 1 MB. Once batches are bounded by
+/// decodes to is larger than the frame: an AppendEntries of the smallest entries (4 encoded
+/// bytes, 96 in memory, in a `Vec` that holds its old and new buffers while it doubles)
+/// allocates up to 72 times its length while decoding, so 4.5 GiB for a frame at this limit.
+/// Measured by `decode_alloc`'s `a_valid_peer_frame_of_the_smallest_entries_...`: 72.0x at
+/// 131 073 entries, 37.7x for a frame of 1 MB. Once batches are bounded by
 /// `DEFAULT_MAX_APPEND_BYTES`, this limit can shrink to a batch plus one command.
 pub const MAX_PEER_PAYLOAD: usize = 64 << 20;
 
