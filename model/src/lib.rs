@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod check;
 pub mod diagram;
 pub mod html;
+pub mod json;
 pub mod kv;
 pub mod model;
 pub mod network;
@@ -14,6 +15,7 @@ pub mod panics;
 pub mod probes;
 pub mod properties;
 pub mod render;
+pub mod scope;
 pub mod state;
 pub mod symmetry;
 
