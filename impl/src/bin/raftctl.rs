@@ -6,10 +6,12 @@
 //! raftctl status
 //! ```
 //!
-//! Exit codes: 0 done; 1 refused (not applied); 2 bad usage; 3 timed out (the request may or
-//! may not have been applied).
+//! Exit codes: 0 done; 1 refused (not applied); 2 bad usage (a server list that is not the
+//! whole cluster included: a follower named a leader raftctl has no address for); 3 timed out
+//! (the request may or may not have been applied; for `status`, fewer than a majority of the
+//! servers answered).
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,8 +23,10 @@ use raft_impl::runtime::clerk::{self, Clerk, ClerkError};
 #[derive(Debug, Parser)]
 #[command(name = "raftctl", version)]
 struct Args {
-    /// Every server's client address, in server id order.
-    #[arg(long, env = "RAFTCTL_SERVERS", value_delimiter = ',', required = true)]
+    /// Every server's client address (host:port, a host name or an IP address), in server id
+    /// order.
+    #[arg(long, env = "RAFTCTL_SERVERS", value_delimiter = ',', required = true,
+          value_parser = resolve)]
     servers: Vec<SocketAddr>,
     /// How long to keep retrying a request, in seconds.
     #[arg(long, default_value_t = 10)]
@@ -39,7 +43,8 @@ enum Cmd {
     Append { key: String, value: String },
     /// Print KEY's value (empty if unset).
     Get { key: String },
-    /// Print each server's role, term, commit index, log length and leader.
+    /// Print each server's role, term, commit index, log length and leader, then which server
+    /// leads; exits 3 when fewer than a majority answer.
     Status,
 }
 
@@ -50,6 +55,21 @@ const TIMED_OUT: u8 = 3;
 
 /// How long one attempt at one server may take.
 const ATTEMPT: Duration = Duration::from_secs(1);
+
+/// `host:port` as one address: an IPv4 one if the name has any (raftd's examples listen on
+/// 127.0.0.1, and `localhost` often resolves to ::1 first).
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|e| format!("{server}: {e} (expected host:port)"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{server}: the name has no address"))
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -78,24 +98,45 @@ fn main() -> ExitCode {
             eprintln!("raftctl: {e}");
             ExitCode::from(TIMED_OUT)
         }
+        Err(e @ ClerkError::LeaderNotListed { .. }) => {
+            eprintln!("raftctl: {e}");
+            ExitCode::from(BAD_USAGE)
+        }
     }
 }
 
-/// One line per server; timed out if none answered.
+/// One line per server, then the leader; timed out unless a majority of them answered (with
+/// fewer the cluster cannot commit, whatever the ones that answered say).
 fn status(servers: &[SocketAddr]) -> ExitCode {
-    let mut answered = false;
+    let mut answered = 0;
+    let mut leader = None;
     for (id, addr) in servers.iter().enumerate() {
         match clerk::status(*addr, ATTEMPT) {
             Ok(s) => {
-                answered = true;
-                let leader = s.leader.map_or("-".to_string(), |l| l.to_string());
+                answered += 1;
+                let hint = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
-                    "server {id} {addr}: {:?} term {} commit {} log {} leader {leader}",
+                    "server {id} {addr}: {:?} term {} commit {} log {} leader {hint}",
                     s.role, s.term, s.commit_index, s.log_len
                 );
+                if s.leader == Some(s.id) {
+                    leader = Some((id, *addr, s.term));
+                }
             }
             Err(e) => println!("server {id} {addr}: unreachable ({e})"),
         }
     }
-    ExitCode::from(if answered { DONE } else { TIMED_OUT })
+    let majority = servers.len() / 2 + 1;
+    match leader {
+        Some((id, addr, term)) => println!("leader: server {id} at {addr}, term {term}"),
+        None => println!("leader: none known"),
+    }
+    if answered < majority {
+        eprintln!(
+            "raftctl: only {answered} of {} servers answered; a majority ({majority}) is needed",
+            servers.len()
+        );
+        return ExitCode::from(TIMED_OUT);
+    }
+    ExitCode::from(DONE)
 }

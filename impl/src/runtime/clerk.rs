@@ -44,6 +44,17 @@ pub enum ClerkError {
     /// The store refused it: it was not applied.
     #[error("refused: {0}")]
     Refused(#[from] SessionError),
+    /// A server named as leader a server id the clerk has no address for: its list of servers
+    /// is not the whole cluster in id order. Not sent anywhere else, so not applied.
+    #[error(
+        "server {asked} says server {leader} leads, but only {listed} server address(es) were \
+         given: list every server's client address, in server id order"
+    )]
+    LeaderNotListed {
+        asked: usize,
+        leader: usize,
+        listed: usize,
+    },
 }
 
 /// A clerk was given no server to talk to.
@@ -141,6 +152,16 @@ impl Clerk {
                     && usize::from(hint) < self.servers.len() =>
                 {
                     self.switch_to(usize::from(hint));
+                }
+                // Waiting would not help: no retry reaches a server the clerk cannot address.
+                Ok(ClientReply::NotLeader {
+                    leader_hint: Some(hint),
+                }) if usize::from(hint) >= self.servers.len() => {
+                    return Err(ClerkError::LeaderNotListed {
+                        asked: self.leader,
+                        leader: hint.into(),
+                        listed: self.servers.len(),
+                    });
                 }
                 // A status where a KV reply was due: not a server of this protocol; move on.
                 Ok(ClientReply::NotLeader { .. } | ClientReply::Status(_)) | Err(_) => {
