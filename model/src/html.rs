@@ -6,8 +6,9 @@
 //! where it broke.
 //!
 //! The script marks the page `data-loaded` once it has run to its end, counts the steps in
-//! `data-steps` and notes the page's laid-out width in `data-scroll-width`:
-//! `tests/html_page.rs` checks all three in a headless browser.
+//! `data-steps`, and notes the page's laid-out width in `data-scroll-width` and how many pixels
+//! of the diagram its box hides (scrolled out of view) in `data-diagram-hidden`:
+//! `tests/html_page.rs` checks them in a headless browser.
 
 use std::fmt::Write as _;
 
@@ -108,6 +109,8 @@ if(e.key==='ArrowUp'&&current>0){show(current-1);e.preventDefault();}});\
 show(Number(document.body.getAttribute('data-broken')));\
 document.body.setAttribute('data-steps',String(document.querySelectorAll('svg .step').length));\
 document.body.setAttribute('data-scroll-width',String(document.documentElement.scrollWidth));\
+var box=document.querySelector('.diagram');\
+document.body.setAttribute('data-diagram-hidden',String(box?box.scrollWidth-box.clientWidth:0));\
 document.body.setAttribute('data-loaded','yes');})();";
 
 /// The diagram beside the panel of the selected step's state.

@@ -2,8 +2,8 @@
 //! run, loads in headless Chromium with its script run to the end (no exception: the script's
 //! last statement marks the page `data-loaded`, and the console shows no uncaught error) and
 //! shows one row per step of the trace the CLI printed. Every catalog bug's page names the bug
-//! and the property, and fits a 1400 px window (the document is no wider than the window: a
-//! wide diagram scrolls inside its own box).
+//! and the property, and fits a 1400 px window whole: the document is no wider than the
+//! window, and no part of the diagram is hidden in its box.
 //!
 //! The browser is Debian's `chromium` package, which the README's test command (`bash
 //! .ci/test`) installs when it is missing. Without it these tests fail, saying how to install
@@ -105,14 +105,20 @@ fn counterexample_page(mutation: Mutation) -> String {
     dom
 }
 
+/// A number the page's script noted in attribute `name` of the body.
+fn noted(dom: &str, name: &str) -> u32 {
+    let key = format!("{name}=\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("the script noted no {name}"))
+        + key.len();
+    let digits: String = dom[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a number")
+}
+
 /// The width the page's script found the laid-out document to have.
 fn scroll_width(dom: &str) -> u32 {
-    let at = dom
-        .find("data-scroll-width=\"")
-        .expect("the script noted the width")
-        + 19;
-    let digits: String = dom[at..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().expect("a width")
+    noted(dom, "data-scroll-width")
 }
 
 /// Every catalog bug's page names the bug and says what the violated property means, and
@@ -130,6 +136,12 @@ fn every_catalog_page_names_its_bug_and_fits_1400_px() {
         assert!(dom.contains("verdict: FAIL"), "{name}: no verdict");
         let width = scroll_width(&dom);
         assert!(width <= 1400, "{name}: the page is {width} px wide");
+        // Nor is any of the diagram hidden in its box, to be scrolled to.
+        let hidden = noted(&dom, "data-diagram-hidden");
+        assert_eq!(
+            hidden, 0,
+            "{name}: {hidden} px of the diagram are out of view"
+        );
     }
 }
 

@@ -44,11 +44,13 @@ pub enum ClerkError {
     /// The store refused it: it was not applied.
     #[error("refused: {0}")]
     Refused(#[from] SessionError),
-    /// A server named as leader a server id the clerk has no address for: its list of servers
-    /// is not the whole cluster in id order. Not sent anywhere else, so not applied.
+    /// A server named as leader a server id the clerk has no other address for (past the end
+    /// of its list, or the very server it asked): its list of servers is not the whole cluster
+    /// in id order. Not sent anywhere else, so not applied.
     #[error(
-        "server {asked} says server {leader} leads, but only {listed} server address(es) were \
-         given: list every server's client address, in server id order"
+        "the server listed at position {asked} says server {leader} leads, and the {listed} \
+         address(es) given hold no other address for it: list every server's client address, \
+         in server id order"
     )]
     LeaderNotListed {
         asked: usize,
@@ -142,8 +144,14 @@ impl Clerk {
             op,
         };
         let start = Instant::now();
+        // The server asked named itself as leader in its last answer.
+        let mut named_itself = false;
         while start.elapsed() < self.give_up_after {
-            match self.attempt(&command) {
+            let reply = self.attempt(&command);
+            let again = matches!(reply, Ok(ClientReply::NotLeader { leader_hint: Some(h) })
+                if usize::from(h) == self.leader);
+            named_itself &= again;
+            match reply {
                 Ok(ClientReply::Applied(reply)) => return Ok(reply),
                 Ok(ClientReply::Refused(refused)) => return Err(refused.into()),
                 Ok(ClientReply::NotLeader {
@@ -153,10 +161,20 @@ impl Clerk {
                 {
                     self.switch_to(usize::from(hint));
                 }
+                // A server that names itself may have just become leader again (a request of
+                // its previous term superseded): ask it once more before concluding.
+                Ok(ClientReply::NotLeader {
+                    leader_hint: Some(hint),
+                }) if usize::from(hint) == self.leader && !named_itself => {
+                    named_itself = true;
+                    thread::sleep(RETRY_PAUSE);
+                }
                 // Waiting would not help: no retry reaches a server the clerk cannot address.
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
-                }) if usize::from(hint) >= self.servers.len() => {
+                }) if usize::from(hint) >= self.servers.len()
+                    || usize::from(hint) == self.leader =>
+                {
                     return Err(ClerkError::LeaderNotListed {
                         asked: self.leader,
                         leader: hint.into(),
