@@ -91,7 +91,8 @@ impl RecordingClerk {
                 eprintln!("{gave_up}; the clerk goes on under a new session");
                 None
             }
-            Err(refused @ ClerkError::Refused(_)) => {
+            // The clerk has every server's address, so no leader it is told of is unknown.
+            Err(refused @ (ClerkError::Refused(_) | ClerkError::LeaderNotListed { .. })) => {
                 panic!("a fresh clerk's request was refused: {refused}")
             }
         }
