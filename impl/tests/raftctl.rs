@@ -45,11 +45,37 @@ fn put_append_get_and_status_round_trip() {
     let out = raftctl(&cluster, &["status"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let report = stdout(&out);
-    assert_eq!(report.lines().count(), 3, "{report}");
+    assert_eq!(report.lines().count(), 4, "{report}");
     assert_eq!(report.matches("Leader term").count(), 1, "{report}");
     // Each raftctl that writes registers a session first: two entries for the put, two for
     // the append, one per get, two for the put of the empty value.
     assert!(report.contains("commit 9"), "{report}");
+    let leader = report.lines().last().unwrap_or_default();
+    assert!(leader.starts_with("leader: server "), "{report}");
+
+    // Host names are accepted; a follower given alone names the leader it cannot reach at once
+    // (exit 2) rather than retrying until the timeout (30 s, exit 3).
+    let follower = report
+        .lines()
+        .position(|l| l.contains("Follower"))
+        .expect("a follower");
+    let port = cluster.clients[follower].port();
+    let out = Command::new(RAFTCTL)
+        .args(["--servers", &format!("localhost:{port}"), "--timeout", "30"])
+        .args(["put", "k", "v"])
+        .output()
+        .expect("run raftctl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(err.contains("list every server's client address"), "{err}");
+
+    // One server of three answers: no majority, so `status` fails.
+    let alone = format!("localhost:{port},127.0.0.1:1,127.0.0.1:2");
+    let out = Command::new(RAFTCTL)
+        .args(["--servers", &alone, "status"])
+        .output()
+        .expect("run raftctl");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! The deliberate-bug catalog (`../shared/BUGS.md`, plus leader-accepts-append and
-//! commit-beyond-last-new, added because no bug there broke Leader Append-Only or exercised the
-//! follower's commit rule): for every [`Mutation`] of the core, what goes wrong, where it was
+//! The deliberate-bug catalog (real-world Raft bugs and classic lab mistakes, plus
+//! leader-accepts-append and commit-beyond-last-new, added because no other bug broke Leader
+//! Append-Only or exercised the follower's commit rule): for every [`Mutation`] of the core, what goes wrong, where it was
 //! seen, which property must catch it, and the smallest configuration in which the model does.
 //!
 //! A safety property that never fails proves nothing; this table is the evidence that each one
@@ -29,7 +29,7 @@ pub struct Bug {
     pub mutation: Mutation,
     /// What the implementation does wrong, in one line.
     pub description: &'static str,
-    /// Where the bug shipped or is a known lab mistake (`../shared/BUGS.md`): a report, or
+    /// Where the bug shipped or is a known lab mistake (`raftcheck bugs` prints it): a report, or
     /// marked `fix:` or `rule:` where the source fixes the bug or states the rule it breaks
     /// rather than reporting it.
     pub seen_in: &'static str,
@@ -140,7 +140,7 @@ pub(crate) const REORDERING_RELIABLE: Network = Network {
     duplicating: false,
 };
 
-/// Every bug of `BUGS.md`, in its order (which is [`Mutation::ALL`]'s).
+/// Every bug of the catalog, in [`Mutation::ALL`]'s order.
 pub fn catalog() -> Vec<Bug> {
     use properties::*;
     vec![
@@ -456,7 +456,7 @@ pub fn catalog() -> Vec<Bug> {
         },
         Bug {
             mutation: Mutation::HardStateBeforeEntriesSynced,
-            description: "follower acknowledges entries once its term/vote record is durable, before the entries are",
+            description: "follower acknowledges entries once its term/vote record is durable, before the entries' own record is",
             seen_in: "etcd PR 8455 (entries must reach the WAL before the HardState that refers to them)",
             expected: COMMITTED_DURABLE_ON_MAJORITY,
             // s2 hears of term 1 from the leader's first AppendEntries carrying the entry: one
@@ -480,7 +480,7 @@ pub fn catalog() -> Vec<Bug> {
             mutation: Mutation::AppendWithoutTruncate,
             description: "follower replaces a conflicting suffix in memory but writes only the new entries to its log",
             seen_in: "rule: raft-rs Ready docs (entries may overwrite a suffix of the log)",
-            // BUGS.md expects Log Matching after a restart, which needs a third term and more
+            // The bug's first write-up expects Log Matching after a restart, which needs a third term and more
             // (BFS at 3 servers, 3 terms, 3 entries found none within 24 steps and 24 M states).
             // The stale suffix breaks the persistence contract itself at once: the log record
             // does not replay to the follower's log.
@@ -576,6 +576,16 @@ pub fn run(bug: &Bug, strategy: Strategy) -> BugRun {
     }
 }
 
+/// The last line of `raftcheck bugs`: `caught` is whether every bug was caught, `None`
+/// without `--run`.
+pub fn verdict(bugs: usize, caught: Option<bool>) -> String {
+    match caught {
+        None => format!("verdict: LISTED, {bugs} bugs (--run checks each in its configuration)"),
+        Some(true) => format!("verdict: PASS, each of the {bugs} bugs was caught"),
+        Some(false) => format!("verdict: FAIL, not every one of the {bugs} bugs was caught"),
+    }
+}
+
 /// Prints the catalog as a table and, with `run_checks`, checks every bug breadth first and adds
 /// what was found, the list of violated properties last since it is the only column of
 /// unbounded width. Returns whether every bug
@@ -633,5 +643,7 @@ pub fn print_table(run_checks: bool) -> bool {
     for bug in &bugs {
         println!("  {}", bug.command());
     }
+    println!();
+    println!("{}", verdict(bugs.len(), run_checks.then_some(all_caught)));
     all_caught
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property, UniformChooser};
 
 use crate::action::Action;
@@ -89,6 +90,50 @@ impl PropertyOutcome {
             PropertyOutcome::Unreachable(_) => "not reachable under these bounds",
         }
     }
+
+    /// The outcome's name in the JSON document (`docs/schema/check.schema.json`).
+    pub fn key(self) -> &'static str {
+        match self {
+            PropertyOutcome::Holds => "holds",
+            PropertyOutcome::NotRefuted => "not_refuted",
+            PropertyOutcome::Violated => "violated",
+            PropertyOutcome::ExampleFound => "example_found",
+            PropertyOutcome::NotReached => "not_reached",
+            PropertyOutcome::Unreachable(_) => "not_reachable",
+        }
+    }
+}
+
+/// What a run concluded, in one word: a script reads it from the exit code or the JSON
+/// document, a person from the last line of the output ([`CheckReport::summary`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The whole bounded space was explored: every safety property holds, every reachability
+    /// property was reached or is impossible under a bound the run names, and a leader can be
+    /// elected.
+    Pass,
+    /// A safety property was violated, or the whole space was explored and a reachability
+    /// property that no bound rules out was never reached.
+    Fail,
+    /// No violation in the part explored, but the search stopped before the end
+    /// (`--max-states`, or the simulation strategy): the run proves nothing.
+    Incomplete,
+    /// No violation, but the bounds let no election complete: every safety property holds
+    /// because nothing happens, which is no evidence either.
+    Vacuous,
+}
+
+impl Verdict {
+    /// The process exit code (2 is bad arguments, which never reach a verdict).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Incomplete => 3,
+            Verdict::Vacuous => 4,
+        }
+    }
 }
 
 /// One row of the property table.
@@ -161,6 +206,89 @@ impl CheckReport {
             }
             PropertyOutcome::Unreachable(why) => format!("{}: {why}", property.outcome.label()),
             other => other.label().to_string(),
+        }
+    }
+
+    /// The run's verdict (see [`Verdict`] for the order of the rules).
+    pub fn verdict(&self) -> Verdict {
+        let unreached = (self.properties.iter()).any(|p| p.outcome == PropertyOutcome::NotReached);
+        if self.violated() || (self.exhaustive && unreached) {
+            Verdict::Fail
+        } else if !self.exhaustive {
+            Verdict::Incomplete
+        } else if self.no_election().is_some() {
+            Verdict::Vacuous
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// The bound that rules out any election, if one does.
+    fn no_election(&self) -> Option<&'static str> {
+        self.properties.iter().find_map(|p| match p.outcome {
+            PropertyOutcome::Unreachable(why) if p.name == properties::LEADER_ELECTED => Some(why),
+            _ => None,
+        })
+    }
+
+    /// The verdict as one line, the last a run prints: what was shown and on how many states,
+    /// and every reachability property the bounds excused, so that a pass says what it does
+    /// not cover.
+    pub fn summary(&self) -> String {
+        let states = self.unique_states;
+        let named = |outcome: fn(PropertyOutcome) -> bool| -> Vec<String> {
+            (self.properties.iter())
+                .filter(|p| outcome(p.outcome))
+                .map(|p| match p.outcome {
+                    PropertyOutcome::Unreachable(why) => format!("\"{}\" ({why})", p.name),
+                    _ => format!("\"{}\"", p.name),
+                })
+                .collect()
+        };
+        match self.verdict() {
+            Verdict::Fail if self.violated() => {
+                let (name, path) = self.first_violation().expect("a violated property");
+                let steps = path.clone().into_actions().len();
+                let also = named(|o| o == PropertyOutcome::Violated).len() - 1;
+                let also = if also > 0 {
+                    format!(" (and {also} more)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "verdict: FAIL, \"{name}\" is violated{also}: a counterexample of {steps} steps \
+                     ({states} states explored)"
+                )
+            }
+            Verdict::Fail => format!(
+                "verdict: FAIL, never reached in the whole bounded space ({states} states), and no \
+                 bound rules it out: {}",
+                named(|o| o == PropertyOutcome::NotReached).join(", ")
+            ),
+            Verdict::Incomplete => format!(
+                "verdict: INCOMPLETE, no violation in the {states} states explored, but the search \
+                 stopped before the end (--max-states or simulation): nothing is proved"
+            ),
+            Verdict::Vacuous => format!(
+                "verdict: VACUOUS, no election can complete under these bounds ({}): the safety \
+                 properties hold only because nothing happens ({states} states)",
+                self.no_election().unwrap_or_default()
+            ),
+            Verdict::Pass => {
+                let excused = named(|o| matches!(o, PropertyOutcome::Unreachable(_)));
+                let reach = if excused.is_empty() {
+                    "every reachability property reached".to_string()
+                } else {
+                    format!(
+                        "not reachable under these bounds, so not shown: {}",
+                        excused.join(", ")
+                    )
+                };
+                format!(
+                    "verdict: PASS, every safety property holds in all {states} states of these \
+                     bounds; {reach}"
+                )
+            }
         }
     }
 

@@ -1,16 +1,20 @@
 //! The sequence diagram of a path, as SVG: one lifeline per server, drawn by role (thin grey a
-//! follower, dashed orange a candidate, thick green a leader, dotted while crashed); an arrow
-//! per message from the step that sent it to the step that delivered it (dashed when the
-//! network lost it or it is still in flight); a shape per local event; and a numbered row per
-//! step carrying that step's line of the text trace. The Explorer shows it for its current path
-//! (`RaftModel::as_svg`) and the `--html` page embeds it with clickable rows.
+//! follower, dashed orange a candidate, thick green a leader, dotted while crashed) and labelled
+//! with the server's term wherever it changes; an arrow per message from the step that sent it
+//! to the step that delivered it (dashed to a cross when the network lost it, dashed with no
+//! end when it is still in flight after the last step, and a short dashed stub to a cross for a
+//! send lost at once because the network had no room under `--max-in-flight`); a shape per local
+//! event, a commit included; and a numbered row per step carrying that step's whole line of the
+//! text trace, wrapped. A legend under the last row says what each line and mark means. The
+//! Explorer shows it for its current path (`RaftModel::as_svg`) and the `--html` page embeds it
+//! with clickable rows.
 //!
 //! Everything is sized from its content, so that nothing is clipped: lanes widen to fit the
 //! message labels (up to a limit past which a label is cut short, the whole text in its
-//! tooltip), and the SVG is as wide as its longest row. Text is 12 px monospace: readable at
-//! 100 % zoom with the default fonts of a plain browser, and its width predictable enough to
-//! compute (no icon fonts: the markers are SVG shapes). It brings its own white ground, since the
-//! Explorer's page is dark.
+//! tooltip), rows grow with their wrapped line, and the SVG is as wide as its lanes plus one
+//! column of wrapped text. Text is 12 px monospace: readable at 100 % zoom with the default
+//! fonts of a plain browser, and its width predictable enough to compute (no icon fonts: the
+//! markers are SVG shapes). It brings its own white ground, since the Explorer's page is dark.
 
 use std::fmt::Write as _;
 
@@ -38,12 +42,13 @@ const LEFT: f64 = 44.0;
 /// Lane widths: the narrowest keeps event labels apart, the widest stops one long message
 /// from stretching the whole diagram (its label is then cut short).
 const LANE_MIN: f64 = 150.0;
-const LANE_MAX: f64 = 290.0;
+const LANE_MAX: f64 = 240.0;
 /// Space between an arrow label and the lifelines at either end.
 const LABEL_PAD: f64 = 14.0;
-/// Characters of a step's trace line shown in its row; the whole line is in the tooltip (and
-/// in the page's state panel).
-const LINE_CHARS: usize = 72;
+/// Characters per line of a step's wrapped trace line.
+const LINE_CHARS: usize = 64;
+/// Height of one line of wrapped text.
+const LINE: f64 = 15.0;
 
 /// The property a path violates and the row (step) of the first state violating it.
 #[derive(Clone, Copy, Debug)]
@@ -56,21 +61,25 @@ pub struct Broken<'a> {
 /// `i` the state after step `i`; rows carry `data-row` so that a page can make them clickable.
 pub fn svg(steps: &[Step], broken: Option<Broken>) -> String {
     let rows = steps.len().saturating_sub(1);
-    let lines: Vec<String> = steps
-        .windows(2)
-        .filter_map(|w| Some(render::step(&w[0].0, w[0].1?, &w[1].0)))
+    let lines: Vec<Vec<String>> = std::iter::once("initial state".to_string())
+        .chain(
+            steps
+                .windows(2)
+                .filter_map(|w| Some(render::step(&w[0].0, w[0].1?, &w[1].0))),
+        )
+        .enumerate()
+        .map(|(row, line)| match broken.filter(|b| b.row == row) {
+            Some(b) => [vec![format!("violates \"{}\":", b.property)], wrap(&line)].concat(),
+            None => wrap(&line),
+        })
         .collect();
     let arrows = arrows(steps);
     let servers = steps.first().map_or(0, |s| s.0.servers.len());
     let lane = lane_width(&arrows);
-    let g = Geometry { lane, servers };
-    let line_width = lines
-        .iter()
-        .map(|l| text_width(l, LINE_CHARS))
-        .fold(0.0, f64::max);
-    let width = (g.text_x() + line_width.max(label_width("step")) + 20.0).ceil();
-    let legend_y = g.y(rows) + ROW;
-    let height = (legend_y + 18.0).ceil();
+    let g = Geometry::new(lane, servers, &lines);
+    let width = (g.text_x() + label_width(&"m".repeat(LINE_CHARS)) + 20.0).ceil();
+    let legend_y = g.bottom() + ROW / 2.0;
+    let height = (legend_y + 3.0 * LINE + 16.0).ceil();
     let mut svg = format!(
         "<svg class='raft-seq' version='1.1' xmlns='http://www.w3.org/2000/svg' \
          width='{width}' height='{height}' viewBox='0 0 {width} {height}' \
@@ -93,19 +102,20 @@ pub fn svg(steps: &[Step], broken: Option<Broken>) -> String {
         g.text_x()
     );
     row_texts(&mut svg, &g, width, &lines, broken);
-    lifelines(&mut svg, &g, steps);
-    // Labels go on top of every line, each on a white ground: arrows cross each other.
     let mut labels = String::new();
+    lifelines(&mut svg, &mut labels, &g, steps);
+    // Labels go on top of every line, each on a white ground: arrows cross each other.
     for arrow in &arrows {
         arrow.draw(&mut svg, &mut labels, &g, rows);
     }
     for (row, w) in (1..).zip(steps.windows(2)) {
         if let Some(action) = w[0].1 {
-            for (id, shape, text) in marks(action, &w[1].0) {
+            for (id, shape, text) in marks(&w[0].0, action, &w[1].0) {
                 let (x, y) = (g.x(id), g.y(row));
                 svg.push_str(&shape.svg(x, y));
                 label(&mut labels, x + 10.0, y, Anchor::Start, &text, &text);
             }
+            no_room(&mut svg, &mut labels, &g, row, action);
         }
     }
     svg.push_str(&labels);
@@ -114,19 +124,75 @@ pub fn svg(steps: &[Step], broken: Option<Broken>) -> String {
     svg
 }
 
-/// Where things go: lanes of equal width after the step-number column, then the trace lines.
+/// `text` cut into lines of at most [`LINE_CHARS`] characters at spaces (a longer word is cut
+/// where it must be).
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        let room = LINE_CHARS - last.chars().count().min(LINE_CHARS);
+        if !last.is_empty() && word.chars().count() < room {
+            last.push(' ');
+            last.push_str(word);
+            continue;
+        }
+        if !last.is_empty() {
+            lines.push(String::new());
+        }
+        let chars: Vec<char> = word.chars().collect();
+        for (k, chunk) in chars.chunks(LINE_CHARS).enumerate() {
+            if k > 0 {
+                lines.push(String::new());
+            }
+            lines.last_mut().expect("a line").extend(chunk);
+        }
+    }
+    lines
+}
+
+/// Where things go: lanes of equal width after the step-number column, then the trace lines;
+/// each row as tall as its wrapped line.
 struct Geometry {
     lane: f64,
     servers: usize,
+    /// Each row's top, and the bottom of the last one at the end.
+    tops: Vec<f64>,
 }
 
 impl Geometry {
+    fn new(lane: f64, servers: usize, lines: &[Vec<String>]) -> Geometry {
+        let mut tops = vec![TOP - ROW / 2.0];
+        for row in lines {
+            let height = ROW.max(row.len() as f64 * LINE + 12.0);
+            tops.push(tops.last().expect("a top") + height);
+        }
+        Geometry {
+            lane,
+            servers,
+            tops,
+        }
+    }
+
     fn x(&self, id: NodeId) -> f64 {
         LEFT + self.lane * (f64::from(id) + 0.5)
     }
 
+    /// The middle of `row`'s first line: where its arrows and marks are.
     fn y(&self, row: usize) -> f64 {
-        TOP + ROW * row as f64
+        self.top(row) + ROW / 2.0
+    }
+
+    fn top(&self, row: usize) -> f64 {
+        self.tops[row.min(self.tops.len() - 1)]
+    }
+
+    fn height(&self, row: usize) -> f64 {
+        self.top(row + 1) - self.top(row)
+    }
+
+    /// Below the last row.
+    fn bottom(&self) -> f64 {
+        *self.tops.last().expect("a top")
     }
 
     fn text_x(&self) -> f64 {
@@ -141,15 +207,6 @@ fn text_width(text: &str, max: usize) -> f64 {
 
 fn label_width(text: &str) -> f64 {
     text_width(text, usize::MAX)
-}
-
-/// A text element showing `text` cut to `max` characters, its whole text as tooltip.
-fn cut_text(attrs: &str, text: &str, max: usize) -> String {
-    format!(
-        "<text {attrs}><title>{}</title>{}</text>",
-        escape(text),
-        escape(&truncate(text, max))
-    )
 }
 
 /// Which end of a label its x is.
@@ -191,42 +248,48 @@ fn lane_width(arrows: &[Arrow]) -> f64 {
     needed.min(LANE_MAX).ceil()
 }
 
-/// Every row: a band to click (tinted where the property broke), its number and its trace line.
-fn row_texts(svg: &mut String, g: &Geometry, width: f64, lines: &[String], broken: Option<Broken>) {
-    let rows = std::iter::once("initial state".to_string()).chain(lines.iter().cloned());
-    for (row, line) in rows.enumerate() {
+/// Every row: a band to click (tinted where the property broke), its number and its trace
+/// line, wrapped (the violated property first, in red, where it broke).
+fn row_texts(
+    svg: &mut String,
+    g: &Geometry,
+    width: f64,
+    lines: &[Vec<String>],
+    broken: Option<Broken>,
+) {
+    for (row, line) in lines.iter().enumerate() {
         let y = g.y(row);
-        let bad = broken.filter(|b| b.row == row);
+        let bad = broken.is_some_and(|b| b.row == row);
         let (class, fill) = match (row, bad) {
-            (_, Some(_)) => ("step broken", "#fde2e2"),
-            (0, None) => ("start", "transparent"),
+            (_, true) => ("step broken", "#fde2e2"),
+            (0, false) => ("start", "transparent"),
             _ => ("step", "transparent"),
         };
         let _ = write!(
             svg,
             "<g class='{class}' data-row='{row}'><rect class='band' x='0' y='{}' width='{width}' \
-             height='{ROW}' fill='{fill}'/><text x='{}' y='{}' text-anchor='end' fill='#555'>{row}</text>",
-            y - ROW / 2.0,
+             height='{}' fill='{fill}'/><text x='{}' y='{}' text-anchor='end' fill='#555'>{row}</text>",
+            g.top(row),
+            g.height(row),
             LEFT - 10.0,
             y + 4.0
         );
-        let attrs = format!("x='{}' y='{}'", g.text_x(), y + 4.0);
-        match bad {
-            Some(b) => {
-                let head = format!("violates \"{}\": ", b.property);
-                let rest = LINE_CHARS.saturating_sub(head.chars().count());
-                let _ = write!(
-                    svg,
-                    "<text {attrs}><title>{}{}</title><tspan font-weight='bold' fill='#b91c1c'>{}</tspan>{}</text>",
-                    escape(&head),
-                    escape(&line),
-                    escape(&head),
-                    escape(&truncate(&line, rest))
-                );
-            }
-            None => svg.push_str(&cut_text(&attrs, &line, LINE_CHARS)),
+        let _ = write!(svg, "<text y='{}'>", y + 4.0);
+        for (k, text) in line.iter().enumerate() {
+            let dy = if k == 0 { 0.0 } else { LINE };
+            let style = if bad && k == 0 {
+                " font-weight='bold' fill='#b91c1c'"
+            } else {
+                ""
+            };
+            let _ = write!(
+                svg,
+                "<tspan x='{}' dy='{dy}'{style}>{}</tspan>",
+                g.text_x(),
+                escape(text)
+            );
         }
-        svg.push_str("</g>");
+        svg.push_str("</text></g>");
     }
 }
 
@@ -271,27 +334,67 @@ impl Life {
     }
 }
 
-/// Each server's lifeline, one segment per run of rows in which it keeps its style: a segment
-/// starts at the row of the step that put the server in that state.
-fn lifelines(svg: &mut String, g: &Geometry, steps: &[Step]) {
-    let end = g.y(steps.len().saturating_sub(1)) + ROW / 2.0;
+/// Each server's lifeline, one segment per run of rows in which it keeps its style and its
+/// term: a segment starts at the row of the step that put the server in that state, and a
+/// running server's segment is labelled with its term.
+fn lifelines(svg: &mut String, labels: &mut String, g: &Geometry, steps: &[Step]) {
+    let end = g.bottom();
     for id in 0..g.servers {
-        let life = |row: usize| Life::of(&steps[row].0.servers[id]);
+        let server = |row: usize| &steps[row].0.servers[id];
+        let life = |row: usize| Life::of(server(row));
+        let term = |row: usize| server(row).node.as_ref().map(|n| n.current_term());
         let mut start = 0;
         for row in 1..=steps.len() {
-            if row < steps.len() && life(row) == life(start) {
+            if row < steps.len() && life(row) == life(start) && term(row) == term(start) {
                 continue;
             }
             let y2 = if row < steps.len() { g.y(row) } else { end };
+            let x = g.x(id as NodeId);
+            let y1 = if start == 0 { g.top(0) } else { g.y(start) };
             let _ = write!(
                 svg,
-                "<line x1='{0}' y1='{1}' x2='{0}' y2='{y2}' {2}/>",
-                g.x(id as NodeId),
-                g.y(start) - ROW / 2.0,
+                "<line x1='{x}' y1='{y1}' x2='{x}' y2='{y2}' {}/>",
                 life(start).style()
             );
+            if let Some(t) = term(start) {
+                let text = format!("t{t}");
+                let full = format!("s{id} is in term {t} from step {start}");
+                label(
+                    labels,
+                    x - 7.0,
+                    g.y(start) + 13.0,
+                    Anchor::End,
+                    &text,
+                    &full,
+                );
+            }
             start = row;
         }
+    }
+}
+
+/// The sends of the step in `row` that the network lost at once because they did not fit
+/// under `--max-in-flight`: a short dashed stub from the sender towards each receiver, ending
+/// in an orange cross.
+fn no_room(svg: &mut String, labels: &mut String, g: &Geometry, row: usize, action: Action) {
+    let Some(from) = action.acting_server() else {
+        return;
+    };
+    let lost = action.lost();
+    for to in (0..g.servers as NodeId).filter(|to| lost & (1 << to) != 0) {
+        let (x1, y) = (g.x(from), g.y(row) + 6.0);
+        let x2 = x1 + (g.x(to) - x1).signum() * g.lane * 0.4;
+        let full = format!("s{from}→s{to}: lost as it was sent, no room under --max-in-flight");
+        let _ = write!(
+            svg,
+            "<line x1='{x1}' y1='{y}' x2='{x2}' y2='{y}' stroke='#c2410c' stroke-width='1.5' \
+             stroke-dasharray='3 3'><title>{}</title></line>{}",
+            escape(&full),
+            Shape::Cross("#c2410c").svg(x2, y)
+        );
+        let anchor = if x2 >= x1 { Anchor::End } else { Anchor::Start };
+        let x = if x2 >= x1 { x2 - 8.0 } else { x2 + 8.0 };
+        label(labels, x, y + 12.0, anchor, "no room", &full);
     }
 }
 
@@ -454,6 +557,8 @@ enum Shape {
     Cross(&'static str),
     /// A restart: a green triangle.
     Triangle,
+    /// A server's commit index moved up: a green tick.
+    Commit,
 }
 
 impl Shape {
@@ -482,6 +587,15 @@ impl Shape {
                 x + 6.0,
                 y + 6.0
             ),
+            Shape::Commit => format!(
+                "<path d='M{},{} L{},{} L{},{}' stroke='#15803d' stroke-width='3' fill='none'/>",
+                x - 6.0,
+                y,
+                x - 1.5,
+                y + 5.0,
+                x + 7.0,
+                y - 6.0
+            ),
             Shape::Triangle => format!(
                 "<path d='M{},{} L{x},{} L{},{} z' fill='#16a34a'/>",
                 x - 6.5,
@@ -494,16 +608,17 @@ impl Shape {
     }
 }
 
-/// The markers of one step: on which lifeline, which shape, and a short label (the trace line
-/// of the row says the rest). Deliveries and drops are drawn as arrows instead.
-fn marks(action: Action, next: &State) -> Vec<(NodeId, Shape, String)> {
+/// The markers of one step from `last` to `next`: on which lifeline, which shape, and a short
+/// label (the trace line of the row says the rest). Deliveries and drops are drawn as arrows
+/// instead. A server whose commit index went up gets a tick, after the action's own mark.
+fn marks(last: &State, action: Action, next: &State) -> Vec<(NodeId, Shape, String)> {
     let on_acting = |shape, label: &str| {
         let id = action.acting_server();
         id.map(|id| (id, shape, label.to_string()))
             .into_iter()
             .collect()
     };
-    match action {
+    let mut marks: Vec<(NodeId, Shape, String)> = match action {
         Action::Timeout { .. } => on_acting(Shape::Ring, "timeout"),
         Action::Propose { .. } => on_acting(Shape::Diamond, "propose"),
         Action::Request { client, .. } => on_acting(Shape::Diamond, &format!("c{client} request")),
@@ -527,10 +642,26 @@ fn marks(action: Action, next: &State) -> Vec<(NodeId, Shape, String)> {
         | Action::Drop { .. }
         | Action::ClientTimeout { .. }
         | Action::Expire => Vec::new(),
+    };
+    for id in 0..next.servers.len() as NodeId {
+        let commit = |s: &State| s.node(id).map(|n| n.commit_index());
+        if let (Some(before), Some(after)) = (commit(last), commit(next)) {
+            if after > before {
+                let text = if marks.iter().any(|m| m.0 == id) {
+                    format!("; commit {after}")
+                } else {
+                    format!("commit {after}")
+                };
+                marks.push((id, Shape::Commit, text));
+            }
+        }
     }
+    marks
 }
 
-/// What the lifeline styles mean, under the last row.
+/// What the lines and marks mean, under the last row: the lifeline styles, then the arrows
+/// (delivered, lost by the network, lost for lack of room, still in flight at the end) and the
+/// commit tick.
 fn legend(svg: &mut String, y: f64) {
     let mut x = 10.0;
     for life in Life::ALL {
@@ -544,5 +675,50 @@ fn legend(svg: &mut String, y: f64) {
             y + 4.0
         );
         x += 30.0 + label_width(name) + 24.0;
+    }
+    let y = y + 2.0 * LINE - 6.0;
+    let mut x = 10.0;
+    let items: [(&str, String); 5] = [
+        (
+            "delivered",
+            "stroke='#222' stroke-width='1.5' marker-end='url(#raft-seq-arrow)'".to_string(),
+        ),
+        (
+            "lost by the network",
+            "stroke='#888' stroke-width='1.5' stroke-dasharray='5 4'".to_string(),
+        ),
+        (
+            "lost as sent: no room (--max-in-flight)",
+            "stroke='#c2410c' stroke-width='1.5' stroke-dasharray='3 3'".to_string(),
+        ),
+        (
+            "still in flight at the end",
+            "stroke='#888' stroke-width='1.5' stroke-dasharray='5 4'".to_string(),
+        ),
+        ("commit index moves up", String::new()),
+    ];
+    let mut y = y;
+    for (k, (name, style)) in items.iter().enumerate() {
+        if k == 3 {
+            (x, y) = (10.0, y + LINE + 4.0);
+        }
+        let end = x + 30.0;
+        if style.is_empty() {
+            svg.push_str(&Shape::Commit.svg(x + 12.0, y));
+        } else {
+            let _ = write!(svg, "<line x1='{x}' y1='{y}' x2='{end}' y2='{y}' {style}/>");
+        }
+        match k {
+            1 => svg.push_str(&Shape::Cross("#888").svg(end, y)),
+            2 => svg.push_str(&Shape::Cross("#c2410c").svg(end, y)),
+            _ => {}
+        }
+        let _ = write!(
+            svg,
+            "<text x='{}' y='{}' fill='#555'>{name}</text>",
+            end + 10.0,
+            y + 4.0
+        );
+        x = end + 10.0 + label_width(name) + 22.0;
     }
 }

@@ -5,8 +5,10 @@
 //! keys), show every server's state side by side, the violated property named at the step
 //! where it broke.
 //!
-//! The script marks the page `data-loaded` once it has run to its end and counts the steps in
-//! `data-steps`: `tests/html_page.rs` checks both in a headless browser.
+//! The script marks the page `data-loaded` once it has run to its end, counts the steps in
+//! `data-steps`, and notes the page's laid-out width in `data-scroll-width` and how many pixels
+//! of the diagram its box hides (scrolled out of view) in `data-diagram-hidden`:
+//! `tests/html_page.rs` checks them in a headless browser.
 
 use std::fmt::Write as _;
 
@@ -17,8 +19,8 @@ use stateright::Model;
 use crate::check::{CheckReport, PropertyOutcome};
 use crate::diagram::{self, Broken, Step};
 use crate::model::RaftModel;
-use crate::render;
 use crate::state::{Cmd, Pending, Server, State};
+use crate::{probes, properties, render};
 
 /// The page for `report`, a check of `model`; `config` is the bounds as the CLI prints them.
 pub fn page(model: &RaftModel, config: &str, report: &CheckReport) -> String {
@@ -32,6 +34,20 @@ pub fn page(model: &RaftModel, config: &str, report: &CheckReport) -> String {
         ),
     };
     let mut body = format!("<h1 class='{class}'>raftcheck: {}</h1>", escape(&title));
+    if let Some(meaning) = violation.and_then(|(name, _)| properties::meaning(name)) {
+        let _ = write!(body, "<p class='meaning'>{}</p>", escape(meaning));
+    }
+    for bug in model.bounds.mutations.iter() {
+        let said = probes::configuration(bug).map_or(String::new(), |b| {
+            format!(": {} (seen in {})", b.description, b.seen_in)
+        });
+        let _ = write!(
+            body,
+            "<p class='bug'>Deliberate bug switched on: <b>{}</b>{}</p>",
+            escape(bug.name()),
+            escape(&said)
+        );
+    }
     let mut broken_row = 0;
     if let Some((name, path)) = violation {
         let steps = path.clone().into_vec();
@@ -63,7 +79,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:20px;color:#22
 h1{margin:0 0 8px;font-size:22px}h1.ok{color:#1a7f37}h1.bad{color:#b91c1c}h1.warn{color:#9a6700}\
 h2{font-size:17px;margin:22px 0 6px}.bad{color:#b91c1c}\
 .trace{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}\
-.diagram{overflow-x:auto;border:1px solid #ccc;max-width:100%}\
+.diagram{overflow-x:auto;border:1px solid #ccc;max-width:100%;min-width:0}\
+.meaning{font-size:16px;margin:0 0 6px}.bug{margin:0 0 6px}\
 .panel{flex:1 1 420px;position:sticky;top:8px;border:1px solid #ccc;padding:8px 10px}\
 .panel h3{margin:0 0 6px;font-size:15px}.panel .line{font-family:monospace;font-size:13px;margin:0 0 8px}\
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eee;\
@@ -91,6 +108,9 @@ if(e.key==='ArrowDown'&&current+1<rows.length){show(current+1);e.preventDefault(
 if(e.key==='ArrowUp'&&current>0){show(current-1);e.preventDefault();}});\
 show(Number(document.body.getAttribute('data-broken')));\
 document.body.setAttribute('data-steps',String(document.querySelectorAll('svg .step').length));\
+document.body.setAttribute('data-scroll-width',String(document.documentElement.scrollWidth));\
+var box=document.querySelector('.diagram');\
+document.body.setAttribute('data-diagram-hidden',String(box?box.scrollWidth-box.clientWidth:0));\
 document.body.setAttribute('data-loaded','yes');})();";
 
 /// The diagram beside the panel of the selected step's state.
@@ -308,4 +328,5 @@ fn summary(body: &mut String, config: &str, report: &CheckReport) {
         );
     }
     body.push_str("</table>");
+    let _ = write!(body, "<p class='verdict'>{}</p>", escape(&report.summary()));
 }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cmd;
 pub mod diagram;
 pub mod html;
+pub mod json;
 pub mod kv;
 pub mod model;
 pub mod network;
@@ -15,6 +16,7 @@ pub mod panics;
 pub mod probes;
 pub mod properties;
 pub mod render;
+pub mod scope;
 pub mod state;
 pub mod symmetry;
 

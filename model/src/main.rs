@@ -2,10 +2,16 @@
 //!
 //! Subcommands: `check` explores the model and reports every property, `explore` serves
 //! Stateright's web Explorer on the same model, `bugs` lists (and with `--run` checks) the
-//! deliberate-bug catalog, `lincheck` checks a recorded KV history for linearizability.
-//! Exit codes: 0 every safety property holds and every reachability property was reached (or
-//! the history is linearizable), 1 a violation (or an unreached property), 2 bad arguments or
-//! input, 3 (lincheck only) the time budget ran out before a verdict.
+//! deliberate-bug catalog, `lincheck` checks a recorded KV history for linearizability. Each
+//! run ends with a one-line verdict, and with `--json` prints one JSON document instead
+//! (`raft_model::json`).
+//!
+//! Exit codes: 0 pass (every safety property holds on the whole bounded space, every
+//! reachability property reached or ruled out by a named bound, a leader can be elected; every
+//! bug caught; the history linearizable), 1 fail (a violation, an unexplained unreached
+//! property, a bug not caught, a history not linearizable), 2 bad arguments or input, 3
+//! incomplete (the search stopped before the end with no violation; lincheck: the budget ran
+//! out), 4 vacuous (no election can complete under the bounds).
 
 use std::path::{Path as FilePath, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +26,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
 use raft_model::catalog::Bug;
 use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
-use raft_model::probes;
+use raft_model::json::{self, BugDoc, BugsDocument, CheckDocument, LincheckDocument, Search};
+use raft_model::{catalog, probes, scope};
 use raft_model::{
     html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, Preset, RaftModel,
     State,
@@ -44,12 +51,16 @@ enum Command {
     Check(CheckArgs),
     /// Serve Stateright's web Explorer on the model.
     Explore(ExploreArgs),
-    /// The deliberate-bug catalog: each bug, where it was seen and the property it must violate.
+    /// The deliberate-bug catalog: each bug, where it was seen (its sources) and the property
+    /// it must violate.
     Bugs {
         /// Check every bug in its catalog configuration (breadth first, one thread) and add the
         /// property found violated, trace length, states explored and seconds.
         #[arg(long)]
         run: bool,
+        /// Print one JSON document (docs/schema/bugs.schema.json) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a recorded KV history (JSON lines) for linearizability.
     Lincheck(LincheckArgs),
@@ -174,7 +185,7 @@ impl ModelArgs {
             Origin::Preset(p) => (
                 p.bounds(),
                 KvBounds::default(),
-                format!("preset {}; not explored: {}", p.name(), p.excludes()),
+                format!("preset {}", p.name()),
             ),
             Origin::Catalog(bug) => (
                 bug.config,
@@ -268,6 +279,9 @@ struct CheckArgs {
     /// Address printed in the Explorer URL of a counterexample.
     #[arg(long, default_value = "127.0.0.1:3000")]
     explorer_addr: String,
+    /// Print one JSON document (docs/schema/check.schema.json) instead of the text report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -294,13 +308,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_command(&args),
         Command::Explore(args) => explore_command(&args),
-        Command::Bugs { run } => {
-            if raft_model::catalog::print_table(run) {
+        Command::Bugs { run, json: false } => {
+            if catalog::print_table(run) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
         }
+        Command::Bugs { run, json: true } => bugs_json(run),
         Command::Lincheck(args) => lincheck_command(&args),
     }
 }
@@ -315,13 +330,55 @@ struct LincheckArgs {
     /// Give up with "unknown" (exit 3) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     budget: u64,
+    /// Print one JSON document (docs/schema/lincheck.schema.json) instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `bugs --json`: the catalog, each bug checked with `--run`, as one document.
+fn bugs_json(run: bool) -> ExitCode {
+    let start = std::time::Instant::now();
+    let bugs = catalog::catalog();
+    let runs: Vec<_> = bugs
+        .iter()
+        .map(|bug| run.then(|| catalog::run(bug, Strategy::Bfs)))
+        .collect();
+    let caught = run.then(|| runs.iter().flatten().all(|r| r.caught()));
+    let (verdict, code) = match caught {
+        None => ("listed", 0),
+        Some(true) => ("pass", 0),
+        Some(false) => ("fail", 1),
+    };
+    json::print(&BugsDocument {
+        format: "raftcheck bugs",
+        version: json::VERSION,
+        verdict,
+        exit_code: code,
+        summary: catalog::verdict(bugs.len(), caught),
+        bugs: (bugs.iter().zip(&runs))
+            .map(|(bug, run)| BugDoc::new(bug, run.as_ref()))
+            .collect(),
+        seconds: start.elapsed().as_secs_f64(),
+        peak_rss_bytes: json::peak_rss_bytes(),
+    });
+    ExitCode::from(code)
 }
 
 fn lincheck_command(args: &LincheckArgs) -> ExitCode {
     let budget = Duration::from_secs(args.budget);
     match raft_lincheck::run(&args.history, args.html.as_deref(), budget) {
+        Ok(report) if args.json => {
+            json::print(&LincheckDocument::new(
+                &report,
+                &args.history,
+                args.html.as_deref(),
+                budget,
+            ));
+            ExitCode::from(report.exit_code())
+        }
         Ok(report) => {
             println!("{report}");
+            println!("{}", json::lincheck_verdict(&report));
             ExitCode::from(report.exit_code())
         }
         Err(e) => {
@@ -384,26 +441,28 @@ fn check_command(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    println!("raftcheck check");
-    println!("  bounds from      {origin}");
-    println!("{}", describe(&model));
-    println!("  strategy         {strategy_name}");
-    println!(
-        "  symmetry         {}",
-        if model.symmetry {
-            "one state per renaming of the server ids"
-        } else {
-            "off"
-        }
-    );
-    println!("  threads          {}", args.threads);
-    for why in args
-        .model
-        .bugs
-        .iter()
+    let warnings: Vec<String> = (args.model.bugs.iter())
         .filter_map(|b| cannot_show(*b, &model))
-    {
-        println!("warning: {why}");
+        .collect();
+    let not_explored = scope::not_explored(&model.bounds, &model.kv).join(", ");
+    if !args.json {
+        println!("raftcheck check");
+        println!("  bounds from      {origin}");
+        println!("{}", describe(&model));
+        println!("  not explored     {not_explored}");
+        println!("  strategy         {strategy_name}");
+        println!(
+            "  symmetry         {}",
+            if model.symmetry {
+                "one state per renaming of the server ids"
+            } else {
+                "off"
+            }
+        );
+        println!("  threads          {}", args.threads);
+        for why in &warnings {
+            println!("warning: {why}");
+        }
     }
     let options = CheckOptions {
         strategy,
@@ -413,7 +472,38 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         progress: Some(progress),
     };
     let report = check::run(model.clone(), &options);
+    let explore = explore_command_line(&model, &args.explorer_addr);
+    let url = |path: &Path<State, Action>| explorer_url(&model, path, &args.explorer_addr);
+    if let Some(out) = &args.html {
+        if let Err(e) = write_page(out, &model, &report) {
+            eprintln!("error: --html {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    }
+    let verdict = report.verdict();
+    if args.json {
+        let search = Search {
+            strategy: match strategy {
+                Strategy::Bfs => "bfs",
+                Strategy::Dfs => "dfs",
+                Strategy::Simulation { .. } => "simulation",
+            },
+            seed: match strategy {
+                Strategy::Simulation { seed } => Some(seed),
+                _ => None,
+            },
+            symmetry: model.symmetry,
+            threads: args.threads.into(),
+            max_states,
+        };
+        let explorer = (explore, url);
+        let mut doc = CheckDocument::new(&model, &report, origin, warnings, search, explorer);
+        doc.html = args.html.as_ref().map(|p| p.display().to_string());
+        json::print(&doc);
+        return ExitCode::from(verdict.exit_code());
+    }
     println!("\nchecked\n{}", describe(&model));
+    println!("  not explored     {not_explored}");
     print_report(&report);
     if let Some((name, path)) = report.first_violation() {
         let trace = render::trace(path);
@@ -422,23 +512,14 @@ fn check_command(args: &CheckArgs) -> ExitCode {
             println!("  {:>3}. {line}", i + 1);
         }
         println!("\nFinal state:\n{:?}", path.last_state());
-        println!(
-            "\nExplore it: {} (run `raftcheck explore` with the same flags)",
-            explorer_url(&model, path, &args.explorer_addr)
-        );
+        println!("\nExplore it: {}", url(path));
+        println!("  served by: {explore}");
     }
     if let Some(out) = &args.html {
-        if let Err(e) = write_page(out, &model, &report) {
-            eprintln!("error: --html {}: {e}", out.display());
-            return ExitCode::from(2);
-        }
         println!("\nWrote {}", out.display());
     }
-    if report.violated() || !report.all_good() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    println!("\n{}", report.summary());
+    ExitCode::from(verdict.exit_code())
 }
 
 fn write_page(out: &FilePath, model: &RaftModel, report: &CheckReport) -> std::io::Result<()> {
@@ -446,20 +527,38 @@ fn write_page(out: &FilePath, model: &RaftModel, report: &CheckReport) -> std::i
 }
 
 /// The Explorer URL that opens `path` step by step, when `raftcheck explore` with the same
-/// flags serves on `addr`.
+/// flags serves on `addr`. Stateright's Explorer names a path by the position of each action in
+/// the list of the state before it, which depends on every bound: the same URL under other
+/// flags is another run, so the URL is always printed with [`explore_command_line`].
 fn explorer_url(model: &RaftModel, path: &Path<State, Action>, addr: &str) -> String {
     format!("http://{addr}/#/steps/{}", path.encode(model))
+}
+
+/// The `raftcheck explore` command that serves `model` on `addr`, every bound and bug spelled
+/// out, so that it does not depend on a preset or on the CLI's defaults.
+fn explore_command_line(model: &RaftModel, addr: &str) -> String {
+    let bugs: String = (model.bounds.mutations.iter())
+        .map(|m| format!(" --bug {}", m.name()))
+        .collect();
+    format!(
+        "raftcheck explore --addr {addr} {}{bugs}",
+        catalog::flags(&model.bounds, &model.kv)
+    )
 }
 
 fn print_report(report: &CheckReport) {
     println!();
     println!(
-        "{} unique states, {} total, max depth {}, {:.2} s, {:.0} unique states/s{}",
+        "{} unique states, {} total, max depth {}, {:.2} s, {:.0} unique states/s{}{}",
         report.unique_states,
         report.total_states,
         report.max_depth,
         report.elapsed.as_secs_f64(),
         report.states_per_second(),
+        json::peak_rss_bytes().map_or(String::new(), |b| format!(
+            ", peak RSS {} MB",
+            b / 1_000_000
+        )),
         if report.exhaustive {
             " (exhaustive)"
         } else {
@@ -479,9 +578,9 @@ fn print_report(report: &CheckReport) {
     }
     if report.removed_by_bound > 0 {
         println!(
-            "\n{} steps were not taken: their sends did not fit under --max-in-flight on a \
-             lossless network (counted as generated, so a step from a state reached twice \
-             counts twice)",
+            "\n{} steps were not taken: their sends (or a duplicate) did not fit under \
+             --max-in-flight on a lossless network (counted as generated, so a step from a state \
+             reached twice counts twice)",
             report.removed_by_bound
         );
     }

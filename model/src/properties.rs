@@ -271,3 +271,39 @@ fn leader_replaced_after_commit<M>(_: &M, s: &State) -> bool {
         later.into_iter().any(|l| *l != 0)
     })
 }
+
+/// What property `name` means, in one sentence a reader of a counterexample can take in (the
+/// page of `raftcheck check --html` names the violated property with it).
+pub fn meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        ELECTION_SAFETY => "At most one server is ever leader of a given term.",
+        LEADER_APPEND_ONLY => "A leader never overwrites or deletes entries of its own log.",
+        LOG_MATCHING => {
+            "Two logs with an entry of the same index and term hold the same entries up to it."
+        }
+        LEADER_COMPLETENESS => {
+            "A leader of any later term holds every entry committed in an earlier term."
+        }
+        STATE_MACHINE_SAFETY => "No two servers ever apply different commands at the same index.",
+        COMMITTED_NEVER_OVERWRITTEN => {
+            "A server that holds an index as committed keeps the committed entry there."
+        }
+        COMMITTED_DURABLE_ON_MAJORITY => {
+            "Every committed entry is on the disk (the durable log) of a majority of servers."
+        }
+        COMMIT_INDEX_MONOTONIC => "A running server's commit index never goes back.",
+        MATCH_INDEX_MONOTONIC => {
+            "A leader's match index for a follower never goes back within its term."
+        }
+        APPLIED_IN_ORDER => "Each running server applies indices 1, 2, 3, … in order, each once.",
+        NO_STEP_PANICS => "Every step of the core, the KV service and the model runs to its end.",
+        STORAGE_REPLAYS_TO_MEMORY => {
+            "Replaying a server's durable records gives exactly the state it runs with."
+        }
+        LINEARIZABLE => {
+            "The clients' operations take effect in an order consistent with their real-time \
+             order and the replies they got."
+        }
+        _ => return None,
+    })
+}

@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use raft_impl::{AppendEntries, Envelope, HardState, Message, NodeId, Record, Role};
+use raft_impl::{AppendEntries, Envelope, HardState, Message, Mutation, NodeId, Record, Role};
 
 use crate::bounds::SERVER_LIMIT;
 use crate::kv::{Clients, Status};
@@ -171,7 +171,9 @@ impl Hash for State {
 /// Hashes what can influence the server's future and nothing else, so that states which differ
 /// only in stale volatile leftovers are one state to the checker: the leader hint (never read by
 /// the model), a non-leader's next and match indices (reset when it becomes leader) and a
-/// non-candidate's vote tally (reset when it becomes candidate).
+/// non-candidate's vote tally (reset when it becomes candidate, except under the
+/// `vote-tally-not-reset` probe, which carries it into the next election: then every role's
+/// tally is hashed).
 fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
     h.write_usize(server.pending.len());
     for pending in &server.pending {
@@ -208,10 +210,15 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
         hash_hard(&server.durable, r, h);
     }
     h.write_u64(node.commit_index() << 32 | node.last_applied());
+    let stale_tally_counts = (node.config().mutations).contains(Mutation::VoteTallyNotReset);
     match node.role() {
+        Role::Follower if stale_tally_counts => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Follower => {}
         Role::Candidate => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Leader => {
+            if stale_tally_counts {
+                h.write_u8(r.mask(node.votes_granted() as u8));
+            }
             for new in 0..r.len {
                 let peer = r.old[new];
                 h.write_u64(node.next_index(peer) << 32 | node.match_index(peer));

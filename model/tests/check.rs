@@ -129,3 +129,41 @@ fn deferred_persistence_holds_and_exposes_replies_sent_before_persisting() {
     let report = check::run(RaftModel::new(hidden), &options(Strategy::Dfs));
     assert!(report.all_good());
 }
+
+/// A duplicate that would take a lossless network past `--max-in-flight` is not made, and is
+/// counted with the other steps the bound removed (on a lossy network nothing is lost by not
+/// making it: dropping another message first reaches the same states).
+#[test]
+fn a_duplicate_past_the_bound_is_counted_as_removed() {
+    let network = raft_model::Network {
+        ordered: false,
+        lossy: false,
+        duplicating: true,
+    };
+    let bounds = Bounds {
+        servers: 2,
+        max_term: 1,
+        max_log: 0,
+        proposals: 0,
+        max_crashes: 0,
+        max_in_flight: 1,
+        max_duplicates: 1,
+        network,
+        ..Bounds::default()
+    };
+    let report = check::run(RaftModel::new(bounds), &options(Strategy::Bfs));
+    // Every state has a message in flight or none to copy: each duplication would overflow.
+    let without = check::run(
+        RaftModel::new(Bounds {
+            max_duplicates: 0,
+            network: raft_model::Network {
+                duplicating: false,
+                ..network
+            },
+            ..bounds
+        }),
+        &options(Strategy::Bfs),
+    );
+    assert_eq!(report.unique_states, without.unique_states);
+    assert!(report.removed_by_bound > without.removed_by_bound);
+}

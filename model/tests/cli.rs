@@ -231,13 +231,113 @@ fn storage_wal_shows_records_in_traces() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
-/// Every preset prints what it leaves out.
+/// "Not explored" is said for every run and comes from the bounds used, not from a preset's
+/// text: a flag that adds WAL storage, duplication, KV clients or crashes takes it off the list.
 #[test]
-fn a_preset_says_what_it_leaves_out() {
+fn not_explored_follows_the_bounds_used() {
     let out = raftcheck(&["check", "--preset", "five", "--max-states", "1000"]);
     let text = stdout(&out);
-    assert!(text.contains("preset five; not explored:"), "{text}");
+    assert!(text.contains("bounds from      preset five"), "{text}");
     assert!(text.contains("servers          5"), "{text}");
+    let said = |text: &str| {
+        let line = text.lines().find(|l| l.contains("not explored"));
+        line.unwrap_or_else(|| panic!("no not-explored line: {text}"))
+            .to_string()
+    };
+    assert!(said(&text).contains("crashes"), "{text}");
+    let out = raftcheck(&[
+        "check",
+        "--storage",
+        "wal",
+        "--duplicates",
+        "1",
+        "--kv-clients",
+        "1",
+        "--max-crashes",
+        "2",
+        "--max-states",
+        "1000",
+    ]);
+    let line = said(&stdout(&out));
+    for gone in ["durable", "duplication", "KV clients", "second crash"] {
+        assert!(!line.contains(gone), "{gone}: {line}");
+    }
+    assert!(line.contains("a third crash event"), "{line}");
+}
+
+/// A run in which no election can complete proves nothing: it exits 4, "vacuous", never 0.
+#[test]
+fn a_vacuous_configuration_does_not_pass() {
+    let out = raftcheck(&[
+        "check",
+        "--servers",
+        "3",
+        "--max-term",
+        "1",
+        "--max-log",
+        "0",
+        "--max-crashes",
+        "0",
+        "--max-in-flight",
+        "1",
+        "--lossless",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("verdict: VACUOUS"), "{text}");
+}
+
+/// Every run ends with a one-line verdict: a pass names what the bounds kept it from showing,
+/// a search stopped early exits 3.
+#[test]
+fn every_run_ends_with_a_verdict() {
+    let out = raftcheck(&[&["check"], &SMALL[..]].concat());
+    let text = stdout(&out);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("verdict: PASS"), "{text}");
+    let out = raftcheck(&["check", "--max-states", "500"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("verdict: INCOMPLETE"),
+        "{}",
+        stdout(&out)
+    );
+    let out = raftcheck(&["bugs"]);
+    let last = stdout(&out).lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("verdict: LISTED"), "{last}");
+    let history = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/lincheck/examples-data/stale-read.jsonl"
+    );
+    let out = raftcheck(&["lincheck", history]);
+    assert_eq!(out.status.code(), Some(1));
+    let last = stdout(&out).lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("verdict: NOT LINEARIZABLE"), "{last}");
+}
+
+/// `--help` is for people: no rustdoc link syntax leaks into it.
+#[test]
+fn help_shows_no_doc_links() {
+    for command in ["check", "explore", "bugs", "lincheck"] {
+        let help = stdout(&raftcheck(&[command, "--help"]));
+        assert!(!help.contains("[`"), "{command}: {help}");
+    }
+}
+
+/// The example CI workflow runs the script that `.ci/run` runs too, and keeps the page.
+#[test]
+fn the_example_workflow_runs_the_ci_script() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/ci");
+    let workflow = std::fs::read_to_string(format!("{dir}/github-workflow.yml")).expect("workflow");
+    assert!(
+        workflow.contains("run: bash examples/ci/raftcheck-ci.sh"),
+        "{workflow}"
+    );
+    assert!(workflow.contains("upload-artifact"), "{workflow}");
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run"))
+        .expect(".ci/run");
+    assert!(ci.contains("bash examples/ci/raftcheck-ci.sh"), "{ci}");
 }
 
 /// The default bounds, not only the bug's own configuration, show a stale vote counted: an

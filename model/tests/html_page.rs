@@ -1,11 +1,14 @@
 //! `raftcheck check --html`: the page of three short catalog counterexamples, and of a passing
 //! run, loads in headless Chromium with its script run to the end (no exception: the script's
 //! last statement marks the page `data-loaded`, and the console shows no uncaught error) and
-//! shows one row per step of the trace the CLI printed.
+//! shows one row per step of the trace the CLI printed. Every catalog bug's page names the bug
+//! and the property, and fits a 1400 px window whole: the document is no wider than the
+//! window, and no part of the diagram is hidden in its box.
 //!
-//! The browser is Debian's `chromium` package, which `.ci/run` installs when it is missing.
-//! Without it these tests fail, saying how to install it, rather than pass unseen: a page that
-//! no browser ever opened is the untested part of this feature.
+//! The browser is Debian's `chromium` package, which the README's test command (`bash
+//! .ci/test`) installs when it is missing. Without it these tests fail, saying how to install
+//! it, rather than pass unseen: a page that no browser ever opened is the untested part of this
+//! feature.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +29,12 @@ fn scratch(name: &str) -> PathBuf {
 fn render(page: &Path, name: &str) -> (String, String) {
     let profile = scratch(&format!("{name}-profile"));
     let out = Command::new("chromium")
-        .args(["--headless", "--disable-gpu", "--no-sandbox"])
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--window-size=1400,1000",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
         .arg(format!("file://{}", page.display()))
@@ -34,7 +42,8 @@ fn render(page: &Path, name: &str) -> (String, String) {
         .unwrap_or_else(|e| {
             panic!(
                 "cannot run chromium ({e}): these tests render the page in headless Chromium; \
-                 install it with `apt-get update && apt-get install -y chromium` (.ci/run does)"
+                 install it with `apt-get update && apt-get install -y chromium` (`bash .ci/test` \
+                 does)"
             )
         });
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -68,7 +77,7 @@ fn steps_printed(stdout: &str) -> usize {
     count.and_then(|n| n.parse().ok()).expect("a step count")
 }
 
-fn counterexample_page(mutation: Mutation) {
+fn counterexample_page(mutation: Mutation) -> String {
     let bug = catalog::catalog()
         .into_iter()
         .find(|b| b.mutation == mutation)
@@ -93,21 +102,47 @@ fn counterexample_page(mutation: Mutation) {
     );
     assert!(dom.contains("class=\"step broken"), "{dom}");
     assert!(dom.contains("is violated in this state"), "{dom}");
+    dom
 }
 
-#[test]
-fn leader_ignores_higher_term_page_renders() {
-    counterexample_page(Mutation::LeaderIgnoresHigherTerm);
+/// A number the page's script noted in attribute `name` of the body.
+fn noted(dom: &str, name: &str) -> u32 {
+    let key = format!("{name}=\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("the script noted no {name}"))
+        + key.len();
+    let digits: String = dom[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a number")
 }
 
-#[test]
-fn match_index_regress_page_renders() {
-    counterexample_page(Mutation::MatchIndexRegress);
+/// The width the page's script found the laid-out document to have.
+fn scroll_width(dom: &str) -> u32 {
+    noted(dom, "data-scroll-width")
 }
 
+/// Every catalog bug's page names the bug and says what the violated property means, and
+/// does not make a 1400 px window scroll sideways.
 #[test]
-fn term_not_persisted_page_renders() {
-    counterexample_page(Mutation::TermNotPersisted);
+fn every_catalog_page_names_its_bug_and_fits_1400_px() {
+    for bug in catalog::catalog() {
+        let dom = counterexample_page(bug.mutation);
+        let name = bug.mutation.name();
+        assert!(
+            dom.contains(&format!("Deliberate bug switched on: <b>{name}</b>")),
+            "{name}"
+        );
+        assert!(dom.contains("class=\"meaning\""), "{name}: no meaning");
+        assert!(dom.contains("verdict: FAIL"), "{name}: no verdict");
+        let width = scroll_width(&dom);
+        assert!(width <= 1400, "{name}: the page is {width} px wide");
+        // Nor is any of the diagram hidden in its box, to be scrolled to.
+        let hidden = noted(&dom, "data-diagram-hidden");
+        assert_eq!(
+            hidden, 0,
+            "{name}: {hidden} px of the diagram are out of view"
+        );
+    }
 }
 
 #[test]
@@ -118,6 +153,8 @@ fn a_passing_run_writes_the_summary() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let dom = assert_renders(&page, "passing", 0);
     assert!(dom.contains("every property holds"), "{dom}");
+    assert!(dom.contains("verdict: PASS"), "{dom}");
+    assert!(scroll_width(&dom) <= 1400, "{dom}");
     assert!(dom.contains("election safety"), "{dom}");
 }
 

@@ -1,19 +1,24 @@
 //! `--storage wal` restarts a crashed server from its durable state plus the first `k` of its
-//! pending records, for any `k` (see `Persistence::Wal`). That is a shortcut: a real server
-//! restarts from whatever its disk holds, which may end in a torn record, and from what the
-//! real recovery code makes of those bytes. This test shows the shortcut gives the same
-//! result for every prefix: for server states the model reaches, it writes the durable state
-//! and the pending records through the real `FileWal`, cuts the file at every byte of the
-//! pending part, and checks that `FileWal::open` recovers exactly the model's state for the
-//! records wholly before the cut, and never anything else.
+//! pending records, for any `k` (`Action::Crash { kept }`, see `Persistence::Wal`). That is a
+//! shortcut: a real server restarts from whatever its disk holds, which may end in a torn
+//! record, and from what the real recovery code makes of those bytes. This test shows the
+//! shortcut gives the same result for every prefix: for server states the model reaches, it
+//! writes the durable state and the pending records through the real `FileWal`, cuts the file
+//! at every byte of the pending part, and checks that `FileWal::open` recovers exactly the
+//! durable state the model's own crash action leaves when it keeps the records wholly before
+//! the cut, and never anything else. The lossless state counts are pinned too: on a lossy
+//! network a crashed server restarts in the same step, and a crash that kept too little could
+//! hide among the other states.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use raft_impl::storage::{FileWal, LogStore, WalOptions};
-use raft_impl::{HardState, Record};
+use raft_impl::{HardState, NodeId, Record};
+use raft_model::action::Kept;
+use raft_model::check::{self, CheckOptions, Strategy};
 use raft_model::state::Cmd;
-use raft_model::{Bounds, Persistence, RaftModel, State};
+use raft_model::{Action, Bounds, Network, Persistence, RaftModel, State};
 use stateright::Model;
 
 /// Distinct (durable state, pending records) pairs to write through the WAL: enough to cover
@@ -24,21 +29,42 @@ const PAIRS: usize = 150;
 /// every record shape.
 const STATES: usize = 200_000;
 
-/// The servers' (durable, pending records) pairs with at least one pending record, in BFS
-/// order of the states that hold them, most pending records first among the collected.
-fn reached_pairs(model: &RaftModel) -> Vec<(HardState<Cmd>, Vec<Record<Cmd>>)> {
+/// A reached state with a server whose records are pending.
+struct Reached {
+    state: State,
+    id: NodeId,
+    durable: HardState<Cmd>,
+    pending: Vec<Record<Cmd>>,
+}
+
+/// States with a server holding pending records, one per distinct (durable, pending records)
+/// pair, in BFS order of the states that hold them, most pending records first among the
+/// collected.
+fn reached_pairs(model: &RaftModel) -> Vec<Reached> {
     let mut seen_states = HashSet::new();
     let mut pairs = HashSet::new();
+    let mut reached = Vec::new();
     let mut queue: VecDeque<State> = model.init_states().into();
     let mut actions = Vec::new();
     while let Some(state) = queue.pop_front() {
         if pairs.len() >= 20 * PAIRS || seen_states.len() >= STATES {
             break;
         }
-        for server in &state.servers {
-            let records: Vec<Record<Cmd>> = server.pending_writes().flatten().cloned().collect();
-            if !records.is_empty() {
-                pairs.insert((HardState::clone(&server.durable), records));
+        // The model's crash of the server is what the test compares with: it needs one left.
+        let can_crash = state.crashes < model.bounds.max_crashes;
+        for (id, server) in (0..).zip(&state.servers) {
+            if !can_crash {
+                break;
+            }
+            let pending: Vec<Record<Cmd>> = server.pending_writes().flatten().cloned().collect();
+            let durable = HardState::clone(&server.durable);
+            if !pending.is_empty() && pairs.insert((durable.clone(), pending.clone())) {
+                reached.push(Reached {
+                    state: state.clone(),
+                    id,
+                    durable,
+                    pending,
+                });
             }
         }
         actions.clear();
@@ -51,10 +77,27 @@ fn reached_pairs(model: &RaftModel) -> Vec<(HardState<Cmd>, Vec<Record<Cmd>>)> {
             }
         }
     }
-    let mut pairs: Vec<_> = pairs.into_iter().collect();
-    pairs.sort_by_key(|(durable, records)| (usize::MAX - records.len(), durable.log.len()));
-    pairs.truncate(PAIRS);
-    pairs
+    reached.sort_by_key(|r| (usize::MAX - r.pending.len(), r.durable.log.len()));
+    reached.truncate(PAIRS);
+    reached
+}
+
+/// The durable state the model's crash of `r.id` leaves when its disk keeps `kept` of the
+/// server's pending writes (one item per flush they need, as `Action::Crash` counts them).
+fn crashed(model: &RaftModel, r: &Reached, kept: usize) -> HardState<Cmd> {
+    let mut per_server: Kept = Default::default();
+    per_server[r.id as usize] = kept.try_into().expect("a handful of records");
+    let action = Action::Crash {
+        mask: 1 << r.id,
+        kept: per_server,
+    };
+    let mut actions = Vec::new();
+    model.actions(&r.state, &mut actions);
+    assert!(actions.contains(&action), "the model offers {action:?}");
+    let next = model
+        .next_state(&r.state, action)
+        .expect("the crash is a step");
+    HardState::clone(&next.servers[r.id as usize].durable)
 }
 
 /// The records that rebuild `durable` from an empty state.
@@ -93,56 +136,95 @@ fn scratch() -> tempfile::TempDir {
 }
 
 #[test]
-fn every_cut_of_the_pending_records_recovers_the_models_prefix() {
+fn every_cut_of_the_pending_records_recovers_the_models_crash() {
     let bounds = Bounds {
         persistence: Persistence::Wal,
         ..Bounds::default()
     };
-    let pairs = reached_pairs(&RaftModel::new(bounds));
+    let model = RaftModel::new(bounds);
+    let pairs = reached_pairs(&model);
     assert!(pairs.len() >= 50, "only {} pairs reached", pairs.len());
-    let most = pairs.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+    let most = pairs.iter().map(|r| r.pending.len()).max().unwrap_or(0);
     assert!(most >= 3, "no state with 3 pending records: {most}");
     let truncating = pairs
         .iter()
-        .flat_map(|(_, r)| r)
+        .flat_map(|r| &r.pending)
         .any(|r| matches!(r, Record::Log { from, .. } if *from > 1));
     assert!(truncating, "no log record past index 1 among the pairs");
 
     let dir = scratch();
     let mut cuts = 0;
-    for (n, (durable, pending)) in pairs.iter().enumerate() {
+    for (n, r) in pairs.iter().enumerate() {
+        // Each record is flushed on its own in WAL mode: one pending write, one record.
+        let writes = r.state.servers[r.id as usize].pending_writes().count();
+        assert_eq!(writes, r.pending.len());
         let log_dir = dir.path().join(n.to_string());
         let mut wal = FileWal::<Cmd>::create(&log_dir, WalOptions::default()).expect("create");
-        wal.append(&rebuilding(durable)).expect("append");
+        wal.append(&rebuilding(&r.durable)).expect("append");
         wal.sync().expect("sync");
         let segment = only_segment(&log_dir);
         let synced = std::fs::metadata(&segment).expect("metadata").len();
         // Each pending record's end offset, written one sync at a time.
         let mut ends = Vec::new();
-        for record in pending {
+        for record in &r.pending {
             wal.append(std::slice::from_ref(record)).expect("append");
             wal.sync().expect("sync");
             ends.push(std::fs::metadata(&segment).expect("metadata").len());
         }
         drop(wal);
+        let after_crash: Vec<HardState<Cmd>> = (0..=r.pending.len())
+            .map(|k| crashed(&model, r, k))
+            .collect();
         let bytes = std::fs::read(&segment).expect("read");
         for cut in synced..=bytes.len() as u64 {
             std::fs::write(&segment, &bytes[..cut as usize]).expect("write");
             let (_, recovered) =
                 FileWal::<Cmd>::open(&log_dir, WalOptions::default()).expect("recovers");
             let kept = ends.iter().filter(|end| **end <= cut).count();
-            let mut expected = durable.clone();
-            for record in &pending[..kept] {
-                expected.apply(record.clone()).expect("no gap");
-            }
             assert_eq!(
                 recovered,
-                expected,
-                "cut at byte {cut} of {}: the model keeps {kept} of {pending:?}",
-                bytes.len()
+                after_crash[kept],
+                "cut at byte {cut} of {}: the model's crash keeps {kept} of {:?}",
+                bytes.len(),
+                r.pending
             );
             cuts += 1;
         }
     }
     assert!(cuts > 1000, "only {cuts} cuts");
 }
+
+/// Lossless WAL runs, one thread, breadth first, with symmetry reduction: pinned, so that a
+/// change in what a WAL crash keeps is seen (on a lossy network it can vanish among states
+/// reached otherwise; here a crashed server stays down until its own `Restart`).
+#[test]
+fn lossless_wal_state_counts_are_pinned() {
+    let lossless = Network {
+        ordered: false,
+        lossy: false,
+        duplicating: false,
+    };
+    let cases = [(1, 2, 0, WAL_NO_ENTRY), (1, 2, 2, WAL_TWO_ENTRIES)];
+    for (max_term, max_in_flight, max_log, expected) in cases {
+        let bounds = Bounds {
+            max_term,
+            max_in_flight,
+            max_log,
+            proposals: max_log as u8,
+            network: lossless,
+            persistence: Persistence::Wal,
+            ..Bounds::default()
+        };
+        let report = check::run(
+            RaftModel::new(bounds),
+            &CheckOptions::exhaustive(Strategy::Bfs, 1),
+        );
+        assert!(report.exhaustive && !report.violated(), "{bounds}");
+        assert_eq!(report.unique_states, expected, "{bounds}");
+    }
+}
+
+/// 3 servers, 1 term, no entry, 1 crash, 2 in flight, lossless, WAL.
+const WAL_NO_ENTRY: usize = 410;
+/// The same with 2 entries (2 proposals).
+const WAL_TWO_ENTRIES: usize = 18_434;

@@ -23,6 +23,11 @@ use raft_impl::runtime::server::{self, ServerConfig};
 /// One server of a raftcheck KV cluster.
 #[derive(Debug, Parser)]
 #[command(name = "raftd", version)]
+// One of the two must be given; clap's error then names both (`<--cluster-secret
+// <CLUSTER_SECRET>|--insecure>`), so a user who has no secret learns the way out.
+#[command(group(clap::ArgGroup::new("peer_authentication")
+    .required(true)
+    .args(["cluster_secret", "insecure"])))]
 struct Args {
     /// This server's id: its position in --peers, from 0.
     #[arg(long)]
@@ -48,7 +53,7 @@ struct Args {
     /// A file holding the cluster's secret (at least 16 bytes; a trailing newline is ignored),
     /// the same on every server: peers prove they know it, and every peer message carries a
     /// MAC under it.
-    #[arg(long, required_unless_present = "insecure")]
+    #[arg(long)]
     cluster_secret: Option<PathBuf>,
     /// The cluster's name, the same on every server: a peer of another cluster is refused
     /// even if it shares the secret.

@@ -59,6 +59,19 @@ pub enum ClerkError {
     /// Refused: not applied.
     #[error("refused, not applied: {0}")]
     Refused(KvError),
+    /// A server named as leader a server id the clerk has no other address for (past the end
+    /// of its list, or the very server it asked): its list of servers is not the whole cluster
+    /// in id order. An earlier attempt may have reached the leader, so the outcome is unknown.
+    #[error(
+        "the server listed at position {asked} says server {leader} leads, and the {listed} \
+         address(es) given hold no other address for it: list every server's client address, \
+         in server id order"
+    )]
+    LeaderNotListed {
+        asked: usize,
+        leader: usize,
+        listed: usize,
+    },
 }
 
 impl ClerkError {
@@ -195,8 +208,14 @@ impl Clerk {
     /// Sends `request` to one server after another until one applies or refuses it, or the
     /// time since `start` is up.
     fn call(&mut self, request: &KvRequest, start: Instant) -> Result<KvReply, ClerkError> {
+        // The server asked named itself as leader in its last answer.
+        let mut named_itself = false;
         while start.elapsed() < self.give_up_after {
-            match self.attempt(request) {
+            let reply = self.attempt(request);
+            let again = matches!(reply, Ok(ClientReply::NotLeader { leader_hint: Some(h) })
+                if usize::from(h) == self.leader);
+            named_itself &= again;
+            match reply {
                 Ok(ClientReply::Applied(reply)) => return Ok(reply),
                 Ok(ClientReply::Refused(refused)) if refused.outcome_unknown() => {
                     return Err(ClerkError::Unknown(refused))
@@ -208,6 +227,26 @@ impl Clerk {
                     && usize::from(hint) < self.servers.len() =>
                 {
                     self.switch_to(usize::from(hint));
+                }
+                // A server that names itself may have just become leader again (a request of
+                // its previous term superseded): ask it once more before concluding.
+                Ok(ClientReply::NotLeader {
+                    leader_hint: Some(hint),
+                }) if usize::from(hint) == self.leader && !named_itself => {
+                    named_itself = true;
+                    thread::sleep(RETRY_PAUSE);
+                }
+                // Waiting would not help: no retry reaches a server the clerk cannot address.
+                Ok(ClientReply::NotLeader {
+                    leader_hint: Some(hint),
+                }) if usize::from(hint) >= self.servers.len()
+                    || usize::from(hint) == self.leader =>
+                {
+                    return Err(ClerkError::LeaderNotListed {
+                        asked: self.leader,
+                        leader: hint.into(),
+                        listed: self.servers.len(),
+                    });
                 }
                 // A status where a KV reply was due: not a server of this protocol; move on.
                 Ok(ClientReply::NotLeader { .. } | ClientReply::Status(_)) | Err(_) => {
