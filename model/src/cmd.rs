@@ -57,21 +57,7 @@ impl Cmd {
     /// (retries proposed by different leaders, or at different times) are the same request,
     /// and the store answers either with that request's outcome.
     pub fn unstamped(self) -> Cmd {
-        match self {
-            Cmd::Plain(_) => self,
-            Cmd::Register { client, .. } => Cmd::Register { client, time: 0 },
-            Cmd::Kv {
-                client,
-                seq,
-                session,
-                ..
-            } => Cmd::Kv {
-                client,
-                seq,
-                session,
-                time: 0,
-            },
-        }
+        self.stamped(0)
     }
 
     /// The same request stamped with log time `time`.
