@@ -365,7 +365,7 @@ impl<C: Command> World<C> {
             });
         }
         self.run_effects(i, proposal.effects);
-        self.step(i, Node::broadcast_append);
+        self.step(i, Node::replicate);
         Some(Ok((index, term)))
     }
 

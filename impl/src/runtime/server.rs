@@ -374,10 +374,12 @@ impl Core {
                 }
             }
             self.fire_timers();
+            // New entries go to the followers whose flow allows a send now; the heartbeat
+            // serves the others, so a follower that is down or behind costs one batch per
+            // heartbeat, not the missing tail after every batch of proposals.
             if std::mem::take(&mut self.proposed) {
-                let effects = self.node.broadcast_append();
+                let effects = self.node.replicate();
                 self.absorb(effects);
-                self.heartbeat_deadline = Instant::now() + HEARTBEAT;
             }
             self.flush()?;
         }
