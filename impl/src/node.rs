@@ -487,7 +487,11 @@ impl<C: Command> Node<C> {
     pub fn replicate_to_at_most(&mut self, peer: NodeId, max_entries: usize) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
         if self.role == Role::Leader && peer != self.id() {
-            self.send_append(peer, max_entries.min(self.config.max_append_entries), &mut out);
+            self.send_append(
+                peer,
+                max_entries.min(self.config.max_append_entries),
+                &mut out,
+            );
         }
         self.finish(out)
     }
@@ -680,8 +684,8 @@ impl<C: Command> Node<C> {
     /// Flow control (etcd's `maybeSendAppend`): the next batch to `peer`, when its flow allows a
     /// send that is not a heartbeat (see [`Progress::may_send`]).
     fn send_if_allowed(&mut self, peer: NodeId, out: &mut Outbox<C>) {
-        let allowed = self.progress[peer as usize]
-            .may_send(self.hard.last_index(), self.config.max_inflight);
+        let allowed =
+            self.progress[peer as usize].may_send(self.hard.last_index(), self.config.max_inflight);
         if allowed {
             self.send_append(peer, self.config.max_append_entries, out);
         }
@@ -979,7 +983,11 @@ impl<C: Command> Node<C> {
             Flow::Probe => progress.probe_sent = false,
             Flow::Replicate => {
                 let matched = progress.matched;
-                while progress.inflight.front().is_some_and(|last| *last <= matched) {
+                while progress
+                    .inflight
+                    .front()
+                    .is_some_and(|last| *last <= matched)
+                {
                     progress.inflight.pop_front();
                 }
             }

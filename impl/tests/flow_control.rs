@@ -104,23 +104,23 @@ fn a_matched_follower_is_streamed_within_the_window() {
         leader.propose(c).unwrap();
     }
     let first = leader.replicate();
-    assert_eq!(
-        sends_to(&first, 1),
-        vec![&append(1, 0, 0, &[(1, 10)], 0)]
-    );
+    assert_eq!(sends_to(&first, 1), vec![&append(1, 0, 0, &[(1, 10)], 0)]);
     let second = leader.replicate();
-    assert_eq!(
-        sends_to(&second, 1),
-        vec![&append(1, 1, 1, &[(1, 11)], 0)]
-    );
+    assert_eq!(sends_to(&second, 1), vec![&append(1, 1, 1, &[(1, 11)], 0)]);
     // Two batches in flight fill the window: nothing more until an acknowledgement.
     assert!(sends_to(&leader.replicate(), 1).is_empty());
-    assert_eq!(leader.progress(1).inflight().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        leader.progress(1).inflight().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     // The first is acknowledged (and commits, with the leader's copy): its slot is free, and
     // the reply itself sends the next batch.
     let reply = leader.handle(1, success(1, 1));
     assert_eq!(sends_to(&reply, 1), vec![&append(1, 2, 1, &[(1, 12)], 1)]);
-    assert_eq!(leader.progress(1).inflight().collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(
+        leader.progress(1).inflight().collect::<Vec<_>>(),
+        vec![2, 3]
+    );
     assert_eq!(leader.next_index(1), 4);
 }
 

@@ -31,7 +31,11 @@ pub enum Action {
     Timeout { id: NodeId, lost: u8 },
     /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer,
     /// carrying at most `most` entries (`--max-batch`; 0: no bound, the tail to its end).
-    Replicate { leader: NodeId, peer: NodeId, most: u8 },
+    Replicate {
+        leader: NodeId,
+        peer: NodeId,
+        most: u8,
+    },
     /// A client proposes the next command to a leader.
     Propose(NodeId),
     /// Deferred persistence: the oldest pending persist of a server becomes durable and the

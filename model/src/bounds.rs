@@ -273,10 +273,17 @@ impl fmt::Display for Bounds {
         )?;
         writeln!(f, "  max in flight    {}", self.max_in_flight)?;
         if let Some(n) = self.max_batch {
-            writeln!(f, "  max batch        {n} (every count of entries from 1 to {n})")?;
+            writeln!(
+                f,
+                "  max batch        {n} (every count of entries from 1 to {n})"
+            )?;
         }
         if self.window > 0 {
-            writeln!(f, "  window           {} (batches in flight per follower)", self.window)?;
+            writeln!(
+                f,
+                "  window           {} (batches in flight per follower)",
+                self.window
+            )?;
         }
         if net.duplicating {
             writeln!(f, "  max duplicates   {}", self.max_duplicates)?;

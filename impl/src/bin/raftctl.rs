@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             ExitCode::from(DONE)
         }
         Ok(KvReply::Done) => ExitCode::from(DONE),
-        Err(e @ ClerkError::Refused(_)) => {
+        Err(e @ (ClerkError::Refused(_) | ClerkError::TooLarge(_))) => {
             eprintln!("raftctl: {e}");
             ExitCode::from(REFUSED)
         }
@@ -90,8 +90,9 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 answered = true;
                 let leader = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
-                    "server {id} {addr}: {:?} term {} commit {} log {} leader {leader}",
-                    s.role, s.term, s.commit_index, s.log_len
+                    "server {id} {addr}: {:?} term {} commit {} log {} leader {leader} \
+                     heartbeats {} sent bytes {:?}",
+                    s.role, s.term, s.commit_index, s.log_len, s.heartbeats, s.sent_bytes
                 );
             }
             Err(e) => println!("server {id} {addr}: unreachable ({e})"),

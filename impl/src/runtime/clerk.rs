@@ -19,7 +19,7 @@ use crate::codec::FrameKind;
 use crate::kv::{ClientId, KvCommand, KvOp, KvReply, SessionError};
 
 use super::frame::{read_frame, write_frame, FrameError};
-use super::protocol::{ClientReply, ClientRequest, ServerStatus};
+use super::protocol::{ClientReply, ClientRequest, CommandTooLarge, ServerStatus};
 use super::transport;
 
 /// How long one attempt at one server may take before the clerk tries another.
@@ -44,6 +44,10 @@ pub enum ClerkError {
     /// The store refused it: it was not applied.
     #[error("refused: {0}")]
     Refused(#[from] SessionError),
+    /// It is too large to enter the log (the clerk's own check, or the server's): it was not
+    /// applied, and sending it again would not change that.
+    #[error("{0}")]
+    TooLarge(#[from] CommandTooLarge),
 }
 
 /// A clerk was given no server to talk to.
@@ -130,11 +134,13 @@ impl Clerk {
             seq: self.seq,
             op,
         };
+        CommandTooLarge::check(&command)?;
         let start = Instant::now();
         while start.elapsed() < self.give_up_after {
             match self.attempt(&command) {
                 Ok(ClientReply::Applied(reply)) => return Ok(reply),
                 Ok(ClientReply::Refused(refused)) => return Err(refused.into()),
+                Ok(ClientReply::TooLarge(too_large)) => return Err(too_large.into()),
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
                 }) if usize::from(hint) != self.leader

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kv::{KvCommand, KvReply, SessionError};
+use crate::limits::MAX_COMMAND_BYTES;
 use crate::node::Role;
 use crate::types::{Index, NodeId, Term};
 
@@ -37,6 +38,11 @@ pub struct ServerStatus {
     pub log_len: Index,
     /// The leader this server knows of in its term (itself if it leads).
     pub leader: Option<NodeId>,
+    /// Encoded bytes of the Raft messages this incarnation sent each server, by id (its own
+    /// 0), counted as the core emits them, whether or not the link delivered them.
+    pub sent_bytes: Vec<u64>,
+    /// Heartbeats this incarnation sent as leader.
+    pub heartbeats: u64,
 }
 
 /// A server's answer to one request. No answer at all (the connection closes or the clerk's
@@ -54,4 +60,30 @@ pub enum ClientReply {
     Refused(SessionError),
     /// The answer to [`ClientRequest::Status`].
     Status(ServerStatus),
+    /// The command is too large to enter the log; it was not applied, and never will be.
+    TooLarge(CommandTooLarge),
+}
+
+/// A command whose encoding exceeds [`MAX_COMMAND_BYTES`]. Refused before it enters the log, by
+/// the clerk before it is sent and by the server before it is proposed: a log entry must fit,
+/// with a batch around it, in a peer frame, or no follower could ever receive it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("command of {bytes} bytes refused: the limit is {limit} bytes")]
+pub struct CommandTooLarge {
+    pub bytes: u64,
+    pub limit: u64,
+}
+
+impl CommandTooLarge {
+    /// The one rule: a command is refused when its encoding is larger than the limit.
+    pub fn check(command: &KvCommand) -> Result<(), CommandTooLarge> {
+        let bytes = crate::codec::encoded_len(command);
+        if bytes > MAX_COMMAND_BYTES {
+            return Err(CommandTooLarge {
+                bytes: bytes as u64,
+                limit: MAX_COMMAND_BYTES as u64,
+            });
+        }
+        Ok(())
+    }
 }

@@ -33,7 +33,7 @@ use crate::types::{HardState, NodeId, Record};
 use super::auth::ClusterKey;
 use super::durability::{self, Pipeline, WriterFailed};
 use super::frame::{read_frame_within, write_frame, FrameError};
-use super::protocol::{ClientReply, ClientRequest, ServerStatus};
+use super::protocol::{ClientReply, ClientRequest, CommandTooLarge, ServerStatus};
 use super::transport::{self, PeerLink};
 use super::{log, spawn_named, Event};
 
@@ -341,11 +341,17 @@ struct Core {
     heartbeat_deadline: Instant,
     /// Whether the batch proposed something, to be replicated at its end in one round.
     proposed: bool,
+    /// Encoded bytes of the messages the core sent each server (by id), whether or not its
+    /// link delivered them: what flow control bounds, reported in the status.
+    sent_bytes: Vec<u64>,
+    /// Heartbeats sent as leader in this incarnation.
+    heartbeats: u64,
 }
 
 impl Core {
     fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Core {
         let now = Instant::now();
+        let servers = usize::from(node.config().servers);
         let mut core = Core {
             node,
             store: KvStore::new(MutationSet::NONE),
@@ -355,6 +361,8 @@ impl Core {
             election_deadline: now,
             heartbeat_deadline: now,
             proposed: false,
+            sent_bytes: vec![0; servers],
+            heartbeats: 0,
         };
         core.reset_election_timer();
         core
@@ -423,10 +431,15 @@ impl Core {
             commit_index: node.commit_index(),
             log_len: node.hard_state().last_index(),
             leader: node.leader_hint(),
+            sent_bytes: self.sent_bytes.clone(),
+            heartbeats: self.heartbeats,
         }
     }
 
     fn submit(&mut self, command: KvCommand, reply: Sender<ClientReply>) {
+        if let Err(too_large) = CommandTooLarge::check(&command) {
+            return self.reply(reply, ClientReply::TooLarge(too_large));
+        }
         match service::submit(&mut self.node, &self.store, command.clone()) {
             Ok(Submitted::Proposed(proposal)) => {
                 self.waiting
@@ -455,7 +468,11 @@ impl Core {
         for effect in effects {
             match effect {
                 Effect::Persist(record) => self.pipeline.write(record),
-                Effect::Send { to, msg } => self.pipeline.hold(Outbound::Send { to, msg }),
+                Effect::Send { to, msg } => {
+                    let bytes = crate::codec::encoded_len(&msg) as u64;
+                    self.sent_bytes[usize::from(to)] += bytes;
+                    self.pipeline.hold(Outbound::Send { to, msg })
+                }
                 Effect::Apply { index, command } => {
                     let answer = self.store.apply(&command);
                     for (client, settled) in self.waiting.applied(index, &command, &answer) {
@@ -499,6 +516,7 @@ impl Core {
         }
         if self.node.is_leader() && now >= self.heartbeat_deadline {
             let effects = self.node.broadcast_append();
+            self.heartbeats += 1;
             self.absorb(effects);
             self.heartbeat_deadline = now + HEARTBEAT;
         }
