@@ -137,6 +137,10 @@ pub enum Preset {
     /// Five servers, where a majority is three: vote and replica counting that needs two other
     /// servers to agree.
     Five,
+    /// The default bounds with raftd's replication: batches of one entry (`--max-batch 1`, so a
+    /// leader with two entries to send sends part of its tail) and flow control with a window
+    /// of one batch (`--window 1`, so the window fills and the heartbeat goes out empty).
+    Flow,
 }
 
 impl Preset {
@@ -145,6 +149,7 @@ impl Preset {
             Preset::Default => "default",
             Preset::Thorough => "thorough",
             Preset::Five => "five",
+            Preset::Flow => "flow",
         }
     }
 
@@ -169,6 +174,11 @@ impl Preset {
                 max_crashes: 0,
                 ..default
             },
+            Preset::Flow => Bounds {
+                max_batch: Some(1),
+                window: 1,
+                ..default
+            },
         }
     }
 
@@ -188,6 +198,10 @@ impl Preset {
             Preset::Five => {
                 "a third term, a second entry, crashes, a third message in flight, \
                  duplication, deferred persistence, KV clients"
+            }
+            Preset::Flow => {
+                "what the default leaves out, a batch of two entries, a window of two \
+                 batches"
             }
         }
     }
