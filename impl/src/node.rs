@@ -28,7 +28,7 @@ pub struct Config {
     /// Whether a leader answers an AppendEntries reply with its next send at once (on by
     /// default), rather than at its next heartbeat, `replicate` or `replicate_to`: after a
     /// refusal for a log mismatch, the retry from the next index the reply moved it back to;
-    /// after a success, the next batch when the follower's flow allows it, so that a follower
+    /// after a success, the next batch when flow control is on and allows it, so that a follower
     /// that is behind catches up batch after batch at the speed of its replies. With it, a
     /// follower lagging by several terms catches up in one round trip per term instead of one
     /// heartbeat per term, which the 6.5840 backup test expects of fast backup. Only a refusal
@@ -46,9 +46,10 @@ pub struct Config {
     /// Most entries one AppendEntries carries (at least 1).
     pub max_append_entries: usize,
     /// Most AppendEntries with entries a leader has unacknowledged to one follower in the
-    /// replicate state. 0 switches the replicate state off: every follower stays a probe, each
-    /// AppendEntries goes from its next index, which only replies move (the schedule of the
-    /// core before flow control, which the model checker keeps by default: see its `--window`).
+    /// replicate state. 0 switches flow control off: every follower stays a probe, each
+    /// AppendEntries goes from its next index, which only replies move, and a success sends
+    /// nothing (the schedule of the core before flow control, which the model checker keeps by
+    /// default: see its `--window`).
     pub max_inflight: usize,
 }
 
@@ -950,7 +951,7 @@ impl<C: Command> Node<C> {
                 }
                 self.on_append_acked(from);
                 self.advance_leader_commit(out);
-                if self.config.send_on_reply {
+                if self.config.send_on_reply && self.config.max_inflight > 0 {
                     self.send_if_allowed(from, out);
                 }
             }
@@ -972,9 +973,9 @@ impl<C: Command> Node<C> {
     }
 
     /// Flow control on a success (etcd's `MaybeUpdate` and `BecomeReplicate`): a probe learnt
-    /// where the follower matches and starts streaming from there (unless the replicate state
-    /// is off, `Config::max_inflight` 0, when it may send its next probe); a replicate stream
-    /// frees the window slots of every batch the match covers.
+    /// where the follower matches and starts streaming from there (unless flow control is off,
+    /// `Config::max_inflight` 0, when it stays a probe whose next probe may go); a replicate
+    /// stream frees the window slots of every batch the match covers.
     fn on_append_acked(&mut self, from: NodeId) {
         let pipelined = self.config.max_inflight > 0;
         let progress = &mut self.progress[from as usize];

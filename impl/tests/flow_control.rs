@@ -172,14 +172,19 @@ fn a_down_follower_costs_at_most_one_batch_per_heartbeat() {
     }
 }
 
-/// The replicate state switched off (`max_inflight` 0, the model checker's default): a success
-/// leaves the follower a probe, and the next index moves only by replies.
+/// Flow control switched off (`max_inflight` 0, the model checker's default): a success leaves
+/// the follower a probe and sends nothing, and the next index moves only by replies.
 #[test]
 fn without_a_window_every_follower_stays_a_probe() {
     let config = Config::new(0, 3).with_flow(usize::MAX, usize::MAX, 0);
     let mut leader = leader(config, &[10, 11]);
     let reply = leader.handle(1, success(1, 1));
     assert_eq!(leader.progress(1).flow(), Flow::Probe);
-    assert_eq!(sends_to(&reply, 1), vec![&append(1, 1, 1, &[(1, 11)], 1)]);
+    assert!(sends_to(&reply, 1).is_empty());
+    assert_eq!(leader.next_index(1), 2);
+    assert_eq!(
+        leader.replicate_to(1),
+        vec![send(1, append(1, 1, 1, &[(1, 11)], 1))]
+    );
     assert_eq!(leader.next_index(1), 2);
 }
