@@ -91,7 +91,7 @@ impl RecordingClerk {
                 eprintln!("{gave_up}; the clerk goes on under a new session");
                 None
             }
-            Err(refused @ ClerkError::Refused(_)) => {
+            Err(refused @ (ClerkError::Refused(_) | ClerkError::TooLarge(_))) => {
                 panic!("a fresh clerk's request was refused: {refused}")
             }
         }
