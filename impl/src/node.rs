@@ -71,7 +71,7 @@ impl Config {
     }
 
     /// The bounds on one AppendEntries (bytes, entries; at least one entry, a 0 is taken as
-    /// 1) and on the batches in flight to one follower (0: no replicate state).
+    /// 1) and on the batches in flight to one follower (0: flow control off).
     pub fn with_flow(
         self,
         max_append_bytes: usize,
