@@ -46,10 +46,10 @@ pub struct Config {
     /// Most entries one AppendEntries carries (at least 1).
     pub max_append_entries: usize,
     /// Most AppendEntries with entries a leader has unacknowledged to one follower in the
-    /// replicate state. 0 switches flow control off: every follower stays a probe, each
-    /// AppendEntries goes from its next index, which only replies move, and a success sends
-    /// nothing (the schedule of the core before flow control, which the model checker keeps by
-    /// default: see its `--window`).
+    /// replicate state. 0 switches flow control off: every follower stays a probe that nothing
+    /// pauses, each AppendEntries goes from its next index, which only replies move, and a
+    /// success sends nothing (the schedule of the core before flow control, which the model
+    /// checker keeps by default: see its `--window`).
     pub max_inflight: usize,
 }
 
@@ -210,7 +210,7 @@ pub struct Progress {
     matched: Index,
     flow: Flow,
     /// Probe: an AppendEntries went out since the last heartbeat or reply, so no other goes
-    /// until one of those.
+    /// until one of those (never set with flow control off, `Config::max_inflight` 0).
     probe_sent: bool,
     /// Replicate: the last index of each AppendEntries with entries sent and not yet
     /// acknowledged, oldest first; at most `Config::max_inflight`.
@@ -711,7 +711,8 @@ impl<C: Command> Node<C> {
         };
         let progress = &mut self.progress[peer as usize];
         match progress.flow {
-            Flow::Probe => progress.probe_sent = true,
+            // With flow control off nothing pauses a probe, and the node stays as it was.
+            Flow::Probe => progress.probe_sent = max_inflight > 0,
             Flow::Replicate if !entries.is_empty() => {
                 progress.next += entries.len() as Index;
                 progress.inflight.push_back(progress.next - 1);
