@@ -51,6 +51,13 @@ pub enum Action {
     /// A waiting KV client gives up on its server and may send the same request again, to any
     /// server; a reply that comes later is lost.
     ClientTimeout(u8),
+    /// `--check-quorum`: a follower's contact with its leader expires (the minimum election
+    /// timeout passed since it last heard from it), ending its lease (§4.2.3). The model has no
+    /// clock, so this may happen at any moment after the contact, as it may in time.
+    ContactExpires(NodeId),
+    /// `--check-quorum`: a leader's check-quorum interval ends; it steps down unless it heard
+    /// from a majority since the last one (§6.2). Any moment may be the end of an interval.
+    CheckQuorum(NodeId),
 }
 
 impl Action {
@@ -69,7 +76,11 @@ impl Action {
     pub fn acting_server(&self) -> Option<NodeId> {
         match *self {
             Action::Deliver { to, .. } => Some(to),
-            Action::Timeout { id, .. } | Action::Propose(id) | Action::Flush(id) => Some(id),
+            Action::Timeout { id, .. }
+            | Action::Propose(id)
+            | Action::Flush(id)
+            | Action::ContactExpires(id)
+            | Action::CheckQuorum(id) => Some(id),
             Action::Request { server, .. } => Some(server),
             Action::Replicate { leader, .. } => Some(leader),
             Action::Drop { .. }

@@ -79,6 +79,11 @@ pub struct Bounds {
     pub network: Network,
     pub persistence: Persistence,
     pub mutations: MutationSet,
+    /// PreVote (`--prevote`, the core's `Config::pre_vote`).
+    pub pre_vote: bool,
+    /// CheckQuorum and the leader lease (`--check-quorum`, the core's `Config::check_quorum`):
+    /// adds the events "a leader checks its quorum" and "a follower's leader contact expires".
+    pub check_quorum: bool,
 }
 
 impl Default for Bounds {
@@ -102,6 +107,8 @@ impl Default for Bounds {
             },
             persistence: Persistence::Atomic,
             mutations: MutationSet::NONE,
+            pre_vote: false,
+            check_quorum: false,
         }
     }
 }
@@ -116,6 +123,8 @@ pub enum Preset {
     /// Five servers, where a majority is three: vote and replica counting that needs two other
     /// servers to agree.
     Five,
+    /// The default bounds with PreVote and CheckQuorum (and its lease) on, as raftd runs.
+    Prevote,
 }
 
 impl Preset {
@@ -124,6 +133,7 @@ impl Preset {
             Preset::Default => "default",
             Preset::Thorough => "thorough",
             Preset::Five => "five",
+            Preset::Prevote => "prevote",
         }
     }
 
@@ -148,6 +158,11 @@ impl Preset {
                 max_crashes: 0,
                 ..default
             },
+            Preset::Prevote => Bounds {
+                pre_vote: true,
+                check_quorum: true,
+                ..default
+            },
         }
     }
 
@@ -166,6 +181,10 @@ impl Preset {
             }
             Preset::Five => {
                 "a third term, a second entry, crashes, a third message in flight, \
+                 duplication, deferred persistence, KV clients"
+            }
+            Preset::Prevote => {
+                "a third term, a third entry, a third message in flight, a second crash event, \
                  duplication, deferred persistence, KV clients"
             }
         }
@@ -251,6 +270,15 @@ impl fmt::Display for Bounds {
         }
         writeln!(f, "  network          {}", kind.join(", "))?;
         writeln!(f, "  storage          {}", self.persistence.name())?;
+        if self.pre_vote || self.check_quorum {
+            let on = |b| if b { "on" } else { "off" };
+            writeln!(
+                f,
+                "  prevote          {}, check-quorum {}",
+                on(self.pre_vote),
+                on(self.check_quorum)
+            )?;
+        }
         let bugs = if bugs.is_empty() {
             "none".to_string()
         } else {

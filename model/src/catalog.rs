@@ -86,6 +86,12 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
     if b.persistence != Persistence::Atomic {
         let _ = write!(s, " --storage {}", b.persistence.name());
     }
+    if b.pre_vote {
+        s.push_str(" --prevote");
+    }
+    if b.check_quorum {
+        s.push_str(" --check-quorum");
+    }
     if kv.enabled() {
         let _ = write!(
             s,
@@ -115,6 +121,8 @@ pub(crate) const BASE: Bounds = Bounds {
     network: ORDERED_RELIABLE,
     persistence: Persistence::Atomic,
     mutations: MutationSet::NONE,
+    pre_vote: false,
+    check_quorum: false,
 };
 
 /// FIFO per channel, may lose messages: a partition without reordering.
@@ -487,6 +495,27 @@ pub fn catalog() -> Vec<Bug> {
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::PreVoteCountedAsVote,
+            description: "with PreVote, a candidate counts a late pre-vote grant (same term) as a vote",
+            seen_in: "canonical/raft #196, fixed by PR 248 (pre_vote flag in RequestVoteResult)",
+            expected: ELECTION_SAFETY,
+            // s0 stands for term 1 on one pre-vote grant while the other is still in flight;
+            // that voter, which recorded no vote, then pre-votes and votes for s1, which wins
+            // term 1, and the late grant makes s0 a second leader of term 1.
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 0,
+                proposals: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                pre_vote: true,
                 ..BASE
             },
             kv: NO_KV,

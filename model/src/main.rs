@@ -118,6 +118,14 @@ struct ModelArgs {
     /// again; default 1).
     #[arg(long)]
     kv_timeouts: Option<u8>,
+    /// PreVote (§9.6): a server asks whether it could win before it raises its term; adds the
+    /// property "a PreVote stops a disruptive candidate".
+    #[arg(long)]
+    prevote: bool,
+    /// CheckQuorum (§6.2) and the leader lease (§4.2.3), with their events "a leader checks
+    /// its quorum" and "a follower's leader contact expires".
+    #[arg(long)]
+    check_quorum: bool,
     /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
     /// generality table (repeatable). Alone, it runs in that bug's catalog configuration.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
@@ -151,6 +159,8 @@ impl ModelArgs {
             || self.persistence.is_some()
             || self.kv_clients.is_some()
             || self.kv_timeouts.is_some()
+            || self.prevote
+            || self.check_quorum
     }
 
     fn origin(&self) -> Origin {
@@ -206,6 +216,8 @@ impl ModelArgs {
                 None => base.persistence,
             },
             mutations: self.bugs.iter().copied().collect::<MutationSet>(),
+            pre_vote: self.prevote || base.pre_vote,
+            check_quorum: self.check_quorum || base.check_quorum,
         };
         bounds.validate()?;
         Ok((RaftModel::with_kv(bounds, kv), said))
@@ -220,6 +232,9 @@ fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
         return Some(format!(
             "{bug} needs KV clients (--kv-clients): it cannot show here"
         ));
+    }
+    if needs.config.pre_vote && !model.bounds.pre_vote {
+        return Some(format!("{bug} needs --prevote: it cannot show here"));
     }
     // Every bug that shows with deferred storage shows with a write-ahead log too: a WAL flush
     // of one record is a deferred flush of a step with one record.

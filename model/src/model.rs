@@ -80,6 +80,8 @@ impl RaftModel {
         Config::new(id, self.bounds.servers)
             .with_mutations(self.bounds.mutations)
             .with_retry_on_conflict(false)
+            .with_pre_vote(self.bounds.pre_vote)
+            .with_check_quorum(self.bounds.check_quorum)
     }
 
     fn ordered(&self) -> bool {
@@ -611,6 +613,12 @@ impl Model for RaftModel {
             if !server.pending.is_empty() {
                 actions.push(Action::Flush(id));
             }
+            if node.leader_contact() {
+                actions.push(Action::ContactExpires(id));
+            }
+            if b.check_quorum && node.role() == Role::Leader {
+                actions.push(Action::CheckQuorum(id));
+            }
         }
         if let Some(clients) = &state.clients {
             for (client, slot) in (0..).zip(&clients.slots) {
@@ -657,6 +665,9 @@ impl Model for RaftModel {
         let mut all = properties::all();
         if self.kv.enabled() {
             all.extend(properties::kv());
+        }
+        if self.bounds.pre_vote {
+            all.extend(properties::pre_vote());
         }
         all
     }
@@ -747,6 +758,33 @@ impl RaftModel {
                 Some(state)
             }
             Action::Request { client, server } => self.request(last, client, server),
+            Action::ContactExpires(id) => self.step(
+                last,
+                id,
+                0,
+                0,
+                |_| {},
+                |node| {
+                    node.leader_contact_expired();
+                    Some(Vec::new())
+                },
+            ),
+            // A check that changes nothing (a leader heard from no one but itself since its
+            // last check, and still leads, cannot be: it steps down) is no step.
+            Action::CheckQuorum(id) => {
+                let before = last.node(id)?;
+                self.step(
+                    last,
+                    id,
+                    0,
+                    0,
+                    |_| {},
+                    |node| {
+                        node.check_quorum();
+                        (node != before).then(Vec::new)
+                    },
+                )
+            }
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);

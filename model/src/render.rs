@@ -154,6 +154,8 @@ pub fn action(action: &Action) -> String {
         Action::Restart(id) => format!("s{id} restarts"),
         Action::Request { client, server } => format!("c{client} sends its request to s{server}"),
         Action::ClientTimeout(client) => format!("c{client} times out"),
+        Action::ContactExpires(id) => format!("s{id}'s leader contact expires"),
+        Action::CheckQuorum(id) => format!("s{id} checks its quorum"),
     }
 }
 
@@ -163,6 +165,7 @@ pub fn role(node: &Node<Cmd>) -> &'static str {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
         Role::Leader => "LEADER",
+        Role::PreCandidate => "pre-candidate",
     }
 }
 

@@ -210,13 +210,24 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
     h.write_u64(node.commit_index() << 32 | node.last_applied());
     match node.role() {
         Role::Follower => {}
-        Role::Candidate => h.write_u8(r.mask(node.votes_granted() as u8)),
+        Role::Candidate | Role::PreCandidate => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Leader => {
             for new in 0..r.len {
                 let peer = r.old[new];
                 h.write_u64(node.next_index(peer) << 32 | node.match_index(peer));
             }
         }
+    }
+    // The lease and CheckQuorum's record exist only with check-quorum (always false and 0
+    // without it, so nothing is written then); the record matters on a leader only.
+    if node.config().check_quorum {
+        let active = if node.is_leader() {
+            r.mask(node.recent_active() as u8)
+        } else {
+            0
+        };
+        h.write_u8(u8::from(node.leader_contact()));
+        h.write_u8(active);
     }
 }
 
@@ -284,6 +295,20 @@ fn hash_message<H: Hasher>(msg: &Message<Cmd>, h: &mut H) {
         Message::AppendEntriesReply { term, outcome } => {
             h.write_u64(term << 2 | 3);
             outcome.hash(h);
+        }
+        // The top bit sets the PreVote messages apart from the four tags above (terms are far
+        // below 2^61), which keep the words they always had.
+        Message::PreVote {
+            term,
+            last_log_index,
+            last_log_term,
+        } => {
+            h.write_u64(1 << 63 | term << 1);
+            h.write_u64(last_log_index << 32 | last_log_term);
+        }
+        Message::PreVoteReply { term, granted } => {
+            h.write_u64(1 << 63 | term << 1 | 1);
+            h.write_u8(u8::from(*granted));
         }
     }
 }
