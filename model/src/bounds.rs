@@ -123,7 +123,8 @@ pub enum Preset {
     /// Five servers, where a majority is three: vote and replica counting that needs two other
     /// servers to agree.
     Five,
-    /// The default bounds with PreVote and CheckQuorum (and its lease) on, as raftd runs.
+    /// PreVote and CheckQuorum (with its lease) on, as raftd runs, on the default bounds with
+    /// one entry: with two, the check is far beyond a minute.
     Prevote,
 }
 
@@ -159,6 +160,8 @@ impl Preset {
                 ..default
             },
             Preset::Prevote => Bounds {
+                max_log: 1,
+                proposals: 1,
                 pre_vote: true,
                 check_quorum: true,
                 ..default
@@ -184,8 +187,9 @@ impl Preset {
                  duplication, deferred persistence, KV clients"
             }
             Preset::Prevote => {
-                "a third term, a third entry, a third message in flight, a second crash event, \
-                 duplication, deferred persistence, KV clients"
+                "a third term, a second entry, a third message in flight, a second crash event, \
+                 a pre-candidate's second round in one term, duplication, deferred \
+                 persistence, KV clients"
             }
         }
     }

@@ -504,9 +504,10 @@ pub fn catalog() -> Vec<Bug> {
             description: "with PreVote, a candidate counts a late pre-vote grant (same term) as a vote",
             seen_in: "canonical/raft #196, fixed by PR 248 (pre_vote flag in RequestVoteResult)",
             expected: ELECTION_SAFETY,
-            // s0 stands for term 1 on one pre-vote grant while the other is still in flight;
-            // that voter, which recorded no vote, then pre-votes and votes for s1, which wins
-            // term 1, and the late grant makes s0 a second leader of term 1.
+            // s0 stands for term 1 on one pre-vote grant and counts the other, late, as a
+            // vote: it leads term 1. That voter recorded no vote, so it pre-votes and votes
+            // for s1, which wins term 1 too. One message in flight, or a lossless network
+            // (which then refuses the steps whose sends do not fit), and it holds.
             config: Bounds {
                 servers: 3,
                 max_term: 1,

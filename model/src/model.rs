@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvStore};
 use raft_impl::service::{self, Settled};
-use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
+use raft_impl::{Config, Effect, Envelope, HardState, Index, Message, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
 
 use crate::action::{Action, Kept};
@@ -40,6 +40,28 @@ pub struct RaftModel {
     /// network drops the others later (see [`RaftModel::fit`]). Off only to check that
     /// reduction against the plain exploration, where any of a step's sends may be lost.
     pub reduce_loss: bool,
+    /// Two reductions of the timing events of `--check-quorum`, off only to check them against
+    /// the plain exploration (`tests/timing.rs`: the same verdicts).
+    ///
+    /// The lease: a follower's leader contact expires (`Action::ContactExpires`) only while a
+    /// RequestVote or PreVote of a higher term is on its way to it, where the plain exploration
+    /// lets it expire at any moment. The contact flag is read by the core in one place, the
+    /// lease check on such a message, and only cleared elsewhere (a new term, an election of
+    /// the server's own; a new contact sets it again). So an expiry commutes with every step
+    /// but that delivery, and a path that expires the contact earlier reaches, once the expiry
+    /// is moved to just before that delivery (or left out when none comes), the same states
+    /// but for the flag, which no property reads.
+    ///
+    /// CheckQuorum: `Action::CheckQuorum` is an interval in which the leader heard from no one
+    /// (two `check_quorum()` calls in a row), so it always steps down, and a leader's record
+    /// (`Node::recent_active`) is not part of the state; the plain exploration calls
+    /// `check_quorum()` once and keeps the record. With two servers or more (alone, a leader
+    /// is its own majority and the action is not offered), the plain model can step a leader
+    /// down at any moment too, by the same two checks, and its single checks otherwise only
+    /// reset the record, which nothing else reads; so both reach the same states but for the
+    /// record. What this leaves to the unit tests (`impl/tests/disruption.rs`) is the record's
+    /// bookkeeping: only liveness depends on it.
+    pub reduce_timing: bool,
 }
 
 impl RaftModel {
@@ -56,6 +78,7 @@ impl RaftModel {
             symmetry: true,
             removed_by_bound: Arc::default(),
             reduce_loss: true,
+            reduce_timing: true,
         }
     }
 
@@ -549,6 +572,7 @@ impl Model for RaftModel {
             ghost: Ghost::default(),
             panicked: None,
             symmetric: self.symmetry,
+            quorum_record: !self.reduce_timing,
         }]
     }
 
@@ -604,7 +628,15 @@ impl Model for RaftModel {
                 if node.log().len() < b.max_log && state.proposals < b.proposals {
                     actions.push(Action::Propose(id));
                 }
-            } else if node.current_term() < b.max_term {
+            } else if node.current_term() < b.max_term && node.role() != Role::PreCandidate {
+                // A bound of `--prevote`: a pre-candidate's timer does not fire again in its
+                // term. A second round asks the same question (same term, same log: a
+                // pre-candidate's log cannot change without it becoming a follower) of voters
+                // that may since have changed; it is left out because pre-campaigns, unlike
+                // elections, take no term, so nothing else bounds them (with it, the default
+                // bounds with one entry grew past 14 M states and a depth of 500 without
+                // ending). A server that follows again, or takes a newer term, may time out
+                // again.
                 self.loss_choices(id, most, room(0), &mut choices);
                 for &lost in &choices {
                     actions.push(Action::Timeout { id, lost });
@@ -613,10 +645,18 @@ impl Model for RaftModel {
             if !server.pending.is_empty() {
                 actions.push(Action::Flush(id));
             }
-            if node.leader_contact() {
+            let asked_to_vote = |env: &Envelope<Cmd>| {
+                env.to == id
+                    && env.msg.term() > node.current_term()
+                    && matches!(
+                        env.msg,
+                        Message::RequestVote { .. } | Message::PreVote { .. }
+                    )
+            };
+            if node.leader_contact() && (!self.reduce_timing || net.iter().any(asked_to_vote)) {
                 actions.push(Action::ContactExpires(id));
             }
-            if b.check_quorum && node.role() == Role::Leader {
+            if b.check_quorum && b.servers > 1 && node.role() == Role::Leader {
                 actions.push(Action::CheckQuorum(id));
             }
         }
@@ -769,10 +809,12 @@ impl RaftModel {
                     Some(Vec::new())
                 },
             ),
-            // A check that changes nothing (a leader heard from no one but itself since its
-            // last check, and still leads, cannot be: it steps down) is no step.
+            // See `reduce_timing`. A single check that changes nothing (the reset of a record
+            // that held only the leader itself and a majority: a lone leader's) is no step.
             Action::CheckQuorum(id) => {
                 let before = last.node(id)?;
+                // (Not offered to a lone leader, which is its own majority.)
+                let reduce = self.reduce_timing;
                 self.step(
                     last,
                     id,
@@ -781,6 +823,9 @@ impl RaftModel {
                     |_| {},
                     |node| {
                         node.check_quorum();
+                        if reduce {
+                            node.check_quorum();
+                        }
                         (node != before).then(Vec::new)
                     },
                 )

@@ -145,7 +145,12 @@ impl Hash for State {
         };
         h.write_usize(self.servers.len());
         for new in 0..r.len {
-            hash_server(&self.servers[r.old[new] as usize], &r, h);
+            hash_server(
+                &self.servers[r.old[new] as usize],
+                self.quorum_record,
+                &r,
+                h,
+            );
         }
         hash_network(&self.network, &r, h);
         h.write_u32(
@@ -172,7 +177,7 @@ impl Hash for State {
 /// only in stale volatile leftovers are one state to the checker: the leader hint (never read by
 /// the model), a non-leader's next and match indices (reset when it becomes leader) and a
 /// non-candidate's vote tally (reset when it becomes candidate).
-fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
+fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h: &mut H) {
     h.write_usize(server.pending.len());
     for pending in &server.pending {
         match pending {
@@ -219,9 +224,10 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
         }
     }
     // The lease and CheckQuorum's record exist only with check-quorum (always false and 0
-    // without it, so nothing is written then); the record matters on a leader only.
+    // without it, so nothing is written then); the record matters on a leader only, and only
+    // when the model reads it (`State::quorum_record`).
     if node.config().check_quorum {
-        let active = if node.is_leader() {
+        let active = if node.is_leader() && quorum_record {
             r.mask(node.recent_active() as u8)
         } else {
             0
