@@ -74,7 +74,7 @@ enum PersistenceArg {
 /// bound given as a flag overrides the preset's. Printed in full at start.
 #[derive(Args, Debug)]
 struct ModelArgs {
-    /// A named configuration: default, thorough or five (the README lists them).
+    /// A named configuration: default, thorough, five or prevote (the README lists them).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Servers in the cluster (1 to 5).
