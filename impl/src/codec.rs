@@ -128,6 +128,18 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
+/// The length of `value`'s payload as [`encode`] writes it, counted without building it (no
+/// allocation; a string or byte buffer costs O(1)). The core sizes its AppendEntries batches
+/// with it, so that a batch's bound is in the bytes a frame really carries. A value serde cannot
+/// encode counts as 0: the core's types always encode.
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    match bincode::serde::encode_into_writer(value, &mut size, bincode_config()) {
+        Ok(()) => size.bytes_written,
+        Err(_) => 0,
+    }
+}
+
 /// Serialises `value` into a payload and the frame header of the given kind that describes it.
 fn encode_parts<T: Serialize>(
     kind: FrameKind,

@@ -5,9 +5,18 @@
 //! core owns no clock, no randomness, no thread and no I/O, which is what lets the model checker,
 //! the simulator and a real process run the very same code.
 
+use std::collections::VecDeque;
+
+use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::mutation::{Mutation, MutationSet};
 use crate::types::{Command, Entry, HardState, Index, NodeId, Record, Term};
+
+/// The default bound on the AppendEntries a leader has in flight to one follower in the
+/// replicate state ([`Flow::Replicate`]): with batches of up to `DEFAULT_MAX_APPEND_BYTES`, four
+/// keep a follower's link busy for four round trips' worth of data, as etcd's default of 256
+/// small messages does, while bounding what a leader queues for a slow follower.
+pub const DEFAULT_MAX_INFLIGHT: usize = 4;
 
 /// Static facts about one server of a cluster of `servers` servers with ids `0..servers`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -16,16 +25,32 @@ pub struct Config {
     pub servers: u8,
     /// Deliberate bugs to switch on; empty for the correct core.
     pub mutations: MutationSet,
-    /// Whether a leader whose AppendEntries a follower refused for a log mismatch sends again
-    /// at once from the next index the reply moved it back to (on by default), rather than at
-    /// its next heartbeat or `replicate_to`. With it, a follower lagging by several terms
-    /// catches up in one round trip per term instead of one heartbeat per term, which the
-    /// 6.5840 backup test expects of fast backup. Only a reply that did move the next index
-    /// back is answered, so a stale or duplicated conflict never starts a second chain of
-    /// retries. The model checker turns it off: it sends AppendEntries as an action of its own,
-    /// which already explores the retry, and its pinned state counts stay those of that
-    /// schedule.
-    pub retry_on_conflict: bool,
+    /// Whether a leader answers an AppendEntries reply with its next send at once (on by
+    /// default), rather than at its next heartbeat, `replicate` or `replicate_to`: after a
+    /// refusal for a log mismatch, the retry from the next index the reply moved it back to;
+    /// after a success, the next batch when flow control is on and allows it, so that a follower
+    /// that is behind catches up batch after batch at the speed of its replies. With it, a
+    /// follower lagging by several terms catches up in one round trip per term instead of one
+    /// heartbeat per term, which the 6.5840 backup test expects of fast backup. Only a refusal
+    /// that did move the next index back is answered, so a stale or duplicated conflict never
+    /// starts a second chain of retries. The model checker turns it off: it sends
+    /// AppendEntries as an action of its own, which already explores every such send.
+    pub send_on_reply: bool,
+    /// Most bytes of entries one AppendEntries carries, as the codec encodes them
+    /// ([`crate::codec::encoded_len`]). A batch always carries at least one entry whatever its
+    /// size, so a log entry larger than this still reaches every follower (alone in its
+    /// batch): a log that already holds an oversized entry makes progress. `usize::MAX` means
+    /// no byte bound, and then no entry is measured (the model checker's setting: its commands
+    /// are a few bytes, so only the entry bound can end a batch).
+    pub max_append_bytes: usize,
+    /// Most entries one AppendEntries carries (at least 1).
+    pub max_append_entries: usize,
+    /// Most AppendEntries with entries a leader has unacknowledged to one follower in the
+    /// replicate state. 0 switches flow control off: every follower stays a probe that nothing
+    /// pauses, each AppendEntries goes from its next index, which only replies move, and a
+    /// success sends nothing (the schedule of the core before flow control, which the model
+    /// checker keeps by default: see its `--window`).
+    pub max_inflight: usize,
 }
 
 impl Config {
@@ -38,7 +63,26 @@ impl Config {
             id,
             servers,
             mutations: MutationSet::NONE,
-            retry_on_conflict: true,
+            send_on_reply: true,
+            max_append_bytes: DEFAULT_MAX_APPEND_BYTES,
+            max_append_entries: DEFAULT_MAX_APPEND_ENTRIES,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
+        }
+    }
+
+    /// The bounds on one AppendEntries (bytes, entries; at least one entry, a 0 is taken as
+    /// 1) and on the batches in flight to one follower (0: flow control off).
+    pub fn with_flow(
+        self,
+        max_append_bytes: usize,
+        max_append_entries: usize,
+        max_inflight: usize,
+    ) -> Config {
+        Config {
+            max_append_bytes,
+            max_append_entries: max_append_entries.max(1),
+            max_inflight,
+            ..self
         }
     }
 
@@ -46,9 +90,9 @@ impl Config {
         Config { mutations, ..self }
     }
 
-    pub fn with_retry_on_conflict(self, retry_on_conflict: bool) -> Config {
+    pub fn with_send_on_reply(self, send_on_reply: bool) -> Config {
         Config {
-            retry_on_conflict,
+            send_on_reply,
             ..self
         }
     }
@@ -155,14 +199,91 @@ pub struct Node<C> {
     progress: Vec<Progress>,
 }
 
-/// What a leader knows of one follower's log (Figure 2's nextIndex and matchIndex), kept
-/// together so that a node holds one vector for both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Progress {
+/// What a leader knows of one follower's log (Figure 2's nextIndex and matchIndex) and how it
+/// sends to it, as etcd raft's `tracker.Progress`: kept together so that a node holds one vector
+/// for all of it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Progress {
     /// Index of the next entry to send.
     next: Index,
     /// Highest index known replicated.
     matched: Index,
+    flow: Flow,
+    /// Probe: an AppendEntries went out since the last heartbeat or reply, so no other goes
+    /// until one of those (never set with flow control off, `Config::max_inflight` 0).
+    probe_sent: bool,
+    /// Replicate: the last index of each AppendEntries with entries sent and not yet
+    /// acknowledged, oldest first; at most `Config::max_inflight`.
+    inflight: VecDeque<Index>,
+}
+
+/// How a leader sends to one follower (etcd raft's `StateProbe` and `StateReplicate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flow {
+    /// Where the follower's log matches the leader's is not known: one AppendEntries per
+    /// heartbeat or reply, from `next`, until a success says where it matches. A leader
+    /// starts every follower here, and a follower goes back here on any conflict.
+    Probe,
+    /// The match is known: each batch is sent once, `next` advances past it as it leaves
+    /// (optimistically, as etcd does), and at most `Config::max_inflight` batches are
+    /// unacknowledged. A lost batch shows as a conflict (the follower lacks the entry before the
+    /// next one) and sends the follower back to probing.
+    Replicate,
+}
+
+impl Progress {
+    fn new(next: Index) -> Progress {
+        Progress {
+            next,
+            matched: 0,
+            flow: Flow::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+        }
+    }
+
+    pub fn next(&self) -> Index {
+        self.next
+    }
+    pub fn matched(&self) -> Index {
+        self.matched
+    }
+    pub fn flow(&self) -> Flow {
+        self.flow
+    }
+    /// Probe: whether a message went out since the last heartbeat or reply.
+    pub fn probe_sent(&self) -> bool {
+        self.probe_sent
+    }
+    /// Replicate: the last index of each batch in flight, oldest first.
+    pub fn inflight(&self) -> impl ExactSizeIterator<Item = Index> + '_ {
+        self.inflight.iter().copied()
+    }
+
+    /// Back to probing from `next` (a conflict, or a repair of the leader's own log).
+    fn become_probe(&mut self, next: Index) {
+        self.flow = Flow::Probe;
+        self.next = next;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// A success showed where the follower matches: stream from just past it.
+    fn become_replicate(&mut self) {
+        self.flow = Flow::Replicate;
+        self.next = self.matched + 1;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// Whether a send that is not a heartbeat may go now: a probe that has none out, or a
+    /// replicate stream with something new to send and room in its window.
+    fn may_send(&self, last_index: Index, max_inflight: usize) -> bool {
+        match self.flow {
+            Flow::Probe => !self.probe_sent,
+            Flow::Replicate => self.next <= last_index && self.inflight.len() < max_inflight,
+        }
+    }
 }
 
 /// The effects a step gathers before they are put in contract order: sends and applies are
@@ -224,13 +345,7 @@ impl<C: Command> Node<C> {
             commit_index: 0,
             last_applied: 0,
             votes: 0,
-            progress: vec![
-                Progress {
-                    next: 1,
-                    matched: 0
-                };
-                n
-            ],
+            progress: vec![Progress::new(1); n],
         }
     }
 
@@ -282,6 +397,10 @@ impl<C: Command> Node<C> {
     pub fn next_index(&self, peer: NodeId) -> Index {
         self.progress[peer as usize].next
     }
+    /// Leader's whole view of `peer` (stale outside the leader role).
+    pub fn progress(&self, peer: NodeId) -> &Progress {
+        &self.progress[peer as usize]
+    }
 
     /// The same server in a cluster whose ids were renamed by `rename` (`rename[old] == new`,
     /// a permutation of `0..servers`). Model checkers use it for symmetry reduction: Raft treats
@@ -296,7 +415,7 @@ impl<C: Command> Node<C> {
         let mut progress = self.progress.clone();
         for (old, &new) in rename.iter().enumerate() {
             votes |= ((self.votes >> old) & 1) << new;
-            progress[new as usize] = self.progress[old];
+            progress[new as usize] = self.progress[old].clone();
         }
         Node {
             config: Config {
@@ -325,22 +444,55 @@ impl<C: Command> Node<C> {
         self.finish(out)
     }
 
-    /// The heartbeat timer fired: a leader sends AppendEntries to every peer.
+    /// The heartbeat timer fired: a leader sends one AppendEntries to every peer, whatever its
+    /// flow state (see [`Node::replicate_to`]).
     pub fn broadcast_append(&mut self) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
         if self.role == Role::Leader {
-            for peer in self.config.peers() {
-                self.send_append(peer, &mut out);
+            let config = self.config;
+            for peer in config.peers() {
+                self.send_append(peer, config.max_append_entries, &mut out);
             }
         }
         self.finish(out)
     }
 
-    /// A leader sends one AppendEntries to `peer`, carrying everything from its next index on.
+    /// New entries are in the log: a leader sends the next batch to every peer whose flow
+    /// allows it now (a probe with none out, a replicate stream with room in its window), and
+    /// nothing to the others, which the heartbeat or their next reply serves. This is what a
+    /// runtime calls after proposals, so that a follower that is down or behind costs one
+    /// batch per heartbeat, not the missing tail on every proposal.
+    pub fn replicate(&mut self) -> Vec<Effect<C>> {
+        let mut out = Outbox::new();
+        if self.role == Role::Leader {
+            let config = self.config;
+            for peer in config.peers() {
+                self.send_if_allowed(peer, &mut out);
+            }
+        }
+        self.finish(out)
+    }
+
+    /// The heartbeat for one peer: a leader sends `peer` one AppendEntries from its next index,
+    /// whatever its flow state. A probe carries the next batch; a replicate stream the next
+    /// batch if its window has room, else none: that empty request, from `next`, is refused if
+    /// the follower lacks what was sent before it (a batch was lost), which puts the follower
+    /// back to probing.
     pub fn replicate_to(&mut self, peer: NodeId) -> Vec<Effect<C>> {
+        self.replicate_to_at_most(peer, self.config.max_append_entries)
+    }
+
+    /// [`Node::replicate_to`] with a batch of at most `max_entries` entries (and at most the
+    /// configured ones; at least one when there is any to send). A model checker calls it with
+    /// every count from 1 up to its bound, since a byte bound may cut a batch after any entry.
+    pub fn replicate_to_at_most(&mut self, peer: NodeId, max_entries: usize) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
         if self.role == Role::Leader && peer != self.id() {
-            self.send_append(peer, &mut out);
+            self.send_append(
+                peer,
+                max_entries.min(self.config.max_append_entries),
+                &mut out,
+            );
         }
         self.finish(out)
     }
@@ -522,18 +674,51 @@ impl<C: Command> Node<C> {
         self.role = Role::Leader;
         self.leader_hint = Some(self.id());
         let next = self.hard.last_index() + 1;
-        self.progress.fill(Progress { next, matched: 0 });
+        self.progress.fill(Progress::new(next));
         // Figure 2: upon election, send initial empty AppendEntries to each server.
-        for peer in self.config.peers() {
-            self.send_append(peer, out);
+        let config = self.config;
+        for peer in config.peers() {
+            self.send_append(peer, config.max_append_entries, out);
         }
     }
 
-    fn send_append(&self, peer: NodeId, out: &mut Outbox<C>) {
-        let next = self.progress[peer as usize].next;
+    /// Flow control (etcd's `maybeSendAppend`): the next batch to `peer`, when its flow allows a
+    /// send that is not a heartbeat (see [`Progress::may_send`]).
+    fn send_if_allowed(&mut self, peer: NodeId, out: &mut Outbox<C>) {
+        let allowed =
+            self.progress[peer as usize].may_send(self.hard.last_index(), self.config.max_inflight);
+        if allowed {
+            self.send_append(peer, self.config.max_append_entries, out);
+        }
+    }
+
+    /// Sends `peer` one AppendEntries from its next index, carrying the batch [`Node::batch`]
+    /// cuts (at most `max_entries` entries), and records it in the peer's flow: a probe is out;
+    /// a replicate stream advances `next` past the batch and counts it in flight, or, with its
+    /// window full, sends no entries.
+    fn send_append(&mut self, peer: NodeId, max_entries: usize, out: &mut Outbox<C>) {
+        let max_inflight = self.config.max_inflight;
+        let progress = &self.progress[peer as usize];
+        let next = progress.next;
         let prev_log_index = next - 1;
         let prev_log_term = self.hard.term_at(prev_log_index).unwrap_or(0);
-        let entries = self.hard.log[prev_log_index as usize..].to_vec();
+        let window_full =
+            progress.flow == Flow::Replicate && progress.inflight.len() >= max_inflight;
+        let entries = if window_full {
+            Vec::new()
+        } else {
+            self.batch(next, max_entries).to_vec()
+        };
+        let progress = &mut self.progress[peer as usize];
+        match progress.flow {
+            // With flow control off nothing pauses a probe, and the node stays as it was.
+            Flow::Probe => progress.probe_sent = max_inflight > 0,
+            Flow::Replicate if !entries.is_empty() => {
+                progress.next += entries.len() as Index;
+                progress.inflight.push_back(progress.next - 1);
+            }
+            Flow::Replicate => {}
+        }
         out.send(
             peer,
             Message::AppendEntries(AppendEntries {
@@ -544,6 +729,31 @@ impl<C: Command> Node<C> {
                 leader_commit: self.commit_index,
             }),
         );
+    }
+
+    /// The entries one AppendEntries from `next` carries: at most `max_entries` and, past the
+    /// first, at most `Config::max_append_bytes` encoded bytes in all. The first entry always
+    /// goes, whatever its size, so that an entry above the byte bound (written by a build with a
+    /// larger one, say) still reaches the followers; one above the peer frame limit
+    /// (`limits::MAX_PEER_PAYLOAD`, which only a build that let such a command into its log
+    /// could hold) is refused by every follower's transport, so that follower can never catch
+    /// up past it, and the cluster needs that entry committed without it.
+    fn batch(&self, next: Index, max_entries: usize) -> &[Entry<C>] {
+        let tail = &self.hard.log[(next - 1) as usize..];
+        let most = tail.len().min(max_entries.max(1));
+        if most <= 1 || self.config.max_append_bytes == usize::MAX {
+            return &tail[..most];
+        }
+        let mut bytes = crate::codec::encoded_len(&tail[0]);
+        let mut count = 1;
+        for entry in &tail[1..most] {
+            bytes = bytes.saturating_add(crate::codec::encoded_len(entry));
+            if bytes > self.config.max_append_bytes {
+                break;
+            }
+            count += 1;
+        }
+        &tail[..count]
     }
 
     /// Figure 2, AppendEntries RPC, receiver (§5.3), after the term was taken.
@@ -567,8 +777,10 @@ impl<C: Command> Node<C> {
         if self.has(Mutation::CommitBeyondLastNew) {
             // The bug: leaderCommit is held against the whole local log before the consistency
             // check has shown any of it to be the leader's. (After the append, min with the
-            // local last index would equal min with the last new one here, as every
-            // AppendEntries carries the leader's log to its end.)
+            // local last index equals min with the last new one when the request carries the
+            // leader's log to its end, since leaderCommit is within that log; a batch that
+            // carries part of the tail leaves leaderCommit past it, and then a follower holding
+            // a deposed leader's entries past the batch would apply them too.)
             let commit = append.leader_commit.min(self.hard.last_index());
             if commit > self.commit_index {
                 self.commit_index = commit;
@@ -588,7 +800,7 @@ impl<C: Command> Node<C> {
             let last = self.hard.last_index();
             for p in &mut self.progress {
                 p.matched = p.matched.min(last);
-                p.next = p.next.min(last + 1);
+                p.become_probe(p.next.min(last + 1));
             }
         }
         self.follower_commit(append.leader_commit, last_new, out);
@@ -738,7 +950,11 @@ impl<C: Command> Node<C> {
                     progress.matched = progress.matched.max(match_index);
                     progress.next = progress.next.max(progress.matched + 1);
                 }
+                self.on_append_acked(from);
                 self.advance_leader_commit(out);
+                if self.config.send_on_reply && self.config.max_inflight > 0 {
+                    self.send_if_allowed(from, out);
+                }
             }
             AppendOutcome::Conflict(hint) => {
                 let next = match hint.x_term {
@@ -749,9 +965,32 @@ impl<C: Command> Node<C> {
                     },
                 };
                 let before = progress.next;
-                progress.next = next.clamp(progress.matched + 1, last_index + 1);
-                if self.config.retry_on_conflict && progress.next < before {
-                    self.send_append(from, out);
+                progress.become_probe(next.clamp(progress.matched + 1, last_index + 1));
+                if self.config.send_on_reply && progress.next < before {
+                    self.send_append(from, self.config.max_append_entries, out);
+                }
+            }
+        }
+    }
+
+    /// Flow control on a success (etcd's `MaybeUpdate` and `BecomeReplicate`): a probe learnt
+    /// where the follower matches and starts streaming from there (unless flow control is off,
+    /// `Config::max_inflight` 0, when it stays a probe whose next probe may go); a replicate
+    /// stream frees the window slots of every batch the match covers.
+    fn on_append_acked(&mut self, from: NodeId) {
+        let pipelined = self.config.max_inflight > 0;
+        let progress = &mut self.progress[from as usize];
+        match progress.flow {
+            Flow::Probe if pipelined => progress.become_replicate(),
+            Flow::Probe => progress.probe_sent = false,
+            Flow::Replicate => {
+                let matched = progress.matched;
+                while progress
+                    .inflight
+                    .front()
+                    .is_some_and(|last| *last <= matched)
+                {
+                    progress.inflight.pop_front();
                 }
             }
         }

@@ -148,7 +148,11 @@ fn a_proposal_writes_one_log_record_from_its_index() {
 #[test]
 fn a_leader_commits_what_a_majority_stores() {
     let mut leader = leader_with(3, &[10, 11]);
-    assert_eq!(leader.handle(1, success(1, 1)), vec![apply(1, 10)]);
+    // The success shows where follower 1 matches: the leader streams the rest at once.
+    assert_eq!(
+        leader.handle(1, success(1, 1)),
+        vec![send(1, append(1, 1, 1, &[(1, 11)], 1)), apply(1, 10)]
+    );
     assert_eq!(leader.handle(1, success(1, 2)), vec![apply(2, 11)]);
     assert_eq!(leader.handle(2, success(1, 2)), vec![]);
     assert_eq!((leader.commit_index(), leader.last_applied()), (2, 2));
@@ -160,7 +164,11 @@ fn a_leader_of_five_needs_two_followers() {
     assert_eq!(leader.handle(1, success(1, 3)), vec![]);
     assert_eq!(
         leader.handle(3, success(1, 2)),
-        vec![apply(1, 10), apply(2, 11)]
+        vec![
+            send(3, append(1, 2, 1, &[(1, 12)], 2)),
+            apply(1, 10),
+            apply(2, 11)
+        ]
     );
     assert_eq!(leader.handle(4, success(1, 3)), vec![apply(3, 12)]);
 }
@@ -190,8 +198,12 @@ fn match_index_regress_bug_takes_a_late_reply_as_is() {
         leader.propose(c).unwrap();
     }
     leader.handle(1, success(1, 3));
-    assert_eq!(leader.handle(1, success(1, 1)), vec![]);
-    assert_eq!((leader.match_index(1), leader.next_index(1)), (1, 2));
+    // The regressed match sends the leader back over entries the follower holds.
+    assert_eq!(
+        leader.handle(1, success(1, 1)),
+        vec![send(1, append(1, 1, 1, &[(1, 11), (1, 12)], 0))]
+    );
+    assert_eq!((leader.match_index(1), leader.next_index(1)), (1, 4));
 }
 
 #[test]
@@ -257,11 +269,12 @@ fn figure8_commit_bug_commits_an_older_terms_entry_by_counting() {
 #[test]
 fn a_leader_applies_in_order_exactly_once() {
     let mut leader = leader_with(3, &[10, 11, 12]);
+    let rest = append(1, 2, 1, &[(1, 12)], 2);
     assert_eq!(
         leader.handle(1, success(1, 2)),
-        vec![apply(1, 10), apply(2, 11)]
+        vec![send(1, rest.clone()), apply(1, 10), apply(2, 11)]
     );
-    assert_eq!(leader.handle(2, success(1, 2)), vec![]);
+    assert_eq!(leader.handle(2, success(1, 2)), vec![send(2, rest)]);
     assert_eq!(leader.handle(2, success(1, 3)), vec![apply(3, 12)]);
     assert_eq!(leader.handle(1, success(1, 3)), vec![]);
     assert_eq!(leader.last_applied(), 3);

@@ -307,8 +307,8 @@ fn a_retried_conflict_backs_up_one_term_per_round_trip_until_the_logs_match() {
 
 /// The model checker's configuration: the retry is its own action there.
 #[test]
-fn without_retry_on_conflict_the_leader_waits_for_its_next_append() {
-    let config = Config::new(0, 3).with_retry_on_conflict(false);
+fn without_send_on_reply_the_leader_waits_for_its_next_append() {
+    let config = Config::new(0, 3).with_send_on_reply(false);
     let mut leader = Node::new(config, hard(5, None, &[(1, 10), (3, 11), (3, 12), (5, 13)]));
     elect(&mut leader);
     assert_eq!(leader.handle(1, conflict(6, None, 0, 1)), vec![]);

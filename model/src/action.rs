@@ -29,8 +29,13 @@ pub enum Action {
     /// bitmask) whose messages from this step a lossy network loses because they do not fit
     /// under `--max-in-flight`: empty when they all fit (see `RaftModel::fit`).
     Timeout { id: NodeId, lost: u8 },
-    /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer.
-    Replicate { leader: NodeId, peer: NodeId },
+    /// A leader sends AppendEntries (a heartbeat when it has nothing new) to one peer,
+    /// carrying at most `most` entries (`--max-batch`; 0: no bound, the tail to its end).
+    Replicate {
+        leader: NodeId,
+        peer: NodeId,
+        most: u8,
+    },
     /// A client proposes the next command to a leader.
     Propose(NodeId),
     /// Deferred persistence: the oldest pending persist of a server becomes durable and the

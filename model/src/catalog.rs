@@ -74,6 +74,12 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
         "--servers {} --max-term {} --max-log {} --proposals {} --max-crashes {} --max-in-flight {}",
         b.servers, b.max_term, b.max_log, b.proposals, b.max_crashes, b.max_in_flight
     );
+    if let Some(n) = b.max_batch {
+        let _ = write!(s, " --max-batch {n}");
+    }
+    if b.window > 0 {
+        let _ = write!(s, " --window {}", b.window);
+    }
     if b.network.ordered {
         s.push_str(" --ordered");
     }
@@ -116,6 +122,8 @@ pub(crate) const BASE: Bounds = Bounds {
     max_crashes: 0,
     max_in_flight: 1,
     max_duplicates: 0,
+    max_batch: None,
+    window: 0,
     network: ORDERED_RELIABLE,
     persistence: Persistence::Atomic,
     mutations: MutationSet::NONE,

@@ -85,7 +85,7 @@ enum PersistenceArg {
 /// bound given as a flag overrides the preset's. Printed in full at start.
 #[derive(Args, Debug)]
 struct ModelArgs {
-    /// A named configuration: default, thorough or five (the README lists them).
+    /// A named configuration: default, thorough, five or flow (the README lists them).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Servers in the cluster (1 to 5).
@@ -107,6 +107,15 @@ struct ModelArgs {
     /// Messages in flight at once (including sends waiting behind a pending persist).
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// A leader's AppendEntries carries any number of entries from 1 to N, each count explored
+    /// (default: everything from the follower's next index to the end of the log).
+    #[arg(long, value_name = "N")]
+    max_batch: Option<u8>,
+    /// Flow control: batches in flight per follower whose match is known, each batch sent
+    /// once (0, the default: every AppendEntries from the follower's next index, which only
+    /// replies move).
+    #[arg(long, value_name = "W")]
+    window: Option<u8>,
     /// Per-channel FIFO delivery instead of any order.
     #[arg(long)]
     ordered: bool,
@@ -160,6 +169,8 @@ impl ModelArgs {
             || self.proposals.is_some()
             || self.max_crashes.is_some()
             || self.max_in_flight.is_some()
+            || self.max_batch.is_some()
+            || self.window.is_some()
             || self.ordered
             || self.lossless
             || self.duplicates.is_some()
@@ -211,6 +222,8 @@ impl ModelArgs {
             max_crashes: self.max_crashes.unwrap_or(base.max_crashes),
             max_in_flight: self.max_in_flight.unwrap_or(base.max_in_flight),
             max_duplicates: duplicates,
+            max_batch: self.max_batch.or(base.max_batch),
+            window: self.window.unwrap_or(base.window),
             network: Network {
                 ordered: self.ordered || base.network.ordered,
                 lossy: !self.lossless && base.network.lossy,

@@ -85,10 +85,13 @@ impl RaftModel {
     }
 
     fn config(&self, id: NodeId) -> Config {
-        // No retry inside a step: `Action::Replicate` sends AppendEntries (see the field's doc).
+        // No send inside a reply's step: `Action::Replicate` sends AppendEntries (see the
+        // field's doc). No byte bound: the model's commands are a few bytes, and `--max-batch`
+        // explores every place a byte bound could end a batch (see `Bounds::max_batch`).
         Config::new(id, self.bounds.servers)
             .with_mutations(self.bounds.mutations)
-            .with_retry_on_conflict(false)
+            .with_send_on_reply(false)
+            .with_flow(usize::MAX, usize::MAX, self.bounds.window.into())
     }
 
     fn ordered(&self) -> bool {
@@ -624,7 +627,23 @@ impl Model for RaftModel {
             };
             if node.role() == Role::Leader {
                 for peer in (0..b.servers).filter(|p| *p != id) {
-                    actions.push(Action::Replicate { leader: id, peer });
+                    // Under `--max-batch`, one step per count of entries the batch may carry,
+                    // up to what there is to send (at least one step: a heartbeat).
+                    let counts = match b.max_batch {
+                        None => 0..=0,
+                        Some(n) => {
+                            let tail = (node.log().len() as Index + 1)
+                                .saturating_sub(node.next_index(peer));
+                            1..=n.min(u8::try_from(tail).unwrap_or(u8::MAX)).max(1)
+                        }
+                    };
+                    for most in counts {
+                        actions.push(Action::Replicate {
+                            leader: id,
+                            peer,
+                            most,
+                        });
+                    }
                 }
                 if node.log().len() < b.max_log && state.proposals < b.proposals {
                     actions.push(Action::Propose(id));
@@ -736,14 +755,17 @@ impl RaftModel {
                 |node| Some(node.election_timeout()),
             ),
             // A Replicate whose one message is lost changes nothing: no step.
-            Action::Replicate { leader, peer } => self.step(
-                last,
-                leader,
-                0,
-                0,
-                |_| {},
-                |node| Some(node.replicate_to(peer)),
-            ),
+            Action::Replicate { leader, peer, most } => {
+                let most = if most == 0 { usize::MAX } else { most.into() };
+                self.step(
+                    last,
+                    leader,
+                    0,
+                    0,
+                    |_| {},
+                    |node| Some(node.replicate_to_at_most(peer, most)),
+                )
+            }
             Action::Propose(id) => {
                 let proposals = last.proposals + 1;
                 let count = |state: &mut State| state.proposals = proposals;

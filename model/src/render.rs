@@ -169,7 +169,14 @@ pub fn action(action: &Action) -> String {
         Action::Drop { slot, from, to } => format!("drop #{slot} s{from}→s{to}"),
         Action::Duplicate { slot, from, to } => format!("duplicate #{slot} s{from}→s{to}"),
         Action::Timeout { id, lost } => format!("s{id} election timeout{}", losing(lost)),
-        Action::Replicate { leader, peer } => format!("s{leader} AppendEntries to s{peer}"),
+        Action::Replicate {
+            leader,
+            peer,
+            most: 0,
+        } => format!("s{leader} AppendEntries to s{peer}"),
+        Action::Replicate { leader, peer, most } => {
+            format!("s{leader} AppendEntries to s{peer} (at most {most} entries)")
+        }
         Action::Propose(id) => format!("client proposes to s{id}"),
         Action::Flush(id) => format!("s{id} flushes a write"),
         Action::Crash { mask, kept } => format!("{} crash{}", servers(mask), keeping(mask, kept)),

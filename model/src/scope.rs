@@ -107,6 +107,8 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
         max_crashes,
         max_in_flight,
         max_duplicates,
+        max_batch,
+        window,
         network,
         persistence,
         mutations: _,
@@ -153,6 +155,27 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
             "max-in-flight",
             count(max_in_flight as u64),
             Some(next(max_in_flight as u64, "message in flight", "messages")),
+        ),
+        match max_batch {
+            None => limit(
+                "max-batch",
+                Value::Name("none"),
+                Some("an AppendEntries that carries part of the tail (--max-batch)".to_string()),
+            ),
+            Some(n) => limit(
+                "max-batch",
+                count(n.into()),
+                Some(next(n.into(), "entry in one AppendEntries", "")),
+            ),
+        },
+        limit(
+            "window",
+            count(window.into()),
+            Some(next(
+                window.into(),
+                "batch in flight to one follower",
+                "flow control (--window)",
+            )),
         ),
         limit(
             "duplicates",
@@ -244,6 +267,8 @@ mod tests {
                 "a third proposal",
                 "a second crash event",
                 "a third message in flight",
+                "an AppendEntries that carries part of the tail (--max-batch)",
+                "flow control (--window)",
                 "duplication",
                 "records not yet durable (--storage deferred or wal)",
                 "KV clients",

@@ -219,9 +219,19 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
             if stale_tally_counts {
                 h.write_u8(r.mask(node.votes_granted() as u8));
             }
+            // With the flow state and the batches in flight, which decide what the next send
+            // carries, packed above the next index (at most `LOG_LIMIT + 1`, so 16 bits), so
+            // that without `--window` (every follower a probe, nothing in flight) a leader
+            // hashes in as many writes as before. Not whether a probe is out: only
+            // `Node::replicate` and `send_on_reply` read it, which the model never uses (its
+            // `Replicate` action is the heartbeat, which sends anyway).
             for new in 0..r.len {
-                let peer = r.old[new];
-                h.write_u64(node.next_index(peer) << 32 | node.match_index(peer));
+                let progress = node.progress(r.old[new]);
+                let flow = progress.flow() as u64 | (progress.inflight().len() as u64) << 1;
+                h.write_u64((progress.next() | flow << 16) << 32 | progress.matched());
+                for last in progress.inflight() {
+                    h.write_u64(last);
+                }
             }
         }
     }

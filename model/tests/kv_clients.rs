@@ -197,6 +197,8 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         max_crashes: 1,
         max_in_flight: 1,
         max_duplicates: 0,
+        max_batch: None,
+        window: 0,
         network: Network {
             ordered: true,
             lossy: true,

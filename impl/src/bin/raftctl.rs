@@ -123,8 +123,9 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 answered += 1;
                 let hint = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
-                    "server {id} {addr}: {:?} term {} commit {} log {} leader {hint}",
-                    s.role, s.term, s.commit_index, s.log_len
+                    "server {id} {addr}: {:?} term {} commit {} log {} leader {hint} \
+                     heartbeats {} sent bytes {:?}",
+                    s.role, s.term, s.commit_index, s.log_len, s.heartbeats, s.sent_bytes
                 );
                 if s.leader == Some(s.id) {
                     leader = Some((id, *addr, s.term));

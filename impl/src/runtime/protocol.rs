@@ -41,6 +41,11 @@ pub struct ServerStatus {
     pub log_len: Index,
     /// The leader this server knows of in its term (itself if it leads).
     pub leader: Option<NodeId>,
+    /// Encoded bytes of the Raft messages this incarnation sent each server, by id (its own
+    /// 0), counted as the core emits them, whether or not the link delivered them.
+    pub sent_bytes: Vec<u64>,
+    /// Heartbeats this incarnation sent as leader.
+    pub heartbeats: u64,
 }
 
 /// A server's answer to one request. No answer at all (the connection closes or the clerk's
