@@ -24,6 +24,21 @@ pub enum Message<C> {
         term: Term,
         outcome: AppendOutcome,
     },
+    /// PreVote (dissertation §9.6): "would you vote for me in `term`?", asked by a
+    /// pre-candidate before it raises its own term. `term` is the term it would stand in, its
+    /// current term + 1; the receiver neither adopts it nor records anything.
+    PreVote {
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    /// The answer to a [`Message::PreVote`]. A grant carries the term asked about (so the
+    /// pre-candidate, still one term below it, does not take it for a stale reply); a refusal
+    /// carries the voter's current term, which a pre-candidate behind it adopts.
+    PreVoteReply {
+        term: Term,
+        granted: bool,
+    },
 }
 
 /// A leader's AppendEntries RPC (Figure 2), one struct so that the handler takes it whole.
@@ -75,7 +90,9 @@ impl<C> Message<C> {
             Message::RequestVote { term, .. }
             | Message::RequestVoteReply { term, .. }
             | Message::AppendEntries(AppendEntries { term, .. })
-            | Message::AppendEntriesReply { term, .. } => *term,
+            | Message::AppendEntriesReply { term, .. }
+            | Message::PreVote { term, .. }
+            | Message::PreVoteReply { term, .. } => *term,
         }
     }
 }
@@ -93,6 +110,8 @@ const ENTRIES_SHOWN: usize = 4;
 /// AppendEntries t2 prev 1:1 [2:2:x] commit 1
 /// AppendEntriesReply t2 success match 2
 /// AppendEntriesReply t2 conflict xterm 1 xindex 1 xlen 3   (xterm - when the log is too short)
+/// PreVote t3 last 1:1                    (t3: the term the pre-candidate would stand in)
+/// PreVoteReply t3 granted                (or: denied)
 /// ```
 ///
 /// The variant name comes first so a line can be grepped for the RPC, then the term, since a
@@ -120,6 +139,15 @@ impl<C: fmt::Debug> fmt::Display for Message<C> {
             Message::RequestVoteReply { term, granted } => {
                 let verdict = if *granted { "granted" } else { "denied" };
                 write!(f, "RequestVoteReply t{term} {verdict}")
+            }
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => write!(f, "PreVote t{term} last {last_log_index}:{last_log_term}"),
+            Message::PreVoteReply { term, granted } => {
+                let verdict = if *granted { "granted" } else { "denied" };
+                write!(f, "PreVoteReply t{term} {verdict}")
             }
             Message::AppendEntries(AppendEntries {
                 term,

@@ -59,6 +59,11 @@ pub enum Mutation {
     /// A follower that replaced a conflicting suffix in memory writes only the new entries to
     /// its log, in place, leaving the rest of the stale suffix on disk for the next restart.
     AppendWithoutTruncate,
+    /// With PreVote, a candidate counts a granted PreVote reply as a vote: a grant carries the
+    /// term the pre-candidate asked about, which is the term it then stands in, so a late grant
+    /// of the pre-vote round looks like a vote of the election. The voter recorded no vote and
+    /// may vote for another candidate of that term. (canonical/raft issue 196, fixed by PR 248.)
+    PreVoteCountedAsVote,
     /// Probe (votes): a vote is granted whenever the term and the log qualify, even when
     /// `voted_for` names another candidate of the same term.
     VoteIgnoresVotedFor,
@@ -98,7 +103,7 @@ pub enum Mutation {
 
 impl Mutation {
     /// The catalog: every real-world bug, in catalog order (probes are not in it).
-    pub const ALL: [Mutation; 18] = [
+    pub const ALL: [Mutation; 19] = [
         Mutation::Figure8Commit,
         Mutation::VoteNotPersisted,
         Mutation::TermNotPersisted,
@@ -117,6 +122,7 @@ impl Mutation {
         Mutation::StaleRead,
         Mutation::HardStateBeforeEntriesSynced,
         Mutation::AppendWithoutTruncate,
+        Mutation::PreVoteCountedAsVote,
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
@@ -164,6 +170,7 @@ impl Mutation {
             Mutation::StaleRead => "stale-read",
             Mutation::HardStateBeforeEntriesSynced => "hardstate-before-entries-synced",
             Mutation::AppendWithoutTruncate => "append-without-truncate",
+            Mutation::PreVoteCountedAsVote => "prevote-counted-as-vote",
             Mutation::VoteIgnoresVotedFor => "vote-ignores-voted-for",
             Mutation::VoteTallyNotReset => "vote-tally-not-reset",
             Mutation::CommitCountsSelfTwice => "commit-counts-self-twice",

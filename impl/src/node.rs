@@ -51,6 +51,22 @@ pub struct Config {
     /// success sends nothing (the schedule of the core before flow control, which the model
     /// checker keeps by default: see its `--window`).
     pub max_inflight: usize,
+    /// PreVote (dissertation §9.6): an election timeout makes a follower a pre-candidate
+    /// ([`Role::PreCandidate`]), which raises its term and votes for itself only once a
+    /// majority answered that they would vote for it (see `become_pre_candidate`,
+    /// `on_pre_vote`). A server cut off from the majority then keeps its term, so it deposes
+    /// nobody when it comes back. Off by default (the model's and the simulator's schedules);
+    /// raftd turns it on.
+    pub pre_vote: bool,
+    /// CheckQuorum (dissertation §6.2) and the leader lease of §4.2.3, which only makes sense
+    /// with it. A leader that heard from no majority between two `check_quorum()` calls steps
+    /// down (see [`Node::check_quorum`]); a server that heard from its leader ignores RequestVote
+    /// and PreVote of higher terms until the runtime says that contact expired (see
+    /// `in_lease`). The lease stops a disruptor whose log is up to date, which PreVote cannot;
+    /// CheckQuorum is what makes the lease safe for liveness: without it, a leader that can
+    /// still reach some followers but hears back from no majority would keep them leased, and
+    /// away from any election, for ever. Off by default; raftd turns it on.
+    pub check_quorum: bool,
 }
 
 impl Config {
@@ -67,6 +83,8 @@ impl Config {
             max_append_bytes: DEFAULT_MAX_APPEND_BYTES,
             max_append_entries: DEFAULT_MAX_APPEND_ENTRIES,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            pre_vote: false,
+            check_quorum: false,
         }
     }
 
@@ -97,6 +115,17 @@ impl Config {
         }
     }
 
+    pub fn with_pre_vote(self, pre_vote: bool) -> Config {
+        Config { pre_vote, ..self }
+    }
+
+    pub fn with_check_quorum(self, check_quorum: bool) -> Config {
+        Config {
+            check_quorum,
+            ..self
+        }
+    }
+
     /// Every server but this one.
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.servers).filter(move |p| *p != self.id)
@@ -108,7 +137,8 @@ impl Config {
     }
 }
 
-/// The three roles of §5.1. Serializable for the real runtime's status reports.
+/// The three roles of §5.1, and the pre-candidate of §9.6 (with [`Config::pre_vote`]).
+/// Serializable for the real runtime's status reports.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -116,6 +146,9 @@ pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// Asking for pre-votes for the next term, still in its own term with its vote unchanged
+    /// (last, so that the other roles keep their order in states and status reports).
+    PreCandidate,
 }
 
 /// What a step asks its runtime to do, in the order it must be done.
@@ -193,8 +226,15 @@ pub struct Node<C> {
     leader_hint: Option<NodeId>,
     commit_index: Index,
     last_applied: Index,
-    /// Bit `i` set: server `i` granted this candidate its vote in the current term.
+    /// Bit `i` set: server `i` granted this candidate its vote in the current term (or this
+    /// pre-candidate its pre-vote for the next).
     votes: u32,
+    /// With [`Config::check_quorum`], a follower that heard from the leader of its term and
+    /// whose contact has not expired since (the lease of §4.2.3; see `in_lease`).
+    leader_contact: bool,
+    /// With [`Config::check_quorum`], a leader's record of the servers it heard from since its
+    /// last `check_quorum()` (bit `i`: server `i`), itself included: etcd's `RecentActive`.
+    recent_active: u32,
     /// Leader's view of each server's log, by id (its own entry included, unused).
     progress: Vec<Progress>,
 }
@@ -345,6 +385,8 @@ impl<C: Command> Node<C> {
             commit_index: 0,
             last_applied: 0,
             votes: 0,
+            leader_contact: false,
+            recent_active: 0,
             progress: vec![Progress::new(1); n],
         }
     }
@@ -393,6 +435,17 @@ impl<C: Command> Node<C> {
     pub fn votes_granted(&self) -> u32 {
         self.votes
     }
+    /// Whether this follower is within the lease of §4.2.3: it heard from its leader and the
+    /// runtime has not said since that the contact expired (always false without
+    /// [`Config::check_quorum`]).
+    pub fn leader_contact(&self) -> bool {
+        self.leader_contact
+    }
+    /// Leader's record of the servers heard from since the last `check_quorum()` (bit `i`:
+    /// server `i`; 0 without [`Config::check_quorum`], stale outside the leader role).
+    pub fn recent_active(&self) -> u32 {
+        self.recent_active
+    }
     /// Leader's next index to send to `peer`.
     pub fn next_index(&self, peer: NodeId) -> Index {
         self.progress[peer as usize].next
@@ -412,9 +465,11 @@ impl<C: Command> Node<C> {
         let mut hard = self.hard.clone();
         hard.voted_for = hard.voted_for.map(map);
         let mut votes = 0;
+        let mut recent_active = 0;
         let mut progress = self.progress.clone();
         for (old, &new) in rename.iter().enumerate() {
             votes |= ((self.votes >> old) & 1) << new;
+            recent_active |= ((self.recent_active >> old) & 1) << new;
             progress[new as usize] = self.progress[old].clone();
         }
         Node {
@@ -428,20 +483,57 @@ impl<C: Command> Node<C> {
             commit_index: self.commit_index,
             last_applied: self.last_applied,
             votes,
+            leader_contact: self.leader_contact,
+            recent_active,
             progress,
         }
     }
 
     /// The election timer fired: a follower or candidate starts an election for the next term
-    /// (§5.2). A leader ignores it, and so does a server whose term has no successor (only a
-    /// state written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
+    /// (§5.2), or with [`Config::pre_vote`] first asks whether it could win one (§9.6). A
+    /// leader ignores it, and so does a server whose term has no successor (only a state
+    /// written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
     pub fn election_timeout(&mut self) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
         let next_term = self.hard.current_term.checked_add(1);
         if let (false, Some(next_term)) = (self.role == Role::Leader, next_term) {
-            self.become_candidate(next_term, &mut out);
+            if self.config.pre_vote {
+                self.become_pre_candidate(next_term, &mut out);
+            } else {
+                self.become_candidate(next_term, &mut out);
+            }
         }
         self.finish(out)
+    }
+
+    /// The runtime's lease clock ran out (with [`Config::check_quorum`]): the minimum election
+    /// timeout has passed since this server last heard from its leader (a runtime measures it
+    /// from the last [`Effect::ResetElectionTimer`], which every such contact emits). From now
+    /// on it considers RequestVote and PreVote of higher terms again. No effects: only
+    /// volatile state changes. The core owns no clock, so this is the one way a lease ends
+    /// short of a new term or an election of its own.
+    pub fn leader_contact_expired(&mut self) {
+        self.leader_contact = false;
+    }
+
+    /// CheckQuorum (dissertation §6.2, with [`Config::check_quorum`]): the runtime calls this
+    /// once every election timeout (its minimum). A leader that heard from no majority, itself
+    /// included, since the previous call (or since it won, counting its voters) steps down to
+    /// follower in its term; one that did starts a fresh round. Anyone else ignores it. A
+    /// leader that can no longer reach a majority thus stops holding its followers' leases
+    /// and stops accepting proposals it could never commit. No effects.
+    pub fn check_quorum(&mut self) {
+        if !(self.config.check_quorum && self.role == Role::Leader) {
+            return;
+        }
+        if self
+            .config
+            .is_quorum(self.recent_active.count_ones() as usize)
+        {
+            self.recent_active = 1 << self.id();
+        } else {
+            self.become_follower(None);
+        }
     }
 
     /// The heartbeat timer fired: a leader sends one AppendEntries to every peer, whatever its
@@ -536,9 +628,19 @@ impl<C: Command> Node<C> {
         if msg.term().checked_add(1).is_none() {
             return Err(Refusal::TermExhausted { term: msg.term() });
         }
+        if self.in_lease(&msg) {
+            return Ok(Vec::new());
+        }
         let mut out = Outbox::new();
-        // Figure 2, all servers: a higher term is adopted before the message is looked at.
-        if msg.term() > self.hard.current_term {
+        // Figure 2, all servers: a higher term is adopted before the message is looked at;
+        // except (§9.6) a PreVote, which asks about a term without starting it, and a granted
+        // PreVoteReply, whose term is the one its pre-candidate asked about.
+        let asks_about_term = match msg {
+            Message::PreVote { .. } => true,
+            Message::PreVoteReply { granted, .. } => granted,
+            _ => false,
+        };
+        if msg.term() > self.hard.current_term && !asks_about_term {
             let keeps_leading = self.has(Mutation::LeaderIgnoresHigherTerm)
                 || (self.has(Mutation::LeaderAcceptsAppend)
                     && matches!(msg, Message::AppendEntries(_)));
@@ -547,6 +649,7 @@ impl<C: Command> Node<C> {
                 self.become_follower(None);
             }
         }
+        let msg_term = msg.term();
         match msg {
             Message::RequestVote {
                 term,
@@ -560,8 +663,42 @@ impl<C: Command> Node<C> {
             Message::AppendEntriesReply { term, outcome } => {
                 self.on_append_reply(from, term, outcome, &mut out)
             }
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.on_pre_vote(from, term, last_log_index, last_log_term, &mut out),
+            Message::PreVoteReply { term, granted } => {
+                self.on_pre_vote_reply(from, term, granted, &mut out)
+            }
         }
+        self.note_active(from, msg_term);
         Ok(self.finish(out))
+    }
+
+    /// The leader lease (dissertation §4.2.3, with [`Config::check_quorum`]): "if a server
+    /// receives a RequestVote request within the minimum election timeout of hearing from a
+    /// current leader, it does not update its term or grant its vote". Exactly: a RequestVote
+    /// or PreVote of a term above this server's is ignored whole (no term taken, no reply)
+    /// while it is the leader, or a follower in contact with its leader (`leader_contact`: it
+    /// accepted an AppendEntries of its current term and neither a new term, an election of its
+    /// own nor [`Node::leader_contact_expired`] came since). A vote request of its own term is
+    /// answered as ever: it cannot depose anyone. PreVote compares logs only, so a disruptor
+    /// whose log is up to date passes it; this is what stops that one.
+    fn in_lease(&self, msg: &Message<C>) -> bool {
+        let asks_for_votes = matches!(msg, Message::RequestVote { .. } | Message::PreVote { .. });
+        self.config.check_quorum
+            && asks_for_votes
+            && msg.term() > self.hard.current_term
+            && (self.role == Role::Leader || self.leader_contact)
+    }
+
+    /// CheckQuorum's record (etcd's `RecentActive`): a leader counts a peer as heard from when
+    /// any message of its current term arrives from it (replies to its AppendEntries, mostly).
+    fn note_active(&mut self, from: NodeId, term: Term) {
+        if self.config.check_quorum && self.role == Role::Leader && term == self.hard.current_term {
+            self.recent_active |= 1 << from;
+        }
     }
 
     fn has(&self, m: Mutation) -> bool {
@@ -582,9 +719,42 @@ impl<C: Command> Node<C> {
 
     /// Follower (§5.2): stops campaigning or leading; `leader` is the leader of the current term,
     /// when one was heard.
+    /// Hearing from the leader (`Some`) starts the lease of §4.2.3 with
+    /// [`Config::check_quorum`].
     fn become_follower(&mut self, leader: Option<NodeId>) {
         self.role = Role::Follower;
         self.leader_hint = leader;
+        self.leader_contact = leader.is_some() && self.config.check_quorum;
+    }
+
+    /// Pre-candidate (dissertation §9.6, with [`Config::pre_vote`]): asks every peer whether
+    /// it would vote for it in `term` (its current term + 1) with a PreVote carrying that term
+    /// and its last log position, and stands for election in `term` only once a majority,
+    /// itself included, said yes (`on_pre_vote_reply`). It changes neither its term nor its
+    /// vote, so it persists nothing: a server cut off from the majority asks again and again
+    /// and keeps its term. It stops following (no leader, no lease) and asks the runtime to
+    /// re-arm its election timer, as a candidate does, so that an unanswered round is retried.
+    /// A single server is a majority of its own and stands at once.
+    fn become_pre_candidate(&mut self, term: Term, out: &mut Outbox<C>) {
+        self.role = Role::PreCandidate;
+        self.leader_hint = None;
+        self.leader_contact = false;
+        out.reset_timer = true;
+        self.votes = 1 << self.id();
+        if self.config.is_quorum(self.votes.count_ones() as usize) {
+            return self.become_candidate(term, out);
+        }
+        let (last_log_index, last_log_term) = (self.hard.last_index(), self.hard.last_term());
+        for peer in self.config.peers() {
+            out.send(
+                peer,
+                Message::PreVote {
+                    term,
+                    last_log_index,
+                    last_log_term,
+                },
+            );
+        }
     }
 
     /// Candidate (§5.2): a new term, a vote for itself, RequestVote to every peer. A single
@@ -596,6 +766,7 @@ impl<C: Command> Node<C> {
         out.reset_timer = true;
         self.role = Role::Candidate;
         self.leader_hint = None;
+        self.leader_contact = false;
         // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
         let earlier = if self.has(Mutation::VoteTallyNotReset) {
             self.votes
@@ -628,10 +799,7 @@ impl<C: Command> Node<C> {
         last_log_term: Term,
         out: &mut Outbox<C>,
     ) {
-        let granted = term == self.hard.current_term
-            && (self.hard.voted_for.is_none_or(|v| v == from)
-                || self.has(Mutation::VoteIgnoresVotedFor))
-            && self.candidate_up_to_date(last_log_index, last_log_term);
+        let granted = self.would_vote(from, term, last_log_index, last_log_term);
         if granted {
             if self.hard.voted_for != Some(from) {
                 self.hard.voted_for = Some(from);
@@ -644,6 +812,71 @@ impl<C: Command> Node<C> {
             granted,
         };
         self.reply(from, reply, out);
+    }
+
+    /// Whether this server would vote for `from` in `term` (which a RequestVote has already
+    /// made its current term, if it was higher), given `from`'s last log position: one vote per
+    /// term (§5.2), only for a log at least as up to date (§5.4.1). The one rule behind both a
+    /// vote and a pre-vote.
+    fn would_vote(
+        &self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) -> bool {
+        let free = term > self.hard.current_term
+            || (term == self.hard.current_term
+                && (self.hard.voted_for.is_none_or(|v| v == from)
+                    || self.has(Mutation::VoteIgnoresVotedFor)));
+        free && self.candidate_up_to_date(last_log_index, last_log_term)
+    }
+
+    /// PreVote, receiver (§9.6): grants when a RequestVote of the same term and log would be
+    /// granted now (`would_vote`; for a term above ours, when the log is up to date), and changes
+    /// nothing: no term taken, no vote recorded, no timer reset, nothing persisted. A grant
+    /// carries the term asked about, a refusal this server's term (so a pre-candidate left
+    /// behind learns the term and follows). The lease (`in_lease`) keeps a follower that
+    /// hears from its leader from answering at all.
+    fn on_pre_vote(
+        &self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        out: &mut Outbox<C>,
+    ) {
+        let granted = self.would_vote(from, term, last_log_index, last_log_term);
+        let reply = Message::PreVoteReply {
+            term: if granted {
+                term
+            } else {
+                self.hard.current_term
+            },
+            granted,
+        };
+        out.send(from, reply);
+    }
+
+    /// PreVote, pre-candidate (§9.6): a grant for the term it asked about (its term + 1)
+    /// counts; a majority, itself included, makes it a candidate of that term. A refusal of a
+    /// higher term has already made it a follower in that term (`try_handle`); other refusals
+    /// leave it waiting, and its next election timeout asks again. Grants of an earlier round
+    /// in the same term still count: a pre-vote is advice, the real vote decides.
+    fn on_pre_vote_reply(&mut self, from: NodeId, term: Term, granted: bool, out: &mut Outbox<C>) {
+        let current = self.hard.current_term;
+        if self.has(Mutation::PreVoteCountedAsVote) && self.role == Role::Candidate {
+            // The bug: a grant of the pre-vote round, which carries the very term the candidate
+            // now stands in, is counted as a vote in it.
+            return self.on_vote_reply(from, term, granted, out);
+        }
+        if self.role != Role::PreCandidate || !granted || current.checked_add(1) != Some(term) {
+            return;
+        }
+        self.votes |= 1 << from;
+        if self.config.is_quorum(self.votes.count_ones() as usize) {
+            self.become_candidate(term, out);
+        }
     }
 
     fn candidate_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
@@ -670,9 +903,13 @@ impl<C: Command> Node<C> {
     }
 
     /// Leader (§5.2): fresh progress for every follower and an AppendEntries to each at once.
+    /// With [`Config::check_quorum`], its voters count as heard from for the first check.
     fn become_leader(&mut self, out: &mut Outbox<C>) {
         self.role = Role::Leader;
         self.leader_hint = Some(self.id());
+        if self.config.check_quorum {
+            self.recent_active = self.votes;
+        }
         let next = self.hard.last_index() + 1;
         self.progress.fill(Progress::new(next));
         // Figure 2: upon election, send initial empty AppendEntries to each server.

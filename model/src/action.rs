@@ -60,6 +60,13 @@ pub enum Action {
     /// what they propose from now on, and each store expires every session idle since before
     /// at the next such command it applies (see `crate::kv`).
     Expire,
+    /// `--check-quorum`: a follower's contact with its leader expires (the minimum election
+    /// timeout passed since it last heard from it), ending its lease (§4.2.3). The model has no
+    /// clock, so this may happen at any moment after the contact, as it may in time.
+    ContactExpires(NodeId),
+    /// `--check-quorum`: a leader's check-quorum interval ends; it steps down unless it heard
+    /// from a majority since the last one (§6.2). Any moment may be the end of an interval.
+    CheckQuorum(NodeId),
 }
 
 impl Action {
@@ -78,7 +85,11 @@ impl Action {
     pub fn acting_server(&self) -> Option<NodeId> {
         match *self {
             Action::Deliver { to, .. } => Some(to),
-            Action::Timeout { id, .. } | Action::Propose(id) | Action::Flush(id) => Some(id),
+            Action::Timeout { id, .. }
+            | Action::Propose(id)
+            | Action::Flush(id)
+            | Action::ContactExpires(id)
+            | Action::CheckQuorum(id) => Some(id),
             Action::Request { server, .. } => Some(server),
             Action::Replicate { leader, .. } => Some(leader),
             Action::Drop { .. }

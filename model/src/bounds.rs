@@ -98,6 +98,11 @@ pub struct Bounds {
     pub network: Network,
     pub persistence: Persistence,
     pub mutations: MutationSet,
+    /// PreVote (`--prevote`, the core's `Config::pre_vote`).
+    pub pre_vote: bool,
+    /// CheckQuorum and the leader lease (`--check-quorum`, the core's `Config::check_quorum`):
+    /// adds the events "a leader checks its quorum" and "a follower's leader contact expires".
+    pub check_quorum: bool,
 }
 
 impl Default for Bounds {
@@ -123,6 +128,8 @@ impl Default for Bounds {
             },
             persistence: Persistence::Atomic,
             mutations: MutationSet::NONE,
+            pre_vote: false,
+            check_quorum: false,
         }
     }
 }
@@ -142,6 +149,9 @@ pub enum Preset {
     /// leader with two entries to send sends part of its tail) and flow control with a window
     /// of one batch (`--window 1`, so the window fills and the heartbeat goes out empty).
     Flow,
+    /// PreVote and CheckQuorum (with its lease) on, as raftd runs, on the default bounds with
+    /// one entry: with two, the check is far beyond a minute.
+    Prevote,
 }
 
 impl Preset {
@@ -151,6 +161,7 @@ impl Preset {
             Preset::Thorough => "thorough",
             Preset::Five => "five",
             Preset::Flow => "flow",
+            Preset::Prevote => "prevote",
         }
     }
 
@@ -178,6 +189,13 @@ impl Preset {
             Preset::Flow => Bounds {
                 max_batch: Some(1),
                 window: 1,
+                ..default
+            },
+            Preset::Prevote => Bounds {
+                max_log: 1,
+                proposals: 1,
+                pre_vote: true,
+                check_quorum: true,
                 ..default
             },
         }
@@ -281,6 +299,15 @@ impl fmt::Display for Bounds {
         }
         writeln!(f, "  network          {}", kind.join(", "))?;
         writeln!(f, "  storage          {}", self.persistence.name())?;
+        if self.pre_vote || self.check_quorum {
+            let on = |b| if b { "on" } else { "off" };
+            writeln!(
+                f,
+                "  prevote          {}, check-quorum {}",
+                on(self.pre_vote),
+                on(self.check_quorum)
+            )?;
+        }
         let bugs = if bugs.is_empty() {
             "none".to_string()
         } else {

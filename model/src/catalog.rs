@@ -92,6 +92,12 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
     if b.persistence != Persistence::Atomic {
         let _ = write!(s, " --storage {}", b.persistence.name());
     }
+    if b.pre_vote {
+        s.push_str(" --prevote");
+    }
+    if b.check_quorum {
+        s.push_str(" --check-quorum");
+    }
     if kv.enabled() {
         let _ = write!(
             s,
@@ -127,6 +133,8 @@ pub(crate) const BASE: Bounds = Bounds {
     network: ORDERED_RELIABLE,
     persistence: Persistence::Atomic,
     mutations: MutationSet::NONE,
+    pre_vote: false,
+    check_quorum: false,
 };
 
 /// FIFO per channel, may lose messages: a partition without reordering.
@@ -504,6 +512,28 @@ pub fn catalog() -> Vec<Bug> {
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::PreVoteCountedAsVote,
+            description: "with PreVote, a candidate counts a late pre-vote grant (same term) as a vote",
+            seen_in: "canonical/raft #196, fixed by PR 248 (pre_vote flag in RequestVoteResult)",
+            expected: ELECTION_SAFETY,
+            // s0 stands for term 1 on one pre-vote grant and counts the other, late, as a
+            // vote: it leads term 1. That voter recorded no vote, so it pre-votes and votes
+            // for s1, which wins term 1 too. One message in flight, or a lossless network
+            // (which then refuses the steps whose sends do not fit), and it holds.
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 0,
+                proposals: 0,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                pre_vote: true,
                 ..BASE
             },
             kv: NO_KV,

@@ -300,10 +300,17 @@ enum Life {
     Candidate,
     Leader,
     Crashed,
+    PreCandidate,
 }
 
 impl Life {
-    const ALL: [Life; 4] = [Life::Follower, Life::Candidate, Life::Leader, Life::Crashed];
+    const ALL: [Life; 5] = [
+        Life::Follower,
+        Life::PreCandidate,
+        Life::Candidate,
+        Life::Leader,
+        Life::Crashed,
+    ];
 
     fn of(server: &Server) -> Life {
         match server.node.as_ref().map(|n| n.role()) {
@@ -311,6 +318,7 @@ impl Life {
             Some(Role::Follower) => Life::Follower,
             Some(Role::Candidate) => Life::Candidate,
             Some(Role::Leader) => Life::Leader,
+            Some(Role::PreCandidate) => Life::PreCandidate,
         }
     }
 
@@ -320,6 +328,7 @@ impl Life {
             Life::Candidate => "candidate",
             Life::Leader => "leader",
             Life::Crashed => "crashed",
+            Life::PreCandidate => "pre-candidate",
         }
     }
 
@@ -330,6 +339,7 @@ impl Life {
             Life::Candidate => "stroke='#d97706' stroke-width='3' stroke-dasharray='8 4'",
             Life::Leader => "stroke='#15803d' stroke-width='6'",
             Life::Crashed => "stroke='#aaa' stroke-width='2' stroke-dasharray='2 5'",
+            Life::PreCandidate => "stroke='#d97706' stroke-width='2' stroke-dasharray='3 3'",
         }
     }
 }
@@ -624,6 +634,8 @@ fn marks(last: &State, action: Action, next: &State) -> Vec<(NodeId, Shape, Stri
         Action::Request { client, .. } => on_acting(Shape::Diamond, &format!("c{client} request")),
         Action::Flush { .. } => on_acting(Shape::Square, "flush"),
         Action::Replicate { .. } => on_acting(Shape::Dot, "replicate"),
+        Action::ContactExpires(_) => on_acting(Shape::Ring, "lease ends"),
+        Action::CheckQuorum(_) => on_acting(Shape::Square, "check quorum"),
         Action::Duplicate { from, .. } => vec![(from, Shape::Dot, "duplicated".to_string())],
         Action::Restart(id) => vec![(id, Shape::Triangle, "restart".to_string())],
         Action::Crash { mask, .. } => (0..8u8)

@@ -85,7 +85,7 @@ enum PersistenceArg {
 /// bound given as a flag overrides the preset's. Printed in full at start.
 #[derive(Args, Debug)]
 struct ModelArgs {
-    /// A named configuration: default, thorough, five or flow (the README lists them).
+    /// A named configuration: default, thorough, five, flow or prevote (the README lists them).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Servers in the cluster (1 to 5).
@@ -142,6 +142,14 @@ struct ModelArgs {
     /// idle since before expires at the next command applied (default 0).
     #[arg(long)]
     kv_expiries: Option<u8>,
+    /// PreVote (§9.6): a server asks whether it could win before it raises its term; adds the
+    /// property "a PreVote stops a disruptive candidate".
+    #[arg(long)]
+    prevote: bool,
+    /// CheckQuorum (§6.2) and the leader lease (§4.2.3), with their events "a leader checks
+    /// its quorum" and "a follower's leader contact expires".
+    #[arg(long)]
+    check_quorum: bool,
     /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
     /// generality table (repeatable). Alone, it runs in that bug's catalog configuration.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
@@ -178,6 +186,8 @@ impl ModelArgs {
             || self.kv_clients.is_some()
             || self.kv_timeouts.is_some()
             || self.kv_expiries.is_some()
+            || self.prevote
+            || self.check_quorum
     }
 
     fn origin(&self) -> Origin {
@@ -236,6 +246,8 @@ impl ModelArgs {
                 None => base.persistence,
             },
             mutations: self.bugs.iter().copied().collect::<MutationSet>(),
+            pre_vote: self.prevote || base.pre_vote,
+            check_quorum: self.check_quorum || base.check_quorum,
         };
         bounds.validate()?;
         Ok((RaftModel::with_kv(bounds, kv), said))
@@ -250,6 +262,9 @@ fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
         return Some(format!(
             "{bug} needs KV clients (--kv-clients): it cannot show here"
         ));
+    }
+    if needs.config.pre_vote && !model.bounds.pre_vote {
+        return Some(format!("{bug} needs --prevote: it cannot show here"));
     }
     // Every bug that shows with deferred storage shows with a write-ahead log too: a WAL flush
     // of one record is a deferred flush of a step with one record.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
-use raft_impl::{Config, Effect, Envelope, HardState, Index, Node, NodeId, Record, Role};
+use raft_impl::{Config, Effect, Envelope, HardState, Index, Message, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
 
 use crate::action::{Action, Kept};
@@ -44,6 +44,28 @@ pub struct RaftModel {
     /// the timeout). Other values only to check that abstraction against a finer clock
     /// (`tests/kv_clients.rs`), where several events make up a timeout.
     pub session_timeout: u64,
+    /// Two reductions of the timing events of `--check-quorum`, off only to check them against
+    /// the plain exploration (`tests/timing.rs`: the same verdicts).
+    ///
+    /// The lease: a follower's leader contact expires (`Action::ContactExpires`) only while a
+    /// RequestVote or PreVote of a higher term is on its way to it, where the plain exploration
+    /// lets it expire at any moment. The contact flag is read by the core in one place, the
+    /// lease check on such a message, and only cleared elsewhere (a new term, an election of
+    /// the server's own; a new contact sets it again). So an expiry commutes with every step
+    /// but that delivery, and a path that expires the contact earlier reaches, once the expiry
+    /// is moved to just before that delivery (or left out when none comes), the same states
+    /// but for the flag, which no property reads.
+    ///
+    /// CheckQuorum: `Action::CheckQuorum` is an interval in which the leader heard from no one
+    /// (two `check_quorum()` calls in a row), so it always steps down, and a leader's record
+    /// (`Node::recent_active`) is not part of the state; the plain exploration calls
+    /// `check_quorum()` once and keeps the record. With two servers or more (alone, a leader
+    /// is its own majority and the action is not offered), the plain model can step a leader
+    /// down at any moment too, by the same two checks, and its single checks otherwise only
+    /// reset the record, which nothing else reads; so both reach the same states but for the
+    /// record. What this leaves to the unit tests (`impl/tests/disruption.rs`) is the record's
+    /// bookkeeping: only liveness depends on it.
+    pub reduce_timing: bool,
 }
 
 impl RaftModel {
@@ -61,6 +83,7 @@ impl RaftModel {
             removed_by_bound: Arc::default(),
             reduce_loss: true,
             session_timeout: kv::RULES.timeout,
+            reduce_timing: true,
         }
     }
 
@@ -92,6 +115,8 @@ impl RaftModel {
             .with_mutations(self.bounds.mutations)
             .with_send_on_reply(false)
             .with_flow(usize::MAX, usize::MAX, self.bounds.window.into())
+            .with_pre_vote(self.bounds.pre_vote)
+            .with_check_quorum(self.bounds.check_quorum)
     }
 
     fn ordered(&self) -> bool {
@@ -577,6 +602,7 @@ impl Model for RaftModel {
             ghost: Ghost::default(),
             panicked: None,
             symmetric: self.symmetry,
+            quorum_record: !self.reduce_timing,
         }]
     }
 
@@ -648,7 +674,16 @@ impl Model for RaftModel {
                 if node.log().len() < b.max_log && state.proposals < b.proposals {
                     actions.push(Action::Propose(id));
                 }
-            } else if node.current_term() < b.max_term {
+            } else if node.current_term() < b.max_term && node.role() != Role::PreCandidate {
+                // A bound of `--prevote`: a pre-candidate's timer does not fire again in its
+                // term. A second round asks the same question (same term, same log: a
+                // pre-candidate's log cannot change without it becoming a follower) of voters
+                // that may since have changed; it is left out because pre-campaigns, unlike
+                // elections, take no term, so nothing else bounds them (before it, and before
+                // the quorum-check reduction of `reduce_timing`, `--prevote --check-quorum` on
+                // the default bounds with one entry passed 14.2 M states at depth 513 without
+                // ending in 300 s). A server that follows again, or takes a newer term, may
+                // time out again.
                 self.loss_choices(id, most, room(0), &mut choices);
                 for &lost in &choices {
                     actions.push(Action::Timeout { id, lost });
@@ -656,6 +691,20 @@ impl Model for RaftModel {
             }
             if !server.pending.is_empty() {
                 actions.push(Action::Flush(id));
+            }
+            let asked_to_vote = |env: &Envelope<Cmd>| {
+                env.to == id
+                    && env.msg.term() > node.current_term()
+                    && matches!(
+                        env.msg,
+                        Message::RequestVote { .. } | Message::PreVote { .. }
+                    )
+            };
+            if node.leader_contact() && (!self.reduce_timing || net.iter().any(asked_to_vote)) {
+                actions.push(Action::ContactExpires(id));
+            }
+            if b.check_quorum && b.servers > 1 && node.role() == Role::Leader {
+                actions.push(Action::CheckQuorum(id));
             }
         }
         if let Some(clients) = &state.clients {
@@ -702,6 +751,9 @@ impl Model for RaftModel {
         let mut all = properties::all();
         if self.kv.enabled() {
             all.extend(properties::kv());
+        }
+        if self.bounds.pre_vote {
+            all.extend(properties::pre_vote());
         }
         all
     }
@@ -805,6 +857,38 @@ impl RaftModel {
                 Some(state)
             }
             Action::Request { client, server } => self.request(last, client, server),
+            Action::ContactExpires(id) => self.step(
+                last,
+                id,
+                0,
+                0,
+                |_| {},
+                |node| {
+                    node.leader_contact_expired();
+                    Some(Vec::new())
+                },
+            ),
+            // See `reduce_timing`. A single check that changes nothing (the reset of a record
+            // that held only the leader itself and a majority: a lone leader's) is no step.
+            Action::CheckQuorum(id) => {
+                let before = last.node(id)?;
+                // (Not offered to a lone leader, which is its own majority.)
+                let reduce = self.reduce_timing;
+                self.step(
+                    last,
+                    id,
+                    0,
+                    0,
+                    |_| {},
+                    |node| {
+                        node.check_quorum();
+                        if reduce {
+                            node.check_quorum();
+                        }
+                        (node != before).then(Vec::new)
+                    },
+                )
+            }
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);

@@ -59,6 +59,9 @@ pub const STALE_VOTE_MEETS_CANDIDATE: &str = "an old vote reaches a newer candid
 /// Coverage: an AppendEntries of a deposed leader is in flight to a server that already
 /// follows the leader of a newer term.
 pub const DEPOSED_APPEND_MEETS_FOLLOWER: &str = "a deposed leader's append reaches a new follower";
+/// With PreVote: a pre-candidate of term t, whose election would raise the cluster to t + 1, is
+/// told no by a voter still in term t while a leader of term t runs (see [`pre_vote`]).
+pub const PREVOTE_STOPS_DISRUPTION: &str = "a PreVote stops a disruptive candidate";
 /// Every KV client completed its workload (only with KV clients).
 pub const CLIENTS_DONE: &str = "every client completes its workload";
 
@@ -151,6 +154,10 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
         {
             Some("needs --max-term >= 2")
         }
+        // The refusal is for a log behind the voter's: an entry the pre-candidate lacks.
+        PREVOTE_STOPS_DISRUPTION if commit || b.max_term < 2 || b.servers < 2 => {
+            Some("needs 2 servers, --max-term >= 2, --max-log >= 1 and --proposals >= 1")
+        }
         STALE_MESSAGE_MEETS_NEWER_TERM | STALE_VOTE_MEETS_CANDIDATE if b.servers < 2 => {
             Some("needs 2 servers")
         }
@@ -177,6 +184,32 @@ pub fn kv<M: Model<State = State>>() -> Vec<Property<M>> {
                 .is_some_and(|c| c.slots.iter().all(|slot| slot.done()))
         }),
     ]
+}
+
+/// The property of PreVote, for a model that has it: sometimes a refusal of a PreVote is in
+/// flight to its pre-candidate, from a voter that kept its term (the refusal carries the
+/// pre-candidate's own term), while a leader of that term is running. Without PreVote that
+/// server's timeout would have made it a candidate of the next term, and its RequestVote would
+/// have made the voter, and soon the leader, leave the running leader's term.
+pub fn pre_vote<M: Model<State = State>>() -> Vec<Property<M>> {
+    vec![Property::sometimes(
+        PREVOTE_STOPS_DISRUPTION,
+        |_: &M, s: &State| {
+            s.network.iter().any(|env| {
+                let Message::PreVoteReply {
+                    term,
+                    granted: false,
+                } = env.msg
+                else {
+                    return false;
+                };
+                let leads = |n: &Node<Cmd>| n.is_leader() && n.current_term() == term;
+                s.node(env.to)
+                    .is_some_and(|to| to.role() == Role::PreCandidate && to.current_term() == term)
+                    && (0..s.servers.len() as u8).any(|id| s.node(id).is_some_and(leads))
+            })
+        },
+    )]
 }
 
 /// The messages in flight whose receiver is up and in a newer term than the message's, with

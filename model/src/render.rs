@@ -184,6 +184,8 @@ pub fn action(action: &Action) -> String {
         Action::Request { client, server } => format!("c{client} sends its request to s{server}"),
         Action::ClientTimeout(client) => format!("c{client} times out"),
         Action::Expire => "log time passes the session timeout".to_string(),
+        Action::ContactExpires(id) => format!("s{id}'s leader contact expires"),
+        Action::CheckQuorum(id) => format!("s{id} checks its quorum"),
     }
 }
 
@@ -193,6 +195,7 @@ pub fn role(node: &Node<Cmd>) -> &'static str {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
         Role::Leader => "LEADER",
+        Role::PreCandidate => "pre-candidate",
     }
 }
 

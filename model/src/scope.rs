@@ -109,6 +109,8 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
         max_duplicates,
         max_batch,
         window,
+        pre_vote,
+        check_quorum,
         network,
         persistence,
         mutations: _,
@@ -176,6 +178,23 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
                 "batch in flight to one follower",
                 "flow control (--window)",
             )),
+        ),
+        limit(
+            "prevote",
+            Value::Switch(pre_vote),
+            // Pre-campaigns take no term, so one bound stops them: a pre-candidate's timer does
+            // not fire again in its term (see `RaftModel::actions`).
+            Some(if pre_vote {
+                "a pre-candidate's second round in one term".to_string()
+            } else {
+                "PreVote (--prevote)".to_string()
+            }),
+        ),
+        limit(
+            "check-quorum",
+            Value::Switch(check_quorum),
+            (!check_quorum)
+                .then(|| "CheckQuorum and the leader lease (--check-quorum)".to_string()),
         ),
         limit(
             "duplicates",
@@ -269,6 +288,8 @@ mod tests {
                 "a third message in flight",
                 "an AppendEntries that carries part of the tail (--max-batch)",
                 "flow control (--window)",
+                "PreVote (--prevote)",
+                "CheckQuorum and the leader lease (--check-quorum)",
                 "duplication",
                 "records not yet durable (--storage deferred or wal)",
                 "KV clients",

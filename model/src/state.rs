@@ -144,6 +144,10 @@ pub struct State {
     /// Hash as the canonical renaming of the servers (symmetry reduction); the same in every
     /// state of one run.
     pub symmetric: bool,
+    /// Hash a leader's CheckQuorum record (`Node::recent_active`): only when the model checks
+    /// the quorum one call at a time (`RaftModel::reduce_timing` off), since otherwise no step
+    /// reads it; the same in every state of one run.
+    pub quorum_record: bool,
 }
 
 impl State {

@@ -145,7 +145,12 @@ impl Hash for State {
         };
         h.write_usize(self.servers.len());
         for new in 0..r.len {
-            hash_server(&self.servers[r.old[new] as usize], &r, h);
+            hash_server(
+                &self.servers[r.old[new] as usize],
+                self.quorum_record,
+                &r,
+                h,
+            );
         }
         hash_network(&self.network, &r, h);
         h.write_u32(
@@ -174,7 +179,7 @@ impl Hash for State {
 /// non-candidate's vote tally (reset when it becomes candidate, except under the
 /// `vote-tally-not-reset` probe, which carries it into the next election: then every role's
 /// tally is hashed).
-fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
+fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h: &mut H) {
     h.write_usize(server.pending.len());
     for pending in &server.pending {
         match pending {
@@ -214,7 +219,7 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
     match node.role() {
         Role::Follower if stale_tally_counts => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Follower => {}
-        Role::Candidate => h.write_u8(r.mask(node.votes_granted() as u8)),
+        Role::Candidate | Role::PreCandidate => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Leader => {
             if stale_tally_counts {
                 h.write_u8(r.mask(node.votes_granted() as u8));
@@ -234,6 +239,18 @@ fn hash_server<H: Hasher>(server: &Server, r: &Renaming, h: &mut H) {
                 }
             }
         }
+    }
+    // The lease and CheckQuorum's record exist only with check-quorum (always false and 0
+    // without it, so nothing is written then); the record matters on a leader only, and only
+    // when the model reads it (`State::quorum_record`).
+    if node.config().check_quorum {
+        let active = if node.is_leader() && quorum_record {
+            r.mask(node.recent_active() as u8)
+        } else {
+            0
+        };
+        h.write_u8(u8::from(node.leader_contact()));
+        h.write_u8(active);
     }
 }
 
@@ -301,6 +318,20 @@ fn hash_message<H: Hasher>(msg: &Message<Cmd>, h: &mut H) {
         Message::AppendEntriesReply { term, outcome } => {
             h.write_u64(term << 2 | 3);
             outcome.hash(h);
+        }
+        // The top bit sets the PreVote messages apart from the four tags above (terms are far
+        // below 2^61), which keep the words they always had.
+        Message::PreVote {
+            term,
+            last_log_index,
+            last_log_term,
+        } => {
+            h.write_u64(1 << 63 | term << 1);
+            h.write_u64(last_log_index << 32 | last_log_term);
+        }
+        Message::PreVoteReply { term, granted } => {
+            h.write_u64(1 << 63 | term << 1 | 1);
+            h.write_u8(u8::from(*granted));
         }
     }
 }

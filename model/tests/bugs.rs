@@ -127,6 +127,11 @@ fn append_without_truncate() {
     assert_caught(Mutation::AppendWithoutTruncate);
 }
 
+#[test]
+fn prevote_counted_as_vote() {
+    assert_caught(Mutation::PreVoteCountedAsVote);
+}
+
 /// The storage bugs of the second catalog, in their catalog configurations but with a
 /// write-ahead log: caught there too, and so are the other persistence bugs.
 #[test]

@@ -206,6 +206,8 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         },
         persistence: Persistence::Atomic,
         mutations: MutationSet::NONE,
+        pre_vote: false,
+        check_quorum: false,
     };
     let kv = KvBounds {
         clients: 2,

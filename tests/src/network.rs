@@ -30,7 +30,7 @@ pub struct NetConfig {
 pub fn is_request<C>(msg: &Message<C>) -> bool {
     matches!(
         msg,
-        Message::RequestVote { .. } | Message::AppendEntries { .. }
+        Message::RequestVote { .. } | Message::AppendEntries { .. } | Message::PreVote { .. }
     )
 }
 

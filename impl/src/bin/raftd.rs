@@ -63,6 +63,15 @@ struct Args {
     /// messages and wipe the logs. For experiments on a trusted machine only.
     #[arg(long, conflicts_with = "cluster_secret")]
     insecure: bool,
+    /// Turn PreVote (dissertation §9.6) off: a server cut off from the majority then raises its
+    /// term at every election timeout and deposes the leader when it is back.
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Turn CheckQuorum (§6.2) and the leader lease (§4.2.3) off: a leader that lost its
+    /// majority keeps leading, and followers answer vote requests while they hear from their
+    /// leader.
+    #[arg(long)]
+    no_check_quorum: bool,
 }
 
 /// The cluster key `args` describe; reads the secret file.
@@ -103,7 +112,9 @@ fn main() -> ExitCode {
     {
         Ok(config) => config
             .with_bootstrap(args.bootstrap)
-            .with_max_connections(args.max_connections),
+            .with_max_connections(args.max_connections)
+            .with_pre_vote(!args.no_pre_vote)
+            .with_check_quorum(!args.no_check_quorum),
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

@@ -88,6 +88,10 @@ pub struct ServerConfig {
     bootstrap: bool,
     max_connections: usize,
     key: ClusterKey,
+    /// The core's `Config::pre_vote` (on unless `--no-pre-vote`).
+    pre_vote: bool,
+    /// The core's `Config::check_quorum`, with its lease (on unless `--no-check-quorum`).
+    check_quorum: bool,
 }
 
 /// A cluster description that cannot work.
@@ -140,7 +144,25 @@ impl ServerConfig {
             bootstrap: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             key,
+            pre_vote: true,
+            check_quorum: true,
         })
+    }
+
+    /// PreVote (§9.6), on by default: a server cut off from the majority does not raise its
+    /// term, so it deposes no leader when it is back.
+    pub fn with_pre_vote(self, pre_vote: bool) -> ServerConfig {
+        ServerConfig { pre_vote, ..self }
+    }
+
+    /// CheckQuorum (§6.2) and the leader lease (§4.2.3), on by default: a leader that hears
+    /// from no majority for an election timeout steps down, and a follower that hears from its
+    /// leader ignores vote requests of higher terms for the shortest election timeout.
+    pub fn with_check_quorum(self, check_quorum: bool) -> ServerConfig {
+        ServerConfig {
+            check_quorum,
+            ..self
+        }
     }
 
     /// Whether this start creates a new cluster: the server starts with an empty state, which
@@ -212,6 +234,8 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         bootstrap,
         max_connections,
         key,
+        pre_vote,
+        check_quorum,
     } = config;
     let (store, hard) = open_store(&data_dir, bootstrap)?;
     check_recovered(&hard, peers.len(), &data_dir)?;
@@ -264,11 +288,10 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         }
     }
     let pipeline = start_writer(id, store, events.clone())?;
-    let mut core = Core::new(
-        Node::new(Config::new(id, servers as u8), hard),
-        pipeline,
-        links,
-    );
+    let config = Config::new(id, servers as u8)
+        .with_pre_vote(pre_vote)
+        .with_check_quorum(check_quorum);
+    let mut core = Core::new(Node::new(config, hard), pipeline, links);
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
     core.run(&inbox)
@@ -366,6 +389,13 @@ struct Core {
     waiting: PendingRequests<KvCommand, Sender<ClientReply>>,
     election_deadline: Instant,
     heartbeat_deadline: Instant,
+    /// When the lease of §4.2.3 ends: the shortest election timeout after the last
+    /// `ResetElectionTimer`, which every contact with the leader emits (a vote granted emits
+    /// it too, which can only lengthen a lease that is already there). `None` once told.
+    lease_deadline: Option<Instant>,
+    /// When a leader next checks its quorum (`Node::check_quorum`): every shortest election
+    /// timeout.
+    quorum_deadline: Instant,
     /// Whether the batch proposed something, to be replicated at its end in one round.
     proposed: bool,
     /// Encoded bytes of the messages the core sent each server (by id), whether or not its
@@ -387,6 +417,8 @@ impl Core {
             waiting: PendingRequests::new(),
             election_deadline: now,
             heartbeat_deadline: now,
+            lease_deadline: None,
+            quorum_deadline: now + ELECTION_TIMEOUT.start,
             proposed: false,
             sent_bytes: vec![0; servers],
             heartbeats: 0,
@@ -397,11 +429,16 @@ impl Core {
 
     fn run(&mut self, inbox: &Receiver<Event>) -> Result<Infallible, ServerError> {
         loop {
-            let wake = if self.node.is_leader() {
-                self.election_deadline.min(self.heartbeat_deadline)
+            let mut wake = if self.node.is_leader() {
+                self.election_deadline
+                    .min(self.heartbeat_deadline)
+                    .min(self.quorum_deadline)
             } else {
                 self.election_deadline
             };
+            if let Some(lease) = self.lease_deadline {
+                wake = wake.min(lease);
+            }
             if let Ok(event) = inbox.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                 self.on_event(event);
                 for event in inbox.try_iter().take(MAX_BATCH) {
@@ -534,6 +571,16 @@ impl Core {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        if self.lease_deadline.is_some_and(|lease| now >= lease) {
+            self.node.leader_contact_expired();
+            self.lease_deadline = None;
+        }
+        if now >= self.quorum_deadline {
+            // Anyone but a leader with check-quorum ignores it.
+            self.node.check_quorum();
+            self.quorum_deadline = now + ELECTION_TIMEOUT.start;
+            self.settle_if_deposed();
+        }
         if now >= self.election_deadline {
             // A leader's core ignores it; anyone else starts an election.
             let effects = self.node.election_timeout();
@@ -550,7 +597,9 @@ impl Core {
     }
 
     fn reset_election_timer(&mut self) {
-        self.election_deadline = Instant::now() + rand::rng().random_range(ELECTION_TIMEOUT);
+        let now = Instant::now();
+        self.election_deadline = now + rand::rng().random_range(ELECTION_TIMEOUT);
+        self.lease_deadline = Some(now + ELECTION_TIMEOUT.start);
     }
 
     /// Hands the batch's records to the write-ahead thread, then lets out the sends and replies
@@ -604,7 +653,7 @@ fn serve_client(
             CLIENT_FRAME_TIMEOUT,
             budget,
         )?;
-        activity.touch();
+        activity.busy();
         let described = request.describe();
         let (reply, answer) = mpsc::channel();
         if events.send(Event::Client { request, reply }).is_err() {

@@ -349,6 +349,16 @@ impl Activity {
         self.last.store(self.port.tick(), Ordering::Relaxed);
     }
 
+    /// The connection's request is with the core and its answer not yet written: until the next
+    /// [`Activity::touch`] it counts as more recent than any other connection. Without this, a
+    /// request whose commit is slow (a loaded machine, an election) left its connection the
+    /// least recently active once enough newcomers were admitted meanwhile, and a flood of idle
+    /// connections closed the very client being served. A request is settled or failed within
+    /// the server's request timeout, so no connection stays busy for long.
+    pub(crate) fn busy(&self) {
+        self.last.store(u64::MAX, Ordering::Relaxed);
+    }
+
     /// The connection's peer proved to be a server of the cluster: the port never closes it to
     /// make room.
     pub(crate) fn authenticated(&self) {

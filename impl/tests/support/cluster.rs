@@ -38,9 +38,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(servers: u8) -> Cluster {
+        Cluster::with_config(servers, |config| config)
+    }
+
+    /// A cluster whose servers run with `configure(Config::new(id, servers))`.
+    pub fn with_config(servers: u8, configure: impl Fn(Config) -> Config) -> Cluster {
         Cluster {
             nodes: (0..servers)
-                .map(|id| Node::new(Config::new(id, servers), HardState::default()))
+                .map(|id| Node::new(configure(Config::new(id, servers)), HardState::default()))
                 .collect(),
             stores: vec![MemoryStore::new(); servers as usize],
             network: VecDeque::new(),
