@@ -1122,9 +1122,10 @@ fn leader_id(cluster: &Cluster) -> usize {
 /// Issue 18: a follower that missed 70 MiB of log never caught up (one AppendEntries of the
 /// whole tail, over the peer frame limit) and its elections kept deposing the leader. Now it is
 /// sent batches of at most `DEFAULT_MAX_APPEND_BYTES`, one after another as it acknowledges
-/// them, and catches up while the leader keeps its term.
+/// them, and catches up while the leader keeps its term. The issue's acceptance asks for 100 MiB
+/// missed (before snapshots, by AppendEntries alone): 100 Puts at `MAX_VALUE_BYTES`.
 #[test]
-fn a_follower_down_for_70_mib_of_writes_catches_up_without_deposing_the_leader() {
+fn a_follower_down_for_100_mib_of_writes_catches_up_without_deposing_the_leader() {
     use raft_impl::limits::MAX_VALUE_BYTES;
     let mut cluster = Cluster::start(SERVERS);
     let mut clerk = clerk(&cluster);
@@ -1132,7 +1133,7 @@ fn a_follower_down_for_70_mib_of_writes_catches_up_without_deposing_the_leader()
     let leader = leader_id(&cluster);
     let follower = (leader + 1) % SERVERS;
     cluster.kill(follower);
-    for i in 0..70 {
+    for i in 0..100 {
         let value = "v".repeat(MAX_VALUE_BYTES);
         clerk
             .execute(put(&format!("big{i}"), value))
@@ -1140,7 +1141,7 @@ fn a_follower_down_for_70_mib_of_writes_catches_up_without_deposing_the_leader()
     }
     let status = |cluster: &Cluster, id: usize| statuses(cluster)[id].clone();
     let target = status(&cluster, leader).expect("leader status");
-    assert!(target.log_len >= 71);
+    assert!(target.log_len >= 101);
     cluster.start_server(follower);
     // Catch-up is awaited by polling (at most 120 s); what is asserted is counts.
     let mut caught_up = false;
