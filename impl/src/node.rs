@@ -7,7 +7,7 @@
 
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::mutation::{Mutation, MutationSet};
-use crate::types::{Command, Entry, HardState, Index, NodeId, Record, Term};
+use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Term};
 
 /// Static facts about one server of a cluster of `servers` servers with ids `0..servers`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -318,7 +318,7 @@ impl<C: Command> Node<C> {
     /// state written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
     pub fn election_timeout(&mut self) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
-        let next_term = self.hard.current_term.checked_add(1);
+        let next_term = types::next_term(self.hard.current_term);
         if let (false, Some(next_term)) = (self.role == Role::Leader, next_term) {
             self.become_candidate(next_term, &mut out);
         }
@@ -374,14 +374,14 @@ impl<C: Command> Node<C> {
     /// A message from `from` arrived: its effects, or why the core refused it without changing
     /// anything.
     pub fn try_handle(&mut self, from: NodeId, msg: Message<C>) -> Result<Vec<Effect<C>>, Refusal> {
-        if from >= self.config.servers || from == self.id() {
+        if !types::is_peer(self.id(), self.config.servers.into(), from) {
             return Err(Refusal::NotAPeer {
                 from,
                 me: self.id(),
                 servers: self.config.servers,
             });
         }
-        if msg.term().checked_add(1).is_none() {
+        if types::next_term(msg.term()).is_none() {
             return Err(Refusal::TermExhausted { term: msg.term() });
         }
         let mut out = Outbox::new();

@@ -157,7 +157,7 @@ impl RaftModel {
         lost: u8,
         effects: &mut Vec<Effect<Cmd>>,
     ) -> Option<()> {
-        let room = (self.bounds.max_in_flight + removed).saturating_sub(last.in_flight());
+        let room = self.room(last, removed);
         let to = |e: &Effect<Cmd>| match e {
             Effect::Send { to, .. } => Some(*to),
             _ => None,
@@ -190,6 +190,12 @@ impl RaftModel {
         }
         effects.retain(|e| to(e).is_none_or(|to| lost & (1 << to) == 0));
         Some(())
+    }
+
+    /// How many sends fit under `--max-in-flight` in a step from `state` that takes `removed`
+    /// messages off the network.
+    fn room(&self, state: &State, removed: usize) -> usize {
+        (self.bounds.max_in_flight + removed).saturating_sub(state.in_flight())
     }
 
     /// The sets of peers of `id` whose messages a step of `id` that sends at most `most`
@@ -578,7 +584,7 @@ impl Model for RaftModel {
         // A step sends at most one message to each peer.
         let most = usize::from(b.servers) - 1;
         // The room `fit` finds for a step's sends (no action leaves the bound: see `Duplicate`).
-        let room = |removed: usize| (b.max_in_flight + removed).saturating_sub(state.in_flight());
+        let room = |removed: usize| self.room(state, removed);
         let mut choices = Vec::new();
         for (slot, from, to) in network::deliverable(net, b.network.ordered).map(endpoints) {
             if state.node(to).is_some() {

@@ -13,7 +13,7 @@ pub mod wal;
 
 pub use held::{Flushed, Held, HeldWrites};
 pub use memory::MemoryStore;
-pub use wal::{FileWal, WalError, WalOptions};
+pub use wal::{FileWal, IoError, WalError, WalOptions, WalWriteError};
 
 use crate::types::{Command, Record};
 
