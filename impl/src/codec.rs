@@ -113,8 +113,9 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// The header this build writes for `payload` in a frame of `kind`.
     fn of(kind: FrameKind, payload: &[u8]) -> Result<FrameHeader, EncodeError> {
-        let len = u32::try_from(payload.len())
-            .map_err(|_| EncodeError(format!("payload of {} bytes exceeds 4 GiB", payload.len())))?;
+        let len = u32::try_from(payload.len()).map_err(|_| {
+            EncodeError(format!("payload of {} bytes exceeds 4 GiB", payload.len()))
+        })?;
         Ok(FrameHeader {
             magic: kind.magic(),
             version: FORMAT_VERSION,

@@ -96,7 +96,10 @@ pub enum Implausible {
     #[error("term {term}, which leaves no term to elect in")]
     NoNextTerm { term: Term },
     #[error("an entry of term {entry_term} past the current term {current_term}")]
-    EntryPastTerm { entry_term: Term, current_term: Term },
+    EntryPastTerm {
+        entry_term: Term,
+        current_term: Term,
+    },
 }
 
 impl<C> HardState<C> {

@@ -19,9 +19,7 @@ use stateright::Model;
 use crate::check::{CheckReport, PropertyOutcome};
 use crate::diagram::{self, Broken, Step};
 use crate::model::RaftModel;
-use crate::state::{Cmd, Pending, Server, State};
-use raft_impl::storage::HeldWrites;
-use raft_impl::{Envelope, Record};
+use crate::state::{Cmd, Pending, PendingQueue, Server, State};
 use crate::{probes, properties, render};
 
 /// The page for `report`, a check of `model`; `config` is the bounds as the CLI prints them.
@@ -262,7 +260,7 @@ fn entries(state: &State, log: &[Entry<Cmd>], committed: usize) -> String {
 }
 
 /// Deferred and WAL persistence: the writes not yet durable and the sends waiting for them.
-fn pending(pending: &HeldWrites<Vec<Record<Cmd>>, Envelope<Cmd>>) -> String {
+fn pending(pending: &PendingQueue) -> String {
     if pending.is_empty() {
         return "none".to_string();
     }

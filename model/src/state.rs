@@ -27,7 +27,7 @@ pub struct Server {
     pub node: Option<Node<Cmd>>,
     /// Deferred and WAL persistence only: writes not yet durable and the sends queued behind
     /// them, in emission order. A crash loses what it does not keep (see `Persistence`).
-    pub pending: HeldWrites<Vec<Record<Cmd>>, Envelope<Cmd>>,
+    pub pending: PendingQueue,
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
     pub kv: Option<KvStore>,
@@ -50,6 +50,9 @@ impl Server {
 /// that become durable together at one `Flush` (the consecutive writes of one step with
 /// deferred persistence, one record with a write-ahead log), or a send held behind one.
 pub type Pending = Held<Vec<Record<Cmd>>, Envelope<Cmd>>;
+
+/// A server's pending writes and the sends held behind them.
+pub type PendingQueue = HeldWrites<Vec<Record<Cmd>>, Envelope<Cmd>>;
 
 /// A command the ghost history knows to be committed, at the index of its position plus one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
