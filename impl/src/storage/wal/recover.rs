@@ -158,9 +158,13 @@ mod tests {
         Ok((valid, replay))
     }
 
-    fn corrupt_at(result: Result<(usize, Replay<u32>), WalError>) -> (u64, CorruptReason) {
+    /// The reason of a refusal that must name `at` as the offset of the damage.
+    fn corrupt_at(result: Result<(usize, Replay<u32>), WalError>, at: usize) -> CorruptReason {
         match result {
-            Err(WalError::Corrupt { offset, reason, .. }) => (offset, reason),
+            Err(WalError::Corrupt { offset, reason, .. }) => {
+                assert_eq!(offset, at as u64, "{reason}");
+                reason
+            }
             Err(other) => panic!("expected Corrupt, got {other}"),
             Ok((valid, _)) => panic!("expected Corrupt, replayed {valid} bytes"),
         }
@@ -183,20 +187,16 @@ mod tests {
     fn a_damaged_record_before_a_good_one_is_corruption_not_a_torn_write() {
         let (mut bytes, starts) = framed(&[entry(1), entry(2), entry(3)]);
         bytes[starts[1] + RECORD_HEADER_LEN] ^= 1;
-        let (offset, reason) = corrupt_at(replay(&bytes, true));
-        assert_eq!(offset, starts[1] as u64);
         assert!(matches!(
-            reason,
+            corrupt_at(replay(&bytes, true), starts[1]),
             CorruptReason::Record(DecodeError::ChecksumMismatch { .. })
         ));
         // A flipped length bit: the header's own checksum catches it, and the good record
         // after it is found by scanning, not by trusting the length.
         let (mut bytes, _) = framed(&[entry(1), entry(2), entry(3)]);
         bytes[starts[1] + 7] ^= 0x80;
-        let (offset, reason) = corrupt_at(replay(&bytes, true));
-        assert_eq!(offset, starts[1] as u64);
         assert!(matches!(
-            reason,
+            corrupt_at(replay(&bytes, true), starts[1]),
             CorruptReason::Record(DecodeError::HeaderChecksumMismatch { .. })
         ));
     }
@@ -204,22 +204,18 @@ mod tests {
     #[test]
     fn a_torn_write_in_an_earlier_segment_is_corruption() {
         let (bytes, starts) = framed(&[entry(1), entry(2)]);
-        let (offset, _) = corrupt_at(replay(&bytes[..bytes.len() - 1], false));
-        assert_eq!(offset, starts[1] as u64);
+        corrupt_at(replay(&bytes[..bytes.len() - 1], false), starts[1]);
     }
 
     #[test]
     fn a_record_from_a_newer_build_is_corruption_even_at_the_end() {
         let (mut bytes, starts) = framed(&[entry(1), entry(2)]);
-        let header = starts[1];
-        bytes[header + 4..header + 6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        let crc = crc32fast::hash(&bytes[header..header + codec::HEADER_LEN]);
-        bytes[header + codec::HEADER_LEN..header + RECORD_HEADER_LEN]
-            .copy_from_slice(&crc.to_le_bytes());
-        let (offset, reason) = corrupt_at(replay(&bytes, true));
-        assert_eq!(offset, header as u64);
+        let at = starts[1];
+        let mut newer = FrameHeader::read(&bytes[at..]).unwrap();
+        newer.version = FORMAT_VERSION + 1;
+        bytes[at..at + RECORD_HEADER_LEN].copy_from_slice(&newer.write_record());
         assert!(matches!(
-            reason,
+            corrupt_at(replay(&bytes, true), at),
             CorruptReason::Record(DecodeError::UnsupportedVersion { .. })
         ));
     }
@@ -227,10 +223,8 @@ mod tests {
     #[test]
     fn a_record_past_the_end_of_the_log_is_a_gap() {
         let (bytes, starts) = framed(&[entry(1), entry(3)]);
-        let (offset, reason) = corrupt_at(replay(&bytes, true));
-        assert_eq!(offset, starts[1] as u64);
         assert!(matches!(
-            reason,
+            corrupt_at(replay(&bytes, true), starts[1]),
             CorruptReason::Gap(LogGap { from: 3, last: 1 })
         ));
     }
