@@ -98,25 +98,119 @@ pub enum DecodeError {
     Malformed(String),
 }
 
-/// Checks a frame header's magic and version and returns the payload length it declares. A
-/// reader of a byte stream calls it before it reads (let alone allocates for) the payload, so
-/// that bytes which are not a frame of `kind` cost nothing; [`decode`] checks the same header.
-pub fn check_header(kind: FrameKind, header: &[u8; HEADER_LEN]) -> Result<usize, DecodeError> {
-    let magic = [header[0], header[1], header[2], header[3]];
-    if magic != kind.magic() {
-        return Err(DecodeError::WrongMagic {
-            expected: kind,
-            found: magic,
-        });
+/// A frame's header (see the module documentation): the one place that knows its byte layout,
+/// for frames and, with its own CRC32 after it, for log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub magic: [u8; 4],
+    pub version: u16,
+    /// The payload's length in bytes.
+    pub len: u32,
+    /// The payload's CRC32.
+    pub crc: u32,
+}
+
+impl FrameHeader {
+    /// The header this build writes for `payload` in a frame of `kind`.
+    fn of(kind: FrameKind, payload: &[u8]) -> Result<FrameHeader, EncodeError> {
+        let len = u32::try_from(payload.len()).map_err(|_| {
+            EncodeError(format!("payload of {} bytes exceeds 4 GiB", payload.len()))
+        })?;
+        Ok(FrameHeader {
+            magic: kind.magic(),
+            version: FORMAT_VERSION,
+            len,
+            crc: crc32fast::hash(payload),
+        })
     }
-    let version = u16::from_le_bytes([header[4], header[5]]);
-    if version == 0 {
-        return Err(DecodeError::InvalidVersion);
+
+    /// The fields of the header at the start of `bytes`, as they are: nothing is checked but
+    /// that the bytes are there (a reader that only wants to recognise a file uses this).
+    pub fn read(bytes: &[u8]) -> Result<FrameHeader, DecodeError> {
+        let (header, _) = bytes
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(DecodeError::TruncatedHeader { got: bytes.len() })?;
+        let [m0, m1, m2, m3, v0, v1, l0, l1, l2, l3, c0, c1, c2, c3] = *header;
+        Ok(FrameHeader {
+            magic: [m0, m1, m2, m3],
+            version: u16::from_le_bytes([v0, v1]),
+            len: u32::from_le_bytes([l0, l1, l2, l3]),
+            crc: u32::from_le_bytes([c0, c1, c2, c3]),
+        })
     }
-    if version > FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion { found: version });
+
+    /// The header at the start of `bytes`, checked to be one of a frame of `kind` that this
+    /// build reads (its magic, then its version). A reader of a byte stream parses it before it
+    /// reads (let alone allocates for) the payload, so that bytes which are not a frame of
+    /// `kind` cost nothing; [`decode`] parses the same header.
+    pub fn parse(kind: FrameKind, bytes: &[u8]) -> Result<FrameHeader, DecodeError> {
+        let header = FrameHeader::read(bytes)?;
+        header.check_magic(kind)?;
+        header.check_version()?;
+        Ok(header)
     }
-    Ok(u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize)
+
+    /// The log record header at the start of `bytes`: its magic, then its own checksum, then
+    /// its version, checked in that order, so that its length is trusted only once the
+    /// checksum vouches for it.
+    pub fn parse_record(bytes: &[u8]) -> Result<FrameHeader, DecodeError> {
+        let truncated = DecodeError::TruncatedRecordHeader { got: bytes.len() };
+        let (frame, rest) = bytes
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(truncated.clone())?;
+        let (stored, _) = rest.split_first_chunk::<4>().ok_or(truncated)?;
+        let header = FrameHeader::read(frame)?;
+        header.check_magic(FrameKind::WalRecord)?;
+        let expected = u32::from_le_bytes(*stored);
+        let actual = crc32fast::hash(frame);
+        if actual != expected {
+            return Err(DecodeError::HeaderChecksumMismatch { expected, actual });
+        }
+        header.check_version()?;
+        Ok(header)
+    }
+
+    /// The header's bytes.
+    pub fn write(&self) -> [u8; HEADER_LEN] {
+        let mut bytes = [0; HEADER_LEN];
+        bytes[..4].copy_from_slice(&self.magic);
+        bytes[4..6].copy_from_slice(&self.version.to_le_bytes());
+        bytes[6..10].copy_from_slice(&self.len.to_le_bytes());
+        bytes[10..].copy_from_slice(&self.crc.to_le_bytes());
+        bytes
+    }
+
+    /// The header's bytes followed by their CRC32: a log record's header.
+    pub fn write_record(&self) -> [u8; RECORD_HEADER_LEN] {
+        let mut bytes = [0; RECORD_HEADER_LEN];
+        let (frame, crc) = bytes.split_at_mut(HEADER_LEN);
+        frame.copy_from_slice(&self.write());
+        crc.copy_from_slice(&crc32fast::hash(frame).to_le_bytes());
+        bytes
+    }
+
+    /// The payload's length as a size in memory (lossless: `len` is a `u32`).
+    pub fn payload_len(&self) -> usize {
+        self.len as usize
+    }
+
+    fn check_magic(&self, kind: FrameKind) -> Result<(), DecodeError> {
+        if self.magic != kind.magic() {
+            return Err(DecodeError::WrongMagic {
+                expected: kind,
+                found: self.magic,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_version(&self) -> Result<(), DecodeError> {
+        match self.version {
+            0 => Err(DecodeError::InvalidVersion),
+            found if found > FORMAT_VERSION => Err(DecodeError::UnsupportedVersion { found }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Encoding failed: only possible for values serde cannot represent, never for the core's types.
@@ -144,24 +238,17 @@ pub fn encoded_len<T: Serialize>(value: &T) -> usize {
 fn encode_parts<T: Serialize>(
     kind: FrameKind,
     value: &T,
-) -> Result<([u8; HEADER_LEN], Vec<u8>), EncodeError> {
+) -> Result<(FrameHeader, Vec<u8>), EncodeError> {
     let payload = bincode::serde::encode_to_vec(value, bincode_config())
         .map_err(|e| EncodeError(e.to_string()))?;
-    let len = u32::try_from(payload.len())
-        .map_err(|_| EncodeError(format!("payload of {} bytes exceeds 4 GiB", payload.len())))?;
-    let mut header = [0; HEADER_LEN];
-    header[..4].copy_from_slice(&kind.magic());
-    header[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[6..10].copy_from_slice(&len.to_le_bytes());
-    header[10..].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    Ok((header, payload))
+    Ok((FrameHeader::of(kind, &payload)?, payload))
 }
 
 /// Serialises `value` into a frame of the given kind.
 pub fn encode<T: Serialize>(kind: FrameKind, value: &T) -> Result<Vec<u8>, EncodeError> {
     let (header, payload) = encode_parts(kind, value)?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&header);
+    out.extend_from_slice(&header.write());
     out.extend_from_slice(&payload);
     Ok(out)
 }
@@ -174,48 +261,16 @@ pub fn encode_record<C: Serialize>(
 ) -> Result<usize, EncodeError> {
     let (header, payload) = encode_parts(FrameKind::WalRecord, record)?;
     out.reserve(RECORD_HEADER_LEN + payload.len());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
+    out.extend_from_slice(&header.write_record());
     out.extend_from_slice(&payload);
     Ok(RECORD_HEADER_LEN + payload.len())
-}
-
-/// Checks the log record header at the start of `bytes` (its magic, its own checksum, then its
-/// version) and returns the payload length it declares, which only then can be trusted.
-pub fn check_record_header(bytes: &[u8]) -> Result<usize, DecodeError> {
-    record_header(bytes).map(|(len, _)| len)
-}
-
-/// [`check_record_header`], also returning the payload's CRC that the header holds.
-fn record_header(bytes: &[u8]) -> Result<(usize, u32), DecodeError> {
-    let truncated = DecodeError::TruncatedRecordHeader { got: bytes.len() };
-    let (frame, rest) = bytes
-        .split_first_chunk::<HEADER_LEN>()
-        .ok_or(truncated.clone())?;
-    let (stored, _) = rest.split_first_chunk::<4>().ok_or(truncated)?;
-    let magic = [frame[0], frame[1], frame[2], frame[3]];
-    if magic != FrameKind::WalRecord.magic() {
-        return Err(DecodeError::WrongMagic {
-            expected: FrameKind::WalRecord,
-            found: magic,
-        });
-    }
-    let expected = u32::from_le_bytes(*stored);
-    let actual = crc32fast::hash(frame);
-    if actual != expected {
-        return Err(DecodeError::HeaderChecksumMismatch { expected, actual });
-    }
-    let len = check_header(FrameKind::WalRecord, frame)?;
-    Ok((
-        len,
-        u32::from_le_bytes([frame[10], frame[11], frame[12], frame[13]]),
-    ))
 }
 
 /// Decodes the log record at the start of `bytes` and returns it with its frame's length;
 /// whatever follows the frame is left alone.
 pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, usize), DecodeError> {
-    let (len, expected_crc) = record_header(bytes)?;
+    let header = FrameHeader::parse_record(bytes)?;
+    let len = header.payload_len();
     let present = bytes.len().saturating_sub(RECORD_HEADER_LEN);
     let payload = RECORD_HEADER_LEN
         .checked_add(len)
@@ -224,19 +279,15 @@ pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, us
             expected: len,
             got: present,
         })?;
-    let record = decode_checked(payload, expected_crc)?;
+    let record = decode_checked(payload, header.crc)?;
     Ok((record, RECORD_HEADER_LEN + len))
 }
 
 /// Checks a frame of the given kind and deserialises its payload.
 pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, DecodeError> {
-    let header: &[u8; HEADER_LEN] = bytes
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(DecodeError::TruncatedHeader { got: bytes.len() })?;
-    let len = check_header(kind, header)?;
-    let expected_crc = u32::from_le_bytes([header[10], header[11], header[12], header[13]]);
-    let payload = &bytes[HEADER_LEN..];
+    let header = FrameHeader::parse(kind, bytes)?;
+    let len = header.payload_len();
+    let payload = bytes.get(HEADER_LEN..).unwrap_or_default();
     if payload.len() < len {
         return Err(DecodeError::TruncatedPayload {
             expected: len,
@@ -248,7 +299,7 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T, D
             extra: payload.len() - len,
         });
     }
-    decode_checked(payload, expected_crc)
+    decode_checked(payload, header.crc)
 }
 
 /// Checks a whole payload against its header's CRC and deserialises it, all of it.

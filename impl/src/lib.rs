@@ -16,4 +16,6 @@ pub mod types;
 pub use message::{AppendEntries, AppendOutcome, ConflictHint, Envelope, Message};
 pub use mutation::{Mutation, MutationSet};
 pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
-pub use types::{Command, Entry, HardState, Index, LogGap, NodeId, Record, Term};
+pub use types::{
+    is_peer, next_term, Command, Entry, HardState, Implausible, Index, LogGap, NodeId, Record, Term,
+};

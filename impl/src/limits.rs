@@ -36,8 +36,8 @@ pub const DEFAULT_MAX_APPEND_ENTRIES: usize = 1024;
 /// decodes to is larger than the frame: an AppendEntries of the smallest entries (4 encoded
 /// bytes, 96 in memory, in a `Vec` that holds its old and new buffers while it doubles)
 /// allocates up to 72 times its length while decoding, so 4.5 GiB for a frame at this limit.
-/// Measured by `decode_alloc`'s `a_valid_peer_frame_of_the_smallest_entries_...`: 72.0x at
-/// 131 073 entries, 37.7x for a frame of 1 MB. Once batches are bounded by
+/// Checked by `decode_alloc`'s `a_valid_peer_frame_of_the_smallest_entries_...` (the README
+/// has the figures measured). Once batches are bounded by
 /// `DEFAULT_MAX_APPEND_BYTES`, this limit can shrink to a batch plus one command.
 pub const MAX_PEER_PAYLOAD: usize = 64 << 20;
 

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::mutation::{Mutation, MutationSet};
-use crate::types::{Command, Entry, HardState, Index, NodeId, Record, Term};
+use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Term};
 
 /// The default bound on the AppendEntries a leader has in flight to one follower in the
 /// replicate state ([`Flow::Replicate`]): with batches of up to `DEFAULT_MAX_APPEND_BYTES`, four
@@ -495,7 +495,7 @@ impl<C: Command> Node<C> {
     /// written by a build without [`Refusal::TermExhausted`] can hold `Term::MAX`).
     pub fn election_timeout(&mut self) -> Vec<Effect<C>> {
         let mut out = Outbox::new();
-        let next_term = self.hard.current_term.checked_add(1);
+        let next_term = types::next_term(self.hard.current_term);
         if let (false, Some(next_term)) = (self.role == Role::Leader, next_term) {
             if self.config.pre_vote {
                 self.become_pre_candidate(next_term, &mut out);
@@ -618,14 +618,14 @@ impl<C: Command> Node<C> {
     /// A message from `from` arrived: its effects, or why the core refused it without changing
     /// anything.
     pub fn try_handle(&mut self, from: NodeId, msg: Message<C>) -> Result<Vec<Effect<C>>, Refusal> {
-        if from >= self.config.servers || from == self.id() {
+        if !types::is_peer(self.id(), self.config.servers.into(), from) {
             return Err(Refusal::NotAPeer {
                 from,
                 me: self.id(),
                 servers: self.config.servers,
             });
         }
-        if msg.term().checked_add(1).is_none() {
+        if types::next_term(msg.term()).is_none() {
             return Err(Refusal::TermExhausted { term: msg.term() });
         }
         if self.in_lease(&msg) {

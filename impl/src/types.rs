@@ -10,6 +10,18 @@ pub type Term = u64;
 /// A log index. Entries are numbered from 1; index 0 is the empty prefix.
 pub type Index = u64;
 
+/// The term after `term`, if there is one: a server at `Term::MAX` could never start another
+/// election, so no message, no timeout and no recovered state may take a server there.
+pub fn next_term(term: Term) -> Option<Term> {
+    term.checked_add(1)
+}
+
+/// Whether `id` is another server of server `me`'s cluster of `servers`: the only sender whose
+/// messages the core handles and whose peer connection the runtime accepts.
+pub fn is_peer(me: NodeId, servers: usize, id: NodeId) -> bool {
+    id != me && usize::from(id) < servers
+}
+
 /// The bound every command replicated by the core satisfies: cloneable, comparable (so that
 /// checkers can tell two commands apart), hashable (so that model states can be fingerprinted)
 /// and serialisable (so that it can be persisted in the log).
@@ -75,7 +87,44 @@ pub struct LogGap {
     pub last: Index,
 }
 
+/// Why a state whose records passed their checksums cannot have been written by a server of
+/// this cluster: written by another cluster's server, or forged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Implausible {
+    #[error("a vote for server {voted_for} in a cluster of {servers}")]
+    VoteOutsideCluster { voted_for: NodeId, servers: usize },
+    #[error("term {term}, which leaves no term to elect in")]
+    NoNextTerm { term: Term },
+    #[error("an entry of term {entry_term} past the current term {current_term}")]
+    EntryPastTerm {
+        entry_term: Term,
+        current_term: Term,
+    },
+}
+
 impl<C> HardState<C> {
+    /// Checks that a server of a cluster of `servers` could have reached this state: it voted
+    /// for a server of the cluster, its term has a successor, and no entry is of a later term.
+    /// The records a state is replayed from carry checksums, which say that the bytes are what
+    /// was written, not that this cluster wrote them.
+    pub fn check(&self, servers: usize) -> Result<(), Implausible> {
+        if let Some(voted_for) = self.voted_for.filter(|v| usize::from(*v) >= servers) {
+            return Err(Implausible::VoteOutsideCluster { voted_for, servers });
+        }
+        if next_term(self.current_term).is_none() {
+            return Err(Implausible::NoNextTerm {
+                term: self.current_term,
+            });
+        }
+        match self.log.iter().find(|e| e.term > self.current_term) {
+            Some(e) => Err(Implausible::EntryPastTerm {
+                entry_term: e.term,
+                current_term: self.current_term,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Applies one record: what recovery replays and what every store means by a write. It
     /// costs O(what the record holds and what it truncates), never O(log).
     pub fn apply(&mut self, write: Record<C>) -> Result<(), LogGap> {
@@ -121,5 +170,60 @@ impl<C> HardState<C> {
             return None;
         }
         self.log.get((index - 1) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_no_server_of_the_cluster_could_write_is_implausible() {
+        let plausible = HardState {
+            current_term: 3,
+            voted_for: Some(2),
+            log: vec![Entry {
+                term: 3,
+                command: 'x',
+            }],
+        };
+        assert_eq!(plausible.check(3), Ok(()));
+        let vote = HardState {
+            voted_for: Some(3),
+            ..plausible.clone()
+        };
+        assert_eq!(
+            vote.check(3),
+            Err(Implausible::VoteOutsideCluster {
+                voted_for: 3,
+                servers: 3
+            })
+        );
+        let last_term = HardState {
+            current_term: Term::MAX,
+            ..plausible.clone()
+        };
+        assert_eq!(
+            last_term.check(3),
+            Err(Implausible::NoNextTerm { term: Term::MAX })
+        );
+        let ahead = HardState {
+            current_term: 2,
+            ..plausible
+        };
+        assert_eq!(
+            ahead.check(3),
+            Err(Implausible::EntryPastTerm {
+                entry_term: 3,
+                current_term: 2
+            })
+        );
+    }
+
+    #[test]
+    fn a_peer_is_another_server_of_the_cluster() {
+        assert!(is_peer(0, 3, 2));
+        assert!(!is_peer(0, 3, 0));
+        assert!(!is_peer(0, 3, 3));
     }
 }

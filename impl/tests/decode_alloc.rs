@@ -314,8 +314,8 @@ fn the_counter_sees_what_decoding_allocates() {
 /// the frame's length (see `MAX_PEER_PAYLOAD`). An AppendEntries of the smallest entries (4
 /// encoded bytes each, a `Get` of the empty key) decodes each into an `Entry` of 96 bytes, in a
 /// `Vec` that grows by doubling and, while it grows, holds its old buffer and the new one: up to
-/// 3 entries' room for each entry read, 3 x 96 / 4 = 72 times the frame. Reached at 131 073
-/// entries (just past a power of two); 37.7x for a frame of 1 MB (`DEFAULT_MAX_APPEND_BYTES`).
+/// 3 entries' room for each entry read, 3 x 96 / 4 = 72 times the frame, which is reached just
+/// past a power of two entries.
 #[test]
 fn a_valid_peer_frame_of_the_smallest_entries_allocates_within_its_stated_multiple() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -168,7 +168,7 @@ pub fn catalog() -> Vec<Bug> {
             // Four terms are the least: the entry's, a rival entry's, the term that commits the
             // older entry, and the one in which the rival's owner wins and overwrites it. One
             // message in flight is enough since a lossy network loses the sends that do not
-            // fit rather than forbidding the step (2 before: 1.39 M states, 34 steps).
+            // fit rather than forbidding the step (it needed 2 before).
             config: Bounds {
                 servers: 3,
                 max_term: 4,
@@ -497,7 +497,7 @@ pub fn catalog() -> Vec<Bug> {
             description: "follower replaces a conflicting suffix in memory but writes only the new entries to its log",
             seen_in: "rule: raft-rs Ready docs (entries may overwrite a suffix of the log)",
             // The bug's first write-up expects Log Matching after a restart, which needs a third term and more
-            // (BFS at 3 servers, 3 terms, 3 entries found none within 24 steps and 24 M states).
+            // (a bounded BFS at 3 servers, 3 terms, 3 entries found none; the README has its figures).
             // The stale suffix breaks the persistence contract itself at once: the log record
             // does not replay to the follower's log.
             expected: STORAGE_REPLAYS_TO_MEMORY,

@@ -19,7 +19,7 @@ use stateright::Model;
 use crate::check::{CheckReport, PropertyOutcome};
 use crate::diagram::{self, Broken, Step};
 use crate::model::RaftModel;
-use crate::state::{Cmd, Pending, Server, State};
+use crate::state::{Cmd, Pending, PendingQueue, Server, State};
 use crate::{probes, properties, render};
 
 /// The page for `report`, a check of `model`; `config` is the bounds as the CLI prints them.
@@ -260,15 +260,15 @@ fn entries(state: &State, log: &[Entry<Cmd>], committed: usize) -> String {
 }
 
 /// Deferred and WAL persistence: the writes not yet durable and the sends waiting for them.
-fn pending(pending: &[Pending]) -> String {
+fn pending(pending: &PendingQueue) -> String {
     if pending.is_empty() {
         return "none".to_string();
     }
     let items: Vec<String> = pending
         .iter()
         .map(|p| match p {
-            Pending::Persist(ws) => format!("write {}", render::records(ws)),
-            Pending::Send(e) => format!("send {} to s{}", render::message(&e.msg), e.to),
+            Pending::Write(ws) => format!("write {}", render::records(ws)),
+            Pending::Output(e) => format!("send {} to s{}", render::message(&e.msg), e.to),
         })
         .map(|item| escape(&item))
         .collect();

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
+use raft_impl::storage::HeldWrites;
 use raft_impl::{Config, Effect, Envelope, HardState, Index, Message, Node, NodeId, Record, Role};
 use stateright::{Model, Path, Property};
 
@@ -22,7 +23,7 @@ use crate::action::{Action, Kept};
 use crate::bounds::{Bounds, KvBounds, Persistence, SERVER_LIMIT};
 use crate::kv::{self, Clients, Status};
 use crate::network;
-use crate::state::{Cmd, Committed, Ghost, Pending, Server, State, Violation};
+use crate::state::{Cmd, Committed, Ghost, Server, State, Violation};
 use crate::{diagram, panics, properties, render};
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
@@ -184,7 +185,7 @@ impl RaftModel {
         lost: u8,
         effects: &mut Vec<Effect<Cmd>>,
     ) -> Option<()> {
-        let room = (self.bounds.max_in_flight + removed).saturating_sub(last.in_flight());
+        let room = self.room(last, removed);
         let to = |e: &Effect<Cmd>| match e {
             Effect::Send { to, .. } => Some(*to),
             _ => None,
@@ -217,6 +218,12 @@ impl RaftModel {
         }
         effects.retain(|e| to(e).is_none_or(|to| lost & (1 << to) == 0));
         Some(())
+    }
+
+    /// How many sends fit under `--max-in-flight` in a step from `state` that takes `removed`
+    /// messages off the network.
+    fn room(&self, state: &State, removed: usize) -> usize {
+        (self.bounds.max_in_flight + removed).saturating_sub(state.in_flight())
     }
 
     /// The sets of peers of `id` whose messages a step of `id` that sends at most `most`
@@ -256,22 +263,17 @@ impl RaftModel {
                 make_durable(state.server_mut(id), [record])
             }
             (Effect::Persist(write), Persistence::Deferred) if after_write => {
-                match state.server_mut(id).pending.last_mut() {
-                    Some(Pending::Persist(writes)) => writes.push(write),
-                    _ => unreachable!("a write after a write joins its pending persist"),
+                match state.server_mut(id).pending.last_write_mut() {
+                    Some(writes) => writes.push(write),
+                    None => unreachable!("a write after a write joins its pending persist"),
                 }
             }
-            (Effect::Persist(write), _) => state
-                .server_mut(id)
-                .pending
-                .push(Pending::Persist(vec![write])),
+            (Effect::Persist(write), _) => state.server_mut(id).pending.write(vec![write]),
             (Effect::Send { to, msg }, _) => {
                 let env = Envelope { from: id, to, msg };
                 // A send may not overtake a persist emitted before it.
-                if state.servers[id as usize].pending.is_empty() {
+                if let Some(env) = state.server_mut(id).pending.hold(env) {
                     network::insert(&mut state.network, env, self.ordered());
-                } else {
-                    state.server_mut(id).pending.push(Pending::Send(env));
                 }
             }
             (Effect::Apply { index, command }, _) => {
@@ -466,7 +468,7 @@ impl RaftModel {
     fn crashes(&self, state: &State, mask: u8, actions: &mut Vec<Action>) {
         let mut kept: Kept = [0; SERVER_LIMIT as usize];
         let most = |id: usize| match self.bounds.persistence {
-            Persistence::Wal => state.servers[id].pending_records(),
+            Persistence::Wal => state.servers[id].pending_flushes(),
             Persistence::Atomic | Persistence::Deferred => 0,
         };
         let ids: Vec<usize> = (0..self.bounds.servers as usize)
@@ -486,21 +488,15 @@ impl RaftModel {
     }
 
     fn flush(&self, last: &State, id: NodeId) -> Option<State> {
+        if last.servers[id as usize].pending.is_empty() {
+            return None;
+        }
         let mut state = last.clone();
         let server = state.server_mut(id);
-        let Some(Pending::Persist(records)) = server.pending.first().cloned() else {
-            return None;
-        };
-        make_durable(server, records);
-        let next_persist = server.pending[1..]
-            .iter()
-            .position(|p| matches!(p, Pending::Persist(_)))
-            .map_or(server.pending.len(), |p| p + 1);
-        let released: Vec<_> = server.pending.drain(..next_persist).skip(1).collect();
-        for p in released {
-            if let Pending::Send(env) = p {
-                network::insert(&mut state.network, env, self.ordered());
-            }
+        let flushed = server.pending.flush(1);
+        make_durable(server, flushed.writes.into_iter().flatten());
+        for env in flushed.released {
+            network::insert(&mut state.network, env, self.ordered());
         }
         Some(state)
     }
@@ -584,7 +580,7 @@ impl Model for RaftModel {
                 Arc::new(Server {
                     durable: Arc::default(),
                     node: Some(Node::new(self.config(id), HardState::default())),
-                    pending: Vec::new(),
+                    pending: HeldWrites::new(),
                     kv: self.store(),
                 })
             })
@@ -617,7 +613,7 @@ impl Model for RaftModel {
         // A step sends at most one message to each peer.
         let most = usize::from(b.servers) - 1;
         // The room `fit` finds for a step's sends (no action leaves the bound: see `Duplicate`).
-        let room = |removed: usize| (b.max_in_flight + removed).saturating_sub(state.in_flight());
+        let room = |removed: usize| self.room(state, removed);
         let mut choices = Vec::new();
         for (slot, from, to) in network::deliverable(net, b.network.ordered).map(endpoints) {
             if state.node(to).is_some() {
@@ -832,14 +828,8 @@ impl RaftModel {
                 for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
                     let server = state.server_mut(id);
                     server.node = None;
-                    let kept: Vec<Record<Cmd>> = server
-                        .pending_writes()
-                        .take(kept[id as usize].into())
-                        .flatten()
-                        .cloned()
-                        .collect();
-                    server.pending.clear();
-                    make_durable(server, kept);
+                    let kept = server.pending.crash(kept[id as usize].into());
+                    make_durable(server, kept.into_iter().flatten());
                     server.kv = None;
                     self.lose_requests(&mut state, id);
                     if self.bounds.network.lossy {

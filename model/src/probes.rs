@@ -25,8 +25,8 @@ use crate::properties::*;
 /// a stale suffix *behind* the conflicting entry while the new leader, whose log conflicts with
 /// it, wins an election: in three (or four) servers the only logs that can hold that suffix
 /// belong to the voters such a leader needs, and they refuse it. Five servers and three
-/// proposals are the least; there, neither breadth-first (10 M states) nor depth-first search
-/// found it within minutes.
+/// proposals are the least; there, neither breadth-first nor depth-first search found it in the
+/// runs the README records.
 pub const UNCAUGHT: [Mutation; 1] = [Mutation::OverwriteWithoutTruncate];
 
 /// Every probe that some configuration catches, in [`Mutation::PROBES`] order (the others are

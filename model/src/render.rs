@@ -330,17 +330,17 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
         let _ = write!(line, "; persists {}", hard(&after.durable));
     }
     let new = after
-        .pending_records()
-        .saturating_sub(before.pending_records());
+        .pending_flushes()
+        .saturating_sub(before.pending_flushes());
     let written: Vec<String> = after
         .pending_writes()
-        .skip(after.pending_records() - new)
+        .skip(after.pending_flushes() - new)
         .map(records)
         .collect();
     if !written.is_empty() {
         let _ = write!(line, "; writes {} (pending)", written.join(", "));
     }
-    let queued = |s: &Server| s.pending.len() - s.pending_records();
+    let queued = |s: &Server| s.pending.output_count();
     let waiting = queued(after).saturating_sub(queued(before));
     if waiting > 0 {
         let _ = write!(line, "; {waiting} send(s) wait for the pending writes");
@@ -414,12 +414,13 @@ impl fmt::Debug for State {
                 None => write!(f, "s{id} CRASHED")?,
             }
             write!(f, " | durable {}", hard(&server.durable))?;
-            let pending = server.pending_records();
-            if !server.pending.is_empty() {
+            let pending = &server.pending;
+            if !pending.is_empty() {
                 write!(
                     f,
-                    " | pending {pending} write(s), {} send(s)",
-                    server.pending.len() - pending
+                    " | pending {} write(s), {} send(s)",
+                    pending.write_count(),
+                    pending.output_count()
                 )?;
             }
             if let Some(store) = &server.kv {

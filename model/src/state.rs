@@ -9,6 +9,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
+use raft_impl::storage::{Held, HeldWrites};
 use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Record, Term};
 
 use crate::bounds::TERM_LIMIT;
@@ -26,7 +27,7 @@ pub struct Server {
     pub node: Option<Node<Cmd>>,
     /// Deferred and WAL persistence only: writes not yet durable and the sends queued behind
     /// them, in emission order. A crash loses what it does not keep (see `Persistence`).
-    pub pending: Vec<Pending>,
+    pub pending: PendingQueue,
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
     pub kv: Option<KvStore>,
@@ -35,26 +36,23 @@ pub struct Server {
 impl Server {
     /// Its pending writes, oldest first, one item per flush they need.
     pub fn pending_writes(&self) -> impl Iterator<Item = &[Record<Cmd>]> {
-        self.pending.iter().filter_map(|p| match p {
-            Pending::Persist(records) => Some(records.as_slice()),
-            Pending::Send(_) => None,
-        })
+        self.pending.writes().map(Vec::as_slice)
     }
 
-    /// How many flushes its pending records need: each makes one [`Pending::Persist`] durable.
-    pub fn pending_records(&self) -> usize {
-        self.pending_writes().count()
+    /// How many flushes its pending writes need: each makes one [`Pending::Write`] durable
+    /// (with deferred persistence one write may hold several records).
+    pub fn pending_flushes(&self) -> usize {
+        self.pending.write_count()
     }
 }
 
-/// An effect waiting for a flush in the deferred and WAL persistence modes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Pending {
-    /// Writes that become durable together, at one `Flush`: the consecutive writes of one step
-    /// with deferred persistence, one record with a write-ahead log.
-    Persist(Vec<Record<Cmd>>),
-    Send(Envelope<Cmd>),
-}
+/// An effect waiting for a flush in the deferred and WAL persistence modes: a write, the records
+/// that become durable together at one `Flush` (the consecutive writes of one step with
+/// deferred persistence, one record with a write-ahead log), or a send held behind one.
+pub type Pending = Held<Vec<Record<Cmd>>, Envelope<Cmd>>;
+
+/// A server's pending writes and the sends held behind them.
+pub type PendingQueue = HeldWrites<Vec<Record<Cmd>>, Envelope<Cmd>>;
 
 /// A command the ghost history knows to be committed, at the index of its position plus one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -188,12 +186,7 @@ impl State {
 
     /// Messages in flight, counting sends still waiting behind a pending persist.
     pub fn in_flight(&self) -> usize {
-        let waiting = self
-            .servers
-            .iter()
-            .flat_map(|s| &s.pending)
-            .filter(|p| matches!(p, Pending::Send(_)))
-            .count();
+        let waiting: usize = self.servers.iter().map(|s| s.pending.output_count()).sum();
         self.network.len() + waiting
     }
 }

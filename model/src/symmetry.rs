@@ -181,16 +181,16 @@ impl Hash for State {
 /// tally is hashed).
 fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h: &mut H) {
     h.write_usize(server.pending.len());
-    for pending in &server.pending {
+    for pending in server.pending.iter() {
         match pending {
-            Pending::Persist(writes) => {
+            Pending::Write(writes) => {
                 h.write_u8(0);
                 h.write_usize(writes.len());
                 for write in writes {
                     hash_record(write, r, h);
                 }
             }
-            Pending::Send(env) => {
+            Pending::Output(env) => {
                 h.write_u8(1);
                 hash_envelope(env, r, h);
             }
@@ -446,16 +446,10 @@ impl State {
             Arc::new(Server {
                 durable: rename_durable(&server.durable, r),
                 node: server.node.as_ref().map(|n| n.relabeled(r.as_new_ids())),
-                pending: server
-                    .pending
-                    .iter()
-                    .map(|p| match p {
-                        Pending::Persist(writes) => {
-                            Pending::Persist(writes.iter().map(|w| rename_record(w, r)).collect())
-                        }
-                        Pending::Send(env) => Pending::Send(rename_envelope(env, r)),
-                    })
-                    .collect(),
+                pending: server.pending.map(
+                    |writes| writes.iter().map(|w| rename_record(w, r)).collect(),
+                    |env| rename_envelope(env, r),
+                ),
                 kv: server.kv.clone(),
             })
         });

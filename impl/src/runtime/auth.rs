@@ -309,7 +309,7 @@ pub fn answer(
     if cluster_id != key.cluster_id {
         return Err(AuthError::WrongCluster { found: cluster_id });
     }
-    if to != me || from == me || usize::from(from) >= servers {
+    if to != me || !crate::types::is_peer(me, servers, from) {
         return Err(AuthError::NotAPeer {
             from,
             to,

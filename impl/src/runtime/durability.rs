@@ -6,11 +6,12 @@
 //! sync covers everything that arrived during the previous one (group commit). What the core
 //! may not do is let anything out early. [`Effect`](crate::Effect)'s contract: no send and no
 //! client reply leaves before every record emitted before it, by the same step or an earlier
-//! one, is durable. So the [`Pipeline`] tags each output with the number of records emitted
-//! when it was produced, and releases it only once the durable position the writer published
-//! reaches that tag. Counting every record emitted so far, rather than the producing step's own,
-//! is what holds back the acknowledgement of a step that writes nothing (a duplicated
-//! AppendEntries) behind the entries an earlier step wrote and the writer has not synced yet.
+//! one, is durable. So the [`Pipeline`] keeps its outputs in a [`HeldWrites`] queue behind every
+//! record emitted before them (the rule the model and the memory store keep too), and flushes
+//! the queue as far as the durable position the writer published. Waiting for every record
+//! emitted so far, rather than the producing step's own, is what holds back the acknowledgement
+//! of a step that writes nothing (a duplicated AppendEntries) behind the entries an earlier step
+//! wrote and the writer has not synced yet.
 //!
 //! One mutex guards everything shared (the queued records, the durable position, the writer's
 //! failure), with one condition variable on which the writer waits for work: the one place the
@@ -19,7 +20,6 @@
 //! blocks on its event channel, and the writer wakes it there after each publication through the
 //! `wake` callback given to [`write_ahead`].
 
-use std::collections::VecDeque;
 use std::mem;
 use std::sync::PoisonError;
 
@@ -28,7 +28,7 @@ use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::storage::{LogStore, Position};
+use crate::storage::{HeldWrites, LogStore, Position};
 use crate::types::{Command, Record};
 
 /// Why the pipeline can no longer make records durable. Outputs still held stay held: nothing
@@ -72,13 +72,16 @@ impl<R, E> Shared<R, E> {
 /// The core thread's end: records it emitted and the outputs waiting for them.
 pub struct Pipeline<R, E, T> {
     shared: Arc<Shared<R, E>>,
-    /// The position after every record emitted so far (handed over or not).
-    emitted: Position,
+    /// The durable position as of the last [`Pipeline::release`]: the queue holds the records
+    /// after it.
+    flushed: Position,
     /// Records emitted since the last [`Pipeline::submit`], handed over together.
     unsubmitted: Vec<R>,
-    /// Outputs with the position each waits for. Tags never decrease (`emitted` only grows), so
-    /// the outputs a durable position covers are a prefix, released in the order they were made.
-    held: VecDeque<(Position, T)>,
+    /// One write for each record emitted and not yet seen durable (the records themselves went
+    /// to the writer), and the outputs behind them.
+    held: HeldWrites<(), T>,
+    /// Outputs held when no record was pending: the next release lets them out first.
+    ready: Vec<T>,
 }
 
 /// The write-ahead thread's end.
@@ -100,9 +103,10 @@ pub fn pipeline<R, E, T>(durable: Position) -> (Pipeline<R, E, T>, Writer<R, E>)
     });
     let core = Pipeline {
         shared: shared.clone(),
-        emitted: durable,
+        flushed: durable,
         unsubmitted: Vec::new(),
-        held: VecDeque::new(),
+        held: HeldWrites::new(),
+        ready: Vec::new(),
     };
     (core, Writer { shared })
 }
@@ -111,12 +115,12 @@ impl<R, E, T> Pipeline<R, E, T> {
     /// Emits a record: every output held from now on waits for it.
     pub fn write(&mut self, record: R) {
         self.unsubmitted.push(record);
-        self.emitted += 1;
+        self.held.write(());
     }
 
     /// Holds `output` until every record emitted so far is durable.
     pub fn hold(&mut self, output: T) {
-        self.held.push_back((self.emitted, output));
+        self.ready.extend(self.held.hold(output));
     }
 
     /// Hands the records emitted since the last call to the writer, in one batch.
@@ -140,14 +144,20 @@ impl<R, E, T> Pipeline<R, E, T> {
             }
             state.durable
         };
-        let covered = self.held.partition_point(|(tag, _)| *tag <= durable);
-        Ok(self.held.drain(..covered).map(|(_, output)| output))
+        // The writer publishes only positions of records it was handed: never past the queue.
+        let newly = durable
+            .checked_sub(self.flushed)
+            .and_then(|n| usize::try_from(n).ok())
+            .expect("the durable position never goes back");
+        self.flushed = durable;
+        let released = self.held.flush(newly).released;
+        Ok(self.ready.drain(..).chain(released))
     }
 
     /// Whether outputs are still waiting for records to become durable (tests wait on it).
     #[cfg(test)]
     pub fn holds_any(&self) -> bool {
-        !self.held.is_empty()
+        self.held.output_count() > 0 || !self.ready.is_empty()
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::codec::{self, DecodeError, EncodeError, FrameKind, HEADER_LEN};
+use crate::codec::{self, DecodeError, EncodeError, FrameHeader, FrameKind, HEADER_LEN};
 use crate::limits::{MAX_CLIENT_PAYLOAD, MAX_PEER_PAYLOAD};
 
 /// The payload bytes of a frame that its connection holds without charge: a connection's share,
@@ -184,7 +184,7 @@ fn read_charged<'b>(
     if got < HEADER_LEN {
         return Err(DecodeError::TruncatedHeader { got }.into());
     }
-    let len = codec::check_header(kind, &header)?;
+    let len = FrameHeader::parse(kind, &header)?.payload_len();
     let max = max_payload(kind);
     if len > max {
         return Err(FrameError::TooLarge { kind, len, max });

@@ -29,8 +29,8 @@ use crate::message::Message;
 use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::service::{self, PendingRequests, Settled, Submitted};
-use crate::storage::{FileWal, LogStore, WalError, WalOptions};
-use crate::types::{HardState, NodeId, Record};
+use crate::storage::{FileWal, LogStore, WalError, WalOptions, WalWriteError};
+use crate::types::{HardState, Implausible, NodeId, Record};
 
 use super::auth::ClusterKey;
 use super::durability::{self, Pipeline, WriterFailed};
@@ -206,13 +206,13 @@ pub enum ServerError {
     /// The write-ahead thread could not make records durable: a server that cannot persist
     /// must stop, since it may not send what it cannot persist.
     #[error(transparent)]
-    Writer(#[from] WriterFailed<WalError>),
+    Writer(#[from] WriterFailed<WalWriteError>),
     /// The log's records passed their checksums but describe a state this cluster cannot have
     /// produced (a vote for a server it does not have, a term with no successor): written by
     /// another cluster's server, or forged. Starting from it would leave a server that never
     /// makes progress, or one whose vote means nothing.
     #[error("{path} recovers to a state this cluster cannot have produced: {reason}")]
-    ImplausibleState { path: PathBuf, reason: String },
+    ImplausibleState { path: PathBuf, reason: Implausible },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -323,38 +323,21 @@ fn check_recovered(
     servers: usize,
     data_dir: &Path,
 ) -> Result<(), ServerError> {
-    let reason = match hard.voted_for {
-        Some(v) if usize::from(v) >= servers => {
-            format!("a vote for server {v} in a cluster of {servers}")
-        }
-        _ if hard.current_term == u64::MAX => {
-            format!(
-                "term {}, which leaves no term to elect in",
-                hard.current_term
-            )
-        }
-        _ => match hard.log.iter().find(|e| e.term > hard.current_term) {
-            Some(e) => format!(
-                "an entry of term {} past the current term {}",
-                e.term, hard.current_term
-            ),
-            None => return Ok(()),
-        },
-    };
-    Err(ServerError::ImplausibleState {
-        path: data_dir.to_path_buf(),
-        reason,
-    })
+    hard.check(servers)
+        .map_err(|reason| ServerError::ImplausibleState {
+            path: data_dir.to_path_buf(),
+            reason,
+        })
 }
 
 /// The core's end of the pipeline to the server's store.
-type ToStore = Pipeline<Record<KvCommand>, WalError, Outbound>;
+type ToStore = Pipeline<Record<KvCommand>, WalWriteError, Outbound>;
 
 /// Starts the write-ahead thread on `store`, which wakes the core through `events` whenever it
 /// made more records durable; returns the core's end of the pipeline.
 fn start_writer<S>(id: NodeId, store: S, events: Sender<Event>) -> Result<ToStore, ServerError>
 where
-    S: LogStore<KvCommand, Error = WalError> + Send + 'static,
+    S: LogStore<KvCommand, Error = WalWriteError> + Send + 'static,
 {
     let (pipeline, writer) = durability::pipeline(store.durable());
     spawn_named(format!("wal-{id}"), move || {
@@ -684,44 +667,19 @@ mod tests {
 
     #[test]
     fn a_recovered_state_no_server_of_this_cluster_wrote_is_refused() {
+        // Each reason is tested beside `HardState::check`; this is the refusal that carries it.
         let dir = Path::new("data");
-        let plausible = HardState {
-            current_term: 3,
-            voted_for: Some(2),
-            log: vec![crate::types::Entry {
-                term: 3,
-                command: KvCommand {
-                    time: 0,
-                    request: append(SESSION, 1),
-                },
-            }],
+        let hard = HardState::<KvCommand> {
+            current_term: u64::MAX,
+            ..HardState::default()
         };
-        assert!(check_recovered(&plausible, 3, dir).is_ok());
-        let refused = |hard: HardState<KvCommand>, needle: &str| {
-            let err = check_recovered(&hard, 3, dir).unwrap_err();
-            assert!(err.to_string().contains(needle), "{err}");
-        };
-        refused(
-            HardState {
-                voted_for: Some(3),
-                ..plausible.clone()
-            },
-            "a vote for server 3 in a cluster of 3",
-        );
-        refused(
-            HardState {
-                current_term: u64::MAX,
-                ..plausible.clone()
-            },
-            "leaves no term",
-        );
-        refused(
-            HardState {
-                current_term: 2,
-                ..plausible
-            },
-            "an entry of term 3 past the current term 2",
-        );
+        assert!(matches!(
+            check_recovered(&hard, 3, dir),
+            Err(ServerError::ImplausibleState {
+                path,
+                reason: Implausible::NoNextTerm { term: u64::MAX },
+            }) if path == dir
+        ));
     }
 
     /// The session a test registers first, at index 1.

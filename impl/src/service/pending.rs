@@ -1,6 +1,11 @@
 //! The requests a server proposed and whose clients wait for an answer: the one table every
-//! runtime keeps (raftd's core thread, the simulator's KV service), and the rule the model
-//! checker applies to its client slots.
+//! runtime keeps (raftd's core thread, the simulator's KV service). The model checker applies
+//! the first rule below ([`settle`]) to its client slots, not the second: there a deposed
+//! leader's waiter keeps waiting until its index is applied on that server or its client times
+//! out, and the retry that [`PendingRequests::settle_unled`] would start at once is reached
+//! only through a client timeout, of which a run has a bounded number (`--kv-timeouts`).
+//! Applying it in the model would change the states it explores and every pinned state count
+//! with KV clients (see `RaftModel::apply_kv` in `raft-model`).
 //!
 //! A client waits on (server, log index). The rule, written here once:
 //! - when the server applies an entry at that index, the waiter whose command it is gets the

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use crate::types::{Command, HardState, Record};
 
-use super::{LogStore, Position};
+use super::{HeldWrites, LogStore, Position};
 
 /// Records in memory: the state the synced ones lead to, and the written ones after them.
 /// Appending and syncing cost O(the records' size); only [`MemoryStore::crash`] and
@@ -13,8 +13,8 @@ use super::{LogStore, Position};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryStore<C> {
     synced: HardState<C>,
-    /// Written, not yet synced, in order.
-    unsynced: Vec<Record<C>>,
+    /// Written, not yet synced, in order (a store holds no outputs back: the runtime does).
+    unsynced: HeldWrites<Record<C>, Infallible>,
     durable: Position,
 }
 
@@ -22,7 +22,7 @@ impl<C> Default for MemoryStore<C> {
     fn default() -> Self {
         MemoryStore {
             synced: HardState::default(),
-            unsynced: Vec::new(),
+            unsynced: HeldWrites::new(),
             durable: 0,
         }
     }
@@ -46,17 +46,12 @@ impl<C: Command> MemoryStore<C> {
     /// # Panics
     /// If `kept` exceeds the number of unsynced records.
     pub fn crash(&mut self, kept: usize) {
-        assert!(
-            kept <= self.unsynced.len(),
-            "a crash cannot keep {kept} of {} unsynced records",
-            self.unsynced.len()
-        );
-        self.unsynced.truncate(kept);
-        self.sync_all();
+        let kept = self.unsynced.crash(kept);
+        self.make_durable(kept);
     }
 
-    fn sync_all(&mut self) {
-        for record in self.unsynced.drain(..) {
+    fn make_durable(&mut self, records: Vec<Record<C>>) {
+        for record in records {
             self.durable += 1;
             if let Err(gap) = self.synced.apply(record) {
                 panic!("the core wrote a log record past the end of its log: {gap}");
@@ -69,12 +64,15 @@ impl<C: Command> LogStore<C> for MemoryStore<C> {
     type Error = Infallible;
 
     fn append(&mut self, records: &[Record<C>]) -> Result<Position, Infallible> {
-        self.unsynced.extend_from_slice(records);
-        Ok(self.durable + self.unsynced.len() as Position)
+        for record in records {
+            self.unsynced.write(record.clone());
+        }
+        Ok(self.durable + self.unsynced.write_count() as Position)
     }
 
     fn sync(&mut self) -> Result<Position, Infallible> {
-        self.sync_all();
+        let synced = self.unsynced.flush(self.unsynced.write_count());
+        self.make_durable(synced.writes);
         Ok(self.durable)
     }
 

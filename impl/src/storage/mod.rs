@@ -7,11 +7,13 @@
 //! records emitted before it (the contract on [`Effect`](crate::Effect)); a crash keeps the
 //! durable records and possibly some prefix of the others, never a record out of order.
 
+mod held;
 mod memory;
 pub mod wal;
 
+pub use held::{Flushed, Held, HeldWrites};
 pub use memory::MemoryStore;
-pub use wal::{FileWal, WalError, WalOptions};
+pub use wal::{FileWal, IoError, WalError, WalOptions, WalWriteError};
 
 use crate::types::{Command, Record};
 

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-use crate::codec::{self, EncodeError, FrameKind};
+use crate::codec::{self, EncodeError, FrameHeader, FrameKind};
 use crate::types::{Command, HardState, Record};
 
 use super::{LogStore, Position};
@@ -45,15 +45,20 @@ impl Default for WalOptions {
     }
 }
 
-/// Why the log could not be opened, created, written or synced.
+/// An I/O error on a file or directory of the log.
+#[derive(Debug, thiserror::Error)]
+#[error("I/O error on {path}: {source}")]
+pub struct IoError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Why the log could not be opened or created: what a server hears before it starts.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("corrupt write-ahead log: {file} at byte {offset}: {reason}; the records from there on cannot be trusted and were not dropped: restore this server's data from a replica or a backup")]
     Corrupt {
         file: PathBuf,
@@ -66,14 +71,22 @@ pub enum WalError {
     NotFound { dir: PathBuf },
     #[error("{dir} already holds a write-ahead log: open it instead of creating a new one")]
     AlreadyExists { dir: PathBuf },
-    #[error("cannot encode a record: {0}")]
-    Encode(#[from] EncodeError),
-    #[error("an earlier write or sync of {path} failed, so what the file holds is unknown: reopen the log to recover")]
-    Failed { path: PathBuf },
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
-    move |source| WalError::Io {
+/// Why records could not be written or synced: the [`LogStore::Error`] of an open log.
+#[derive(Debug, thiserror::Error)]
+pub enum WalWriteError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("cannot encode a record: {0}")]
+    Encode(#[from] EncodeError),
+    /// Every write after a failed one: see [`FileWal`]'s `poisoned`.
+    #[error("an earlier write or sync of {path} failed, so what the file holds is unknown: reopen the log to recover")]
+    Poisoned { path: PathBuf },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IoError + '_ {
+    move |source| IoError {
         path: path.to_path_buf(),
         source,
     }
@@ -86,9 +99,9 @@ pub struct FileWal<C> {
     options: WalOptions,
     /// The last segment, opened for appending.
     file: File,
-    path: PathBuf,
+    last_segment: PathBuf,
     /// Bytes in the last segment, counting those still in `buffer`.
-    len: u64,
+    last_segment_len: u64,
     /// Records appended but not yet written to `file`, framed.
     buffer: Vec<u8>,
     written: Position,
@@ -96,7 +109,7 @@ pub struct FileWal<C> {
     syncs: u64,
     /// An earlier write or sync failed: after a failed sync the kernel may have dropped the
     /// dirty pages and a retry would report success for data that is gone ("fsyncgate").
-    failed: bool,
+    poisoned: bool,
     /// A log of `C` records that owns none: `Send` and `Sync` whatever `C` is.
     record_type: PhantomData<fn(Record<C>)>,
 }
@@ -176,21 +189,21 @@ impl<C: Command> FileWal<C> {
         dir: &Path,
         options: WalOptions,
         file: File,
-        path: PathBuf,
-        len: u64,
+        last_segment: PathBuf,
+        last_segment_len: u64,
         records: Position,
     ) -> FileWal<C> {
         FileWal {
             dir: dir.to_path_buf(),
             options,
             file,
-            path,
-            len,
+            last_segment,
+            last_segment_len,
             buffer: Vec::new(),
             written: records,
             durable: records,
             syncs: 0,
-            failed: false,
+            poisoned: false,
             record_type: PhantomData,
         }
     }
@@ -205,28 +218,28 @@ impl<C: Command> FileWal<C> {
     /// Runs `operation` unless an earlier one failed, and remembers if this one fails.
     fn guarded<T>(
         &mut self,
-        operation: impl FnOnce(&mut Self) -> Result<T, WalError>,
-    ) -> Result<T, WalError> {
-        if self.failed {
-            return Err(WalError::Failed {
-                path: self.path.clone(),
+        operation: impl FnOnce(&mut Self) -> Result<T, WalWriteError>,
+    ) -> Result<T, WalWriteError> {
+        if self.poisoned {
+            return Err(WalWriteError::Poisoned {
+                path: self.last_segment.clone(),
             });
         }
         let result = operation(self);
-        self.failed = result.is_err();
+        self.poisoned = result.is_err();
         result
     }
 
     /// Writes the buffer out and syncs the last segment, if anything was written since the
     /// last sync.
-    fn sync_segment(&mut self) -> Result<(), WalError> {
+    fn sync_segment(&mut self) -> Result<(), WalWriteError> {
         if self.durable == self.written {
             return Ok(());
         }
         self.file
             .write_all(&self.buffer)
             .and_then(|()| self.file.sync_data())
-            .map_err(io_error(&self.path))?;
+            .map_err(io_error(&self.last_segment))?;
         self.buffer.clear();
         self.syncs += 1;
         self.durable = self.written;
@@ -234,12 +247,12 @@ impl<C: Command> FileWal<C> {
     }
 
     /// Ends the last segment (synced whole) and starts a new one at the next position.
-    fn roll_over(&mut self) -> Result<(), WalError> {
+    fn roll_over(&mut self) -> Result<(), WalWriteError> {
         self.sync_segment()?;
         let path = segment::path(&self.dir, self.written);
         self.file = segment::create(&self.dir, &path).map_err(io_error(&path))?;
-        self.path = path;
-        self.len = 0;
+        self.last_segment = path;
+        self.last_segment_len = 0;
         Ok(())
     }
 }
@@ -251,35 +264,33 @@ fn refuse_old_format(dir: &Path) -> Result<(), WalError> {
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_error(&path)(e)),
+        Err(e) => return Err(io_error(&path)(e).into()),
     };
-    let version = match bytes.get(..6) {
-        Some([m0, m1, m2, m3, v0, v1]) if [*m0, *m1, *m2, *m3] == FrameKind::HardState.magic() => {
-            Some(u16::from_le_bytes([*v0, *v1]))
-        }
-        _ => None,
-    };
+    let version = FrameHeader::read(&bytes)
+        .ok()
+        .filter(|header| header.magic == FrameKind::HardState.magic())
+        .map(|header| header.version);
     Err(WalError::OldFormat { path, version })
 }
 
 impl<C: Command> LogStore<C> for FileWal<C> {
-    type Error = WalError;
+    type Error = WalWriteError;
 
-    fn append(&mut self, records: &[Record<C>]) -> Result<Position, WalError> {
+    fn append(&mut self, records: &[Record<C>]) -> Result<Position, WalWriteError> {
         self.guarded(|wal| {
             for record in records {
-                if wal.len > 0 && wal.len >= wal.options.segment_size {
+                if wal.last_segment_len > 0 && wal.last_segment_len >= wal.options.segment_size {
                     wal.roll_over()?;
                 }
                 let len = codec::encode_record(record, &mut wal.buffer)?;
-                wal.len += len as u64;
+                wal.last_segment_len += len as u64;
                 wal.written += 1;
             }
             Ok(wal.written)
         })
     }
 
-    fn sync(&mut self) -> Result<Position, WalError> {
+    fn sync(&mut self) -> Result<Position, WalWriteError> {
         self.guarded(|wal| {
             wal.sync_segment()?;
             Ok(wal.durable)
