@@ -471,7 +471,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeMap, HashSet};
     use std::hash::{BuildHasher, RandomState};
 
     use stateright::Model;
@@ -481,7 +481,7 @@ mod tests {
     use crate::model::RaftModel;
 
     /// The tuple [`scalar_key`] packs, compared as a tuple.
-    fn scalar_tuple(s: &Server) -> impl Ord {
+    fn scalar_tuple(s: &Server) -> impl Ord + PartialEq {
         let volatile = s.node.as_ref().map(|n| {
             (
                 n.role(),
@@ -497,31 +497,31 @@ mod tests {
         )
     }
 
-    /// Over the first states of the default bounds with WAL storage (crashed servers, pending
-    /// records, terms and commits of every kind), every two servers compare by their packed
-    /// key as by the tuple of the fields it packs.
+    /// Servers from the first states of the default bounds with three terms and WAL storage
+    /// (crashed servers, pending records, terms, votes and commits of every kind), one for each
+    /// key: every two of them compare by their packed keys as by the tuples of the fields those
+    /// pack, and servers with equal keys have equal tuples.
     #[test]
     fn the_packed_key_orders_servers_as_the_tuple_of_its_fields() {
         let model = RaftModel::new(Bounds {
             persistence: Persistence::Wal,
+            max_term: 3,
             ..Bounds::default()
         });
         // Depth first, so that deep states (commits, crashes, later terms) are among them.
         let mut stack = model.init_states();
         let (mut seen, hasher) = (HashSet::new(), RandomState::new());
+        let mut by_key = BTreeMap::new();
         let mut actions = Vec::new();
-        let (mut compared, mut orders) = (0, [0; 3]);
-        for _ in 0..20_000 {
+        for _ in 0..50_000 {
             let Some(state) = stack.pop() else {
                 break;
             };
-            for a in &state.servers {
-                for b in &state.servers {
-                    let packed = scalar_key(a).cmp(&scalar_key(b));
-                    assert_eq!(packed, scalar_tuple(a).cmp(&scalar_tuple(b)));
-                    orders[(packed as i8 + 1) as usize] += 1;
-                    compared += 1;
-                }
+            for server in &state.servers {
+                let first = by_key
+                    .entry(scalar_key(server))
+                    .or_insert(Arc::clone(server));
+                assert!(scalar_tuple(first) == scalar_tuple(server));
             }
             model.actions(&state, &mut actions);
             for action in actions.drain(..) {
@@ -529,7 +529,12 @@ mod tests {
                 stack.extend(next.filter(|n| seen.insert(hasher.hash_one(n))));
             }
         }
-        assert!(compared > 100_000, "{compared} comparisons");
-        assert!(orders.iter().all(|&n| n > 1000), "{orders:?}");
+        for (key_a, a) in &by_key {
+            for (key_b, b) in &by_key {
+                let tuples = scalar_tuple(a).cmp(&scalar_tuple(b));
+                assert_eq!(key_a.cmp(key_b), tuples, "{a:?}\n{b:?}");
+            }
+        }
+        assert!(by_key.len() > 30, "{} keys", by_key.len());
     }
 }
