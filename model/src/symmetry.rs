@@ -71,30 +71,12 @@ impl Renaming {
         r
     }
 
-    /// The renaming that sorts the servers of `state` by a key that mentions no id:
-    /// [`scalar_key`] (computed once per server), then [`compare_rest`]. The sort is stable
-    /// (ties keep their order), so it is the one any stable sort gives; an insertion sort, since
-    /// it sorts at most [`SERVER_LIMIT`] ids and runs once per generated state.
+    /// The renaming that sorts the servers of `state` by [`compare`].
     pub fn canonical(state: &State) -> Renaming {
         let len = state.servers.len();
         let mut r = Renaming::identity(len);
         let servers = &state.servers;
-        let keys: [u64; SERVER_LIMIT as usize] =
-            std::array::from_fn(|i| servers.get(i).map_or(0, |s| scalar_key(s)));
-        let after = |a: NodeId, b: NodeId| {
-            let (a, b) = (a as usize, b as usize);
-            keys[a]
-                .cmp(&keys[b])
-                .then_with(|| compare_rest(&servers[a], &servers[b]))
-                .is_gt()
-        };
-        for i in 1..len {
-            let mut j = i;
-            while j > 0 && after(r.old[j - 1], r.old[j]) {
-                r.old.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        r.old[..len].sort_by(|&a, &b| compare(&servers[a as usize], &servers[b as usize]));
         for (new, &old) in r.old[..len].iter().enumerate() {
             r.new[old as usize] = new as NodeId;
         }
@@ -126,31 +108,23 @@ impl Renaming {
     }
 }
 
-/// The first part of the key servers are sorted by, none of it mentioning a server id: whether
-/// it runs, its role, term, whether it voted and commit index, then its durable term and whether
-/// that names a vote; packed into one integer that orders as the tuple of them would (a role
-/// as its declaration order, which its derived `Ord` follows). Terms are at most `TERM_LIMIT`
-/// and indices at most `LOG_LIMIT`, far below the 16 bits each gets (saturated, so that a larger
-/// value could only merge fewer twins, never two different states).
-fn scalar_key(s: &Server) -> u64 {
-    let field = |v: u64| v.min(u64::from(u16::MAX));
-    let volatile = s.node.as_ref().map_or(0, |n| {
-        1 << 41
-            | (n.role() as u64) << 33
-            | field(n.current_term()) << 17
-            | u64::from(n.voted_for().is_some()) << 16
-            | field(n.commit_index())
-    });
-    let durable = field(s.durable.current_term) << 1 | u64::from(s.durable.voted_for.is_some());
-    volatile << 17 | durable
-}
-
-/// The rest of the key, for servers whose [`scalar_key`]s are equal: the durable log, the
-/// running log, and the number of pending writes.
-fn compare_rest(a: &Server, b: &Server) -> Ordering {
-    a.durable
-        .log
-        .cmp(&b.durable.log)
+/// Compares two servers on everything that does not mention a server id.
+fn compare(a: &Server, b: &Server) -> Ordering {
+    let volatile = |s: &Server| {
+        s.node.as_ref().map(|n| {
+            (
+                n.role(),
+                n.current_term(),
+                n.voted_for().is_some(),
+                n.commit_index(),
+            )
+        })
+    };
+    let durable = |s: &Server| (s.durable.current_term, s.durable.voted_for.is_some());
+    volatile(a)
+        .cmp(&volatile(b))
+        .then_with(|| durable(a).cmp(&durable(b)))
+        .then_with(|| a.durable.log.cmp(&b.durable.log))
         .then_with(|| {
             let (la, lb) = (a.node.as_ref(), b.node.as_ref());
             la.map(|n| n.log()).cmp(&lb.map(|n| n.log()))
@@ -369,6 +343,7 @@ fn hash_clients<H: Hasher>(clients: &Clients, r: &Renaming, h: &mut H) {
 
 fn hash_ghost<H: Hasher>(ghost: &Ghost, r: &Renaming, h: &mut H) {
     let mut leaders = ghost.leaders;
+    // Most terms have had no leader (`TERM_LIMIT` entries, a few terms explored).
     for mask in leaders.iter_mut().filter(|m| **m != 0) {
         *mask = r.mask(*mask);
     }
@@ -466,75 +441,5 @@ impl State {
             panicked: self.panicked.clone(),
             ..*self
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, HashSet};
-    use std::hash::{BuildHasher, RandomState};
-
-    use stateright::Model;
-
-    use super::*;
-    use crate::bounds::{Bounds, Persistence};
-    use crate::model::RaftModel;
-
-    /// The tuple [`scalar_key`] packs, compared as a tuple.
-    fn scalar_tuple(s: &Server) -> impl Ord + PartialEq {
-        let volatile = s.node.as_ref().map(|n| {
-            (
-                n.role(),
-                n.current_term(),
-                n.voted_for().is_some(),
-                n.commit_index(),
-            )
-        });
-        (
-            volatile,
-            s.durable.current_term,
-            s.durable.voted_for.is_some(),
-        )
-    }
-
-    /// Servers from the first states of the default bounds with three terms and WAL storage
-    /// (crashed servers, pending records, terms, votes and commits of every kind), one for each
-    /// key: every two of them compare by their packed keys as by the tuples of the fields those
-    /// pack, and servers with equal keys have equal tuples.
-    #[test]
-    fn the_packed_key_orders_servers_as_the_tuple_of_its_fields() {
-        let model = RaftModel::new(Bounds {
-            persistence: Persistence::Wal,
-            max_term: 3,
-            ..Bounds::default()
-        });
-        // Depth first, so that deep states (commits, crashes, later terms) are among them.
-        let mut stack = model.init_states();
-        let (mut seen, hasher) = (HashSet::new(), RandomState::new());
-        let mut by_key = BTreeMap::new();
-        let mut actions = Vec::new();
-        for _ in 0..50_000 {
-            let Some(state) = stack.pop() else {
-                break;
-            };
-            for server in &state.servers {
-                let first = by_key
-                    .entry(scalar_key(server))
-                    .or_insert(Arc::clone(server));
-                assert!(scalar_tuple(first) == scalar_tuple(server));
-            }
-            model.actions(&state, &mut actions);
-            for action in actions.drain(..) {
-                let next = model.next_state(&state, action);
-                stack.extend(next.filter(|n| seen.insert(hasher.hash_one(n))));
-            }
-        }
-        for (key_a, a) in &by_key {
-            for (key_b, b) in &by_key {
-                let tuples = scalar_tuple(a).cmp(&scalar_tuple(b));
-                assert_eq!(key_a.cmp(key_b), tuples, "{a:?}\n{b:?}");
-            }
-        }
-        assert!(by_key.len() > 30, "{} keys", by_key.len());
     }
 }
