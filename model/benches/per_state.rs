@@ -4,11 +4,12 @@
 //! so that every run explores the same states in the same order (with two, symmetry ties make
 //! the count vary by a few thousand).
 //!
-//! With `RAFTCHECK_BEFORE=<path to an older raftcheck binary>` each configuration also runs on
-//! that binary, alternately with this one (before, after, before, after, …), and the ratios are
-//! printed: figures from one session on one machine, which is what the README compares. Asserts
-//! nothing about time (this machine is shared); it does check that both binaries explored the
-//! same number of states, since a change of per-state cost must not change the state space.
+//! With `RAFTCHECK_BEFORE=<absolute path to an older raftcheck binary>` (benches run in
+//! `model/`) each configuration also runs on that binary, alternately with this one (before,
+//! after, before, after, …), and the ratios are printed: figures from one session on one
+//! machine, which is what the README compares. Asserts nothing about time (this machine is
+//! shared); it does check that both binaries explored the same states, since a change of
+//! per-state cost must not change the state space.
 //!
 //! `cargo bench -p raft-model --bench per_state`, or with a filter naming the configurations to
 //! run (`default`, `max-term-3`) and `RAFTCHECK_ROUNDS=<n>` pairs of runs (1 by default).
