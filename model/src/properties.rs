@@ -210,8 +210,8 @@ fn election_safety<M>(_: &M, s: &State) -> bool {
 }
 
 /// Every log in the state: the running nodes' and every durable one. A durable log equal to
-/// its server's running log (the usual case) is left out, since it agrees with every log that
-/// one agrees with.
+/// its server's running log (the usual case) is left out: it matches or fails to match every
+/// other log exactly as that running log does, so log matching holds with it iff without it.
 fn logs(s: &State) -> impl Iterator<Item = &[Entry<Cmd>]> {
     s.servers.iter().flat_map(|server| {
         let running = server.node.as_ref().map(|n| n.log());
