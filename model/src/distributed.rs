@@ -3,7 +3,7 @@
 //!
 //! Each worker owns the states whose fingerprint is its index modulo the number of workers,
 //! and keeps their fingerprints (its part of the visited set). The search runs level by level,
-//! one timely timestamp per level: every worker rebuilds the states of its part of the
+//! one timely timestamp per level: every worker takes the states of its part of the
 //! current level, evaluates every property on each, and sends each successor (its fingerprint
 //! and its path) through an `Exchange` on the fingerprint to the successor's owner, which
 //! keeps it for the next level only if the fingerprint is new. A state is therefore expanded
@@ -12,11 +12,13 @@
 //! summary of the level (a `broadcast`): states expanded, discoveries, counts. All workers
 //! then take the same decision, stop or go on, from the same facts.
 //!
-//! A state travels as its path: the index of its initial state, then the index of each action
-//! in the list of the state before it (as Stateright's own BFS and the Explorer name it). The
-//! owner rebuilds the state by replaying the path. That costs one step per level of depth for
-//! each unique state, but needs no serialisation of a state, whose running `Node` has none; and
-//! the path of a violating state is its counterexample, so no parent chain has to be followed
+//! A state travels with its path: the index of its initial state, then the index of each
+//! action in the list of the state before it (as Stateright's own BFS and the Explorer name
+//! it). Between workers of one process timely moves the message without serialising it, so
+//! the state itself arrives. Between processes only the path travels, since a state has no
+//! serialisation (its running `Node` has none), and the owner rebuilds the state by replaying
+//! the path: one step per level of depth for each unique state that crossed processes. The
+//! path of a violating state is its counterexample, so no parent chain has to be followed
 //! across workers at the end.
 //!
 //! Properties: an `always` property is evaluated on every state, a `sometimes` property on
@@ -32,25 +34,36 @@
 //! and that representative is not a canonical form (ties keep their order), so the count with
 //! symmetry on may differ between runs with different numbers of workers; with symmetry off it
 //! is exactly the count of any exhaustive BFS (`tests/distributed.rs` compares them).
+//!
+//! Every process must run the same build with the same flags: owners are chosen by a
+//! fingerprint that only one build computes alike. The first level's summaries carry a hash of
+//! each process's bounds and initial states, and processes that disagree stop with
+//! [`DistributedError::Mismatch`] before any state is expanded.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path as FilePath, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Model, Path, Property};
-use timely::communication::Config as Communication;
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+use timely::communication::{Config as Communication, Hooks};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::execute::execute_from;
 use timely::WorkerConfig;
 
 use crate::action::Action;
@@ -127,19 +140,72 @@ impl Cluster {
         )
     }
 
-    fn communication(&self) -> Communication {
+    /// The allocators of this process's workers, and what must live as long as they run (the
+    /// network threads). Between processes, the connections are made here rather than by
+    /// timely's `Config::Cluster`, which reports its progress on standard output, where the
+    /// JSON document goes; the handshake is timely's own (each process connects to those
+    /// before it and sends its index).
+    fn allocators(&self) -> std::io::Result<(Vec<AllocatorBuilder>, Box<dyn Any + Send>)> {
         if self.addresses.len() <= 1 {
-            Communication::Process(self.workers)
-        } else {
-            Communication::Cluster {
-                threads: self.workers,
-                process: self.process,
-                addresses: self.addresses.clone(),
-                report: false,
-                zerocopy: false,
+            let (builders, guard) = Communication::Process(self.workers)
+                .try_build()
+                .map_err(std::io::Error::other)?;
+            return Ok((builders, guard));
+        }
+        let hooks = Hooks::default();
+        let local = ProcessBuilder::new_typed_vector(self.workers, hooks.refill.clone(), None);
+        let sockets = connect(&self.addresses, self.process)?;
+        let (builders, guard) =
+            initialize_networking_from_sockets(local, sockets, self.process, self.workers, hooks)?;
+        let builders = builders.into_iter().map(AllocatorBuilder::Tcp).collect();
+        Ok((builders, Box::new(guard)))
+    }
+}
+
+/// A connection to every other process, `None` at `me`: to each process before it, it
+/// connects (retrying until that one listens) and sends its index; from each after it, it
+/// accepts a connection and reads that one's index.
+fn connect(addresses: &[String], me: usize) -> std::io::Result<Vec<Option<TcpStream>>> {
+    let listener = TcpListener::bind(&addresses[me])?;
+    let mut sockets: Vec<Option<TcpStream>> = (0..addresses.len()).map(|_| None).collect();
+    for (index, address) in addresses.iter().enumerate().take(me) {
+        let mut waited = false;
+        let mut stream = loop {
+            match TcpStream::connect(address) {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    if !waited {
+                        eprintln!("waiting for process {index} at {address} ({e})");
+                        waited = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        };
+        stream.set_nodelay(true)?;
+        stream.write_all(&(me as u64).to_be_bytes())?;
+        sockets[index] = Some(stream);
+    }
+    for _ in me + 1..addresses.len() {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        let mut index = [0; 8];
+        stream.read_exact(&mut index)?;
+        let index = usize::try_from(u64::from_be_bytes(index)).unwrap_or(usize::MAX);
+        match sockets.get_mut(index) {
+            Some(slot @ None) if index > me => *slot = Some(stream),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a connection to {} named itself process {index}",
+                        addresses[me]
+                    ),
+                ))
             }
         }
     }
+    Ok(sockets)
 }
 
 impl ClusterArgs {
@@ -220,11 +286,13 @@ pub enum DistributedError {
     Eventually(&'static str),
     #[error("timely dataflow: {0}")]
     Timely(String),
+    #[error("connecting the processes: {0}")]
+    Network(String),
     #[error(
-        "process {process} checks another model or runs another build (its bounds or initial \
+        "worker {worker} checks another model or runs another build (its bounds or initial \
          states differ from this process's): start every process with the same flags and binary"
     )]
-    Mismatch { process: usize },
+    Mismatch { worker: usize },
 }
 
 /// A successor on its way to its owner.
@@ -348,14 +416,13 @@ pub fn run(
         return Err(DistributedError::Eventually(p.name));
     }
     let start = Instant::now();
-    let config = timely::Config {
-        communication: cluster.communication(),
-        worker: WorkerConfig::default(),
-    };
+    let (allocators, guard) = cluster
+        .allocators()
+        .map_err(|e| DistributedError::Network(e.to_string()))?;
     let shared = model.clone();
     let options = *options;
     let first_local = cluster.process * cluster.workers;
-    let guards = timely::execute(config, move |worker| {
+    let guards = execute_from(allocators, guard, WorkerConfig::default(), move |worker| {
         search(worker, &shared, &options, first_local, start)
     })
     .map_err(DistributedError::Timely)?;
@@ -539,7 +606,7 @@ fn search(
         heard.sort_by_key(|s| s.worker);
         if let Some(other) = heard.iter().find(|s| s.model != id) {
             return Err(DistributedError::Mismatch {
-                process: other.worker,
+                worker: other.worker,
             });
         }
         let expanded: u64 = heard.iter().map(|s| s.expanded).sum();
