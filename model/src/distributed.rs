@@ -631,7 +631,8 @@ fn search(
                 (properties.iter().zip(&found)).any(|(p, f)| f.is_some() && p.name == name)
             }
         };
-        let full = options.max_states.is_some_and(|n| unique >= n as u64);
+        // Counted as Stateright counts it: states generated, repeats included.
+        let full = options.max_states.is_some_and(|n| total >= n as u64);
         if stopped || full {
             break false;
         }

@@ -29,6 +29,15 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// `docs/schema/check.schema.json`, which every process's document must satisfy.
+fn check_schema() -> jsonschema::Validator {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema/check.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the schema"))
+        .expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
 /// Runs `raftcheck check --distributed --json` as `processes` processes of one worker each and
 /// returns each one's JSON document and exit code, process 0 first.
 fn run_processes(processes: usize, args: &[&str]) -> Vec<(Value, Option<i32>)> {
@@ -61,10 +70,13 @@ fn run_processes(processes: usize, args: &[&str]) -> Vec<(Value, Option<i32>)> {
         if lost_race {
             continue;
         }
+        let schema = check_schema();
         return (outputs.iter())
             .map(|o| {
                 let doc = serde_json::from_str(&stdout(o))
                     .unwrap_or_else(|e| panic!("not a JSON document ({e}): {}", stderr(o)));
+                let errors: Vec<String> = schema.iter_errors(&doc).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
                 (doc, o.status.code())
             })
             .collect();
