@@ -133,9 +133,9 @@ impl Cluster {
     /// The search as a run prints it.
     pub fn describe(&self) -> String {
         format!(
-            "bfs, distributed: {} worker threads in each of {} processes (this is process {})",
-            self.workers,
+            "bfs, distributed over {} process(es) of {} worker thread(s) each (this is process {})",
             self.processes(),
+            self.workers,
             self.process
         )
     }
