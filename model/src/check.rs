@@ -486,26 +486,7 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
         && !matches!(options.strategy, Strategy::Simulation { .. });
     let properties = properties
         .iter()
-        .map(|p| {
-            let path = discoveries.remove(p.name);
-            let safety = p.expectation.discovery_is_failure();
-            let outcome = match (safety, path.is_some()) {
-                (true, true) => PropertyOutcome::Violated,
-                (true, false) if exhaustive => PropertyOutcome::Holds,
-                (true, false) => PropertyOutcome::NotRefuted,
-                (false, true) => PropertyOutcome::ExampleFound,
-                (false, false) => match properties::impossible(p.name, &model.bounds, &model.kv) {
-                    Some(why) => PropertyOutcome::Unreachable(why),
-                    None => PropertyOutcome::NotReached,
-                },
-            };
-            PropertyResult {
-                name: p.name,
-                safety,
-                outcome,
-                path,
-            }
-        })
+        .map(|p| property_result(model, p, discoveries.remove(p.name), exhaustive))
         .collect();
     CheckReport {
         removed_by_bound: model.removed_by_bound.load(Ordering::Relaxed),
@@ -515,5 +496,32 @@ fn finish(checker: impl Checker<Latched>, start: Instant, options: &CheckOptions
         elapsed,
         exhaustive,
         properties,
+    }
+}
+
+/// The row of property `p` in a report, from its discovery (`path`, a counterexample or an
+/// example) and whether the search explored the whole space: one rule for every search.
+pub fn property_result(
+    model: &RaftModel,
+    p: &Property<RaftModel>,
+    path: Option<Path<State, Action>>,
+    exhaustive: bool,
+) -> PropertyResult {
+    let safety = p.expectation.discovery_is_failure();
+    let outcome = match (safety, path.is_some()) {
+        (true, true) => PropertyOutcome::Violated,
+        (true, false) if exhaustive => PropertyOutcome::Holds,
+        (true, false) => PropertyOutcome::NotRefuted,
+        (false, true) => PropertyOutcome::ExampleFound,
+        (false, false) => match properties::impossible(p.name, &model.bounds, &model.kv) {
+            Some(why) => PropertyOutcome::Unreachable(why),
+            None => PropertyOutcome::NotReached,
+        },
+    };
+    PropertyResult {
+        name: p.name,
+        safety,
+        outcome,
+        path,
     }
 }

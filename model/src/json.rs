@@ -62,6 +62,26 @@ pub struct Search {
     pub symmetry: bool,
     pub threads: usize,
     pub max_states: Option<usize>,
+    /// A distributed run (`--distributed`): `threads` is then the worker threads per process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distribution>,
+}
+
+/// Where a distributed run's workers were.
+#[derive(Serialize)]
+pub struct Distribution {
+    pub processes: usize,
+    /// The process that printed this document.
+    pub process: usize,
+}
+
+impl Distribution {
+    pub fn of(cluster: &crate::distributed::Cluster) -> Distribution {
+        Distribution {
+            processes: cluster.processes(),
+            process: cluster.process,
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod check;
 pub mod cmd;
 pub mod diagram;
+pub mod distributed;
 pub mod html;
 pub mod json;
 pub mod kv;

@@ -26,6 +26,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_impl::{Mutation, MutationSet};
 use raft_model::catalog::Bug;
 use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
+use raft_model::distributed::{self, ClusterArgs};
 use raft_model::json::{self, BugDoc, BugsDocument, CheckDocument, LincheckDocument, Search};
 use raft_model::{catalog, probes, scope};
 use raft_model::{
@@ -310,6 +311,8 @@ struct CheckArgs {
     /// Print one JSON document (docs/schema/check.schema.json) instead of the text report.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Args, Debug)]
@@ -443,7 +446,18 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return bad_args(e),
     };
-    let default = if args.model.bugs.is_empty() {
+    let cluster = match args.cluster.cluster() {
+        Ok(Some(_)) if args.strategy.is_some_and(|s| s != StrategyArg::Bfs) => {
+            eprintln!("error: --distributed searches breadth first (--strategy bfs)");
+            return ExitCode::from(2);
+        }
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let default = if args.model.bugs.is_empty() && cluster.is_none() {
         StrategyArg::Dfs
     } else {
         StrategyArg::Bfs
@@ -458,6 +472,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         _ => args.max_states,
     };
     let strategy_name = match strategy {
+        _ if cluster.is_some() => cluster.as_ref().map_or(String::new(), |c| c.describe()),
         Strategy::Bfs => "bfs".to_string(),
         Strategy::Dfs => "dfs".to_string(),
         Strategy::Simulation { seed } => format!("simulation, seed {seed}"),
@@ -473,6 +488,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
         .filter_map(|b| cannot_show(*b, &model))
         .collect();
     let not_explored = scope::not_explored(&model.bounds, &model.kv).join(", ");
+    let threads = cluster.as_ref().map_or(args.threads.into(), |c| c.workers);
     if !args.json {
         println!("raftcheck check");
         println!("  bounds from      {origin}");
@@ -487,7 +503,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
                 "off"
             }
         );
-        println!("  threads          {}", args.threads);
+        println!("  threads          {threads}");
         for why in &warnings {
             println!("warning: {why}");
         }
@@ -495,11 +511,20 @@ fn check_command(args: &CheckArgs) -> ExitCode {
     let options = CheckOptions {
         strategy,
         until: Until::AnyViolation,
-        threads: args.threads as usize,
+        threads,
         max_states,
         progress: Some(progress),
     };
-    let report = check::run(model.clone(), &options);
+    let report = match &cluster {
+        None => check::run(model.clone(), &options),
+        Some(cluster) => match distributed::run(model.clone(), &options, cluster) {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let explore = explore_command_line(&model, &args.explorer_addr);
     let url = |path: &Path<State, Action>| explorer_url(&model, path, &args.explorer_addr);
     if let Some(out) = &args.html {
@@ -521,8 +546,9 @@ fn check_command(args: &CheckArgs) -> ExitCode {
                 _ => None,
             },
             symmetry: model.symmetry,
-            threads: args.threads.into(),
+            threads,
             max_states,
+            distributed: cluster.as_ref().map(json::Distribution::of),
         };
         let explorer = (explore, url);
         let mut doc = CheckDocument::new(&model, &report, origin, warnings, search, explorer);
