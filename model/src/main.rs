@@ -646,7 +646,7 @@ struct SwarmArgs {
     /// Run only the search of this number (what a counterexample's replay command does).
     #[arg(long, value_name = "NUMBER")]
     search: Option<u64>,
-    /// Longest depth limit of a depth-first search (walks go up to twice as deep).
+    /// Longest depth limit of a search (each draws its own, from a quarter of this up to it).
     #[arg(long, default_value_t = 64)]
     max_depth: usize,
     /// Largest visited set of a depth-first search, in states (16 to 32 bytes each).

@@ -215,15 +215,19 @@ impl Plan {
         let max_crashes = tighten(b.max_crashes.into(), 0) as u8;
         let proposals = tighten(b.proposals.into(), 0) as u8;
         let duplicates = tighten(b.max_duplicates.into(), 0) as u8;
-        let most = limits.max_depth.max(4) as u64;
-        let depth = match kind {
-            Kind::Dfs => rng.between(most / 4, most),
-            Kind::Walk => rng.between(most / 2, most * 2),
-        } as usize;
+        let deepest = limits.max_depth.max(4) as u64;
+        let depth = rng.between(deepest / 4, deepest) as usize;
         // Caps spread log-uniformly over the six doublings below the limit: many small
-        // searches, some large ones.
-        let cap = (limits.cap as f64 / 2f64.powf(rng.unit() * 6.0)).max(1024.0) as usize;
-        let weights = std::array::from_fn(|_| [0.25, 1.0, 1.0, 4.0][rng.below(4) as usize]);
+        // searches, some large ones. A walk search takes a quarter of a DFS's, so that more
+        // weightings of the actions are tried in the same time.
+        let most = match kind {
+            Kind::Dfs => limits.cap,
+            Kind::Walk => limits.cap / 4,
+        };
+        let cap = (most as f64 / 2f64.powf(rng.unit() * 6.0)).max(1024.0) as usize;
+        // Log-uniform between 1/4 and 4: some searches hardly ever time out or drop, others
+        // do little else.
+        let weights = std::array::from_fn(|_| 2f64.powf(rng.unit() * 4.0 - 2.0));
         Plan {
             number,
             kind,
@@ -272,7 +276,7 @@ impl Plan {
 /// The caps every search's plan is drawn under.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Longest depth limit of a DFS (walks go up to twice as deep).
+    /// Longest depth limit of a search (each draws its own, from a quarter of this up to it).
     pub max_depth: usize,
     /// Largest visited set of a DFS, in fingerprints (16 to 32 bytes each in memory), and
     /// most steps of a walk search.
@@ -641,6 +645,33 @@ impl Search<'_, '_> {
         (End::Exhausted, None)
     }
 
+    /// Takes an action out of `actions`: a kind drawn by the plan's weights among the kinds
+    /// present, then an action of that kind uniformly. `None` when `actions` is empty.
+    fn draw(&mut self, actions: &mut Vec<Action>) -> Option<Action> {
+        let mut present = [0usize; ACTION_KINDS];
+        for a in actions.iter() {
+            present[kind_of(a)] += 1;
+        }
+        if actions.is_empty() {
+            return None;
+        }
+        let weight = |k: usize| if present[k] > 0 { self.plan.weights[k] } else { 0.0 };
+        let total: f64 = (0..ACTION_KINDS).map(weight).sum();
+        let mut x = self.rng.unit() * total;
+        let kind = (0..ACTION_KINDS)
+            .find(|&k| {
+                x -= weight(k);
+                x < 0.0 && present[k] > 0
+            })
+            .unwrap_or_else(|| (0..ACTION_KINDS).rev().find(|&k| present[k] > 0).unwrap_or(0));
+        let nth = self.rng.below(present[kind] as u64) as usize;
+        let pos = (actions.iter().enumerate())
+            .filter(|(_, a)| kind_of(a) == kind)
+            .nth(nth)
+            .map(|(i, _)| i)?;
+        Some(actions.swap_remove(pos))
+    }
+
     fn walks(&mut self) -> (End, Found) {
         let init = self.run.model.init_states();
         let mut actions = Vec::new();
@@ -656,24 +687,15 @@ impl Search<'_, '_> {
                 return (End::Violation, Some((violated, Vec::new())));
             }
             while path.len() < self.plan.depth {
-                // Draw an action by weight; one with no successor is set aside and another
-                // drawn, so a walk ends only where nothing is enabled.
+                // Draw a kind of action by weight among the kinds present, then one action of
+                // that kind uniformly (so a kind with many variants, like a timeout with every
+                // choice of lost sends, is not drawn more for it); one with no successor is
+                // set aside and another drawn, so a walk ends only where nothing is enabled.
                 self.run.model.actions(&state, &mut actions);
                 let next = loop {
-                    let total: f64 = actions.iter().map(|a| self.plan.weights[kind_of(a)]).sum();
-                    if actions.is_empty() {
+                    let Some(action) = self.draw(&mut actions) else {
                         break None;
-                    }
-                    let mut x = self.rng.unit() * total;
-                    let mut pick = actions.len() - 1;
-                    for (i, a) in actions.iter().enumerate() {
-                        x -= self.plan.weights[kind_of(a)];
-                        if x < 0.0 {
-                            pick = i;
-                            break;
-                        }
-                    }
-                    let action = actions.swap_remove(pick);
+                    };
                     if let Some(next) = self.successor(&state, action) {
                         break Some((action, next));
                     }
