@@ -155,6 +155,10 @@ impl Kind {
 /// The kinds of action a search weighs ([`kind_of`]).
 const ACTION_KINDS: usize = 12;
 
+/// The kinds of action that are faults: a drop, a duplicate, an election timeout, a crash, a
+/// client's timeout, session expiry.
+const FAULTS: [usize; 6] = [1, 2, 3, 7, 10, 11];
+
 fn kind_of(action: &Action) -> usize {
     match action {
         Action::Deliver { .. } => 0,
@@ -198,7 +202,9 @@ impl Plan {
     pub fn new(model: &RaftModel, limits: &Limits, seed: u64, number: u64) -> Plan {
         let mut rng = Rng(seed ^ Rng(number).next());
         let b = &model.bounds;
-        let kind = if rng.below(2) == 0 {
+        // Three searches in four are walks: they reach deep states cheaply, where a DFS spends
+        // its cap on the last few levels below one random prefix.
+        let kind = if rng.below(4) == 0 {
             Kind::Dfs
         } else {
             Kind::Walk
@@ -218,16 +224,22 @@ impl Plan {
         let deepest = limits.max_depth.max(4) as u64;
         let depth = rng.between(deepest / 4, deepest) as usize;
         // Caps spread log-uniformly over the six doublings below the limit: many small
-        // searches, some large ones. A walk search takes a quarter of a DFS's, so that more
-        // weightings of the actions are tried in the same time.
-        let most = match kind {
-            Kind::Dfs => limits.cap,
-            Kind::Walk => limits.cap / 4,
-        };
-        let cap = (most as f64 / 2f64.powf(rng.unit() * 6.0)).max(1024.0) as usize;
-        // Log-uniform between 1/4 and 4: some searches hardly ever time out or drop, others
-        // do little else.
-        let weights = std::array::from_fn(|_| 2f64.powf(rng.unit() * 4.0 - 2.0));
+        // searches, some large ones.
+        let cap = (limits.cap as f64 / 2f64.powf(rng.unit() * 6.0)).max(1024.0) as usize;
+        // A fault rate, log-uniform from 1/16 to 1: the weight of the actions that are faults
+        // (a loss, a duplicate, a timeout, a crash, a client's timeout, log time passing)
+        // against those that make progress. Some searches see a fault now and then, others
+        // little else. Each kind's weight is then jittered by up to a factor of two either
+        // way, so that no two searches weigh the same.
+        let faults = 2f64.powf(-4.0 * rng.unit());
+        let weights = std::array::from_fn(|kind| {
+            let jitter = 2f64.powf(rng.unit() * 2.0 - 1.0);
+            if FAULTS.contains(&kind) {
+                faults * jitter
+            } else {
+                jitter
+            }
+        });
         Plan {
             number,
             kind,
