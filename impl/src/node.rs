@@ -788,9 +788,10 @@ impl<C: Command> Node<C> {
     /// The `commit-quorum-of-acked` probe: `replicas`, at least two, are a majority of the
     /// servers that acknowledged an entry this term.
     fn quorum_of_acked(&self, replicas: usize) -> bool {
-        let acked = 1 + (self.config.peers())
-            .filter(|p| self.progress[*p as usize].matched > 0)
-            .count();
+        let acked = 1
+            + (self.config.peers())
+                .filter(|p| self.progress[*p as usize].matched > 0)
+                .count();
         self.has(Mutation::CommitQuorumOfAcked) && replicas >= 2 && 2 * replicas > acked
     }
 

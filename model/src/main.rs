@@ -688,9 +688,8 @@ fn swarm_command(args: &SwarmArgs) -> ExitCode {
         shard: args.shard,
         threads: args.threads.into(),
         budget: Budget {
-            time: Some(Duration::from_secs(args.seconds.unwrap_or(60))).filter(|_| {
-                args.seconds.is_some() || !given
-            }),
+            time: Some(Duration::from_secs(args.seconds.unwrap_or(60)))
+                .filter(|_| args.seconds.is_some() || !given),
             states: args.max_states,
             searches: args.searches,
         },
@@ -759,7 +758,11 @@ fn swarm_command(args: &SwarmArgs) -> ExitCode {
         report.count(Kind::Walk),
         report.states,
         report.sketch.estimate(),
-        if report.sketch.exact() { "" } else { " (estimate)" },
+        if report.sketch.exact() {
+            ""
+        } else {
+            " (estimate)"
+        },
         report.max_depth,
         report.elapsed.as_secs_f64(),
         json::peak_rss_bytes().map_or(String::new(), |b| format!(
@@ -768,7 +771,10 @@ fn swarm_command(args: &SwarmArgs) -> ExitCode {
         )),
     );
     println!();
-    let width = (report.properties.iter()).map(|p| p.name.len()).max().unwrap_or(0);
+    let width = (report.properties.iter())
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0);
     for p in &report.properties {
         let outcome = SwarmReport::outcome_label(p);
         println!("  {:<9}  {:<width$}  {outcome}", p.kind(), p.name);

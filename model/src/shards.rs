@@ -143,7 +143,10 @@ impl SketchDoc {
                 what: format!("sketch value {v:?} is not a 64-bit hexadecimal number"),
             })
         });
-        Ok(Sketch::from_values(self.k, values.collect::<Result<Vec<_>, _>>()?))
+        Ok(Sketch::from_values(
+            self.k,
+            values.collect::<Result<Vec<_>, _>>()?,
+        ))
     }
 }
 
@@ -291,7 +294,10 @@ pub enum MergeError {
     },
     #[error("{file}: a {format:?} document, not a {SWARM_FORMAT:?} one (merge reads the --json output of raftcheck swarm)")]
     NotASwarmReport { file: PathBuf, format: String },
-    #[error("{file}: version {version} of the swarm report; this raftcheck reads version {}", json::VERSION)]
+    #[error(
+        "{file}: version {version} of the swarm report; this raftcheck reads version {}",
+        json::VERSION
+    )]
     Version { file: PathBuf, version: u32 },
     #[error("{file}: {what}")]
     Malformed { file: PathBuf, what: String },
@@ -425,9 +431,8 @@ pub fn merge(files: &[PathBuf]) -> Result<MergeDocument, MergeError> {
         if doc.sketch.fingerprint != first.sketch.fingerprint {
             return Err(differ("how states are fingerprinted"));
         }
-        let same = |d: &SwarmDocument| {
-            d.swarm.seed == doc.swarm.seed && d.swarm.shard == doc.swarm.shard
-        };
+        let same =
+            |d: &SwarmDocument| d.swarm.seed == doc.swarm.seed && d.swarm.shard == doc.swarm.shard;
         if let Some(j) = docs[..i].iter().position(same) {
             return Err(MergeError::SameShard {
                 file: file.clone(),
@@ -449,7 +454,9 @@ pub fn merge(files: &[PathBuf]) -> Result<MergeDocument, MergeError> {
     let merged_union = union.estimate();
     let properties = (first.properties.iter())
         .map(|p| {
-            let rows = docs.iter().filter_map(|d| d.properties.iter().find(|q| q.name == p.name));
+            let rows = docs
+                .iter()
+                .filter_map(|d| d.properties.iter().find(|q| q.name == p.name));
             let outcomes: Vec<&PropertyRow> = rows.collect();
             let any = |key: &str| outcomes.iter().find(|q| q.outcome == key).copied();
             any("violated")
@@ -479,9 +486,8 @@ pub fn merge(files: &[PathBuf]) -> Result<MergeDocument, MergeError> {
         }
     }
     // In the order of the properties.
-    counterexamples.sort_by_key(|c| {
-        (properties.iter()).position(|p| p.name == c.counterexample.property)
-    });
+    counterexamples
+        .sort_by_key(|c| (properties.iter()).position(|p| p.name == c.counterexample.property));
     let statistics = MergedStatistics {
         searches: docs.iter().map(|d| d.statistics.searches).sum(),
         states: docs.iter().map(|d| d.statistics.states).sum(),
@@ -578,7 +584,12 @@ pub fn text(doc: &MergeDocument) -> String {
             "estimated from the reports' sketches"
         }
     );
-    let width = doc.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let width = doc
+        .properties
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0);
     for p in &doc.properties {
         let _ = writeln!(s, "  {:<9}  {:<width$}  {}", p.kind, p.name, p.outcome);
     }
@@ -595,10 +606,13 @@ pub fn text(doc: &MergeDocument) -> String {
         for (n, step) in ce.steps.iter().enumerate() {
             let _ = writeln!(s, "  {:>3}. {}", n + 1, step.text);
         }
-        let _ = writeln!(s, "\nExplore it: {}\n  served by: {}", ce.explorer_url, ce.explorer_command);
+        let _ = writeln!(
+            s,
+            "\nExplore it: {}\n  served by: {}",
+            ce.explorer_url, ce.explorer_command
+        );
         let _ = writeln!(s, "Replay the search: {}", ce.replay_command);
     }
     let _ = write!(s, "\n{}", doc.summary);
     s
 }
-

@@ -152,7 +152,11 @@ mod tests {
         assert_eq!(union, all);
         for (s, n) in [(&sa, 60_000.0), (&sb, 60_000.0), (&all, 100_000.0)] {
             assert!(!s.exact());
-            assert!((s.estimate() / n - 1.0).abs() < 0.05, "{} vs {n}", s.estimate());
+            assert!(
+                (s.estimate() / n - 1.0).abs() < 0.05,
+                "{} vs {n}",
+                s.estimate()
+            );
         }
     }
 }

@@ -83,10 +83,12 @@ impl FromStr for Shard {
             .split_once('/')
             .ok_or_else(|| ShardError::NotAFraction(given.to_string()))?;
         let number = |part: &str| {
-            part.trim().parse::<u64>().map_err(|_| ShardError::NotANumber {
-                given: given.to_string(),
-                part: part.to_string(),
-            })
+            part.trim()
+                .parse::<u64>()
+                .map_err(|_| ShardError::NotANumber {
+                    given: given.to_string(),
+                    part: part.to_string(),
+                })
         };
         let (index, count) = (number(i)?, number(n)?);
         if count == 0 {
@@ -261,7 +263,9 @@ impl Plan {
             && state.duplicates <= self.duplicates
             && state.servers.iter().all(|s| {
                 s.durable.current_term <= self.max_term
-                    && s.node.as_ref().is_none_or(|n| n.current_term() <= self.max_term)
+                    && s.node
+                        .as_ref()
+                        .is_none_or(|n| n.current_term() <= self.max_term)
             })
     }
 
@@ -513,12 +517,7 @@ impl Run<'_> {
 
     /// Runs search `number` to its end.
     fn search(&self, number: u64, sketch: &mut Sketch) -> SearchResult {
-        let plan = Plan::new(
-            self.model,
-            &self.options.limits,
-            self.options.seed,
-            number,
-        );
+        let plan = Plan::new(self.model, &self.options.limits, self.options.seed, number);
         let mut search = Search {
             run: self,
             rng: Rng(plan.seed),
@@ -560,7 +559,12 @@ type Found = Option<(Vec<&'static str>, Vec<Action>)>;
 impl Search<'_, '_> {
     /// Evaluates a state the search reached at `depth`, and counts it; `Some` with the
     /// properties it violates, if any.
-    fn visit(&mut self, state: &State, fingerprint: u64, depth: usize) -> Option<Vec<&'static str>> {
+    fn visit(
+        &mut self,
+        state: &State,
+        fingerprint: u64,
+        depth: usize,
+    ) -> Option<Vec<&'static str>> {
         self.states += 1;
         self.unreported += 1;
         self.max_depth = self.max_depth.max(depth);
@@ -667,7 +671,13 @@ impl Search<'_, '_> {
         if actions.is_empty() {
             return None;
         }
-        let weight = |k: usize| if present[k] > 0 { self.plan.weights[k] } else { 0.0 };
+        let weight = |k: usize| {
+            if present[k] > 0 {
+                self.plan.weights[k]
+            } else {
+                0.0
+            }
+        };
         let total: f64 = (0..ACTION_KINDS).map(weight).sum();
         let mut x = self.rng.unit() * total;
         let kind = (0..ACTION_KINDS)
@@ -675,7 +685,12 @@ impl Search<'_, '_> {
                 x -= weight(k);
                 x < 0.0 && present[k] > 0
             })
-            .unwrap_or_else(|| (0..ACTION_KINDS).rev().find(|&k| present[k] > 0).unwrap_or(0));
+            .unwrap_or_else(|| {
+                (0..ACTION_KINDS)
+                    .rev()
+                    .find(|&k| present[k] > 0)
+                    .unwrap_or(0)
+            });
         let nth = self.rng.below(present[kind] as u64) as usize;
         let pos = (actions.iter().enumerate())
             .filter(|(_, a)| kind_of(a) == kind)
@@ -777,8 +792,7 @@ pub fn run(model: &RaftModel, options: &SwarmOptions) -> SwarmReport {
                             Some(_) => break,
                             None => options.shard.search(j),
                         };
-                        if options.budget.searches.is_some_and(|n| j >= n) || run.stopped(number)
-                        {
+                        if options.budget.searches.is_some_and(|n| j >= n) || run.stopped(number) {
                             break;
                         }
                         let result = run.search(number, &mut mine);
@@ -805,7 +819,13 @@ pub fn run(model: &RaftModel, options: &SwarmOptions) -> SwarmReport {
     let elapsed = run.start.elapsed();
     let mut searches = results.into_inner().expect("no search panics");
     searches.sort_by_key(|s| s.plan.number);
-    report(model, &run, searches, sketch.into_inner().expect("no search panics"), elapsed)
+    report(
+        model,
+        &run,
+        searches,
+        sketch.into_inner().expect("no search panics"),
+        elapsed,
+    )
 }
 
 fn report(
