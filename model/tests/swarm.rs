@@ -12,7 +12,7 @@ use raft_model::check::{PropertyOutcome, Verdict};
 use raft_model::shards::{self, MergeError, SwarmDocument};
 use raft_model::swarm::{self, Budget, Limits, Shard, SwarmOptions, SwarmReport};
 use raft_model::{catalog, sketch, RaftModel};
-use run_cli::{raftcheck, stderr, stdout};
+use run_cli::{raftcheck, stderr, stdout, SMALL};
 use stateright::Model;
 
 fn options(seed: u64, shard: Shard, threads: usize, searches: u64) -> SwarmOptions {
@@ -166,7 +166,8 @@ fn bad_shards_are_typed_errors() {
         ("x", "expected I/N"),
         ("1/0", "at least 1"),
     ] {
-        let out = raftcheck(&["swarm", "--shard", shard, "--searches", "1"]);
+        let out =
+            raftcheck(&[&["swarm", "--shard", shard, "--searches", "1"], &SMALL[..]].concat());
         assert_eq!(out.status.code(), Some(2), "{shard}: {}", stderr(&out));
         assert!(stderr(&out).contains(mention), "{shard}: {}", stderr(&out));
         assert!(stdout(&out).is_empty());
