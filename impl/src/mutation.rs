@@ -99,6 +99,16 @@ pub enum Mutation {
     /// of a new session instead of being refused, so a retry whose session expired by log time
     /// after its first attempt was applied takes effect twice.
     ExpiredSessionAppliedAsNew,
+    /// Probe (commit, issue 22): the leader also commits an index held by a majority of the
+    /// servers that have acknowledged an entry this term (itself and the followers whose match
+    /// index is above 0), as if the others were not there. With three servers two replicas
+    /// are a majority anyway; with four or five, two are not.
+    CommitQuorumOfAcked,
+    /// Probe (progress tracking, issue 22): a leader counts a successful AppendEntries reply
+    /// of an earlier term, one that answered it when it led before. Only a server that leads
+    /// twice gets one, and it misleads only if its log was cut back in between: three terms,
+    /// and five servers for the middle leader to win without the followers that acknowledged.
+    StaleAppendReplyCounted,
 }
 
 impl Mutation {
@@ -126,7 +136,7 @@ impl Mutation {
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 10] = [
+    pub const PROBES: [Mutation; 12] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -137,6 +147,8 @@ impl Mutation {
         Mutation::ApplyNewestOnly,
         Mutation::PanicOnStaleReply,
         Mutation::ExpiredSessionAppliedAsNew,
+        Mutation::CommitQuorumOfAcked,
+        Mutation::StaleAppendReplyCounted,
     ];
 
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
@@ -181,6 +193,8 @@ impl Mutation {
             Mutation::ApplyNewestOnly => "apply-newest-only",
             Mutation::PanicOnStaleReply => "panic-on-stale-reply",
             Mutation::ExpiredSessionAppliedAsNew => "expired-session-applied-as-new",
+            Mutation::CommitQuorumOfAcked => "commit-quorum-of-acked",
+            Mutation::StaleAppendReplyCounted => "stale-append-reply-counted",
         }
     }
 

@@ -1166,7 +1166,10 @@ impl<C: Command> Node<C> {
                 let _acknowledged = &self.hard.log[match_index as usize];
             }
         }
-        if self.role != Role::Leader || term != self.hard.current_term {
+        let stale_counts = term < self.hard.current_term
+            && self.has(Mutation::StaleAppendReplyCounted)
+            && matches!(outcome, AppendOutcome::Success { .. });
+        if self.role != Role::Leader || (term != self.hard.current_term && !stale_counts) {
             return;
         }
         let last_index = self.hard.last_index();
@@ -1250,12 +1253,22 @@ impl<C: Command> Node<C> {
                     .filter(|p| self.progress[*p as usize].matched >= n)
                     .count()
                 + usize::from(self.has(Mutation::CommitCountsSelfTwice));
-            if self.config.is_quorum(replicas) {
+            if self.config.is_quorum(replicas) || self.quorum_of_acked(replicas) {
                 self.commit_index = n;
                 break;
             }
         }
         self.apply_committed(out);
+    }
+
+    /// The `commit-quorum-of-acked` probe: `replicas`, at least two, are a majority of the
+    /// servers that acknowledged an entry this term.
+    fn quorum_of_acked(&self, replicas: usize) -> bool {
+        let acked = 1
+            + (self.config.peers())
+                .filter(|p| self.progress[*p as usize].matched > 0)
+                .count();
+        self.has(Mutation::CommitQuorumOfAcked) && replicas >= 2 && 2 * replicas > acked
     }
 
     fn apply_committed(&mut self, out: &mut Outbox<C>) {

@@ -11,7 +11,7 @@ use std::path::Path as FilePath;
 use std::time::Duration;
 
 use raft_lincheck::{Outcome, Report};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::Path;
 
 use crate::action::Action;
@@ -109,7 +109,7 @@ pub struct PropertyDoc {
 }
 
 /// One step of a trace.
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {
     /// The model's action, as the Explorer names it.
     pub action: String,

@@ -18,7 +18,10 @@ pub mod probes;
 pub mod properties;
 pub mod render;
 pub mod scope;
+pub mod shards;
+pub mod sketch;
 pub mod state;
+pub mod swarm;
 pub mod symmetry;
 
 pub use action::Action;

@@ -28,7 +28,9 @@ use raft_model::catalog::Bug;
 use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
 use raft_model::distributed::{self, ClusterArgs};
 use raft_model::json::{self, BugDoc, BugsDocument, CheckDocument, LincheckDocument, Search};
-use raft_model::{catalog, probes, scope};
+use raft_model::shards::{self, MergeError, SwarmDocument};
+use raft_model::swarm::{self, Budget, Kind, Limits, Shard, SwarmOptions, SwarmReport};
+use raft_model::{catalog, probes, scope, sketch};
 use raft_model::{
     html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, Preset, RaftModel,
     State,
@@ -65,6 +67,11 @@ enum Command {
     },
     /// Check a recorded KV history (JSON lines) for linearizability.
     Lincheck(LincheckArgs),
+    /// Many independent, diversified searches in parallel, for depth beyond exhaustion: finds
+    /// counterexamples, never proves (see raft_model::swarm).
+    Swarm(SwarmArgs),
+    /// Combine the --json reports of swarm runs (shards): counterexamples and states explored.
+    Merge(MergeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -348,6 +355,8 @@ fn main() -> ExitCode {
         }
         Command::Bugs { run, json: true } => bugs_json(run),
         Command::Lincheck(args) => lincheck_command(&args),
+        Command::Swarm(args) => swarm_command(&args),
+        Command::Merge(args) => merge_command(&args),
     }
 }
 
@@ -663,4 +672,199 @@ fn explore_command(args: &ExploreArgs) -> ExitCode {
     // Blocks for as long as the Explorer serves.
     let _checker = model.checker().threads(1).serve(addr);
     ExitCode::SUCCESS
+}
+
+#[derive(Args, Debug)]
+struct SwarmArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Seed of the search family: with the shard, it decides every search.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run shard I of N: the searches numbered I, I+N, I+2N, … (no coordination needed).
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    shard: Shard,
+    /// Searches run side by side.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
+    /// Stop after this many seconds (default 60 when no budget is given).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Stop after about this many states evaluated, over all searches.
+    #[arg(long)]
+    max_states: Option<u64>,
+    /// Stop after this many searches of this shard (with no time budget, the same seed then
+    /// gives the same result on any number of threads).
+    #[arg(long)]
+    searches: Option<u64>,
+    /// Run only the search of this number (what a counterexample's replay command does).
+    #[arg(long, value_name = "NUMBER")]
+    search: Option<u64>,
+    /// Longest depth limit of a search (each draws its own, from a quarter of this up to it).
+    #[arg(long, default_value_t = 64)]
+    max_depth: usize,
+    /// Largest visited set of a depth-first search, in states (16 to 32 bytes each).
+    #[arg(long, default_value_t = 1 << 20)]
+    visited_cap: usize,
+    /// Visited sets and sketches keep every state, not one per renaming of the server ids.
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Address printed in the Explorer URL of a counterexample.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    explorer_addr: String,
+    /// Print one JSON document (docs/schema/swarm.schema.json) instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// The reports: the --json output of raftcheck swarm runs.
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Print one JSON document (docs/schema/merge.schema.json) instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn swarm_command(args: &SwarmArgs) -> ExitCode {
+    let (model, origin) = match args.model.model() {
+        Ok((m, origin)) if args.no_symmetry => (m.without_symmetry(), origin),
+        Ok(m) => m,
+        Err(e) => return bad_args(e),
+    };
+    let given = args.seconds.is_some()
+        || args.max_states.is_some()
+        || args.searches.is_some()
+        || args.search.is_some();
+    let options = SwarmOptions {
+        seed: args.seed,
+        shard: args.shard,
+        threads: args.threads.into(),
+        budget: Budget {
+            time: Some(Duration::from_secs(args.seconds.unwrap_or(60)))
+                .filter(|_| args.seconds.is_some() || !given),
+            states: args.max_states,
+            searches: args.searches,
+        },
+        limits: Limits {
+            max_depth: args.max_depth,
+            cap: args.visited_cap,
+        },
+        only: args.search,
+        sketch_k: sketch::DEFAULT_K,
+        progress: Some(|searches, states, elapsed| {
+            eprintln!(
+                "  … {searches} searches, {states} states, {:.0} s",
+                elapsed.as_secs_f64()
+            )
+        }),
+    };
+    let warnings: Vec<String> = (args.model.bugs.iter())
+        .filter_map(|b| cannot_show(*b, &model))
+        .collect();
+    let not_explored = scope::not_explored(&model.bounds, &model.kv).join(", ");
+    if !args.json {
+        println!("raftcheck swarm");
+        println!("  bounds from      {origin}");
+        println!("{}", describe(&model));
+        println!("  not explored     {not_explored}");
+        println!(
+            "  swarm            seed {}, shard {}, {} threads, symmetry {}",
+            args.seed,
+            args.shard,
+            args.threads,
+            if model.symmetry { "on" } else { "off" }
+        );
+        for why in &warnings {
+            println!("warning: {why}");
+        }
+    }
+    let report = swarm::run(&model, &options);
+    let explore = explore_command_line(&model, &args.explorer_addr);
+    let url = |path: &Path<State, Action>| explorer_url(&model, path, &args.explorer_addr);
+    let symmetry = if model.symmetry { "" } else { " --no-symmetry" };
+    let bugs: String = (model.bounds.mutations.iter())
+        .map(|m| format!(" --bug {}", m.name()))
+        .collect();
+    let replay = |number: u64| {
+        format!(
+            "raftcheck swarm {}{bugs}{symmetry} --seed {} --max-depth {} --visited-cap {} --search {number}",
+            catalog::flags(&model.bounds, &model.kv),
+            args.seed,
+            args.max_depth,
+            args.visited_cap
+        )
+    };
+    let code = report.verdict().exit_code();
+    if args.json {
+        let doc = SwarmDocument::new(
+            &model, &options, &report, origin, warnings, &explore, url, replay,
+        );
+        json::print(&doc);
+        return ExitCode::from(code);
+    }
+    println!(
+        "\n{} searches ({} depth-first, {} of random walks), {} states evaluated, about {:.0} \
+         distinct{}, deepest {}, {:.2} s{}",
+        report.searches.len(),
+        report.count(Kind::Dfs),
+        report.count(Kind::Walk),
+        report.states,
+        report.sketch.estimate(),
+        if report.sketch.exact() {
+            ""
+        } else {
+            " (estimate)"
+        },
+        report.max_depth,
+        report.elapsed.as_secs_f64(),
+        json::peak_rss_bytes().map_or(String::new(), |b| format!(
+            ", peak RSS {} MB",
+            b / 1_000_000
+        )),
+    );
+    println!();
+    let width = (report.properties.iter())
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(0);
+    for p in &report.properties {
+        let outcome = SwarmReport::outcome_label(p);
+        println!("  {:<9}  {:<width$}  {outcome}", p.kind(), p.name);
+    }
+    if let Some((name, path, plan)) = report.first_violation() {
+        let trace = render::trace(path);
+        println!(
+            "\nCounterexample to \"{name}\" ({} steps), found by {}:",
+            trace.len(),
+            plan.describe()
+        );
+        for (i, line) in trace.iter().enumerate() {
+            println!("  {:>3}. {line}", i + 1);
+        }
+        println!("\nFinal state:\n{:?}", path.last_state());
+        println!("\nExplore it: {}", url(path));
+        println!("  served by: {explore}");
+        println!("Replay the search alone: {}", replay(plan.number));
+    }
+    println!("\n{}", report.summary());
+    ExitCode::from(code)
+}
+
+fn merge_command(args: &MergeArgs) -> ExitCode {
+    match shards::merge(&args.reports) {
+        Ok(doc) => {
+            if args.json {
+                json::print(&doc);
+            } else {
+                println!("{}", shards::text(&doc));
+            }
+            ExitCode::from(doc.exit_code)
+        }
+        Err(e) => {
+            eprintln!("raftcheck merge: {e}");
+            ExitCode::from(MergeError::EXIT_CODE)
+        }
+    }
 }

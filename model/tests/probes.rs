@@ -61,6 +61,11 @@ fn expired_session_applied_as_new() {
 }
 
 #[test]
+fn commit_quorum_of_acked() {
+    assert_caught(Mutation::CommitQuorumOfAcked);
+}
+
+#[test]
 fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     // Every probe is either listed with a configuration or declared uncaught, never both.
     let mut listed: Vec<Mutation> = probes::probes().iter().map(|b| b.mutation).collect();
