@@ -15,7 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::message::Message;
-use crate::rules::{Figure2, Rules};
+use crate::rules::{merge_entries, Figure2, Rules};
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// One known real-world Raft bug. See `../shared/BUGS.md` for where each was seen.
@@ -363,34 +363,19 @@ impl Rules for MutationSet {
         // 1 with the `truncate-after-conflict` probe: the conflicting entry survives.
         let keep = usize::from(self.contains(Mutation::TruncateAfterConflict));
         let stale_on_disk = self.contains(Mutation::AppendWithoutTruncate);
-        if !(overwrite || keep > 0 || stale_on_disk) {
-            return Figure2.append(log, prev_log_index, entries, &mut ());
-        }
-        let mut changed: Option<Index> = None;
-        let mut change = |index: Index| changed = Some(changed.map_or(index, |c| c.min(index)));
-        for (offset, entry) in entries.into_iter().enumerate() {
-            let pos = prev_log_index as usize + offset;
-            match log.get(pos) {
-                Some(existing) if existing.term == entry.term => continue,
-                Some(_) if overwrite => {
-                    log[pos] = entry;
-                    change(pos as Index + 1);
-                }
-                Some(_) => {
-                    let removed = log.split_off(pos + keep);
-                    if stale_on_disk && step.stale_suffix.is_empty() {
-                        step.stale_suffix = removed;
-                    }
-                    log.push(entry);
-                    change((pos + keep) as Index + 1);
-                }
-                None => {
-                    log.push(entry);
-                    change(log.len() as Index);
-                }
+        // With none of the three, Figure 2's rule: truncate at the conflict.
+        merge_entries(log, prev_log_index, entries, |log, pos, entry| {
+            if overwrite {
+                log[pos] = entry;
+                return pos as Index + 1;
             }
-        }
-        changed
+            let removed = log.split_off(pos + keep);
+            if stale_on_disk && step.stale_suffix.is_empty() {
+                step.stale_suffix = removed;
+            }
+            log.push(entry);
+            (pos + keep) as Index + 1
+        })
     }
 
     fn follower_commit(&self, commit: Index, proposed: Index) -> Index {

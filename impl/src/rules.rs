@@ -106,24 +106,11 @@ pub trait Rules: Copy + Debug + Eq + Hash {
         entries: Vec<Entry<C>>,
         _step: &mut Self::Step<C>,
     ) -> Option<Index> {
-        let mut changed: Option<Index> = None;
-        let mut change = |index: Index| changed = Some(changed.map_or(index, |c| c.min(index)));
-        for (offset, entry) in entries.into_iter().enumerate() {
-            let pos = prev_log_index as usize + offset;
-            match log.get(pos) {
-                Some(existing) if existing.term == entry.term => continue,
-                Some(_) => {
-                    log.truncate(pos);
-                    log.push(entry);
-                    change(pos as Index + 1);
-                }
-                None => {
-                    log.push(entry);
-                    change(log.len() as Index);
-                }
-            }
-        }
-        changed
+        merge_entries(log, prev_log_index, entries, |log, pos, entry| {
+            log.truncate(pos);
+            log.push(entry);
+            pos as Index + 1
+        })
     }
 
     /// A follower's commit index after an accepted AppendEntries: `proposed` is
@@ -200,4 +187,32 @@ pub struct Figure2;
 
 impl Rules for Figure2 {
     type Step<C> = ();
+}
+
+/// Puts `entries` after `prev_log_index` in `log`, skipping each entry the log already holds
+/// with the same term and appending past its end; an entry whose term differs from the one at
+/// its position (0-based `pos`) goes to `conflict`, which puts it in the log and returns the
+/// lowest index it changed. Returns the lowest index that changed, if any. [`Rules::append`]
+/// is this with Figure 2's conflict rule (truncate there); a deliberate bug may put the entry
+/// elsewhere.
+pub fn merge_entries<C>(
+    log: &mut Vec<Entry<C>>,
+    prev_log_index: Index,
+    entries: Vec<Entry<C>>,
+    mut conflict: impl FnMut(&mut Vec<Entry<C>>, usize, Entry<C>) -> Index,
+) -> Option<Index> {
+    let mut changed: Option<Index> = None;
+    for (offset, entry) in entries.into_iter().enumerate() {
+        let pos = prev_log_index as usize + offset;
+        let index = match log.get(pos) {
+            Some(existing) if existing.term == entry.term => continue,
+            Some(_) => conflict(log, pos, entry),
+            None => {
+                log.push(entry);
+                log.len() as Index
+            }
+        };
+        changed = Some(changed.map_or(index, |c| c.min(index)));
+    }
+    changed
 }
