@@ -1,6 +1,8 @@
 //! Deliberate bugs. Each variant switches off one rule of Figure 2 (or of the KV service) the
 //! way a shipped implementation got it wrong, so that the checkers can be shown to catch it.
-//! The set is empty by default; an unmutated node never looks at anything but `contains`.
+//! The core takes them as its [`Rules`]: `impl Rules for MutationSet` below holds each bug's
+//! code beside its name, with Figure 2's rule (the trait's default, through [`Figure2`]) wherever
+//! no switched-on bug applies. A real server runs `Node<C, Figure2>` and none of this code.
 //!
 //! Two kinds share the enum, so that one `MutationSet` and one `--bug NAME` switch on either:
 //! - the *catalog* ([`Mutation::ALL`]): bugs that shipped in real implementations or are known
