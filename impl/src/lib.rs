@@ -8,6 +8,7 @@ pub mod limits;
 pub mod message;
 pub mod mutation;
 pub mod node;
+pub mod rules;
 pub mod runtime;
 pub mod service;
 pub mod storage;
@@ -16,6 +17,7 @@ pub mod types;
 pub use message::{AppendEntries, AppendOutcome, ConflictHint, Envelope, Message};
 pub use mutation::{Mutation, MutationSet};
 pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
+pub use rules::{Figure2, Rules};
 pub use types::{
     is_peer, next_term, Command, Entry, HardState, Implausible, Index, LogGap, NodeId, Record, Term,
 };

@@ -1,6 +1,8 @@
 //! Deliberate bugs. Each variant switches off one rule of Figure 2 (or of the KV service) the
 //! way a shipped implementation got it wrong, so that the checkers can be shown to catch it.
-//! The set is empty by default; an unmutated node never looks at anything but `contains`.
+//! The core takes them as its [`Rules`]: `impl Rules for MutationSet` below holds each bug's
+//! code beside its name, with Figure 2's rule (the trait's default, through [`Figure2`]) wherever
+//! no switched-on bug applies. A real server runs `Node<C, Figure2>` and none of this code.
 //!
 //! Two kinds share the enum, so that one `MutationSet` and one `--bug NAME` switch on either:
 //! - the *catalog* ([`Mutation::ALL`]): bugs that shipped in real implementations or are known
@@ -13,6 +15,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::message::Message;
+use crate::rules::{merge_entries, Figure2, Rules};
+use crate::types::{Entry, Index, NodeId, Term};
 
 /// One known real-world Raft bug. See `../shared/BUGS.md` for where each was seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -259,6 +265,235 @@ impl MutationSet {
 impl FromIterator<Mutation> for MutationSet {
     fn from_iter<I: IntoIterator<Item = Mutation>>(iter: I) -> Self {
         iter.into_iter().fold(MutationSet::NONE, MutationSet::with)
+    }
+}
+
+/// What a step of a mutated core remembers until its effects are put in order.
+#[derive(Debug)]
+pub struct BugStep<C> {
+    /// `append-without-truncate`: the old entries a truncation removed from memory, which the
+    /// buggy log record leaves on disk past the new ones.
+    stale_suffix: Vec<Entry<C>>,
+    /// `ack-before-persist`: the step replied, and its sends go before its writes.
+    replied: bool,
+}
+
+impl<C> Default for BugStep<C> {
+    fn default() -> Self {
+        BugStep {
+            stale_suffix: Vec::new(),
+            replied: false,
+        }
+    }
+}
+
+/// The core with these bugs switched on: Figure 2 (the defaults of [`Rules`], through
+/// [`Figure2`]) wherever none of them applies.
+impl Rules for MutationSet {
+    type Step<C> = BugStep<C>;
+
+    fn keeps_leading<C>(&self, msg: &Message<C>) -> bool {
+        self.contains(Mutation::LeaderIgnoresHigherTerm)
+            || (self.contains(Mutation::LeaderAcceptsAppend)
+                && matches!(msg, Message::AppendEntries(_)))
+    }
+
+    fn kept_votes(&self, previous: u32) -> u32 {
+        // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
+        if self.contains(Mutation::VoteTallyNotReset) {
+            previous
+        } else {
+            Figure2.kept_votes(previous)
+        }
+    }
+
+    fn vote_free(&self, voted_for: Option<NodeId>, candidate: NodeId) -> bool {
+        self.contains(Mutation::VoteIgnoresVotedFor) || Figure2.vote_free(voted_for, candidate)
+    }
+
+    fn up_to_date(&self, candidate: (Index, Term), mine: (Index, Term)) -> bool {
+        if self.contains(Mutation::NoUpToDateCheck) {
+            true
+        } else if self.contains(Mutation::UpToDateByLength) {
+            candidate.0 >= mine.0
+        } else {
+            Figure2.up_to_date(candidate, mine)
+        }
+    }
+
+    fn counts_vote(&self, reply_term: Term, current: Term) -> bool {
+        Figure2.counts_vote(reply_term, current)
+            || (reply_term < current && self.contains(Mutation::StaleVoteCount))
+    }
+
+    fn counts_append_reply(&self, reply_term: Term, current: Term, success: bool) -> bool {
+        // The `stale-append-reply-counted` probe: a success from an earlier leadership counts.
+        Figure2.counts_append_reply(reply_term, current, success)
+            || (reply_term < current && success && self.contains(Mutation::StaleAppendReplyCounted))
+    }
+
+    fn pre_vote_grant_is_vote(&self) -> bool {
+        // A grant of the pre-vote round carries the very term the candidate now stands in, so
+        // it is counted as a vote in it.
+        self.contains(Mutation::PreVoteCountedAsVote)
+    }
+
+    fn accepts_append_term(&self, term: Term, current: Term) -> bool {
+        self.contains(Mutation::AcceptStaleTermAppend) || Figure2.accepts_append_term(term, current)
+    }
+
+    fn leader_accepts_append(&self) -> bool {
+        // The leader goes on to repair its own log like a follower's.
+        self.contains(Mutation::LeaderAcceptsAppend)
+    }
+
+    fn vote_on_append(&self, voted_for: Option<NodeId>) -> Option<NodeId> {
+        if self.contains(Mutation::VoteResetOnAppend) {
+            None
+        } else {
+            Figure2.vote_on_append(voted_for)
+        }
+    }
+
+    fn commit_before_check(&self, leader_commit: Index, last_index: Index) -> Option<Index> {
+        // The bug: leaderCommit is held against the whole local log before the consistency
+        // check has shown any of it to be the leader's. (After the append, min with the local
+        // last index equals min with the last new one when the request carries the leader's log
+        // to its end, since leaderCommit is within that log; a batch that carries part of the
+        // tail leaves leaderCommit past it, and then a follower holding a deposed leader's
+        // entries past the batch would apply them too.)
+        self.contains(Mutation::CommitBeyondLastNew)
+            .then(|| leader_commit.min(last_index))
+    }
+
+    fn append<C>(
+        &self,
+        log: &mut Vec<Entry<C>>,
+        prev_log_index: Index,
+        entries: Vec<Entry<C>>,
+        step: &mut BugStep<C>,
+    ) -> Option<Index> {
+        if self.contains(Mutation::TruncateOnMatch) {
+            // Truncates after `prev_log_index` whatever the entries there are.
+            return (log.len() as Index > prev_log_index || !entries.is_empty()).then(|| {
+                log.truncate(prev_log_index as usize);
+                log.extend(entries);
+                prev_log_index + 1
+            });
+        }
+        let overwrite = self.contains(Mutation::OverwriteWithoutTruncate);
+        // 1 with the `truncate-after-conflict` probe: the conflicting entry survives.
+        let keep = usize::from(self.contains(Mutation::TruncateAfterConflict));
+        let stale_on_disk = self.contains(Mutation::AppendWithoutTruncate);
+        // With none of the three, Figure 2's rule: truncate at the conflict.
+        merge_entries(log, prev_log_index, entries, |log, pos, entry| {
+            if overwrite {
+                log[pos] = entry;
+                return pos as Index + 1;
+            }
+            let removed = log.split_off(pos + keep);
+            if stale_on_disk && step.stale_suffix.is_empty() {
+                step.stale_suffix = removed;
+            }
+            log.push(entry);
+            (pos + keep) as Index + 1
+        })
+    }
+
+    fn follower_commit(&self, commit: Index, proposed: Index) -> Index {
+        if self.contains(Mutation::CommitIndexRegress) {
+            proposed
+        } else {
+            Figure2.follower_commit(commit, proposed)
+        }
+    }
+
+    fn on_stale_success<C>(&self, log: &[Entry<C>], match_index: Index) {
+        if self.contains(Mutation::PanicOnStaleReply) {
+            // The probe looks at the entry a stale reply acknowledged (to log it, say) with the
+            // 1-based index as a 0-based one, unchecked: it panics whenever that entry is the
+            // last of the log, or the log is empty. The reply is then ignored.
+            let _acknowledged = &log[match_index as usize];
+        }
+    }
+
+    fn update_match(
+        &self,
+        (matched, next): (Index, Index),
+        acked: Index,
+        leader_last: Index,
+    ) -> (Index, Index) {
+        let acked = if self.contains(Mutation::MatchFromLeaderLog) {
+            leader_last
+        } else {
+            acked
+        };
+        if self.contains(Mutation::MatchIndexRegress) {
+            let acked = acked.min(leader_last);
+            (acked, acked + 1)
+        } else {
+            Figure2.update_match((matched, next), acked, leader_last)
+        }
+    }
+
+    fn commits_by_count(&self, entry_term: Term, current: Term) -> bool {
+        self.contains(Mutation::Figure8Commit) || Figure2.commits_by_count(entry_term, current)
+    }
+
+    fn replicas(&self, counted: usize) -> usize {
+        counted + usize::from(self.contains(Mutation::CommitCountsSelfTwice))
+    }
+
+    fn commits_without_majority(&self, replicas: usize, acked: impl FnOnce() -> usize) -> bool {
+        // The `commit-quorum-of-acked` probe: two or more replicas that are a majority of the
+        // servers that acknowledged an entry this term.
+        self.contains(Mutation::CommitQuorumOfAcked) && replicas >= 2 && 2 * replicas > acked()
+    }
+
+    fn applied_before(&self, last_applied: Index, commit: Index) -> Index {
+        if self.contains(Mutation::ApplyNewestOnly) && commit > last_applied {
+            commit - 1
+        } else {
+            Figure2.applied_before(last_applied, commit)
+        }
+    }
+
+    fn term_vote_record(&self, term: Term, voted_for: Option<NodeId>) -> (Term, Option<NodeId>) {
+        let term = if self.contains(Mutation::TermNotPersisted) {
+            0
+        } else {
+            term
+        };
+        let voted_for = voted_for.filter(|_| !self.contains(Mutation::VoteNotPersisted));
+        (term, voted_for)
+    }
+
+    fn log_record<C>(&self, entries: &mut Vec<Entry<C>>, step: &mut BugStep<C>) {
+        // `append-without-truncate`: the truncation was at the record's first index (the bug's
+        // only log change in its step), so the removed entries start there too: those past the
+        // new ones are what the disk still holds.
+        let stale = std::mem::take(&mut step.stale_suffix);
+        entries.extend(stale.into_iter().skip(entries.len()));
+    }
+
+    fn on_reply<C>(&self, step: &mut BugStep<C>) {
+        step.replied = true;
+    }
+
+    fn sends_after<C>(&self, step: &BugStep<C>, writes: usize) -> usize {
+        if self.contains(Mutation::AckBeforePersist) && step.replied {
+            // Replies (and whatever else the step sends) go before the writes.
+            0
+        } else if self.contains(Mutation::HardStateBeforeEntriesSynced) && writes == 2 {
+            // The sends wait for the term/vote record but not for the entries.
+            1
+        } else {
+            Figure2.sends_after::<C>(&(), writes)
+        }
+    }
+
+    fn reads_locally(&self) -> bool {
+        self.contains(Mutation::StaleRead)
     }
 }
 

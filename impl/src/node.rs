@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
-use crate::mutation::{Mutation, MutationSet};
+use crate::rules::{Figure2, Rules};
 use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Term};
 
 /// The default bound on the AppendEntries a leader has in flight to one follower in the
@@ -23,8 +23,6 @@ pub const DEFAULT_MAX_INFLIGHT: usize = 4;
 pub struct Config {
     pub id: NodeId,
     pub servers: u8,
-    /// Deliberate bugs to switch on; empty for the correct core.
-    pub mutations: MutationSet,
     /// Whether a leader answers an AppendEntries reply with its next send at once (on by
     /// default), rather than at its next heartbeat, `replicate` or `replicate_to`: after a
     /// refusal for a log mismatch, the retry from the next index the reply moved it back to;
@@ -78,7 +76,6 @@ impl Config {
         Config {
             id,
             servers,
-            mutations: MutationSet::NONE,
             send_on_reply: true,
             max_append_bytes: DEFAULT_MAX_APPEND_BYTES,
             max_append_entries: DEFAULT_MAX_APPEND_ENTRIES,
@@ -102,10 +99,6 @@ impl Config {
             max_inflight,
             ..self
         }
-    }
-
-    pub fn with_mutations(self, mutations: MutationSet) -> Config {
-        Config { mutations, ..self }
     }
 
     pub fn with_send_on_reply(self, send_on_reply: bool) -> Config {
@@ -218,9 +211,12 @@ pub struct Proposal<C> {
 pub const MAX_SERVERS: usize = u32::BITS as usize;
 
 /// One Raft server. `Clone + Hash + Eq` so that a model checker can keep it in a state.
+/// `R` is the rules it follows: Figure 2 unless a checker switches deliberate bugs on (see
+/// [`crate::rules`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Node<C> {
+pub struct Node<C, R: Rules = Figure2> {
     config: Config,
+    rules: R,
     hard: HardState<C>,
     role: Role,
     leader_hint: Option<NodeId>,
@@ -328,16 +324,13 @@ impl Progress {
 
 /// The effects a step gathers before they are put in contract order: sends and applies are
 /// kept as effects already, so that a step allocates one vector at most.
-struct Outbox<C> {
+struct Outbox<C, R: Rules> {
     /// `current_term` or `voted_for` changed: a term/vote record is due.
     term_vote_changed: bool,
     /// The lowest index from which the log changed, if it did: a log record is due.
     log_from: Option<Index>,
-    /// The `append-without-truncate` bug: the old entries past the new ones that a truncation
-    /// removed from memory, which the buggy log record leaves on disk.
-    stale_suffix: Vec<Entry<C>>,
-    /// Send before persisting (the `ack-before-persist` bug), for replies only.
-    ack_first: bool,
+    /// What the rules remember of this step (nothing for Figure 2).
+    step: R::Step<C>,
     /// `Effect::Send`s, in the order they were made.
     sends: Vec<Effect<C>>,
     /// `Effect::Apply`s, in index order.
@@ -345,13 +338,12 @@ struct Outbox<C> {
     reset_timer: bool,
 }
 
-impl<C> Outbox<C> {
+impl<C, R: Rules> Outbox<C, R> {
     fn new() -> Self {
         Outbox {
             term_vote_changed: false,
             log_from: None,
-            stale_suffix: Vec::new(),
-            ack_first: false,
+            step: R::Step::default(),
             sends: Vec::new(),
             applies: Vec::new(),
             reset_timer: false,
@@ -372,6 +364,13 @@ impl<C: Command> Node<C> {
     /// A server starting from `hard` (the default `HardState` for a brand new server, or what
     /// its store recovered after a crash). All volatile state starts afresh, as after a reboot.
     pub fn new(config: Config, hard: HardState<C>) -> Node<C> {
+        Node::with_rules(config, Figure2, hard)
+    }
+}
+
+impl<C: Command, R: Rules> Node<C, R> {
+    /// [`Node::new`] following `rules` (deliberate bugs, for the checkers).
+    pub fn with_rules(config: Config, rules: R, hard: HardState<C>) -> Node<C, R> {
         assert!(
             config.servers as usize <= MAX_SERVERS,
             "at most {MAX_SERVERS} servers"
@@ -379,6 +378,7 @@ impl<C: Command> Node<C> {
         let n = config.servers as usize;
         Node {
             config,
+            rules,
             hard,
             role: Role::Follower,
             leader_hint: None,
@@ -393,6 +393,9 @@ impl<C: Command> Node<C> {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+    pub fn rules(&self) -> &R {
+        &self.rules
     }
     pub fn id(&self) -> NodeId {
         self.config.id
@@ -458,7 +461,7 @@ impl<C: Command> Node<C> {
     /// The same server in a cluster whose ids were renamed by `rename` (`rename[old] == new`,
     /// a permutation of `0..servers`). Model checkers use it for symmetry reduction: Raft treats
     /// every id alike, so a renamed state behaves exactly like the original.
-    pub fn relabeled(&self, rename: &[NodeId]) -> Node<C> {
+    pub fn relabeled(&self, rename: &[NodeId]) -> Node<C, R> {
         let n = self.config.servers as usize;
         assert_eq!(rename.len(), n, "a renaming must cover the {n} servers");
         let map = |id: NodeId| rename[id as usize];
@@ -477,6 +480,7 @@ impl<C: Command> Node<C> {
                 id: map(self.config.id),
                 ..self.config
             },
+            rules: self.rules,
             hard,
             role: self.role,
             leader_hint: self.leader_hint.map(map),
@@ -641,9 +645,7 @@ impl<C: Command> Node<C> {
             _ => false,
         };
         if msg.term() > self.hard.current_term && !asks_about_term {
-            let keeps_leading = self.has(Mutation::LeaderIgnoresHigherTerm)
-                || (self.has(Mutation::LeaderAcceptsAppend)
-                    && matches!(msg, Message::AppendEntries(_)));
+            let keeps_leading = self.rules.keeps_leading(&msg);
             self.take_term(msg.term(), &mut out);
             if !(self.role == Role::Leader && keeps_leading) {
                 self.become_follower(None);
@@ -701,17 +703,13 @@ impl<C: Command> Node<C> {
         }
     }
 
-    fn has(&self, m: Mutation) -> bool {
-        self.config.mutations.contains(m)
-    }
-
-    fn reply(&self, to: NodeId, msg: Message<C>, out: &mut Outbox<C>) {
-        out.ack_first = self.has(Mutation::AckBeforePersist);
+    fn reply(&self, to: NodeId, msg: Message<C>, out: &mut Outbox<C, R>) {
+        self.rules.on_reply(&mut out.step);
         out.send(to, msg);
     }
 
     /// Figure 2, all servers: a term higher than ours is adopted, with no vote cast in it yet.
-    fn take_term(&mut self, term: Term, out: &mut Outbox<C>) {
+    fn take_term(&mut self, term: Term, out: &mut Outbox<C, R>) {
         self.hard.current_term = term;
         self.hard.voted_for = None;
         out.term_vote_changed = true;
@@ -735,7 +733,7 @@ impl<C: Command> Node<C> {
     /// and keeps its term. It stops following (no leader, no lease) and asks the runtime to
     /// re-arm its election timer, as a candidate does, so that an unanswered round is retried.
     /// A single server is a majority of its own and stands at once.
-    fn become_pre_candidate(&mut self, term: Term, out: &mut Outbox<C>) {
+    fn become_pre_candidate(&mut self, term: Term, out: &mut Outbox<C, R>) {
         self.role = Role::PreCandidate;
         self.leader_hint = None;
         self.leader_contact = false;
@@ -759,7 +757,7 @@ impl<C: Command> Node<C> {
 
     /// Candidate (§5.2): a new term, a vote for itself, RequestVote to every peer. A single
     /// server is a majority of its own and leads at once.
-    fn become_candidate(&mut self, term: Term, out: &mut Outbox<C>) {
+    fn become_candidate(&mut self, term: Term, out: &mut Outbox<C, R>) {
         self.hard.current_term = term;
         self.hard.voted_for = Some(self.id());
         out.term_vote_changed = true;
@@ -767,13 +765,7 @@ impl<C: Command> Node<C> {
         self.role = Role::Candidate;
         self.leader_hint = None;
         self.leader_contact = false;
-        // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
-        let earlier = if self.has(Mutation::VoteTallyNotReset) {
-            self.votes
-        } else {
-            0
-        };
-        self.votes = earlier | 1 << self.id();
+        self.votes = self.rules.kept_votes(self.votes) | 1 << self.id();
         if self.config.is_quorum(self.votes.count_ones() as usize) {
             return self.become_leader(out);
         }
@@ -797,7 +789,7 @@ impl<C: Command> Node<C> {
         term: Term,
         last_log_index: Index,
         last_log_term: Term,
-        out: &mut Outbox<C>,
+        out: &mut Outbox<C, R>,
     ) {
         let granted = self.would_vote(from, term, last_log_index, last_log_term);
         if granted {
@@ -826,9 +818,7 @@ impl<C: Command> Node<C> {
         last_log_term: Term,
     ) -> bool {
         let free = term > self.hard.current_term
-            || (term == self.hard.current_term
-                && (self.hard.voted_for.is_none_or(|v| v == from)
-                    || self.has(Mutation::VoteIgnoresVotedFor)));
+            || (term == self.hard.current_term && self.rules.vote_free(self.hard.voted_for, from));
         free && self.candidate_up_to_date(last_log_index, last_log_term)
     }
 
@@ -844,7 +834,7 @@ impl<C: Command> Node<C> {
         term: Term,
         last_log_index: Index,
         last_log_term: Term,
-        out: &mut Outbox<C>,
+        out: &mut Outbox<C, R>,
     ) {
         let granted = self.would_vote(from, term, last_log_index, last_log_term);
         let reply = Message::PreVoteReply {
@@ -863,11 +853,15 @@ impl<C: Command> Node<C> {
     /// higher term has already made it a follower in that term (`try_handle`); other refusals
     /// leave it waiting, and its next election timeout asks again. Grants of an earlier round
     /// in the same term still count: a pre-vote is advice, the real vote decides.
-    fn on_pre_vote_reply(&mut self, from: NodeId, term: Term, granted: bool, out: &mut Outbox<C>) {
+    fn on_pre_vote_reply(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        granted: bool,
+        out: &mut Outbox<C, R>,
+    ) {
         let current = self.hard.current_term;
-        if self.has(Mutation::PreVoteCountedAsVote) && self.role == Role::Candidate {
-            // The bug: a grant of the pre-vote round, which carries the very term the candidate
-            // now stands in, is counted as a vote in it.
+        if self.role == Role::Candidate && self.rules.pre_vote_grant_is_vote() {
             return self.on_vote_reply(from, term, granted, out);
         }
         if self.role != Role::PreCandidate || !granted || current.checked_add(1) != Some(term) {
@@ -880,19 +874,12 @@ impl<C: Command> Node<C> {
     }
 
     fn candidate_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
-        let (my_index, my_term) = (self.hard.last_index(), self.hard.last_term());
-        if self.has(Mutation::NoUpToDateCheck) {
-            true
-        } else if self.has(Mutation::UpToDateByLength) {
-            last_log_index >= my_index
-        } else {
-            last_log_term > my_term || (last_log_term == my_term && last_log_index >= my_index)
-        }
+        let mine = (self.hard.last_index(), self.hard.last_term());
+        self.rules.up_to_date((last_log_index, last_log_term), mine)
     }
 
-    fn on_vote_reply(&mut self, from: NodeId, term: Term, granted: bool, out: &mut Outbox<C>) {
-        let counts = term == self.hard.current_term
-            || (term < self.hard.current_term && self.has(Mutation::StaleVoteCount));
+    fn on_vote_reply(&mut self, from: NodeId, term: Term, granted: bool, out: &mut Outbox<C, R>) {
+        let counts = self.rules.counts_vote(term, self.hard.current_term);
         if self.role != Role::Candidate || !counts || !granted {
             return;
         }
@@ -904,7 +891,7 @@ impl<C: Command> Node<C> {
 
     /// Leader (§5.2): fresh progress for every follower and an AppendEntries to each at once.
     /// With [`Config::check_quorum`], its voters count as heard from for the first check.
-    fn become_leader(&mut self, out: &mut Outbox<C>) {
+    fn become_leader(&mut self, out: &mut Outbox<C, R>) {
         self.role = Role::Leader;
         self.leader_hint = Some(self.id());
         if self.config.check_quorum {
@@ -921,7 +908,7 @@ impl<C: Command> Node<C> {
 
     /// Flow control (etcd's `maybeSendAppend`): the next batch to `peer`, when its flow allows a
     /// send that is not a heartbeat (see [`Progress::may_send`]).
-    fn send_if_allowed(&mut self, peer: NodeId, out: &mut Outbox<C>) {
+    fn send_if_allowed(&mut self, peer: NodeId, out: &mut Outbox<C, R>) {
         let allowed =
             self.progress[peer as usize].may_send(self.hard.last_index(), self.config.max_inflight);
         if allowed {
@@ -933,7 +920,7 @@ impl<C: Command> Node<C> {
     /// cuts (at most `max_entries` entries), and records it in the peer's flow: a probe is out;
     /// a replicate stream advances `next` past the batch and counts it in flight, or, with its
     /// window full, sends no entries.
-    fn send_append(&mut self, peer: NodeId, max_entries: usize, out: &mut Outbox<C>) {
+    fn send_append(&mut self, peer: NodeId, max_entries: usize, out: &mut Outbox<C, R>) {
         let max_inflight = self.config.max_inflight;
         let progress = &self.progress[peer as usize];
         let next = progress.next;
@@ -994,31 +981,25 @@ impl<C: Command> Node<C> {
     }
 
     /// Figure 2, AppendEntries RPC, receiver (§5.3), after the term was taken.
-    fn on_append(&mut self, from: NodeId, append: AppendEntries<C>, out: &mut Outbox<C>) {
-        if append.term < self.hard.current_term && !self.has(Mutation::AcceptStaleTermAppend) {
+    fn on_append(&mut self, from: NodeId, append: AppendEntries<C>, out: &mut Outbox<C, R>) {
+        if !(self.rules).accepts_append_term(append.term, self.hard.current_term) {
             return self.reject_append(from, append.prev_log_index, out);
         }
         if self.role != Role::Leader {
             self.become_follower(Some(from));
             out.reset_timer = true;
-        } else if !self.has(Mutation::LeaderAcceptsAppend) {
-            // Another leader of our own term: only reachable through a mutation that breaks
-            // Election Safety; this leader keeps acting as one and does not answer. With
-            // `leader-accepts-append` it goes on to repair its own log like a follower's.
+        } else if !self.rules.leader_accepts_append() {
+            // Another leader of our own term: only reachable through rules that break Election
+            // Safety; this leader keeps acting as one and does not answer.
             return;
         }
-        if self.has(Mutation::VoteResetOnAppend) && self.hard.voted_for.is_some() {
-            self.hard.voted_for = None;
+        let kept_vote = self.rules.vote_on_append(self.hard.voted_for);
+        if kept_vote != self.hard.voted_for {
+            self.hard.voted_for = kept_vote;
             out.term_vote_changed = true;
         }
-        if self.has(Mutation::CommitBeyondLastNew) {
-            // The bug: leaderCommit is held against the whole local log before the consistency
-            // check has shown any of it to be the leader's. (After the append, min with the
-            // local last index equals min with the last new one when the request carries the
-            // leader's log to its end, since leaderCommit is within that log; a batch that
-            // carries part of the tail leaves leaderCommit past it, and then a follower holding
-            // a deposed leader's entries past the batch would apply them too.)
-            let commit = append.leader_commit.min(self.hard.last_index());
+        let early = (self.rules).commit_before_check(append.leader_commit, self.hard.last_index());
+        if let Some(commit) = early {
             if commit > self.commit_index {
                 self.commit_index = commit;
                 self.apply_committed(out);
@@ -1030,10 +1011,10 @@ impl<C: Command> Node<C> {
         let last_new = append.last_new();
         if self.append_entries(append.prev_log_index, append.entries, out)
             && self.role == Role::Leader
-            && self.has(Mutation::LeaderAcceptsAppend)
         {
-            // The repair may have shortened a leader's own log: keep what it knows of its
-            // followers within that log, as sending entries and counting replicas assume.
+            // Only with `Rules::leader_accepts_append`: the repair may have shortened a
+            // leader's own log. Keep what it knows of its followers within that log, as sending
+            // entries and counting replicas assume.
             let last = self.hard.last_index();
             for p in &mut self.progress {
                 p.matched = p.matched.min(last);
@@ -1052,7 +1033,7 @@ impl<C: Command> Node<C> {
 
     /// Figure 2, AppendEntries receiver, rules 1 and 2: a request of an older term, or one whose
     /// previous entry this log does not hold, is refused, with the fast-backup hint.
-    fn reject_append(&self, from: NodeId, prev_log_index: Index, out: &mut Outbox<C>) {
+    fn reject_append(&self, from: NodeId, prev_log_index: Index, out: &mut Outbox<C, R>) {
         let reply = Message::AppendEntriesReply {
             term: self.hard.current_term,
             outcome: AppendOutcome::Conflict(self.conflict_hint(prev_log_index)),
@@ -1062,71 +1043,26 @@ impl<C: Command> Node<C> {
 
     /// Figure 2, AppendEntries receiver, rule 5: commit up to `min(leaderCommit, index of last
     /// new entry)`, never down, and apply what that newly commits.
-    fn follower_commit(&mut self, leader_commit: Index, last_new: Index, out: &mut Outbox<C>) {
+    fn follower_commit(&mut self, leader_commit: Index, last_new: Index, out: &mut Outbox<C, R>) {
         let new_commit = leader_commit.min(last_new);
-        if new_commit > self.commit_index || self.has(Mutation::CommitIndexRegress) {
-            self.commit_index = new_commit;
-        }
+        self.commit_index = self.rules.follower_commit(self.commit_index, new_commit);
         self.apply_committed(out);
     }
 
-    /// Figure 2, AppendEntries receiver, rules 3 and 4: puts `entries` after
-    /// `prev_log_index`, truncating only at the first index whose term differs (§5.3): entries
-    /// that already match stay, so a stale AppendEntries that arrives late cannot delete what a
-    /// newer one added. Returns whether the log changed, and marks where in `out`.
+    /// Figure 2, AppendEntries receiver, rules 3 and 4 ([`Rules::append`]): puts `entries`
+    /// after `prev_log_index`. Returns whether the log changed, and marks where in `out`.
     fn append_entries(
         &mut self,
         prev_log_index: Index,
         entries: Vec<Entry<C>>,
-        out: &mut Outbox<C>,
+        out: &mut Outbox<C, R>,
     ) -> bool {
-        let before = out.log_from;
-        let log = &mut self.hard.log;
-        if self.config.mutations.contains(Mutation::TruncateOnMatch) {
-            if log.len() as Index > prev_log_index || !entries.is_empty() {
-                log.truncate(prev_log_index as usize);
-                log.extend(entries);
-                out.log_changed_from(prev_log_index + 1);
-            }
-            return out.log_from != before;
+        let changed =
+            (self.rules).append(&mut self.hard.log, prev_log_index, entries, &mut out.step);
+        if let Some(from) = changed {
+            out.log_changed_from(from);
         }
-        let overwrite = self
-            .config
-            .mutations
-            .contains(Mutation::OverwriteWithoutTruncate);
-        // 1 with the `truncate-after-conflict` probe: the conflicting entry survives.
-        let keep = usize::from(
-            self.config
-                .mutations
-                .contains(Mutation::TruncateAfterConflict),
-        );
-        let stale_on_disk = self
-            .config
-            .mutations
-            .contains(Mutation::AppendWithoutTruncate);
-        for (offset, entry) in entries.into_iter().enumerate() {
-            let pos = prev_log_index as usize + offset;
-            match log.get(pos) {
-                Some(existing) if existing.term == entry.term => continue,
-                Some(_) if overwrite => {
-                    log[pos] = entry;
-                    out.log_changed_from(pos as Index + 1);
-                }
-                Some(_) => {
-                    let removed = log.split_off(pos + keep);
-                    if stale_on_disk && out.stale_suffix.is_empty() {
-                        out.stale_suffix = removed;
-                    }
-                    log.push(entry);
-                    out.log_changed_from((pos + keep) as Index + 1);
-                }
-                None => {
-                    log.push(entry);
-                    out.log_changed_from(log.len() as Index);
-                }
-            }
-        }
-        out.log_from != before
+        changed.is_some()
     }
 
     fn conflict_hint(&self, prev_log_index: Index) -> ConflictHint {
@@ -1156,40 +1092,25 @@ impl<C: Command> Node<C> {
         from: NodeId,
         term: Term,
         outcome: AppendOutcome,
-        out: &mut Outbox<C>,
+        out: &mut Outbox<C, R>,
     ) {
         if let AppendOutcome::Success { match_index } = outcome {
-            if term < self.hard.current_term && self.has(Mutation::PanicOnStaleReply) {
-                // The probe looks at the entry a stale reply acknowledged (to log it, say) with
-                // the 1-based index as a 0-based one, unchecked: it panics whenever that entry
-                // is the last of the log, or the log is empty. The reply is ignored below.
-                let _acknowledged = &self.hard.log[match_index as usize];
+            if term < self.hard.current_term {
+                self.rules.on_stale_success(&self.hard.log, match_index);
             }
         }
-        let stale_counts = term < self.hard.current_term
-            && self.has(Mutation::StaleAppendReplyCounted)
-            && matches!(outcome, AppendOutcome::Success { .. });
-        if self.role != Role::Leader || (term != self.hard.current_term && !stale_counts) {
+        let success = matches!(outcome, AppendOutcome::Success { .. });
+        let counts = (self.rules).counts_append_reply(term, self.hard.current_term, success);
+        if self.role != Role::Leader || !counts {
             return;
         }
         let last_index = self.hard.last_index();
-        let regress = self.has(Mutation::MatchIndexRegress);
-        let from_leader_log = self.has(Mutation::MatchFromLeaderLog);
         let progress = &mut self.progress[from as usize];
         match outcome {
             AppendOutcome::Success { match_index } => {
-                let match_index = if from_leader_log {
-                    last_index
-                } else {
-                    match_index.min(last_index)
-                };
-                if regress {
-                    progress.matched = match_index;
-                    progress.next = match_index + 1;
-                } else {
-                    progress.matched = progress.matched.max(match_index);
-                    progress.next = progress.next.max(progress.matched + 1);
-                }
+                let known = (progress.matched, progress.next);
+                (progress.matched, progress.next) =
+                    self.rules.update_match(known, match_index, last_index);
                 self.on_append_acked(from);
                 self.advance_leader_commit(out);
                 if self.config.send_on_reply && self.config.max_inflight > 0 {
@@ -1238,22 +1159,28 @@ impl<C: Command> Node<C> {
 
     /// Figure 2, leaders: commit the highest index stored on a majority whose entry is of the
     /// current term (§5.4.2, Figure 8); earlier entries are committed with it.
-    fn advance_leader_commit(&mut self, out: &mut Outbox<C>) {
-        let figure8_bug = self.has(Mutation::Figure8Commit);
+    fn advance_leader_commit(&mut self, out: &mut Outbox<C, R>) {
         for n in (self.commit_index + 1..=self.hard.last_index()).rev() {
             let term = self.hard.term_at(n).unwrap_or(0);
-            if term != self.hard.current_term && !figure8_bug {
+            if !self.rules.commits_by_count(term, self.hard.current_term) {
                 // Terms only decrease going back through the log: nothing older qualifies.
                 break;
             }
-            let replicas = 1
-                + self
+            let replicas = (self.rules).replicas(
+                1 + self
                     .config
                     .peers()
                     .filter(|p| self.progress[*p as usize].matched >= n)
+                    .count(),
+            );
+            let acked = || {
+                1 + (self.config.peers())
+                    .filter(|p| self.progress[*p as usize].matched > 0)
                     .count()
-                + usize::from(self.has(Mutation::CommitCountsSelfTwice));
-            if self.config.is_quorum(replicas) || self.quorum_of_acked(replicas) {
+            };
+            if self.config.is_quorum(replicas)
+                || (self.rules).commits_without_majority(replicas, acked)
+            {
                 self.commit_index = n;
                 break;
             }
@@ -1261,20 +1188,8 @@ impl<C: Command> Node<C> {
         self.apply_committed(out);
     }
 
-    /// The `commit-quorum-of-acked` probe: `replicas`, at least two, are a majority of the
-    /// servers that acknowledged an entry this term.
-    fn quorum_of_acked(&self, replicas: usize) -> bool {
-        let acked = 1
-            + (self.config.peers())
-                .filter(|p| self.progress[*p as usize].matched > 0)
-                .count();
-        self.has(Mutation::CommitQuorumOfAcked) && replicas >= 2 && 2 * replicas > acked
-    }
-
-    fn apply_committed(&mut self, out: &mut Outbox<C>) {
-        if self.has(Mutation::ApplyNewestOnly) && self.commit_index > self.last_applied {
-            self.last_applied = self.commit_index - 1;
-        }
+    fn apply_committed(&mut self, out: &mut Outbox<C, R>) {
+        self.last_applied = (self.rules).applied_before(self.last_applied, self.commit_index);
         while self.last_applied < self.commit_index {
             self.last_applied += 1;
             let entry = &self.hard.log[(self.last_applied - 1) as usize];
@@ -1285,53 +1200,34 @@ impl<C: Command> Node<C> {
         }
     }
 
-    /// The term/vote record of a step, less what a persistence bug drops.
+    /// The term/vote record of a step ([`Rules::term_vote_record`]).
     fn term_vote_record(&self) -> Record<C> {
-        Record::TermVote {
-            term: if self.has(Mutation::TermNotPersisted) {
-                0
-            } else {
-                self.hard.current_term
-            },
-            voted_for: self
-                .hard
-                .voted_for
-                .filter(|_| !self.has(Mutation::VoteNotPersisted)),
-        }
+        let (term, voted_for) =
+            (self.rules).term_vote_record(self.hard.current_term, self.hard.voted_for);
+        Record::TermVote { term, voted_for }
     }
 
     /// The log record of a step whose log changed from `from` on: the log from there to its
-    /// end. With `append-without-truncate`, the old entries a truncation removed stay on disk
-    /// past the new ones, as a store that writes entries in place without truncating keeps them.
-    fn log_record(&self, from: Index, stale_suffix: Vec<Entry<C>>) -> Record<C> {
+    /// end ([`Rules::log_record`]).
+    fn log_record(&self, from: Index, step: &mut R::Step<C>) -> Record<C> {
         let mut entries = self.hard.log[(from - 1) as usize..].to_vec();
-        // The truncation was at `from` (the bug's only log change in its step), so the removed
-        // entries start there too: those past the new ones are what the disk still holds.
-        entries.extend(stale_suffix.into_iter().skip(entries.len()));
+        self.rules.log_record(&mut entries, step);
         Record::Log { from, entries }
     }
 
     /// Puts a step's effects in contract order: the term/vote record, the log record, then
-    /// sends, then applies, then the timer. The `ack-before-persist` bug moves replies ahead of
-    /// the writes; `hardstate-before-entries-synced` puts the sends between the two records,
-    /// so that they wait for the term/vote record but not for the entries.
-    fn finish(&self, out: Outbox<C>) -> Vec<Effect<C>> {
+    /// sends, then applies, then the timer ([`Rules::sends_after`] says how many writes the
+    /// sends follow).
+    fn finish(&self, mut out: Outbox<C, R>) -> Vec<Effect<C>> {
         let mut effects = Vec::with_capacity(out.sends.len() + out.applies.len() + 3);
         let mut writes = Vec::new();
         if out.term_vote_changed {
             writes.push(Effect::Persist(self.term_vote_record()));
         }
         if let Some(from) = out.log_from {
-            writes.push(Effect::Persist(self.log_record(from, out.stale_suffix)));
+            writes.push(Effect::Persist(self.log_record(from, &mut out.step)));
         }
-        let sends_at = if out.ack_first {
-            0
-        } else if self.has(Mutation::HardStateBeforeEntriesSynced) && writes.len() == 2 {
-            1
-        } else {
-            writes.len()
-        };
-        let after = writes.split_off(sends_at);
+        let after = writes.split_off(self.rules.sends_after(&out.step, writes.len()));
         effects.extend(writes);
         effects.extend(out.sends);
         effects.extend(after);

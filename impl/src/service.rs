@@ -10,8 +10,8 @@ mod pending;
 pub use pending::{settle, PendingRequests, Settled};
 
 use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
-use crate::mutation::Mutation;
 use crate::node::{Node, NotLeader, Proposal};
+use crate::rules::Rules;
 use crate::types::Command;
 
 /// What became of a client request at a server.
@@ -31,8 +31,8 @@ pub enum Submitted {
 /// Submits `request` at `node`, whose applied state is `store`; `now` is this server's clock,
 /// which a leader stamps into the command it proposes (the store expires sessions by these
 /// stamps, see [`crate::kv`]).
-pub fn submit(
-    node: &mut Node<KvCommand>,
+pub fn submit<R: Rules>(
+    node: &mut Node<KvCommand, R>,
     store: &KvStore,
     request: KvRequest,
     now: LogTime,
@@ -51,20 +51,18 @@ pub fn submit(
 }
 
 /// Whether `node` answers `request` at once from its local state instead of through the log:
-/// only a leader's Get under the `stale-read` bug. Generic over the log's command type so that
-/// the model checker, whose log carries a compact encoding of KV commands, decides as `submit`
-/// does.
-pub fn answers_locally<C: Command>(node: &Node<C>, request: &KvRequest) -> bool {
-    matches!(request, KvRequest::Get { .. })
-        && node.is_leader()
-        && node.config().mutations.contains(Mutation::StaleRead)
+/// only a leader's Get under the `stale-read` bug ([`Rules::reads_locally`]). Generic over the
+/// log's command type so that the model checker, whose log carries a compact encoding of KV
+/// commands, decides as `submit` does.
+pub fn answers_locally<C: Command, R: Rules>(node: &Node<C, R>, request: &KvRequest) -> bool {
+    matches!(request, KvRequest::Get { .. }) && node.is_leader() && node.rules().reads_locally()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kv::{KvError, KvOp, KvReply};
-    use crate::mutation::MutationSet;
+    use crate::mutation::{Mutation, MutationSet};
     use crate::node::{Config, Effect};
     use crate::types::HardState;
 
@@ -72,11 +70,8 @@ mod tests {
         KvRequest::Get { key: "k".into() }
     }
 
-    fn single_leader(mutations: MutationSet) -> Node<KvCommand> {
-        let mut node = Node::new(
-            Config::new(0, 1).with_mutations(mutations),
-            HardState::default(),
-        );
+    fn single_leader(mutations: MutationSet) -> Node<KvCommand, MutationSet> {
+        let mut node = Node::with_rules(Config::new(0, 1), mutations, HardState::default());
         node.election_timeout();
         assert!(node.is_leader());
         node

@@ -94,10 +94,9 @@ fn a_candidate_does_not_count_a_late_pre_vote_grant() {
     assert_eq!(n.handle(2, pre_vote_reply(5, true)), vec![]);
     assert_eq!(n.role(), Role::Candidate);
 
-    let config = Config::new(0, 3)
-        .with_pre_vote(true)
-        .with_mutations(MutationSet::NONE.with(Mutation::PreVoteCountedAsVote));
-    let mut bug = Node::new(config, hard(4, None, &[]));
+    let config = Config::new(0, 3).with_pre_vote(true);
+    let bugs = MutationSet::NONE.with(Mutation::PreVoteCountedAsVote);
+    let mut bug = Node::with_rules(config, bugs, hard(4, None, &[]));
     bug.election_timeout();
     bug.handle(1, pre_vote_reply(5, true));
     bug.handle(2, pre_vote_reply(5, true));

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use raft_impl::{Entry, Node};
+use raft_impl::{Entry, MutationSet, Node};
 use raft_lincheck::html::escape;
 use stateright::Model;
 
@@ -226,7 +226,7 @@ fn servers_table(body: &mut String, state: &State, previous: Option<&State>) {
 }
 
 /// A running server's value, or `-` while it is crashed.
-fn running(server: &Server, value: impl Fn(&Node<Cmd>) -> String) -> String {
+fn running(server: &Server, value: impl Fn(&Node<Cmd, MutationSet>) -> String) -> String {
     server.node.as_ref().map_or_else(|| "-".to_string(), value)
 }
 

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::storage::HeldWrites;
-use raft_impl::{Config, Effect, Envelope, HardState, Index, Message, Node, NodeId, Record, Role};
+use raft_impl::{
+    Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role,
+};
 use stateright::{Model, Path, Property};
 
 use crate::action::{Action, Kept};
@@ -113,11 +115,15 @@ impl RaftModel {
         // field's doc). No byte bound: the model's commands are a few bytes, and `--max-batch`
         // explores every place a byte bound could end a batch (see `Bounds::max_batch`).
         Config::new(id, self.bounds.servers)
-            .with_mutations(self.bounds.mutations)
             .with_send_on_reply(false)
             .with_flow(usize::MAX, usize::MAX, self.bounds.window.into())
             .with_pre_vote(self.bounds.pre_vote)
             .with_check_quorum(self.bounds.check_quorum)
+    }
+
+    /// Server `id` starting from `hard`, with the bugs of the bounds switched on.
+    fn node(&self, id: NodeId, hard: HardState<Cmd>) -> Node<Cmd, MutationSet> {
+        Node::with_rules(self.config(id), self.bounds.mutations, hard)
     }
 
     fn ordered(&self) -> bool {
@@ -136,7 +142,7 @@ impl RaftModel {
         removed: usize,
         lost: u8,
         prepare: impl FnOnce(&mut State),
-        event: impl FnOnce(&mut Node<Cmd>) -> Option<Vec<Effect<Cmd>>>,
+        event: impl FnOnce(&mut Node<Cmd, MutationSet>) -> Option<Vec<Effect<Cmd>>>,
     ) -> Option<State> {
         let mut node = last.node(id)?.clone();
         let mut effects = event(&mut node)?;
@@ -523,7 +529,7 @@ impl RaftModel {
         if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
-        let node = Node::new(self.config(id), hard);
+        let node = self.node(id, hard);
         // A new incarnation applies from the start: the apply-order check chains from here.
         if node.last_applied() != 0 {
             state.ghost.record(Violation::AppliedOutOfOrder);
@@ -550,7 +556,11 @@ fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cm
 /// one, in order and each once, and `after` counts exactly those as applied. Chained over the
 /// steps of an incarnation (which starts with nothing applied, see `restart`), this is "every
 /// running server applies 1, 2, 3, … once each" without keeping a count in the state.
-fn applies_in_order(before: &Node<Cmd>, after: &Node<Cmd>, effects: &[Effect<Cmd>]) -> bool {
+fn applies_in_order(
+    before: &Node<Cmd, MutationSet>,
+    after: &Node<Cmd, MutationSet>,
+    effects: &[Effect<Cmd>],
+) -> bool {
     let mut last = before.last_applied();
     for effect in effects {
         if let Effect::Apply { index, .. } = effect {
@@ -579,7 +589,7 @@ impl Model for RaftModel {
             .map(|id| {
                 Arc::new(Server {
                     durable: Arc::default(),
-                    node: Some(Node::new(self.config(id), HardState::default())),
+                    node: Some(self.node(id, HardState::default())),
                     pending: HeldWrites::new(),
                     kv: self.store(),
                 })

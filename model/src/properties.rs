@@ -4,7 +4,7 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{Entry, HardState, Message, Node, Role};
+use raft_impl::{Entry, HardState, Message, MutationSet, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
@@ -203,7 +203,7 @@ pub fn pre_vote<M: Model<State = State>>() -> Vec<Property<M>> {
                 else {
                     return false;
                 };
-                let leads = |n: &Node<Cmd>| n.is_leader() && n.current_term() == term;
+                let leads = |n: &Node<Cmd, MutationSet>| n.is_leader() && n.current_term() == term;
                 s.node(env.to)
                     .is_some_and(|to| to.role() == Role::PreCandidate && to.current_term() == term)
                     && (0..s.servers.len() as u8).any(|id| s.node(id).is_some_and(leads))
@@ -214,7 +214,9 @@ pub fn pre_vote<M: Model<State = State>>() -> Vec<Property<M>> {
 
 /// The messages in flight whose receiver is up and in a newer term than the message's, with
 /// that receiver.
-fn in_flight_to_newer_term(s: &State) -> impl Iterator<Item = (&Message<Cmd>, &Node<Cmd>)> {
+fn in_flight_to_newer_term(
+    s: &State,
+) -> impl Iterator<Item = (&Message<Cmd>, &Node<Cmd, MutationSet>)> {
     s.network.iter().filter_map(|env| {
         let to = s.node(env.to)?;
         (env.msg.term() < to.current_term()).then_some((&env.msg, to))

@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use raft_impl::kv::KvReply;
-use raft_impl::{Entry, HardState, Index, Message, Node, NodeId, Record, Role};
+use raft_impl::{Entry, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role};
 use stateright::Path;
 
 use crate::action::{Action, Kept};
@@ -190,7 +190,7 @@ pub fn action(action: &Action) -> String {
 }
 
 /// A node's role as traces write it; a leader in capitals, so it stands out.
-pub fn role(node: &Node<Cmd>) -> &'static str {
+pub fn role(node: &Node<Cmd, MutationSet>) -> &'static str {
     match node.role() {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
@@ -362,7 +362,12 @@ fn sends(last: &State, next: &State, id: NodeId, line: &mut String) {
 
 /// What server `id`'s node went from `before` to `after`: the indices it applied, and its new
 /// role, term or commit index.
-fn progress(id: NodeId, before: &Node<Cmd>, after: &Node<Cmd>, line: &mut String) {
+fn progress(
+    id: NodeId,
+    before: &Node<Cmd, MutationSet>,
+    after: &Node<Cmd, MutationSet>,
+    line: &mut String,
+) {
     // Indices only: the state keeps no record of the command applied, and the same step may
     // have replaced the entry since (commit-beyond-last-new does).
     let applied = before.last_applied() + 1..=after.last_applied();
@@ -372,7 +377,7 @@ fn progress(id: NodeId, before: &Node<Cmd>, after: &Node<Cmd>, line: &mut String
         let (first, last) = applied.into_inner();
         let _ = write!(line, "; applies indices {first} to {last}");
     }
-    let standing = |n: &Node<Cmd>| (n.role(), n.current_term(), n.commit_index());
+    let standing = |n: &Node<Cmd, MutationSet>| (n.role(), n.current_term(), n.commit_index());
     if standing(before) != standing(after) {
         let _ = write!(
             line,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
 use raft_impl::storage::{Held, HeldWrites};
-use raft_impl::{Entry, Envelope, HardState, Node, NodeId, Record, Term};
+use raft_impl::{Entry, Envelope, HardState, MutationSet, Node, NodeId, Record, Term};
 
 use crate::bounds::TERM_LIMIT;
 pub use crate::cmd::Cmd;
@@ -24,7 +24,7 @@ pub struct Server {
     /// less often than the server is copied.
     pub durable: Arc<HardState<Cmd>>,
     /// The running node; `None` while crashed.
-    pub node: Option<Node<Cmd>>,
+    pub node: Option<Node<Cmd, MutationSet>>,
     /// Deferred and WAL persistence only: writes not yet durable and the sends queued behind
     /// them, in emission order. A crash loses what it does not keep (see `Persistence`).
     pub pending: PendingQueue,
@@ -150,7 +150,7 @@ pub struct State {
 
 impl State {
     /// The running node of `id`, if it is up.
-    pub fn node(&self, id: NodeId) -> Option<&Node<Cmd>> {
+    pub fn node(&self, id: NodeId) -> Option<&Node<Cmd, MutationSet>> {
         self.servers[id as usize].node.as_ref()
     }
 
@@ -161,7 +161,7 @@ impl State {
 
     /// Puts `node` in place of server `id`'s running node, copying the rest of the server if
     /// another state shares it (but not the node it replaces, as `server_mut` would).
-    pub fn set_node(&mut self, id: NodeId, node: Node<Cmd>) {
+    pub fn set_node(&mut self, id: NodeId, node: Node<Cmd, MutationSet>) {
         let slot = &mut self.servers[id as usize];
         if let Some(server) = Arc::get_mut(slot) {
             server.node = Some(node);

@@ -215,7 +215,7 @@ fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h:
         hash_hard(&server.durable, r, h);
     }
     h.write_u64(node.commit_index() << 32 | node.last_applied());
-    let stale_tally_counts = (node.config().mutations).contains(Mutation::VoteTallyNotReset);
+    let stale_tally_counts = node.rules().contains(Mutation::VoteTallyNotReset);
     match node.role() {
         Role::Follower if stale_tally_counts => h.write_u8(r.mask(node.votes_granted() as u8)),
         Role::Follower => {}

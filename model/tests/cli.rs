@@ -135,10 +135,11 @@ fn a_panicking_core_exits_1_with_the_panic_and_a_trace() {
             text.contains("Counterexample to \"no step panics\""),
             "{strategy}: {text}"
         );
-        // The trace's last step is the stale acknowledgement and says where the core panicked.
+        // The trace's last step is the stale acknowledgement and says where the core panicked:
+        // in the probe's rule (`impl Rules for MutationSet`).
         let step = text
             .lines()
-            .find(|l| l.contains("panicked at impl/src/node.rs:"));
+            .find(|l| l.contains("panicked at impl/src/mutation.rs:"));
         assert!(
             step.is_some_and(|l| l.contains("receives AppendEntriesReply t1 success match 0")),
             "{strategy}: {text}"

@@ -40,7 +40,10 @@ fn assert_replays_to_the_panic(path: &Path<State, Action>) {
     assert!(before.iter().all(|(s, _)| s.panicked.is_none()));
     let panic = last.0.panicked.as_deref().expect("the last step panicked");
     assert!(panic.message.contains("index out of bounds"), "{panic}");
-    assert!(panic.location.starts_with("impl/src/node.rs:"), "{panic}");
+    assert!(
+        panic.location.starts_with("impl/src/mutation.rs:"),
+        "{panic}"
+    );
 
     let model = model();
     assert_eq!(model.init_states(), vec![steps[0].0.clone()]);
@@ -82,5 +85,5 @@ fn the_explorer_shows_the_panicking_step() {
     let steps = path.into_vec();
     let (state, action) = &steps[steps.len() - 2];
     let text = model().format_step(state, action.unwrap()).unwrap();
-    assert!(text.contains("panicked at impl/src/node.rs:"), "{text}");
+    assert!(text.contains("panicked at impl/src/mutation.rs:"), "{text}");
 }

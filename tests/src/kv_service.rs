@@ -151,7 +151,7 @@ impl StateMachines<KvCommand> for KvService {
         }
     }
 
-    fn role_changed(&mut self, server: NodeId, node: &Node<KvCommand>) {
+    fn role_changed(&mut self, server: NodeId, node: &Node<KvCommand, MutationSet>) {
         let mut servers = self.servers.borrow_mut();
         for outcome in servers[server as usize].waiting.settle_unled(node) {
             *outcome.borrow_mut() = Some(Settled::Superseded);

@@ -90,13 +90,13 @@ pub trait StateMachines<C>: std::fmt::Debug {
     fn applied(&mut self, server: NodeId, index: Index, command: &C);
     /// A step changed the role or the term of server `server`, now `node`; told after the
     /// step's effects were carried out (its applies included).
-    fn role_changed(&mut self, server: NodeId, node: &Node<C>);
+    fn role_changed(&mut self, server: NodeId, node: &Node<C, MutationSet>);
 }
 
 /// One server slot: the running instance, if any, and what outlives it.
 #[derive(Debug)]
 struct Server<C> {
-    node: Option<Node<C>>,
+    node: Option<Node<C, MutationSet>>,
     /// What survives a crash: every record the server wrote, synced as it is written.
     store: MemoryStore<C>,
     /// Bumped at each crash: messages and timers of a dead instance carry the old number.
@@ -279,10 +279,12 @@ impl<C: Command> World<C> {
         // reorders and drops single messages, and a pipelined follower takes any gap for a lost
         // batch and is probed again, a schedule the ported 6.5840 tests were not written for
         // (raftd's links are ordered TCP). The model checks flow control (`--window`).
-        let config = Config::new(i, self.servers())
-            .with_mutations(self.mutations)
-            .with_flow(DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES, 0);
-        let node = Node::new(config, hard);
+        let config = Config::new(i, self.servers()).with_flow(
+            DEFAULT_MAX_APPEND_BYTES,
+            DEFAULT_MAX_APPEND_ENTRIES,
+            0,
+        );
+        let node = Node::with_rules(config, self.mutations, hard);
         let (term, log_len) = (node.current_term(), node.log().len() as Index);
         self.servers[s].node = Some(node);
         self.applied.restart(i);
@@ -354,7 +356,7 @@ impl<C: Command> World<C> {
     pub fn offer<E>(
         &mut self,
         i: NodeId,
-        front: impl FnOnce(&mut Node<C>) -> Result<Proposal<C>, E>,
+        front: impl FnOnce(&mut Node<C, MutationSet>) -> Result<Proposal<C>, E>,
     ) -> Option<Result<(Index, Term), E>> {
         let node = self.servers[i as usize].node.as_mut()?;
         let proposal = match front(node) {
@@ -491,7 +493,11 @@ impl<C: Command> World<C> {
 
     /// Runs one event of a running server's core and carries out its effects; traces a change
     /// of role or term and tells the service of it.
-    fn step(&mut self, server: NodeId, event: impl FnOnce(&mut Node<C>) -> Vec<Effect<C>>) {
+    fn step(
+        &mut self,
+        server: NodeId,
+        event: impl FnOnce(&mut Node<C, MutationSet>) -> Vec<Effect<C>>,
+    ) {
         let Some(node) = self.servers[server as usize].node.as_mut() else {
             return;
         };

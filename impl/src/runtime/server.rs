@@ -26,7 +26,6 @@ use crate::codec::FrameKind;
 use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use crate::limits::MAX_CLIENT_PAYLOAD;
 use crate::message::Message;
-use crate::mutation::MutationSet;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::service::{self, PendingRequests, Settled, Submitted};
 use crate::storage::{FileWal, LogStore, WalError, WalOptions, WalWriteError};
@@ -394,7 +393,7 @@ impl Core {
         let servers = usize::from(node.config().servers);
         let mut core = Core {
             node,
-            store: KvStore::new(MutationSet::NONE),
+            store: KvStore::default(),
             pipeline,
             links,
             waiting: PendingRequests::new(),

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use crate::node::Node;
+use crate::rules::Rules;
 use crate::types::{Command, Index, Term};
 
 /// How a request proposed at a server ended there.
@@ -112,7 +113,7 @@ impl<C: PartialEq, W> PendingRequests<C, W> {
 
     /// `server` took a step: every waiter proposed in a term it does not lead now fails, as its
     /// entry may be overwritten by another leader's. Returns their clients.
-    pub fn settle_unled<X: Command>(&mut self, server: &Node<X>) -> Vec<W> {
+    pub fn settle_unled<X: Command, R: Rules>(&mut self, server: &Node<X, R>) -> Vec<W> {
         let leading = server.is_leader().then(|| server.current_term());
         let unled = |w: &Waiter<C, W>| Some(w.term) != leading;
         // Called after every step of a server: a scan, without allocating, when nothing fails.

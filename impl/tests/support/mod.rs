@@ -9,7 +9,7 @@ use raft_impl::codec::{self, FrameKind};
 use raft_impl::storage::{LogStore, MemoryStore};
 use raft_impl::{
     AppendEntries, AppendOutcome, Command, Config, ConflictHint, Effect, Entry, HardState, Index,
-    Message, Mutation, MutationSet, Node, NodeId, Record, Term,
+    Message, Mutation, MutationSet, Node, NodeId, Record, Rules, Term,
 };
 
 /// The command type of the tests: a number, so that logs read as `(term, command)` pairs.
@@ -41,14 +41,19 @@ pub fn node(id: NodeId, servers: u8, hard: HardState<Cmd>) -> Node<Cmd> {
 }
 
 /// Like [`node`], with one deliberate bug switched on.
-pub fn mutated(id: NodeId, servers: u8, bug: Mutation, hard: HardState<Cmd>) -> Node<Cmd> {
-    let config = Config::new(id, servers).with_mutations(MutationSet::NONE.with(bug));
-    Node::new(config, hard)
+pub fn mutated(
+    id: NodeId,
+    servers: u8,
+    bug: Mutation,
+    hard: HardState<Cmd>,
+) -> Node<Cmd, MutationSet> {
+    let bugs = MutationSet::NONE.with(bug);
+    Node::with_rules(Config::new(id, servers), bugs, hard)
 }
 
 /// Times `node` out and feeds it granted votes from its peers until it leads; returns the
 /// effects of all those steps, one step's after another's.
-pub fn elect(node: &mut Node<Cmd>) -> Vec<Effect<Cmd>> {
+pub fn elect<R: Rules>(node: &mut Node<Cmd, R>) -> Vec<Effect<Cmd>> {
     let mut effects = node.election_timeout();
     let term = node.current_term();
     let peers: Vec<NodeId> = node.config().peers().collect();
@@ -171,8 +176,8 @@ pub fn store_of(state: &HardState<Cmd>) -> MemoryStore<Cmd> {
 }
 
 /// `node` after a crash: a new instance built from what `store` synced.
-pub fn restart(node: &Node<Cmd>, store: &MemoryStore<Cmd>) -> Node<Cmd> {
-    Node::new(*node.config(), store.synced_state().clone())
+pub fn restart<R: Rules>(node: &Node<Cmd, R>, store: &MemoryStore<Cmd>) -> Node<Cmd, R> {
+    Node::with_rules(*node.config(), *node.rules(), store.synced_state().clone())
 }
 
 /// `state` as the codec frames it on disk.
