@@ -507,8 +507,23 @@ pub fn property_result(
     path: Option<Path<State, Action>>,
     exhaustive: bool,
 ) -> PropertyResult {
-    let safety = p.expectation.discovery_is_failure();
-    let outcome = match (safety, path.is_some()) {
+    PropertyResult {
+        name: p.name,
+        safety: p.expectation.discovery_is_failure(),
+        outcome: outcome(model, p, path.is_some(), exhaustive),
+        path,
+    }
+}
+
+/// What a search concludes of property `p` from whether it was discovered (violated, or an
+/// example found) and whether the search explored the whole space.
+pub fn outcome(
+    model: &RaftModel,
+    p: &Property<RaftModel>,
+    discovered: bool,
+    exhaustive: bool,
+) -> PropertyOutcome {
+    match (p.expectation.discovery_is_failure(), discovered) {
         (true, true) => PropertyOutcome::Violated,
         (true, false) if exhaustive => PropertyOutcome::Holds,
         (true, false) => PropertyOutcome::NotRefuted,
@@ -517,11 +532,5 @@ pub fn property_result(
             Some(why) => PropertyOutcome::Unreachable(why),
             None => PropertyOutcome::NotReached,
         },
-    };
-    PropertyResult {
-        name: p.name,
-        safety,
-        outcome,
-        path,
     }
 }

@@ -33,9 +33,8 @@ use stateright::{Expectation, Model, Path, Property};
 use thiserror::Error;
 
 use crate::action::Action;
-use crate::check::{PropertyOutcome, PropertyResult, Verdict};
+use crate::check::{self, PropertyOutcome, PropertyResult, Verdict};
 use crate::model::RaftModel;
-use crate::properties;
 use crate::sketch::{self, Sketch};
 use crate::state::State;
 
@@ -869,17 +868,9 @@ fn report(
                     .find_map(|i| Path::from_actions(model, i.clone(), actions))
                     .expect("a counterexample replays: the model is deterministic")
             });
-            let outcome = match (safety, path.is_some(), reached.load(Relaxed)) {
-                (true, true, _) => PropertyOutcome::Violated,
-                (true, false, _) => PropertyOutcome::NotRefuted,
-                (false, _, true) => PropertyOutcome::ExampleFound,
-                (false, _, false) => {
-                    match properties::impossible(p.name, &model.bounds, &model.kv) {
-                        Some(why) => PropertyOutcome::Unreachable(why),
-                        None => PropertyOutcome::NotReached,
-                    }
-                }
-            };
+            // A sometimes-property a walk reached has an example even where no path was kept.
+            let discovered = path.is_some() || (!safety && reached.load(Relaxed));
+            let outcome = check::outcome(model, p, discovered, false);
             PropertyResult {
                 name: p.name,
                 safety,
