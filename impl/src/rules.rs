@@ -6,9 +6,10 @@
 //! [`crate::mutation`] are another implementation, `impl Rules for MutationSet`, kept beside
 //! each bug's name and citation, so that the core holds no bug branch: raftd builds
 //! `Node<KvCommand, Figure2>` only, every call below is to a constant or the paper's rule once
-//! monomorphised, and no code of the bug catalog is compiled into it. The model checker and the
-//! simulator run `Node<C, MutationSet>`, the same core with the same defaults for every rule a
-//! bug does not change.
+//! monomorphised, and no Raft-core bug's code is compiled into it (the KV store's two bugs,
+//! `kv-no-dedup` and `expired-session-applied-as-new`, are still switches of `KvStore`, off in
+//! raftd). The model checker and the simulator run `Node<C, MutationSet>`, the same core with
+//! the same defaults for every rule a bug does not change.
 //!
 //! Most hooks are one decision (is this log up to date, does this reply count, what is the
 //! match now). A bug that changes what a step does next, not just a value, has a hook that

@@ -644,6 +644,10 @@ fn serve_client(
         let answer = answer
             .recv_timeout(REQUEST_TIMEOUT)
             .map_err(|_| ClientConnError::Unsettled { request: described })?;
+        // Answered: the core's part is over. A client that takes its reply slowly is then as
+        // evictable as any other (the write timeout bounds each send, not the whole reply, so
+        // a busy mark held across the write would let a slow reader pin its slot).
+        activity.touch();
         write_frame(&mut out, FrameKind::ClientReply, &answer)?;
         activity.touch();
     })();

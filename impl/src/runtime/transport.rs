@@ -349,12 +349,14 @@ impl Activity {
         self.last.store(self.port.tick(), Ordering::Relaxed);
     }
 
-    /// The connection's request is with the core and its answer not yet written: until the next
-    /// [`Activity::touch`] it counts as more recent than any other connection. Without this, a
-    /// request whose commit is slow (a loaded machine, an election) left its connection the
-    /// least recently active once enough newcomers were admitted meanwhile, and a flood of idle
-    /// connections closed the very client being served. A request is settled or failed within
-    /// the server's request timeout, so no connection stays busy for long.
+    /// The connection's request is with the core: until the next [`Activity::touch`] (made as
+    /// soon as the answer is back, before it is written) it counts as more recent than any
+    /// connection that is not. Without this, a request whose commit is slow (a loaded machine,
+    /// an election) left its connection the least recently active once enough newcomers were
+    /// admitted meanwhile, and a flood of idle connections closed the very client being served.
+    /// The core settles or fails a request within the server's request timeout, so no
+    /// connection stays busy for longer. When every connection is busy, the tie goes to the
+    /// oldest admitted.
     pub(crate) fn busy(&self) {
         self.last.store(u64::MAX, Ordering::Relaxed);
     }
