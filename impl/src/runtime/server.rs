@@ -290,10 +290,10 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let config = Config::new(id, servers as u8)
         .with_pre_vote(pre_vote)
         .with_check_quorum(check_quorum);
-    let mut core = Core::new(Node::new(config, hard), pipeline, links);
+    let mut driver = Driver::new(Node::new(config, hard), pipeline, links);
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
-    core.run(&inbox)
+    driver.run(&inbox)
 }
 
 /// The server's write-ahead log and the state it recovers to; on `bootstrap`, a new empty
@@ -361,10 +361,11 @@ enum Outbound {
     },
 }
 
-/// The core thread's state.
-struct Core {
+/// The state of the thread that drives the core (`Node`): it hands the node events, applies what
+/// it commits to the KV store (`kv`), and sends what it emits through the write-ahead pipeline.
+struct Driver {
     node: Node<KvCommand>,
-    store: KvStore,
+    kv: KvStore,
     pipeline: ToStore,
     links: HashMap<NodeId, PeerLink>,
     /// Requests this incarnation proposed, each with the channel its client waits on.
@@ -387,13 +388,13 @@ struct Core {
     heartbeats: u64,
 }
 
-impl Core {
-    fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Core {
+impl Driver {
+    fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Driver {
         let now = Instant::now();
         let servers = usize::from(node.config().servers);
-        let mut core = Core {
+        let mut driver = Driver {
             node,
-            store: KvStore::default(),
+            kv: KvStore::default(),
             pipeline,
             links,
             waiting: PendingRequests::new(),
@@ -405,8 +406,8 @@ impl Core {
             sent_bytes: vec![0; servers],
             heartbeats: 0,
         };
-        core.reset_election_timer();
-        core
+        driver.reset_election_timer();
+        driver
     }
 
     fn run(&mut self, inbox: &Receiver<Event>) -> Result<Infallible, ServerError> {
@@ -483,7 +484,7 @@ impl Core {
     }
 
     fn submit(&mut self, request: KvRequest, reply: Sender<ClientReply>) {
-        match service::submit(&mut self.node, &self.store, request, wall_clock()) {
+        match service::submit(&mut self.node, &self.kv, request, wall_clock()) {
             Ok(Submitted::Proposed { proposal, command }) => {
                 self.waiting
                     .insert(proposal.index, proposal.term, command, reply);
@@ -520,7 +521,7 @@ impl Core {
                     self.pipeline.hold(Outbound::Send { to, msg })
                 }
                 Effect::Apply { index, command } => {
-                    let answer = self.store.apply(index, &command);
+                    let answer = self.kv.apply(index, &command);
                     for (client, settled) in self.waiting.applied(index, &command, &answer) {
                         self.answer(client, settled);
                     }
@@ -708,7 +709,7 @@ mod tests {
     struct Setup {
         dir: tempfile::TempDir,
         peer: TcpListener,
-        core: Core,
+        driver: Driver,
         /// Where the write-ahead thread wakes the core.
         inbox: Receiver<Event>,
     }
@@ -724,11 +725,11 @@ mod tests {
         let (events, inbox) = mpsc::channel();
         let pipeline = start_writer(0, store, events).unwrap();
         let node = Node::new(Config::new(0, servers), hard);
-        let core = Core::new(node, pipeline, links);
+        let driver = Driver::new(node, pipeline, links);
         Setup {
             dir,
             peer,
-            core,
+            driver,
             inbox,
         }
     }
@@ -737,11 +738,11 @@ mod tests {
         /// Flushes the batch and waits until the write-ahead thread made all of it durable and
         /// the core let out everything it held.
         fn settle(&mut self) {
-            self.core.flush().unwrap();
-            while self.core.pipeline.holds_any() {
+            self.driver.flush().unwrap();
+            while self.driver.pipeline.holds_any() {
                 let event = self.inbox.recv_timeout(Duration::from_secs(10)).unwrap();
                 assert!(matches!(event, Event::Durable));
-                self.core.flush().unwrap();
+                self.driver.flush().unwrap();
             }
         }
 
@@ -754,14 +755,14 @@ mod tests {
     }
 
     /// Server 0 stands for election.
-    fn time_out(core: &mut Core) {
-        let effects = core.node.election_timeout();
-        core.absorb(effects);
+    fn time_out(driver: &mut Driver) {
+        let effects = driver.node.election_timeout();
+        driver.absorb(effects);
     }
 
-    fn client(core: &mut Core, request: KvRequest) -> Receiver<ClientReply> {
+    fn client(driver: &mut Driver, request: KvRequest) -> Receiver<ClientReply> {
         let (reply, answer) = mpsc::channel();
-        core.on_event(Event::Client {
+        driver.on_event(Event::Client {
             request: ClientRequest::Kv(request),
             reply,
         });
@@ -776,13 +777,13 @@ mod tests {
             last_log_index: 0,
             last_log_term: 0,
         };
-        server.core.on_event(Event::Peer {
+        server.driver.on_event(Event::Peer {
             from: 1,
             msg: request,
         });
         // Decided, but neither saved nor sent until the batch is flushed and synced.
         assert_eq!(server.saved(), HardState::default());
-        assert!(server.core.pipeline.holds_any());
+        assert!(server.driver.pipeline.holds_any());
 
         server.settle();
         let saved = server.saved();
@@ -801,13 +802,13 @@ mod tests {
     #[test]
     fn a_client_hears_of_its_applied_request_once_it_is_durable_and_a_retry_applies_once() {
         let mut server = setup(1);
-        time_out(&mut server.core);
-        assert!(server.core.node.is_leader());
+        time_out(&mut server.driver);
+        assert!(server.driver.node.is_leader());
 
         let register = KvRequest::Register {
             nonce: SESSION.nonce,
         };
-        let registered = client(&mut server.core, register);
+        let registered = client(&mut server.driver, register);
         server.settle();
         let id = SESSION.id;
         assert_eq!(
@@ -815,31 +816,31 @@ mod tests {
             Ok(ClientReply::Applied(KvReply::Registered { id }))
         );
 
-        let first = client(&mut server.core, append(SESSION, 1));
+        let first = client(&mut server.driver, append(SESSION, 1));
         assert!(first.try_recv().is_err(), "answered before the flush");
         server.settle();
         assert_eq!(first.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
 
-        let retry = client(&mut server.core, append(SESSION, 1));
+        let retry = client(&mut server.driver, append(SESSION, 1));
         server.settle();
         assert_eq!(retry.try_recv(), Ok(ClientReply::Applied(KvReply::Done)));
-        assert_eq!(server.core.store.get("k"), "1.1");
+        assert_eq!(server.driver.kv.get("k"), "1.1");
         assert_eq!(server.saved().log.len(), 3, "both copies are in the log");
     }
 
     #[test]
     fn a_deposed_leader_answers_its_waiting_clients_not_leader() {
         let mut server = setup(3);
-        let core = &mut server.core;
-        time_out(core);
+        let driver = &mut server.driver;
+        time_out(driver);
         let vote = Message::RequestVoteReply {
             term: 1,
             granted: true,
         };
-        core.on_event(Event::Peer { from: 1, msg: vote });
-        assert!(core.node.is_leader());
+        driver.on_event(Event::Peer { from: 1, msg: vote });
+        assert!(driver.node.is_leader());
 
-        let waiting = client(core, append(SESSION, 1));
+        let waiting = client(driver, append(SESSION, 1));
         server.settle();
         assert!(waiting.try_recv().is_err(), "not committed: no answer yet");
         let heartbeat = Message::AppendEntries(crate::message::AppendEntries {
@@ -849,7 +850,7 @@ mod tests {
             entries: Vec::new(),
             leader_commit: 0,
         });
-        server.core.on_event(Event::Peer {
+        server.driver.on_event(Event::Peer {
             from: 2,
             msg: heartbeat,
         });
