@@ -617,6 +617,49 @@ impl Model for RaftModel {
             // A panicked step is the end of its path: what follows would be made up.
             return;
         }
+        // In the order they always had: the search order follows it, and with symmetry a
+        // count may depend on the order (the representative is not a canonical form).
+        self.network_actions(state, actions);
+        self.server_actions(state, actions);
+        self.client_actions(state, actions);
+        self.crash_actions(state, actions);
+    }
+
+    /// Runs the step through [`panics::catch`]: a step that panics (in the core, the service
+    /// or this model) ends in `last` marked with the panic, a violation of "no step panics".
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        panics::catch(|| self.successor(last, action)).unwrap_or_else(|p| Some(last.with_panic(p)))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut all = properties::all();
+        if self.kv.enabled() {
+            all.extend(properties::kv());
+        }
+        if self.bounds.pre_vote {
+            all.extend(properties::pre_vote());
+        }
+        all
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        render::action(action)
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let next = self.next_state(last, action)?;
+        Some(format!("{}\n\n{next:?}", render::step(last, action, &next)))
+    }
+
+    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
+        Some(diagram::svg(&path.into_vec(), None))
+    }
+}
+
+impl RaftModel {
+    /// The network's steps: each deliverable message delivered (with each choice of the sends
+    /// its step loses), dropped, or duplicated.
+    fn network_actions(&self, state: &State, actions: &mut Vec<Action>) {
         let b = &self.bounds;
         let net = &state.network;
         let endpoints = |slot: usize| (slot as u8, net[slot].from, net[slot].to);
@@ -652,6 +695,17 @@ impl Model for RaftModel {
                 actions.push(Action::Duplicate { slot, from, to });
             }
         }
+    }
+
+    /// Each server's own steps: a restart if it is down; a leader's AppendEntries and
+    /// proposals, anyone else's election timeout; a flush of its pending writes; the timing
+    /// events of `--check-quorum`.
+    fn server_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        let net = &state.network;
+        let most = usize::from(b.servers) - 1;
+        let room = |removed: usize| self.room(state, removed);
+        let mut choices = Vec::new();
         for (id, server) in (0..b.servers).zip(&state.servers) {
             let Some(node) = &server.node else {
                 actions.push(Action::Restart(id));
@@ -713,6 +767,11 @@ impl Model for RaftModel {
                 actions.push(Action::CheckQuorum(id));
             }
         }
+    }
+
+    /// The KV clients' steps: a request sent to a server, a client's timeout, log time passing.
+    fn client_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
         if let Some(clients) = &state.clients {
             for (client, slot) in (0..).zip(&clients.slots) {
                 match slot.status {
@@ -732,6 +791,11 @@ impl Model for RaftModel {
                 actions.push(Action::Expire);
             }
         }
+    }
+
+    /// Crash events: each running server alone, or every running server at once.
+    fn crash_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
         if state.crashes < b.max_crashes {
             let up = (0..b.servers)
                 .filter(|id| state.node(*id).is_some())
@@ -747,38 +811,6 @@ impl Model for RaftModel {
         }
     }
 
-    /// Runs the step through [`panics::catch`]: a step that panics (in the core, the service
-    /// or this model) ends in `last` marked with the panic, a violation of "no step panics".
-    fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        panics::catch(|| self.successor(last, action)).unwrap_or_else(|p| Some(last.with_panic(p)))
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        let mut all = properties::all();
-        if self.kv.enabled() {
-            all.extend(properties::kv());
-        }
-        if self.bounds.pre_vote {
-            all.extend(properties::pre_vote());
-        }
-        all
-    }
-
-    fn format_action(&self, action: &Action) -> String {
-        render::action(action)
-    }
-
-    fn format_step(&self, last: &State, action: Action) -> Option<String> {
-        let next = self.next_state(last, action)?;
-        Some(format!("{}\n\n{next:?}", render::step(last, action, &next)))
-    }
-
-    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        Some(diagram::svg(&path.into_vec(), None))
-    }
-}
-
-impl RaftModel {
     /// The state `action` leads to from `last`, if it is enabled there.
     fn successor(&self, last: &State, action: Action) -> Option<State> {
         match action {
@@ -788,22 +820,7 @@ impl RaftModel {
                 state.network.remove(slot as usize);
                 Some(state)
             }
-            Action::Duplicate { slot, .. } => {
-                // A copy that does not fit is not made. On a lossy network that loses nothing
-                // (dropping another message first, then duplicating, reaches every state that
-                // could follow); on a lossless one the step is removed by the bound and
-                // counted, as `fit` counts a step whose sends do not fit.
-                if last.in_flight() >= self.bounds.max_in_flight {
-                    if !self.bounds.network.lossy {
-                        self.removed_by_bound.fetch_add(1, Relaxed);
-                    }
-                    return None;
-                }
-                let mut state = last.clone();
-                network::duplicate(&mut state.network, slot as usize);
-                state.duplicates += 1;
-                Some(state)
-            }
+            Action::Duplicate { slot, .. } => self.duplicate(last, slot as usize),
             Action::Timeout { id, lost } => self.step(
                 last,
                 id,
@@ -832,25 +849,7 @@ impl RaftModel {
                 })
             }
             Action::Flush(id) => self.flush(last, id),
-            Action::Crash { mask, kept } => {
-                let mut state = last.clone();
-                state.crashes += 1;
-                for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
-                    let server = state.server_mut(id);
-                    server.node = None;
-                    let kept = server.pending.crash(kept[id as usize].into());
-                    make_durable(server, kept.into_iter().flatten());
-                    server.kv = None;
-                    self.lose_requests(&mut state, id);
-                    if self.bounds.network.lossy {
-                        // Downtime adds nothing a lossy network cannot already do: the messages
-                        // the server would miss may be dropped and it may simply not be
-                        // scheduled. Restarting in the same step keeps those states out.
-                        self.restart(&mut state, id);
-                    }
-                }
-                Some(state)
-            }
+            Action::Crash { mask, kept } => Some(self.crash(last, mask, kept)),
             Action::Restart(id) => {
                 let mut state = last.clone();
                 self.restart(&mut state, id);
@@ -868,27 +867,7 @@ impl RaftModel {
                     Some(Vec::new())
                 },
             ),
-            // See `reduce_timing`. A single check that changes nothing (the reset of a record
-            // that held only the leader itself and a majority: a lone leader's) is no step.
-            Action::CheckQuorum(id) => {
-                let before = last.node(id)?;
-                // (Not offered to a lone leader, which is its own majority.)
-                let reduce = self.reduce_timing;
-                self.step(
-                    last,
-                    id,
-                    0,
-                    0,
-                    |_| {},
-                    |node| {
-                        node.check_quorum();
-                        if reduce {
-                            node.check_quorum();
-                        }
-                        (node != before).then(Vec::new)
-                    },
-                )
-            }
+            Action::CheckQuorum(id) => self.check_quorum(last, id),
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);
@@ -902,5 +881,68 @@ impl RaftModel {
                 Some(state)
             }
         }
+    }
+
+    /// A copy of the message in `slot` joins the network.
+    fn duplicate(&self, last: &State, slot: usize) -> Option<State> {
+        // A copy that does not fit is not made. On a lossy network that loses nothing
+        // (dropping another message first, then duplicating, reaches every state that
+        // could follow); on a lossless one the step is removed by the bound and
+        // counted, as `fit` counts a step whose sends do not fit.
+        if last.in_flight() >= self.bounds.max_in_flight {
+            if !self.bounds.network.lossy {
+                self.removed_by_bound.fetch_add(1, Relaxed);
+            }
+            return None;
+        }
+        let mut state = last.clone();
+        network::duplicate(&mut state.network, slot);
+        state.duplicates += 1;
+        Some(state)
+    }
+
+    /// Crash event: the servers of `mask` stop; each keeps the prefix `kept` of its pending
+    /// writes.
+    fn crash(&self, last: &State, mask: u8, kept: Kept) -> State {
+        let mut state = last.clone();
+        state.crashes += 1;
+        for id in (0..self.bounds.servers).filter(|id| mask & (1 << id) != 0) {
+            let server = state.server_mut(id);
+            server.node = None;
+            let kept = server.pending.crash(kept[id as usize].into());
+            make_durable(server, kept.into_iter().flatten());
+            server.kv = None;
+            self.lose_requests(&mut state, id);
+            if self.bounds.network.lossy {
+                // Downtime adds nothing a lossy network cannot already do: the messages
+                // the server would miss may be dropped and it may simply not be
+                // scheduled. Restarting in the same step keeps those states out.
+                self.restart(&mut state, id);
+            }
+        }
+        state
+    }
+
+    /// `--check-quorum`: a leader's check-quorum interval ends (see `reduce_timing`). A single
+    /// check that changes nothing (the reset of a record that held only the leader itself and a
+    /// majority: a lone leader's) is no step.
+    fn check_quorum(&self, last: &State, id: NodeId) -> Option<State> {
+        let before = last.node(id)?;
+        // (Not offered to a lone leader, which is its own majority.)
+        let reduce = self.reduce_timing;
+        self.step(
+            last,
+            id,
+            0,
+            0,
+            |_| {},
+            |node| {
+                node.check_quorum();
+                if reduce {
+                    node.check_quorum();
+                }
+                (node != before).then(Vec::new)
+            },
+        )
     }
 }
