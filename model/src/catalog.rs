@@ -67,48 +67,73 @@ impl Bug {
     }
 }
 
+/// One command-line flag: its name without the leading dashes, and its value if it takes one.
+pub type Flag = (&'static str, Option<String>);
+
 /// The bounds as `raftcheck check` flags, every bound spelled out so the command does not
-/// depend on the CLI's defaults.
-pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
-    let mut s = format!(
-        "--servers {} --max-term {} --max-log {} --proposals {} --max-crashes {} --max-in-flight {}",
-        b.servers, b.max_term, b.max_log, b.proposals, b.max_crashes, b.max_in_flight
-    );
-    if let Some(n) = b.max_batch {
-        let _ = write!(s, " --max-batch {n}");
+/// depend on the CLI's defaults. Also what an Explorer link carries (`crate::link`), so that
+/// the two cannot name the bounds differently.
+pub fn flag_list(b: &Bounds, kv: &KvBounds) -> Vec<Flag> {
+    let n = |v: &dyn std::fmt::Display| Some(v.to_string());
+    let mut f: Vec<Flag> = vec![
+        ("servers", n(&b.servers)),
+        ("max-term", n(&b.max_term)),
+        ("max-log", n(&b.max_log)),
+        ("proposals", n(&b.proposals)),
+        ("max-crashes", n(&b.max_crashes)),
+        ("max-in-flight", n(&b.max_in_flight)),
+    ];
+    if let Some(batch) = b.max_batch {
+        f.push(("max-batch", n(&batch)));
     }
     if b.window > 0 {
-        let _ = write!(s, " --window {}", b.window);
+        f.push(("window", n(&b.window)));
     }
     if b.network.ordered {
-        s.push_str(" --ordered");
+        f.push(("ordered", None));
     }
     if !b.network.lossy {
-        s.push_str(" --lossless");
+        f.push(("lossless", None));
     }
     if b.network.duplicating {
-        let _ = write!(s, " --duplicates {}", b.max_duplicates);
+        f.push(("duplicates", n(&b.max_duplicates)));
     }
     if b.persistence != Persistence::Atomic {
-        let _ = write!(s, " --storage {}", b.persistence.name());
+        f.push(("storage", n(&b.persistence.name())));
     }
     if b.pre_vote {
-        s.push_str(" --prevote");
+        f.push(("prevote", None));
     }
     if b.check_quorum {
-        s.push_str(" --check-quorum");
+        f.push(("check-quorum", None));
     }
     if kv.enabled() {
-        let _ = write!(
-            s,
-            " --kv-clients {} --kv-timeouts {}",
-            kv.clients, kv.timeouts
-        );
+        f.push(("kv-clients", n(&kv.clients)));
+        f.push(("kv-timeouts", n(&kv.timeouts)));
         if kv.expiries > 0 {
-            let _ = write!(s, " --kv-expiries {}", kv.expiries);
+            f.push(("kv-expiries", n(&kv.expiries)));
+        }
+    }
+    f
+}
+
+/// Flags as a command line spells them: `--name value`, separated by spaces.
+pub fn command_line<'a>(flags: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let mut s = String::new();
+    for (name, value) in flags {
+        let sep = if s.is_empty() { "" } else { " " };
+        let _ = write!(s, "{sep}--{name}");
+        if let Some(v) = value {
+            let _ = write!(s, " {v}");
         }
     }
     s
+}
+
+/// The bounds as `raftcheck check` flags ([`flag_list`]) on one line.
+pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
+    let flags = flag_list(b, kv);
+    command_line(flags.iter().map(|(n, v)| (*n, v.as_deref())))
 }
 
 /// The core's bugs need no KV clients.

@@ -28,14 +28,15 @@ use raft_model::catalog::Bug;
 use raft_model::check::{self, CheckOptions, CheckReport, Strategy, Until};
 use raft_model::distributed::{self, ClusterArgs};
 use raft_model::json::{self, BugDoc, BugsDocument, CheckDocument, LincheckDocument, Search};
+use raft_model::link::{self, Link};
 use raft_model::shards::{self, MergeError, SwarmDocument};
 use raft_model::swarm::{self, Budget, Kind, Limits, Shard, SwarmOptions, SwarmReport};
-use raft_model::{catalog, probes, scope, sketch};
+use raft_model::{catalog, explorer, probes, scope, sketch};
 use raft_model::{
     html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, Preset, RaftModel,
     State,
 };
-use stateright::{Model, Path};
+use stateright::Path;
 
 #[derive(Parser)]
 #[command(
@@ -534,7 +535,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
             }
         },
     };
-    let explore = explore_command_line(&model, &args.explorer_addr);
+    let explore = link::explore_command(&model, &args.explorer_addr);
     let url = |path: &Path<State, Action>| explorer_url(&model, path, &args.explorer_addr);
     if let Some(out) = &args.html {
         if let Err(e) = write_page(out, &model, &report) {
@@ -589,24 +590,10 @@ fn write_page(out: &FilePath, model: &RaftModel, report: &CheckReport) -> std::i
     std::fs::write(out, html::page(model, &describe(model), report))
 }
 
-/// The Explorer URL that opens `path` step by step, when `raftcheck explore` with the same
-/// flags serves on `addr`. Stateright's Explorer names a path by the position of each action in
-/// the list of the state before it, which depends on every bound: the same URL under other
-/// flags is another run, so the URL is always printed with [`explore_command_line`].
+/// The Explorer URL that opens `path` when `raftcheck explore` with the same flags serves on
+/// `addr`, and only then (`raft_model::link`).
 fn explorer_url(model: &RaftModel, path: &Path<State, Action>, addr: &str) -> String {
-    format!("http://{addr}/#/steps/{}", path.encode(model))
-}
-
-/// The `raftcheck explore` command that serves `model` on `addr`, every bound and bug spelled
-/// out, so that it does not depend on a preset or on the CLI's defaults.
-fn explore_command_line(model: &RaftModel, addr: &str) -> String {
-    let bugs: String = (model.bounds.mutations.iter())
-        .map(|m| format!(" --bug {}", m.name()))
-        .collect();
-    format!(
-        "raftcheck explore --addr {addr} {}{bugs}",
-        catalog::flags(&model.bounds, &model.kv)
-    )
+    Link::of(model, path).url(addr)
 }
 
 fn print_report(report: &CheckReport) {
@@ -662,16 +649,27 @@ fn explore_command(args: &ExploreArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Fail here with a clear message rather than inside the Explorer, which panics.
-    if let Err(e) = std::net::TcpListener::bind(addr) {
-        eprintln!("error: cannot listen on {addr}: {e}");
-        return ExitCode::from(2);
-    }
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return ExitCode::from(2);
+        }
+    };
     println!("raftcheck explore on http://{addr}");
     println!("{}", describe(&model));
-    // Blocks for as long as the Explorer serves.
-    let _checker = model.checker().threads(1).serve(addr);
-    ExitCode::SUCCESS
+    println!(
+        "  served as        {}",
+        link::explore_command(&model, &args.addr)
+    );
+    // Returns only if the Explorer cannot start.
+    match explorer::serve(model, listener) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -781,16 +779,13 @@ fn swarm_command(args: &SwarmArgs) -> ExitCode {
         }
     }
     let report = swarm::run(&model, &options);
-    let explore = explore_command_line(&model, &args.explorer_addr);
+    let explore = link::explore_command(&model, &args.explorer_addr);
     let url = |path: &Path<State, Action>| explorer_url(&model, path, &args.explorer_addr);
     let symmetry = if model.symmetry { "" } else { " --no-symmetry" };
-    let bugs: String = (model.bounds.mutations.iter())
-        .map(|m| format!(" --bug {}", m.name()))
-        .collect();
+    let flags = link::config_text(&model);
     let replay = |number: u64| {
         format!(
-            "raftcheck swarm {}{bugs}{symmetry} --seed {} --max-depth {} --visited-cap {} --search {number}",
-            catalog::flags(&model.bounds, &model.kv),
+            "raftcheck swarm {flags}{symmetry} --seed {} --max-depth {} --visited-cap {} --search {number}",
             args.seed,
             args.max_depth,
             args.visited_cap
