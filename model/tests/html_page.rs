@@ -11,11 +11,11 @@
 //! feature.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use raft_impl::Mutation;
 use raft_model::catalog;
 
+mod browser;
 mod run_cli;
 
 use run_cli::{raftcheck, stderr, stdout, SMALL};
@@ -28,27 +28,8 @@ fn scratch(name: &str) -> PathBuf {
 /// The page's DOM after its script ran, and the browser's log (console messages included).
 fn render(page: &Path, name: &str) -> (String, String) {
     let profile = scratch(&format!("{name}-profile"));
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--window-size=1400,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run chromium ({e}): these tests render the page in headless Chromium; \
-                 install it with `apt-get update && apt-get install -y chromium` (`bash .ci/test` \
-                 does)"
-            )
-        });
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "chromium failed: {log}");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+    let url = format!("file://{}", page.display());
+    browser::chromium(&url, &profile, &["--dump-dom"])
 }
 
 /// Checks that the page at `page` loaded without a script error and shows `steps` steps.
