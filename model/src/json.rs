@@ -134,7 +134,9 @@ pub struct Counterexample {
     pub steps: Vec<Step>,
     pub final_state: String,
     /// Opens the same path in the Explorer served by `explorer_command`, and only there: the
-    /// URL names each step by its position among the actions of the state before it.
+    /// URL names each step by its position among the actions of the state before it, and
+    /// carries the flags and the last state's fingerprint, by which any other Explorer refuses
+    /// it (`crate::link`).
     pub explorer_url: String,
     pub explorer_command: String,
 }
