@@ -100,7 +100,10 @@ fn a_violation_exits_1_with_a_trace_and_an_explorer_url() {
     assert!(text.contains("crash"), "{text}");
     assert!(text.contains("RequestVoteReply t1 granted"), "{text}");
     // The URL carries the flags, so that an Explorer under other flags refuses it.
-    assert!(text.contains("http://127.0.0.1:3000/path?servers=3&"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:3000/path?servers=3&"),
+        "{text}"
+    );
     assert!(text.contains("&bug=vote-not-persisted&steps=0/"), "{text}");
 }
 
