@@ -130,7 +130,7 @@ pub fn config_text(model: &RaftModel) -> String {
 
 /// The fingerprint a link records for `state`: its hash as a model without symmetry reduction
 /// (the Explorer's) computes it, whichever model reached it.
-pub fn fingerprint(state: &State) -> u64 {
+fn fingerprint(state: &State) -> u64 {
     let mut state = state.clone();
     state.symmetric = false;
     sketch::fingerprint(&state)
