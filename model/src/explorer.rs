@@ -190,7 +190,7 @@ fn page(code: u16, title: &str, body: &str) -> Response<std::io::Cursor<Vec<u8>>
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>raftcheck explore: \
          {title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:60em;\
          margin:2em auto;padding:0 1em;color:#222}}h1{{color:#a40000;font-size:1.5em}}\
-         pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap;word-break:break-all}}\
+         pre{{background:#f4f4f4;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;\
          text-align:left}}td:first-child{{font-family:monospace}}</style></head><body>\
          <h1>{title}</h1>{body}</body></html>"
