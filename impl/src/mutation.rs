@@ -16,6 +16,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::kv::KvRules;
 use crate::message::Message;
 use crate::rules::{merge_entries, Figure2, Rules};
 use crate::types::{Entry, Index, NodeId, Term};
@@ -265,6 +266,21 @@ impl MutationSet {
 impl FromIterator<Mutation> for MutationSet {
     fn from_iter<I: IntoIterator<Item = Mutation>>(iter: I) -> Self {
         iter.into_iter().fold(MutationSet::NONE, MutationSet::with)
+    }
+}
+
+/// The KV store with these bugs switched on: the session rules (the defaults of [`KvRules`])
+/// wherever neither of its two bugs applies.
+impl KvRules for MutationSet {
+    fn deduplicates(&self) -> bool {
+        // `kv-no-dedup`: a retried write is applied again, as a new one.
+        !self.contains(Mutation::KvNoDedup)
+    }
+
+    fn expired_session_is_new(&self) -> bool {
+        // The `expired-session-applied-as-new` probe: the store takes the write for the first
+        // of a new session.
+        self.contains(Mutation::ExpiredSessionAppliedAsNew)
     }
 }
 

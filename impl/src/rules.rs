@@ -6,9 +6,9 @@
 //! [`crate::mutation`] are another implementation, `impl Rules for MutationSet`, kept beside
 //! each bug's name and citation, so that the core holds no bug branch: raftd builds
 //! `Node<KvCommand, Figure2>` only, every call below is to a constant or the paper's rule once
-//! monomorphised, and no Raft-core bug's code is compiled into it (the KV store's two bugs,
-//! `kv-no-dedup` and `expired-session-applied-as-new`, are still switches of `KvStore`, off in
-//! raftd). The model checker and the simulator run `Node<C, MutationSet>`, the same core with
+//! monomorphised, and no bug's code is compiled into it (the KV store's two bugs are
+//! [`crate::kv::KvRules`] in the same way, and raftd's store is `KvStore<ExactlyOnce>`). The
+//! model checker and the simulator run `Node<C, MutationSet>`, the same core with
 //! the same defaults for every rule a bug does not change.
 //!
 //! Most hooks are one decision (is this log up to date, does this reply count, what is the

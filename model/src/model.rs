@@ -100,13 +100,13 @@ impl RaftModel {
     }
 
     /// A fresh, empty store for a starting server when there are KV clients.
-    fn store(&self) -> Option<KvStore> {
+    fn store(&self) -> Option<KvStore<MutationSet>> {
         self.kv.enabled().then(|| {
             let rules = SessionRules {
                 timeout: self.session_timeout,
                 ..kv::RULES
             };
-            KvStore::new(self.bounds.mutations).with_rules(rules)
+            KvStore::with_rules(self.bounds.mutations).with_sessions(rules)
         })
     }
 
