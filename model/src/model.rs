@@ -523,9 +523,16 @@ impl RaftModel {
         }
     }
 
-    /// Starts crashed server `id` again from its durable state.
+    /// Starts crashed server `id` again from its durable state, after the check raftd makes of
+    /// a recovered state ([`HardState::check`]). raftd refuses to start from a state no server
+    /// of its cluster could have written; in the model that is a step that panics, so a core
+    /// (or a bug of it) that leaves such a state on disk is reported with the path to it,
+    /// never restarted from it as if it were plausible.
     fn restart(&self, state: &mut State, id: NodeId) {
         let hard: HardState<Cmd> = HardState::clone(&state.servers[id as usize].durable);
+        if let Err(reason) = hard.check(usize::from(self.bounds.servers)) {
+            panic!("server {id} recovered a state no server of the cluster could write: {reason}");
+        }
         if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
