@@ -818,8 +818,29 @@ impl RaftModel {
         }
     }
 
-    /// The state `action` leads to from `last`, if it is enabled there.
+    /// The state `action` leads to from `last`, if it is enabled there: by concern, as
+    /// [`Model::actions`] offers them.
     fn successor(&self, last: &State, action: Action) -> Option<State> {
+        match action {
+            Action::Deliver { .. } | Action::Drop { .. } | Action::Duplicate { .. } => {
+                self.network_successor(last, action)
+            }
+            Action::Crash { mask, kept } => Some(self.crash(last, mask, kept)),
+            Action::Request { .. } | Action::ClientTimeout(_) | Action::Expire => {
+                self.client_successor(last, action)
+            }
+            Action::Restart(_)
+            | Action::Timeout { .. }
+            | Action::Replicate { .. }
+            | Action::Propose(_)
+            | Action::Flush(_)
+            | Action::ContactExpires(_)
+            | Action::CheckQuorum(_) => self.server_successor(last, action),
+        }
+    }
+
+    /// A network step: a message delivered, dropped or duplicated.
+    fn network_successor(&self, last: &State, action: Action) -> Option<State> {
         match action {
             Action::Deliver { slot, lost, .. } => self.deliver(last, slot as usize, lost),
             Action::Drop { slot, .. } => {
@@ -828,25 +849,29 @@ impl RaftModel {
                 Some(state)
             }
             Action::Duplicate { slot, .. } => self.duplicate(last, slot as usize),
-            Action::Timeout { id, lost } => self.step(
-                last,
-                id,
-                0,
-                lost,
-                |_| {},
-                |node| Some(node.election_timeout()),
-            ),
+            _ => unreachable!("{action:?} is routed by `successor`"),
+        }
+    }
+
+    /// A server's own step: a restart, an election timeout, a leader's AppendEntries or
+    /// proposal, a flush, a timing event of `--check-quorum`.
+    fn server_successor(&self, last: &State, action: Action) -> Option<State> {
+        let unchanged = |_: &mut State| {};
+        match action {
+            Action::Restart(id) => {
+                let mut state = last.clone();
+                self.restart(&mut state, id);
+                Some(state)
+            }
+            Action::Timeout { id, lost } => self.step(last, id, 0, lost, unchanged, |node| {
+                Some(node.election_timeout())
+            }),
             // A Replicate whose one message is lost changes nothing: no step.
             Action::Replicate { leader, peer, most } => {
                 let most = if most == 0 { usize::MAX } else { most.into() };
-                self.step(
-                    last,
-                    leader,
-                    0,
-                    0,
-                    |_| {},
-                    |node| Some(node.replicate_to_at_most(peer, most)),
-                )
+                self.step(last, leader, 0, 0, unchanged, |node| {
+                    Some(node.replicate_to_at_most(peer, most))
+                })
             }
             Action::Propose(id) => {
                 let proposals = last.proposals + 1;
@@ -856,25 +881,19 @@ impl RaftModel {
                 })
             }
             Action::Flush(id) => self.flush(last, id),
-            Action::Crash { mask, kept } => Some(self.crash(last, mask, kept)),
-            Action::Restart(id) => {
-                let mut state = last.clone();
-                self.restart(&mut state, id);
-                Some(state)
-            }
-            Action::Request { client, server } => self.request(last, client, server),
-            Action::ContactExpires(id) => self.step(
-                last,
-                id,
-                0,
-                0,
-                |_| {},
-                |node| {
-                    node.leader_contact_expired();
-                    Some(Vec::new())
-                },
-            ),
+            Action::ContactExpires(id) => self.step(last, id, 0, 0, unchanged, |node| {
+                node.leader_contact_expired();
+                Some(Vec::new())
+            }),
             Action::CheckQuorum(id) => self.check_quorum(last, id),
+            _ => unreachable!("{action:?} is routed by `successor`"),
+        }
+    }
+
+    /// A KV client's step: a request sent, a timeout, log time passing.
+    fn client_successor(&self, last: &State, action: Action) -> Option<State> {
+        match action {
+            Action::Request { client, server } => self.request(last, client, server),
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);
@@ -887,6 +906,7 @@ impl RaftModel {
                 Arc::make_mut(state.clients.as_mut()?).clock += 1;
                 Some(state)
             }
+            _ => unreachable!("{action:?} is routed by `successor`"),
         }
     }
 
