@@ -19,6 +19,7 @@ use std::str::FromStr;
 use crate::kv::KvRules;
 use crate::message::Message;
 use crate::rules::{merge_entries, Figure2, Rules};
+use crate::server_set::ServerSet;
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// One known real-world Raft bug. See `../shared/BUGS.md` for where each was seen.
@@ -314,7 +315,7 @@ impl Rules for MutationSet {
                 && matches!(msg, Message::AppendEntries(_)))
     }
 
-    fn kept_votes(&self, previous: u32) -> u32 {
+    fn kept_votes(&self, previous: ServerSet) -> ServerSet {
         // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
         if self.contains(Mutation::VoteTallyNotReset) {
             previous

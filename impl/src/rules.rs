@@ -23,6 +23,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::message::Message;
+use crate::server_set::ServerSet;
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// The decisions of Figure 2 a deliberate bug can change. Every default is the paper's rule;
@@ -40,8 +41,8 @@ pub trait Rules: Copy + Debug + Eq + Hash {
 
     /// The grants a new candidate keeps from its previous election (§5.2: none, a tally is
     /// per term).
-    fn kept_votes(&self, _previous: u32) -> u32 {
-        0
+    fn kept_votes(&self, _previous: ServerSet) -> ServerSet {
+        ServerSet::EMPTY
     }
 
     /// Whether a server that cast `voted_for` in a term may vote for `candidate` in it (§5.2:
