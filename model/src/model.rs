@@ -746,10 +746,10 @@ impl RaftModel {
                 // term. A second round asks the same question (same term, same log: a
                 // pre-candidate's log cannot change without it becoming a follower) of voters
                 // that may since have changed; it is left out because pre-campaigns, unlike
-                // elections, take no term, so nothing else bounds them (before it, and before
+                // elections, take no term, so nothing else bounds them (without it, and without
                 // the quorum-check reduction of `reduce_timing`, `--prevote --check-quorum` on
-                // the default bounds with one entry passed 14.2 M states at depth 513 without
-                // ending in 300 s). A server that follows again, or takes a newer term, may
+                // the default bounds with one entry did not end: the README's `--prevote` row
+                // has the figures). A server that follows again, or takes a newer term, may
                 // time out again.
                 self.loss_choices(id, most, room(0), &mut choices);
                 for &lost in &choices {
