@@ -23,12 +23,13 @@
 //!   applied within the last timeout).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::limits::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::mutation::{Mutation, MutationSet};
 use crate::types::Index;
 
 #[cfg(feature = "lincheck")]
@@ -232,6 +233,34 @@ impl SessionRules {
     };
 }
 
+/// The decisions of the session rules (§6.3) that a deliberate bug changes. Every default is
+/// the correct rule, and [`ExactlyOnce`], a zero-sized type that overrides none of them, is the
+/// rules a real server runs (`KvStore` means `KvStore<ExactlyOnce>`), so that raftd's store holds
+/// no bug branch. The KV bugs of [`crate::mutation`] are `impl KvRules for MutationSet`, beside
+/// their names and citations, as the core's are [`crate::rules::Rules`].
+pub trait KvRules: Copy + Debug + Eq + Hash {
+    /// Whether a write is checked against its session's latest before it is applied: a retry
+    /// of the latest gets its recorded outcome, an older or reused number is refused (§6.3:
+    /// always; that check is what makes a retried write take effect once).
+    fn deduplicates(&self) -> bool {
+        true
+    }
+
+    /// Whether a write of an unknown or expired session is taken as the first write of a new
+    /// session (never: its client cannot know whether an earlier attempt was applied before
+    /// the session expired, so it is refused as [`KvError::SessionExpired`]).
+    fn expired_session_is_new(&self) -> bool {
+        false
+    }
+}
+
+/// The session rules of the dissertation (§6.3), as a real server runs them: every default of
+/// [`KvRules`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExactlyOnce;
+
+impl KvRules for ExactlyOnce {}
+
 /// What the store remembers of one session.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SessionState {
@@ -247,9 +276,10 @@ struct SessionState {
     active: LogTime,
 }
 
-/// The store, its sessions and its clock.
+/// The store, its sessions and its clock, following `R`: the correct session rules unless a
+/// checker switches deliberate bugs on (see [`KvRules`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct KvStore {
+pub struct KvStore<R: KvRules = ExactlyOnce> {
     data: BTreeMap<String, String>,
     sessions: BTreeMap<ClientId, SessionState>,
     /// The same sessions by (last activity, id), oldest first, to expire them without a scan.
@@ -259,18 +289,26 @@ pub struct KvStore {
     /// The window of log time registrations are being counted in, and how many it has had.
     window: LogTime,
     registered: u32,
-    rules: SessionRules,
-    mutations: MutationSet,
+    limits: SessionRules,
+    rules: R,
 }
 
 impl Default for KvStore {
     fn default() -> Self {
-        KvStore::new(MutationSet::NONE)
+        KvStore::new()
     }
 }
 
 impl KvStore {
-    pub fn new(mutations: MutationSet) -> KvStore {
+    /// An empty store with the default [`SessionRules`].
+    pub fn new() -> KvStore {
+        KvStore::with_rules(ExactlyOnce)
+    }
+}
+
+impl<R: KvRules> KvStore<R> {
+    /// [`KvStore::new`] following `rules` (deliberate bugs, for the checkers).
+    pub fn with_rules(rules: R) -> KvStore<R> {
         KvStore {
             data: BTreeMap::new(),
             sessions: BTreeMap::new(),
@@ -278,16 +316,16 @@ impl KvStore {
             clock: 0,
             window: 0,
             registered: 0,
-            rules: SessionRules::DEFAULT,
-            mutations,
+            limits: SessionRules::DEFAULT,
+            rules,
         }
     }
 
     /// The store under other session rules (a window of at least 1).
-    pub fn with_rules(self, rules: SessionRules) -> KvStore {
-        let window = rules.window.max(1);
+    pub fn with_sessions(self, limits: SessionRules) -> KvStore<R> {
+        let window = limits.window.max(1);
         KvStore {
-            rules: SessionRules { window, ..rules },
+            limits: SessionRules { window, ..limits },
             ..self
         }
     }
@@ -318,7 +356,7 @@ impl KvStore {
     fn advance_clock(&mut self, time: LogTime) {
         self.clock = self.clock.max(time);
         while let Some(&(active, id)) = self.by_age.first() {
-            if active.saturating_add(self.rules.timeout) >= self.clock {
+            if active.saturating_add(self.limits.timeout) >= self.clock {
                 break;
             }
             self.by_age.pop_first();
@@ -327,15 +365,15 @@ impl KvStore {
     }
 
     fn register(&mut self, index: Index, nonce: u64) -> KvOutcome {
-        let window = self.clock / self.rules.window;
+        let window = self.clock / self.limits.window;
         if window != self.window {
             self.window = window;
             self.registered = 0;
         }
-        if self.registered >= self.rules.registrations {
+        if self.registered >= self.limits.registrations {
             return Err(KvError::TooManyRegistrations {
-                limit: self.rules.registrations,
-                window: self.rules.window,
+                limit: self.limits.registrations,
+                window: self.limits.window,
             });
         }
         self.registered += 1;
@@ -365,19 +403,15 @@ impl KvStore {
             .get(&client)
             .filter(|s| s.nonce == session.nonce);
         let Some(state) = live else {
-            if !self
-                .mutations
-                .contains(Mutation::ExpiredSessionAppliedAsNew)
-            {
+            if !self.rules.expired_session_is_new() {
                 return Err(KvError::SessionExpired { client, seq });
             }
-            // The probe: the store takes the request for the first of a new session.
             self.open(client, session.nonce, 0);
             return self.in_session(session, seq, op);
         };
         let digest = digest(op);
         let latest = state.seq;
-        if !self.mutations.contains(Mutation::KvNoDedup) {
+        if self.rules.deduplicates() {
             if seq == latest && digest == state.digest {
                 let recorded = state.outcome.clone();
                 self.touch(client, seq, digest, recorded.clone());

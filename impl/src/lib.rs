@@ -10,6 +10,7 @@ pub mod mutation;
 pub mod node;
 pub mod rules;
 pub mod runtime;
+pub mod server_set;
 pub mod service;
 pub mod storage;
 pub mod types;
@@ -18,6 +19,7 @@ pub use message::{AppendEntries, AppendOutcome, ConflictHint, Envelope, Message}
 pub use mutation::{Mutation, MutationSet};
 pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
 pub use rules::{Figure2, Rules};
+pub use server_set::ServerSet;
 pub use types::{
     is_peer, next_term, Command, Entry, HardState, Implausible, Index, LogGap, NodeId, Record, Term,
 };

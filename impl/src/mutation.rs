@@ -16,8 +16,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::kv::KvRules;
 use crate::message::Message;
 use crate::rules::{merge_entries, Figure2, Rules};
+use crate::server_set::ServerSet;
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// One known real-world Raft bug. See `../shared/BUGS.md` for where each was seen.
@@ -268,6 +270,21 @@ impl FromIterator<Mutation> for MutationSet {
     }
 }
 
+/// The KV store with these bugs switched on: the session rules (the defaults of [`KvRules`])
+/// wherever neither of its two bugs applies.
+impl KvRules for MutationSet {
+    fn deduplicates(&self) -> bool {
+        // `kv-no-dedup`: a retried write is applied again, as a new one.
+        !self.contains(Mutation::KvNoDedup)
+    }
+
+    fn expired_session_is_new(&self) -> bool {
+        // The `expired-session-applied-as-new` probe: the store takes the write for the first
+        // of a new session.
+        self.contains(Mutation::ExpiredSessionAppliedAsNew)
+    }
+}
+
 /// What a step of a mutated core remembers until its effects are put in order.
 #[derive(Debug)]
 pub struct BugStep<C> {
@@ -298,7 +315,7 @@ impl Rules for MutationSet {
                 && matches!(msg, Message::AppendEntries(_)))
     }
 
-    fn kept_votes(&self, previous: u32) -> u32 {
+    fn kept_votes(&self, previous: ServerSet) -> ServerSet {
         // The `vote-tally-not-reset` probe keeps the grants of an earlier election.
         if self.contains(Mutation::VoteTallyNotReset) {
             previous

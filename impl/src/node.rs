@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::rules::{Figure2, Rules};
+use crate::server_set::ServerSet;
 use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Term};
 
 /// The default bound on the AppendEntries a leader has in flight to one follower in the
@@ -207,8 +208,8 @@ pub struct Proposal<C> {
 }
 
 /// The most servers a cluster may have: a candidate keeps the votes it was granted in a
-/// `u32` bitset, one bit per server id.
-pub const MAX_SERVERS: usize = u32::BITS as usize;
+/// [`ServerSet`], one bit per server id.
+pub const MAX_SERVERS: usize = ServerSet::CAPACITY;
 
 /// One Raft server. `Clone + Hash + Eq` so that a model checker can keep it in a state.
 /// `R` is the rules it follows: Figure 2 unless a checker switches deliberate bugs on (see
@@ -222,15 +223,15 @@ pub struct Node<C, R: Rules = Figure2> {
     leader_hint: Option<NodeId>,
     commit_index: Index,
     last_applied: Index,
-    /// Bit `i` set: server `i` granted this candidate its vote in the current term (or this
+    /// The servers that granted this candidate its vote in the current term (or this
     /// pre-candidate its pre-vote for the next).
-    votes: u32,
+    votes: ServerSet,
     /// With [`Config::check_quorum`], a follower that heard from the leader of its term and
     /// whose contact has not expired since (the lease of §4.2.3; see `in_lease`).
     leader_contact: bool,
     /// With [`Config::check_quorum`], a leader's record of the servers it heard from since its
-    /// last `check_quorum()` (bit `i`: server `i`), itself included: etcd's `RecentActive`.
-    recent_active: u32,
+    /// last `check_quorum()`, itself included: etcd's `RecentActive`.
+    recent_active: ServerSet,
     /// Leader's view of each server's log, by id (its own entry included, unused).
     progress: Vec<Progress>,
 }
@@ -384,9 +385,9 @@ impl<C: Command, R: Rules> Node<C, R> {
             leader_hint: None,
             commit_index: 0,
             last_applied: 0,
-            votes: 0,
+            votes: ServerSet::EMPTY,
             leader_contact: false,
-            recent_active: 0,
+            recent_active: ServerSet::EMPTY,
             progress: vec![Progress::new(1); n],
         }
     }
@@ -433,9 +434,9 @@ impl<C: Command, R: Rules> Node<C, R> {
     pub fn match_index(&self, peer: NodeId) -> Index {
         self.progress[peer as usize].matched
     }
-    /// Candidate's tally: bit `i` set when server `i` granted its vote in the current term
+    /// Candidate's tally: the servers that granted their vote in the current term
     /// (stale outside the candidate role).
-    pub fn votes_granted(&self) -> u32 {
+    pub fn votes_granted(&self) -> ServerSet {
         self.votes
     }
     /// Whether this follower is within the lease of §4.2.3: it heard from its leader and the
@@ -444,9 +445,9 @@ impl<C: Command, R: Rules> Node<C, R> {
     pub fn leader_contact(&self) -> bool {
         self.leader_contact
     }
-    /// Leader's record of the servers heard from since the last `check_quorum()` (bit `i`:
-    /// server `i`; 0 without [`Config::check_quorum`], stale outside the leader role).
-    pub fn recent_active(&self) -> u32 {
+    /// Leader's record of the servers heard from since the last `check_quorum()` (empty
+    /// without [`Config::check_quorum`], stale outside the leader role).
+    pub fn recent_active(&self) -> ServerSet {
         self.recent_active
     }
     /// Leader's next index to send to `peer`.
@@ -467,12 +468,10 @@ impl<C: Command, R: Rules> Node<C, R> {
         let map = |id: NodeId| rename[id as usize];
         let mut hard = self.hard.clone();
         hard.voted_for = hard.voted_for.map(map);
-        let mut votes = 0;
-        let mut recent_active = 0;
+        let votes = self.votes.relabel(rename);
+        let recent_active = self.recent_active.relabel(rename);
         let mut progress = self.progress.clone();
         for (old, &new) in rename.iter().enumerate() {
-            votes |= ((self.votes >> old) & 1) << new;
-            recent_active |= ((self.recent_active >> old) & 1) << new;
             progress[new as usize] = self.progress[old].clone();
         }
         Node {
@@ -530,11 +529,8 @@ impl<C: Command, R: Rules> Node<C, R> {
         if !(self.config.check_quorum && self.role == Role::Leader) {
             return;
         }
-        if self
-            .config
-            .is_quorum(self.recent_active.count_ones() as usize)
-        {
-            self.recent_active = 1 << self.id();
+        if self.config.is_quorum(self.recent_active.len()) {
+            self.recent_active = ServerSet::only(self.id());
         } else {
             self.become_follower(None);
         }
@@ -699,7 +695,7 @@ impl<C: Command, R: Rules> Node<C, R> {
     /// any message of its current term arrives from it (replies to its AppendEntries, mostly).
     fn note_active(&mut self, from: NodeId, term: Term) {
         if self.config.check_quorum && self.role == Role::Leader && term == self.hard.current_term {
-            self.recent_active |= 1 << from;
+            self.recent_active.insert(from);
         }
     }
 
@@ -738,8 +734,8 @@ impl<C: Command, R: Rules> Node<C, R> {
         self.leader_hint = None;
         self.leader_contact = false;
         out.reset_timer = true;
-        self.votes = 1 << self.id();
-        if self.config.is_quorum(self.votes.count_ones() as usize) {
+        self.votes = ServerSet::only(self.id());
+        if self.config.is_quorum(self.votes.len()) {
             return self.become_candidate(term, out);
         }
         let (last_log_index, last_log_term) = (self.hard.last_index(), self.hard.last_term());
@@ -765,8 +761,8 @@ impl<C: Command, R: Rules> Node<C, R> {
         self.role = Role::Candidate;
         self.leader_hint = None;
         self.leader_contact = false;
-        self.votes = self.rules.kept_votes(self.votes) | 1 << self.id();
-        if self.config.is_quorum(self.votes.count_ones() as usize) {
+        self.votes = self.rules.kept_votes(self.votes).with(self.id());
+        if self.config.is_quorum(self.votes.len()) {
             return self.become_leader(out);
         }
         let (last_log_index, last_log_term) = (self.hard.last_index(), self.hard.last_term());
@@ -867,8 +863,8 @@ impl<C: Command, R: Rules> Node<C, R> {
         if self.role != Role::PreCandidate || !granted || current.checked_add(1) != Some(term) {
             return;
         }
-        self.votes |= 1 << from;
-        if self.config.is_quorum(self.votes.count_ones() as usize) {
+        self.votes.insert(from);
+        if self.config.is_quorum(self.votes.len()) {
             self.become_candidate(term, out);
         }
     }
@@ -883,8 +879,8 @@ impl<C: Command, R: Rules> Node<C, R> {
         if self.role != Role::Candidate || !counts || !granted {
             return;
         }
-        self.votes |= 1 << from;
-        if self.config.is_quorum(self.votes.count_ones() as usize) {
+        self.votes.insert(from);
+        if self.config.is_quorum(self.votes.len()) {
             self.become_leader(out);
         }
     }

@@ -6,9 +6,9 @@
 //! [`crate::mutation`] are another implementation, `impl Rules for MutationSet`, kept beside
 //! each bug's name and citation, so that the core holds no bug branch: raftd builds
 //! `Node<KvCommand, Figure2>` only, every call below is to a constant or the paper's rule once
-//! monomorphised, and no Raft-core bug's code is compiled into it (the KV store's two bugs,
-//! `kv-no-dedup` and `expired-session-applied-as-new`, are still switches of `KvStore`, off in
-//! raftd). The model checker and the simulator run `Node<C, MutationSet>`, the same core with
+//! monomorphised, and no bug's code is compiled into it (the KV store's two bugs are
+//! [`crate::kv::KvRules`] in the same way, and raftd's store is `KvStore<ExactlyOnce>`). The
+//! model checker and the simulator run `Node<C, MutationSet>`, the same core with
 //! the same defaults for every rule a bug does not change.
 //!
 //! Most hooks are one decision (is this log up to date, does this reply count, what is the
@@ -23,6 +23,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::message::Message;
+use crate::server_set::ServerSet;
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// The decisions of Figure 2 a deliberate bug can change. Every default is the paper's rule;
@@ -40,8 +41,8 @@ pub trait Rules: Copy + Debug + Eq + Hash {
 
     /// The grants a new candidate keeps from its previous election (§5.2: none, a tally is
     /// per term).
-    fn kept_votes(&self, _previous: u32) -> u32 {
-        0
+    fn kept_votes(&self, _previous: ServerSet) -> ServerSet {
+        ServerSet::EMPTY
     }
 
     /// Whether a server that cast `voted_for` in a term may vote for `candidate` in it (§5.2:

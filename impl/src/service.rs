@@ -9,7 +9,7 @@ mod pending;
 
 pub use pending::{settle, PendingRequests, Settled};
 
-use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
+use crate::kv::{KvCommand, KvOutcome, KvRequest, KvRules, KvStore, LogTime};
 use crate::node::{Node, NotLeader, Proposal};
 use crate::rules::Rules;
 use crate::types::Command;
@@ -31,9 +31,9 @@ pub enum Submitted {
 /// Submits `request` at `node`, whose applied state is `store`; `now` is this server's clock,
 /// which a leader stamps into the command it proposes (the store expires sessions by these
 /// stamps, see [`crate::kv`]).
-pub fn submit<R: Rules>(
+pub fn submit<R: Rules, K: KvRules>(
     node: &mut Node<KvCommand, R>,
-    store: &KvStore,
+    store: &KvStore<K>,
     request: KvRequest,
     now: LogTime,
 ) -> Result<Submitted, NotLeader> {

@@ -53,23 +53,46 @@ fn get(clerk: &mut Clerk, key: &str) -> String {
     }
 }
 
-/// Sends `request` on its own connection to one server after another until one answers it as
-/// applied or refused, as a forger would (no clerk, any session and number).
-fn forge_request(servers: &[SocketAddr], request: &KvRequest) -> ClientReply {
-    for _ in 0..200 {
-        for &to in servers {
-            let mut conn = launch::connect(to);
-            conn.set_read_timeout(Some(Duration::from_secs(2)))
-                .expect("timeout");
-            let request = ClientRequest::Kv(request.clone());
-            write_frame(&mut conn, FrameKind::ClientRequest, &request).expect("send");
-            match read_frame(&mut conn, FrameKind::ClientReply) {
-                Ok(ClientReply::NotLeader { .. }) | Err(_) => {}
+/// A client without a clerk, as a forger or a flood would write one: any session, any number,
+/// no retry policy but following the leader. Each request is sent until some server applies or
+/// refuses it, on one connection while that server leads.
+struct RawClient<'a> {
+    servers: &'a [SocketAddr],
+    /// The server asked first.
+    at: usize,
+    conn: Option<TcpStream>,
+}
+
+impl<'a> RawClient<'a> {
+    fn new(servers: &'a [SocketAddr]) -> RawClient<'a> {
+        RawClient {
+            servers,
+            at: 0,
+            conn: None,
+        }
+    }
+
+    fn ask(&mut self, request: &KvRequest) -> ClientReply {
+        let frame = ClientRequest::Kv(request.clone());
+        for _ in 0..10_000 {
+            let to = self.servers[self.at];
+            let conn = self.conn.get_or_insert_with(|| {
+                let conn = launch::connect(to);
+                conn.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                conn
+            });
+            let sent = write_frame(conn, FrameKind::ClientRequest, &frame);
+            match sent.and_then(|()| read_frame(conn, FrameKind::ClientReply)) {
+                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
+                    self.conn = None;
+                    self.at = (self.at + 1) % self.servers.len();
+                }
                 Ok(settled) => return settled,
             }
         }
+        panic!("no server settled {request:?}")
     }
-    panic!("no server settled {request:?}")
 }
 
 /// A write forged in a clerk's session without its nonce (session ids are log indices, easy to
@@ -91,7 +114,7 @@ fn a_write_in_a_session_not_ones_own_is_refused_and_a_restarted_clerk_is_applied
         op: append("k", "x"),
     };
     assert_eq!(
-        forge_request(&cluster.clients, &forged),
+        RawClient::new(&cluster.clients).ask(&forged),
         ClientReply::Refused(KvError::SessionExpired {
             client: session.id,
             seq: 2
@@ -126,7 +149,7 @@ fn after_a_huge_sequence_number_the_client_hears_an_unknown_outcome() {
         op: append("k", "x"),
     };
     assert_eq!(
-        forge_request(&cluster.clients, &forged),
+        RawClient::new(&cluster.clients).ask(&forged),
         ClientReply::Applied(KvReply::Done)
     );
     let stale = victim.execute(append("k", "b"));
@@ -850,38 +873,6 @@ fn raftctl_refuses_a_hostile_reply_with_a_documented_exit_code() {
     }
 }
 
-/// A client connection that follows the leader: each request is sent until some server
-/// applies or refuses it, on one connection while that server leads.
-struct Flooder<'a> {
-    servers: &'a [SocketAddr],
-    at: usize,
-    conn: Option<TcpStream>,
-}
-
-impl Flooder<'_> {
-    fn ask(&mut self, request: &KvRequest) -> ClientReply {
-        let frame = ClientRequest::Kv(request.clone());
-        for _ in 0..10_000 {
-            let to = self.servers[self.at];
-            let conn = self.conn.get_or_insert_with(|| {
-                let conn = launch::connect(to);
-                conn.set_read_timeout(Some(Duration::from_secs(5)))
-                    .expect("timeout");
-                conn
-            });
-            let sent = write_frame(conn, FrameKind::ClientRequest, &frame);
-            match sent.and_then(|()| read_frame(conn, FrameKind::ClientReply)) {
-                Ok(ClientReply::NotLeader { .. }) | Err(_) => {
-                    self.conn = None;
-                    self.at = (self.at + 1) % self.servers.len();
-                }
-                Ok(settled) => return settled,
-            }
-        }
-        panic!("no server settled {request:?}")
-    }
-}
-
 /// The first raftd kept 4 096 sessions and evicted the least recently used, so 4 104 Gets under
 /// fresh client ids pushed a client's session out, and the retry of its applied Append was
 /// applied a second time. Now a Get opens no session, registrations are limited per second of
@@ -894,10 +885,9 @@ fn a_flood_of_gets_and_registrations_expires_no_session_and_a_retry_applies_once
     let mut victim = clerk(&cluster);
     victim.execute(append("x", "a")).expect("append");
     let session = victim.session().expect("registered");
-    let mut flood = Flooder {
-        servers: &cluster.clients,
+    let mut flood = RawClient {
         at: victim.leader(),
-        conn: None,
+        ..RawClient::new(&cluster.clients)
     };
 
     let read = KvRequest::Get { key: "x".into() };
@@ -1034,7 +1024,7 @@ fn a_put_over_the_command_limit_is_refused_and_the_cluster_stays_live() {
         op: put("k", "y".repeat(MAX_VALUE_BYTES + 1)),
     };
     assert_eq!(
-        forge_request(&cluster.clients, &forged),
+        RawClient::new(&cluster.clients).ask(&forged),
         ClientReply::Refused(KvError::TooLarge(SizeError::ValueTooLarge {
             len: MAX_VALUE_BYTES + 1,
             max: MAX_VALUE_BYTES

@@ -92,8 +92,8 @@ pub struct Bounds {
     /// leaves, with at most W batches unacknowledged. 0: every follower stays a probe, and an
     /// AppendEntries goes from its next index, which only replies move (the earlier core's
     /// schedule, kept by default because remembering what was sent makes a sent-then-lost
-    /// batch a state of its own: the default bounds with `--window 4` have 24.0 M states
-    /// against 7.3 M, far past the default check's minute).
+    /// batch a state of its own, which takes the default bounds far past the default check's
+    /// minute: the README's `--window` row has the figures).
     pub window: u8,
     pub network: Network,
     pub persistence: Persistence,

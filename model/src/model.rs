@@ -100,13 +100,13 @@ impl RaftModel {
     }
 
     /// A fresh, empty store for a starting server when there are KV clients.
-    fn store(&self) -> Option<KvStore> {
+    fn store(&self) -> Option<KvStore<MutationSet>> {
         self.kv.enabled().then(|| {
             let rules = SessionRules {
                 timeout: self.session_timeout,
                 ..kv::RULES
             };
-            KvStore::new(self.bounds.mutations).with_rules(rules)
+            KvStore::with_rules(self.bounds.mutations).with_sessions(rules)
         })
     }
 
@@ -523,9 +523,16 @@ impl RaftModel {
         }
     }
 
-    /// Starts crashed server `id` again from its durable state.
+    /// Starts crashed server `id` again from its durable state, after the check raftd makes of
+    /// a recovered state ([`HardState::check`]). raftd refuses to start from a state no server
+    /// of its cluster could have written; in the model that is a step that panics, so a core
+    /// (or a bug of it) that leaves such a state on disk is reported with the path to it,
+    /// never restarted from it as if it were plausible.
     fn restart(&self, state: &mut State, id: NodeId) {
         let hard: HardState<Cmd> = HardState::clone(&state.servers[id as usize].durable);
+        if let Err(reason) = hard.check(usize::from(self.bounds.servers)) {
+            panic!("server {id} recovered a state no server of the cluster could write: {reason}");
+        }
         if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
@@ -739,10 +746,10 @@ impl RaftModel {
                 // term. A second round asks the same question (same term, same log: a
                 // pre-candidate's log cannot change without it becoming a follower) of voters
                 // that may since have changed; it is left out because pre-campaigns, unlike
-                // elections, take no term, so nothing else bounds them (before it, and before
+                // elections, take no term, so nothing else bounds them (without it, and without
                 // the quorum-check reduction of `reduce_timing`, `--prevote --check-quorum` on
-                // the default bounds with one entry passed 14.2 M states at depth 513 without
-                // ending in 300 s). A server that follows again, or takes a newer term, may
+                // the default bounds with one entry did not end: the README's `--prevote` row
+                // has the figures). A server that follows again, or takes a newer term, may
                 // time out again.
                 self.loss_choices(id, most, room(0), &mut choices);
                 for &lost in &choices {
@@ -811,8 +818,29 @@ impl RaftModel {
         }
     }
 
-    /// The state `action` leads to from `last`, if it is enabled there.
+    /// The state `action` leads to from `last`, if it is enabled there: by concern, as
+    /// [`Model::actions`] offers them.
     fn successor(&self, last: &State, action: Action) -> Option<State> {
+        match action {
+            Action::Deliver { .. } | Action::Drop { .. } | Action::Duplicate { .. } => {
+                self.network_successor(last, action)
+            }
+            Action::Crash { mask, kept } => Some(self.crash(last, mask, kept)),
+            Action::Request { .. } | Action::ClientTimeout(_) | Action::Expire => {
+                self.client_successor(last, action)
+            }
+            Action::Restart(_)
+            | Action::Timeout { .. }
+            | Action::Replicate { .. }
+            | Action::Propose(_)
+            | Action::Flush(_)
+            | Action::ContactExpires(_)
+            | Action::CheckQuorum(_) => self.server_successor(last, action),
+        }
+    }
+
+    /// A network step: a message delivered, dropped or duplicated.
+    fn network_successor(&self, last: &State, action: Action) -> Option<State> {
         match action {
             Action::Deliver { slot, lost, .. } => self.deliver(last, slot as usize, lost),
             Action::Drop { slot, .. } => {
@@ -821,25 +849,29 @@ impl RaftModel {
                 Some(state)
             }
             Action::Duplicate { slot, .. } => self.duplicate(last, slot as usize),
-            Action::Timeout { id, lost } => self.step(
-                last,
-                id,
-                0,
-                lost,
-                |_| {},
-                |node| Some(node.election_timeout()),
-            ),
+            _ => unreachable!("{action:?} is routed by `successor`"),
+        }
+    }
+
+    /// A server's own step: a restart, an election timeout, a leader's AppendEntries or
+    /// proposal, a flush, a timing event of `--check-quorum`.
+    fn server_successor(&self, last: &State, action: Action) -> Option<State> {
+        let unchanged = |_: &mut State| {};
+        match action {
+            Action::Restart(id) => {
+                let mut state = last.clone();
+                self.restart(&mut state, id);
+                Some(state)
+            }
+            Action::Timeout { id, lost } => self.step(last, id, 0, lost, unchanged, |node| {
+                Some(node.election_timeout())
+            }),
             // A Replicate whose one message is lost changes nothing: no step.
             Action::Replicate { leader, peer, most } => {
                 let most = if most == 0 { usize::MAX } else { most.into() };
-                self.step(
-                    last,
-                    leader,
-                    0,
-                    0,
-                    |_| {},
-                    |node| Some(node.replicate_to_at_most(peer, most)),
-                )
+                self.step(last, leader, 0, 0, unchanged, |node| {
+                    Some(node.replicate_to_at_most(peer, most))
+                })
             }
             Action::Propose(id) => {
                 let proposals = last.proposals + 1;
@@ -849,25 +881,19 @@ impl RaftModel {
                 })
             }
             Action::Flush(id) => self.flush(last, id),
-            Action::Crash { mask, kept } => Some(self.crash(last, mask, kept)),
-            Action::Restart(id) => {
-                let mut state = last.clone();
-                self.restart(&mut state, id);
-                Some(state)
-            }
-            Action::Request { client, server } => self.request(last, client, server),
-            Action::ContactExpires(id) => self.step(
-                last,
-                id,
-                0,
-                0,
-                |_| {},
-                |node| {
-                    node.leader_contact_expired();
-                    Some(Vec::new())
-                },
-            ),
+            Action::ContactExpires(id) => self.step(last, id, 0, 0, unchanged, |node| {
+                node.leader_contact_expired();
+                Some(Vec::new())
+            }),
             Action::CheckQuorum(id) => self.check_quorum(last, id),
+            _ => unreachable!("{action:?} is routed by `successor`"),
+        }
+    }
+
+    /// A KV client's step: a request sent, a timeout, log time passing.
+    fn client_successor(&self, last: &State, action: Action) -> Option<State> {
+        match action {
+            Action::Request { client, server } => self.request(last, client, server),
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);
@@ -880,6 +906,7 @@ impl RaftModel {
                 Arc::make_mut(state.clients.as_mut()?).clock += 1;
                 Some(state)
             }
+            _ => unreachable!("{action:?} is routed by `successor`"),
         }
     }
 

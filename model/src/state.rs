@@ -30,7 +30,7 @@ pub struct Server {
     pub pending: PendingQueue,
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
-    pub kv: Option<KvStore>,
+    pub kv: Option<KvStore<MutationSet>>,
 }
 
 impl Server {

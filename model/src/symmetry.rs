@@ -18,7 +18,9 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use raft_impl::{AppendEntries, Envelope, HardState, Message, Mutation, NodeId, Record, Role};
+use raft_impl::{
+    AppendEntries, Envelope, HardState, Message, Mutation, NodeId, Record, Role, ServerSet,
+};
 
 use crate::bounds::SERVER_LIMIT;
 use crate::kv::{Clients, Status};
@@ -100,6 +102,12 @@ impl Renaming {
             mask &= mask - 1;
         }
         renamed
+    }
+
+    /// A set of servers, renamed, as the bit mask a state's hash holds (a cluster of the model
+    /// has at most 8 servers).
+    pub fn servers(&self, set: ServerSet) -> u8 {
+        set.relabel(self.as_new_ids()).bits() as u8
     }
 
     /// `new[old]` for every server, the form `Node::relabeled` takes.
@@ -217,12 +225,12 @@ fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h:
     h.write_u64(node.commit_index() << 32 | node.last_applied());
     let stale_tally_counts = node.rules().contains(Mutation::VoteTallyNotReset);
     match node.role() {
-        Role::Follower if stale_tally_counts => h.write_u8(r.mask(node.votes_granted() as u8)),
+        Role::Follower if stale_tally_counts => h.write_u8(r.servers(node.votes_granted())),
         Role::Follower => {}
-        Role::Candidate | Role::PreCandidate => h.write_u8(r.mask(node.votes_granted() as u8)),
+        Role::Candidate | Role::PreCandidate => h.write_u8(r.servers(node.votes_granted())),
         Role::Leader => {
             if stale_tally_counts {
-                h.write_u8(r.mask(node.votes_granted() as u8));
+                h.write_u8(r.servers(node.votes_granted()));
             }
             // With the flow state and the batches in flight, which decide what the next send
             // carries, packed above the next index (at most `LOG_LIMIT + 1`, so 16 bits), so
@@ -245,7 +253,7 @@ fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h:
     // when the model reads it (`State::quorum_record`).
     if node.config().check_quorum {
         let active = if node.is_leader() && quorum_record {
-            r.mask(node.recent_active() as u8)
+            r.servers(node.recent_active())
         } else {
             0
         };

@@ -2,7 +2,7 @@
 
 mod run_cli;
 
-use run_cli::{raftcheck, stderr, stdout, SMALL};
+use run_cli::{raftcheck, stderr, stdout, SMALL, VACUOUS};
 
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
@@ -274,20 +274,7 @@ fn not_explored_follows_the_bounds_used() {
 /// A run in which no election can complete proves nothing: it exits 4, "vacuous", never 0.
 #[test]
 fn a_vacuous_configuration_does_not_pass() {
-    let out = raftcheck(&[
-        "check",
-        "--servers",
-        "3",
-        "--max-term",
-        "1",
-        "--max-log",
-        "0",
-        "--max-crashes",
-        "0",
-        "--max-in-flight",
-        "1",
-        "--lossless",
-    ]);
+    let out = raftcheck(&[&["check"], &VACUOUS[..]].concat());
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(4), "{text}");
     let last = text.lines().last().unwrap_or_default();

@@ -5,7 +5,7 @@ mod run_cli;
 
 use std::path::Path;
 
-use run_cli::{raftcheck, stderr, stdout, SMALL};
+use run_cli::{raftcheck, stderr, stdout, SMALL, VACUOUS};
 use serde_json::Value;
 
 fn schema(name: &str) -> jsonschema::Validator {
@@ -57,20 +57,7 @@ fn check_documents_validate_for_every_verdict() {
     assert_eq!(counterexample["property"], "election safety");
     assert_eq!(counterexample["steps"].as_array().map(Vec::len), Some(8));
 
-    let vacuous = [
-        "--servers",
-        "3",
-        "--max-term",
-        "1",
-        "--max-log",
-        "0",
-        "--max-crashes",
-        "0",
-        "--max-in-flight",
-        "1",
-        "--lossless",
-    ];
-    let vacuous = document(&check, &[&["check", "--json"], &vacuous[..]].concat());
+    let vacuous = document(&check, &[&["check", "--json"], &VACUOUS[..]].concat());
     assert_eq!(vacuous["verdict"], "vacuous");
 
     let incomplete = document(&check, &["check", "--json", "--max-states", "500"]);

@@ -87,3 +87,46 @@ fn the_explorer_shows_the_panicking_step() {
     let text = model().format_step(state, action.unwrap()).unwrap();
     assert!(text.contains("panicked at impl/src/mutation.rs:"), "{text}");
 }
+
+/// A server restarts only from a state a server of its cluster could have written, as raftd
+/// checks on start ([`raft_impl::HardState::check`]). `term-not-persisted` writes term 0 beside
+/// an entry of term 1, which no correct server can; the model reports the restart from it as a
+/// step that panics, with the reason, rather than restart the server from it.
+#[test]
+fn a_restart_from_an_implausible_state_is_a_violation() {
+    let bug = raft_model::catalog::catalog()
+        .into_iter()
+        .find(|b| b.mutation == Mutation::TermNotPersisted)
+        .expect("in the catalog");
+    // The catalog configuration, with one entry to write.
+    let model = RaftModel::new(raft_model::Bounds {
+        max_log: 1,
+        proposals: 1,
+        ..bug.bounds()
+    });
+    let options = CheckOptions {
+        strategy: Strategy::Bfs,
+        threads: 1,
+        until: Until::Found(NO_STEP_PANICS),
+        max_states: None,
+        progress: None,
+    };
+    let report = check::run(model, &options);
+    let path = report
+        .properties
+        .iter()
+        .find(|p| p.name == NO_STEP_PANICS)
+        .and_then(|p| p.path.clone())
+        .unwrap_or_else(|| panic!("no panic in {report:?}"));
+    let steps = path.into_vec();
+    let panic = steps[steps.len() - 1].0.panicked.as_deref();
+    let panic = panic.expect("the last step panicked");
+    assert!(
+        panic
+            .message
+            .contains("an entry of term 1 past the current term 0"),
+        "{panic}"
+    );
+    let action = steps[steps.len() - 2].1;
+    assert!(matches!(action, Some(Action::Restart(_))), "{action:?}");
+}

@@ -56,7 +56,7 @@ impl Ticket {
 /// One server's service state; lost at a crash.
 #[derive(Debug)]
 struct KvServer {
-    store: KvStore,
+    store: KvStore<MutationSet>,
     /// Requests this instance proposed, each with its ticket's outcome.
     waiting: PendingRequests<KvCommand, Outcome>,
 }
@@ -131,7 +131,7 @@ impl KvService {
 impl KvServer {
     fn new(mutations: MutationSet) -> KvServer {
         KvServer {
-            store: KvStore::new(mutations),
+            store: KvStore::with_rules(mutations),
             waiting: PendingRequests::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! The session rules of the store, one test per rule.
 
 use super::*;
+use crate::mutation::{Mutation, MutationSet};
 
 const RULES: SessionRules = SessionRules {
     timeout: 100,
@@ -9,17 +10,17 @@ const RULES: SessionRules = SessionRules {
 };
 
 fn store() -> KvStore {
-    KvStore::default().with_rules(RULES)
+    KvStore::new().with_sessions(RULES)
 }
 
 /// Applies commands at consecutive log indices, as a server applies its log.
-struct Log {
-    kv: KvStore,
+struct Log<R: KvRules = ExactlyOnce> {
+    kv: KvStore<R>,
     index: Index,
 }
 
-impl Log {
-    fn new(kv: KvStore) -> Log {
+impl<R: KvRules> Log<R> {
+    fn new(kv: KvStore<R>) -> Log<R> {
         Log { kv, index: 0 }
     }
 
@@ -284,7 +285,9 @@ fn stores_applying_the_same_log_agree() {
 
 #[test]
 fn kv_no_dedup_applies_a_retry_twice() {
-    let mut log = Log::new(KvStore::new(MutationSet::NONE.with(Mutation::KvNoDedup)));
+    let mut log = Log::new(KvStore::with_rules(
+        MutationSet::NONE.with(Mutation::KvNoDedup),
+    ));
     let s = log.register(0, 1);
     log.apply(0, append(s, 1, "x")).unwrap();
     log.apply(0, append(s, 1, "x")).unwrap();
@@ -294,7 +297,7 @@ fn kv_no_dedup_applies_a_retry_twice() {
 #[test]
 fn the_probe_applies_a_write_of_an_expired_session_as_new() {
     let probe = MutationSet::NONE.with(Mutation::ExpiredSessionAppliedAsNew);
-    let mut log = Log::new(KvStore::new(probe).with_rules(RULES));
+    let mut log = Log::new(KvStore::with_rules(probe).with_sessions(RULES));
     let s = log.register(0, 1);
     log.apply(0, append(s, 1, "x")).unwrap();
     assert_eq!(log.apply(1_000, append(s, 1, "x")), Ok(KvReply::Done));

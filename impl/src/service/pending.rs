@@ -1,11 +1,14 @@
 //! The requests a server proposed and whose clients wait for an answer: the one table every
 //! runtime keeps (raftd's core thread, the simulator's KV service). The model checker applies
-//! the first rule below ([`settle`]) to its client slots, not the second: there a deposed
-//! leader's waiter keeps waiting until its index is applied on that server or its client times
-//! out, and the retry that [`PendingRequests::settle_unled`] would start at once is reached
-//! only through a client timeout, of which a run has a bounded number (`--kv-timeouts`).
-//! Applying it in the model would change the states it explores and every pinned state count
-//! with KV clients (see `RaftModel::apply_kv` in `raft-model`).
+//! the first rule below ([`settle`]) to its client slots, and not the second
+//! ([`PendingRequests::settle_unled`]), because its slots hold no table: a waiting slot is
+//! (server, index) without the term of the proposal, which the second rule needs, and adding it
+//! would grow every state with clients and change what the model explores. What it explores
+//! instead: a deposed leader's waiter keeps waiting until that server applies its index (then
+//! the first rule answers it, which a runtime would not, with that index's own outcome) or its
+//! client times out. So the runtimes' immediate retry after a deposition is reached only
+//! through a client timeout, of which a run has `--kv-timeouts`; with none, the model does not
+//! explore it (see `RaftModel::apply_kv` in `raft-model`).
 //!
 //! A client waits on (server, log index). The rule, written here once:
 //! - when the server applies an entry at that index, the waiter whose command it is gets the

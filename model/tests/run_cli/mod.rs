@@ -1,4 +1,5 @@
-//! Running the `raftcheck` binary from a test, shared by `cli.rs` and `html_page.rs`.
+//! Running the `raftcheck` binary from a test, and the configurations the command-line tests
+//! share: one module for every test file that runs it.
 
 use std::process::{Command, Output};
 
@@ -27,4 +28,22 @@ pub const SMALL: [&str; 8] = [
     "1",
     "--proposals",
     "1",
+];
+
+/// A configuration in which no election can complete (one message in flight, three servers):
+/// its check proves nothing and says so. (Not every test file that includes this module uses
+/// it; each is its own crate.)
+#[allow(dead_code)]
+pub const VACUOUS: [&str; 11] = [
+    "--servers",
+    "3",
+    "--max-term",
+    "1",
+    "--max-log",
+    "0",
+    "--max-crashes",
+    "0",
+    "--max-in-flight",
+    "1",
+    "--lossless",
 ];
