@@ -339,6 +339,7 @@ mod tests {
         HardState {
             current_term: 3,
             voted_for: Some(1),
+            snapshot: None,
             log: vec![
                 Entry {
                     term: 1,
