@@ -45,6 +45,8 @@ pub enum FrameKind {
     PeerHandshake,
     /// A record of the write-ahead log (`storage::wal`), framed by [`encode_record`].
     WalRecord,
+    /// The KV store as a snapshot's bytes (`kv::snapshot`).
+    KvSnapshot,
 }
 
 impl FrameKind {
@@ -56,6 +58,7 @@ impl FrameKind {
             FrameKind::ClientReply => *b"RCCR",
             FrameKind::PeerHandshake => *b"RCPH",
             FrameKind::WalRecord => *b"RCWR",
+            FrameKind::KvSnapshot => *b"RCKS",
         }
     }
 }
@@ -339,6 +342,7 @@ mod tests {
         HardState {
             current_term: 3,
             voted_for: Some(1),
+            snapshot: None,
             log: vec![
                 Entry {
                     term: 1,

@@ -34,6 +34,9 @@ use crate::types::Index;
 
 #[cfg(feature = "lincheck")]
 mod lincheck;
+mod snapshot;
+
+pub use snapshot::KvSnapshotError;
 
 /// A session's id: the log index of its registration.
 pub type ClientId = u64;

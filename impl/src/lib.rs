@@ -17,9 +17,12 @@ pub mod types;
 
 pub use message::{AppendEntries, AppendOutcome, ConflictHint, Envelope, Message};
 pub use mutation::{Mutation, MutationSet};
-pub use node::{Config, Effect, Node, NotLeader, Proposal, Refusal, Role, MAX_SERVERS};
+pub use node::{
+    Config, Effect, Node, NotLeader, Proposal, Refusal, Role, SnapshotError, MAX_SERVERS,
+};
 pub use rules::{Figure2, Rules};
 pub use server_set::ServerSet;
 pub use types::{
-    is_peer, next_term, Command, Entry, HardState, Implausible, Index, LogGap, NodeId, Record, Term,
+    is_peer, next_term, Command, Entry, HardState, Implausible, Index, LogGap, NodeId, Record,
+    Snapshot, Term,
 };

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, Index, NodeId, Snapshot, Term};
 
 /// A message between two servers, in the order Figure 2 lists the RPCs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,6 +38,16 @@ pub enum Message<C> {
     PreVoteReply {
         term: Term,
         granted: bool,
+    },
+    /// Figure 13's InstallSnapshot, whole: a leader sends it to a follower whose next index it
+    /// compacted away. The follower answers with an [`Message::AppendEntriesReply`] success at
+    /// the snapshot's last index (its log now matches the leader's up to there), so the leader
+    /// handles the answer by the one rule it has for acknowledgements: the match only grows, and
+    /// a reply of an older term is ignored. Chunking (Figure 13, steps 2 to 5) is a transport's
+    /// affair: see [`Snapshot`].
+    InstallSnapshot {
+        term: Term,
+        snapshot: Snapshot,
     },
 }
 
@@ -92,7 +102,8 @@ impl<C> Message<C> {
             | Message::AppendEntries(AppendEntries { term, .. })
             | Message::AppendEntriesReply { term, .. }
             | Message::PreVote { term, .. }
-            | Message::PreVoteReply { term, .. } => *term,
+            | Message::PreVoteReply { term, .. }
+            | Message::InstallSnapshot { term, .. } => *term,
         }
     }
 }
@@ -112,6 +123,7 @@ const ENTRIES_SHOWN: usize = 4;
 /// AppendEntriesReply t2 conflict xterm 1 xindex 1 xlen 3   (xterm - when the log is too short)
 /// PreVote t3 last 1:1                    (t3: the term the pre-candidate would stand in)
 /// PreVoteReply t3 granted                (or: denied)
+/// InstallSnapshot t2 last 5:1 (40 bytes)
 /// ```
 ///
 /// The variant name comes first so a line can be grepped for the RPC, then the term, since a
@@ -185,6 +197,13 @@ impl<C: fmt::Debug> fmt::Display for Message<C> {
                 }
                 write!(f, "] commit {leader_commit}")
             }
+            Message::InstallSnapshot { term, snapshot } => write!(
+                f,
+                "InstallSnapshot t{term} last {}:{} ({} bytes)",
+                snapshot.last_index,
+                snapshot.last_term,
+                snapshot.data.len()
+            ),
             Message::AppendEntriesReply { term, outcome } => match outcome {
                 AppendOutcome::Success { match_index } => {
                     write!(f, "AppendEntriesReply t{term} success match {match_index}")

@@ -72,6 +72,21 @@ pub enum Mutation {
     /// of the pre-vote round looks like a vote of the election. The voter recorded no vote and
     /// may vote for another candidate of that term. (canonical/raft issue 196, fixed by PR 248.)
     PreVoteCountedAsVote,
+    /// The log prefix a snapshot replaces is purged before the snapshot is durable: a crash in
+    /// between leaves neither, and committed entries are gone. (openraft PR 753, purge logs
+    /// covered by the snapshot; 6.5840's `save(state, snapshot)` is one atomic step for this
+    /// reason.) A store's fault, not the core's: the core's record says both at once, and it is
+    /// the model's write-ahead log that splits it into the writes this bug reorders.
+    PurgeBeforeSnapshotDurable,
+    /// On InstallSnapshot a follower drops its whole log even when it holds the snapshot's last
+    /// entry and entries after it (Figure 13, rule 6; openraft PRs 559 and 561).
+    SnapshotDiscardsMatchingSuffix,
+    /// A follower installs a snapshot older than what it already applied, and its state machine
+    /// goes back (6.5840 3D: "snapshot index went backwards").
+    SnapshotRegress,
+    /// Installing a snapshot sets `current_term` to the snapshot's last term, so the term goes
+    /// back (willemt/raft PR 118, bug 4 of the SandTable paper).
+    SnapshotTermAsCurrent,
     /// Probe (votes): a vote is granted whenever the term and the log qualify, even when
     /// `voted_for` names another candidate of the same term.
     VoteIgnoresVotedFor,
@@ -159,6 +174,15 @@ impl Mutation {
         Mutation::StaleAppendReplyCounted,
     ];
 
+    /// The snapshot bugs of the second catalog: they join [`Mutation::ALL`] once the model
+    /// explores snapshots and each has its configuration.
+    pub const SNAPSHOTS: [Mutation; 4] = [
+        Mutation::PurgeBeforeSnapshotDurable,
+        Mutation::SnapshotDiscardsMatchingSuffix,
+        Mutation::SnapshotRegress,
+        Mutation::SnapshotTermAsCurrent,
+    ];
+
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
     pub fn is_probe(self) -> bool {
         Mutation::PROBES.contains(&self)
@@ -166,7 +190,9 @@ impl Mutation {
 
     /// Every mutation: the catalog, then the probes.
     fn every() -> impl Iterator<Item = Mutation> {
-        Mutation::ALL.into_iter().chain(Mutation::PROBES)
+        (Mutation::ALL.into_iter())
+            .chain(Mutation::SNAPSHOTS)
+            .chain(Mutation::PROBES)
     }
 
     /// The catalog name used on the command line (`--bug <name>`).
@@ -191,6 +217,10 @@ impl Mutation {
             Mutation::HardStateBeforeEntriesSynced => "hardstate-before-entries-synced",
             Mutation::AppendWithoutTruncate => "append-without-truncate",
             Mutation::PreVoteCountedAsVote => "prevote-counted-as-vote",
+            Mutation::PurgeBeforeSnapshotDurable => "purge-before-snapshot-durable",
+            Mutation::SnapshotDiscardsMatchingSuffix => "snapshot-discards-matching-suffix",
+            Mutation::SnapshotRegress => "snapshot-regress",
+            Mutation::SnapshotTermAsCurrent => "snapshot-term-as-current",
             Mutation::VoteIgnoresVotedFor => "vote-ignores-voted-for",
             Mutation::VoteTallyNotReset => "vote-tally-not-reset",
             Mutation::CommitCountsSelfTwice => "commit-counts-self-twice",
@@ -206,13 +236,15 @@ impl Mutation {
         }
     }
 
-    fn bit(self) -> u32 {
+    fn bit(self) -> u64 {
         1 << (self as u32)
     }
 }
 
 // Every mutation needs a bit of `MutationSet`.
-const _: () = assert!(Mutation::ALL.len() + Mutation::PROBES.len() <= u32::BITS as usize);
+const _: () = assert!(
+    Mutation::ALL.len() + Mutation::SNAPSHOTS.len() + Mutation::PROBES.len() <= u64::BITS as usize
+);
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -241,7 +273,7 @@ impl FromStr for Mutation {
 
 /// A set of mutations as a bit set: `Copy` and one word, so it costs nothing in a model state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MutationSet(u32);
+pub struct MutationSet(u64);
 
 impl MutationSet {
     /// No mutation: the correct core.
@@ -472,6 +504,24 @@ impl Rules for MutationSet {
             commit - 1
         } else {
             Figure2.applied_before(last_applied, commit)
+        }
+    }
+
+    fn installs_snapshot(&self, last_index: Index, commit: Index) -> bool {
+        // `snapshot-regress`: whatever the snapshot's index, it replaces the state machine.
+        self.contains(Mutation::SnapshotRegress) || Figure2.installs_snapshot(last_index, commit)
+    }
+
+    fn keeps_suffix(&self, matches: bool) -> bool {
+        // `snapshot-discards-matching-suffix`: the whole log goes, matching or not.
+        !self.contains(Mutation::SnapshotDiscardsMatchingSuffix) && Figure2.keeps_suffix(matches)
+    }
+
+    fn term_after_install(&self, current: Term, snapshot_term: Term) -> Term {
+        if self.contains(Mutation::SnapshotTermAsCurrent) {
+            snapshot_term
+        } else {
+            Figure2.term_after_install(current, snapshot_term)
         }
     }
 

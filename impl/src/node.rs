@@ -11,7 +11,7 @@ use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
 use crate::rules::{Figure2, Rules};
 use crate::server_set::ServerSet;
-use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Term};
+use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Snapshot, Term};
 
 /// The default bound on the AppendEntries a leader has in flight to one follower in the
 /// replicate state ([`Flow::Replicate`]): with batches of up to `DEFAULT_MAX_APPEND_BYTES`, four
@@ -159,7 +159,10 @@ pub enum Role {
 /// sends wait for those writes too. A crash may keep any prefix of the writes not yet
 /// durable; the term/vote record comes first because a crash between the two records then
 /// leaves a state the server could have reached anyway (having adopted the term, then
-/// crashed before the entries arrived).
+/// crashed before the entries arrived). A snapshot record comes last, after the log record
+/// that drops a conflicting suffix (Figure 13, step 7) when there is one, so that a crash
+/// between them leaves a shorter log, never a snapshot followed by entries that do not follow
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Effect<C> {
     /// Write this record to stable storage (see the contract above).
@@ -167,8 +170,14 @@ pub enum Effect<C> {
     /// Transmit a message to a peer.
     Send { to: NodeId, msg: Message<C> },
     /// Hand a committed command to the state machine. Indices arrive in order, each once per
-    /// incarnation of the node (a restarted node re-applies its log from index 1).
+    /// incarnation of the node (a restarted node re-applies its log from just past its
+    /// snapshot, index 1 without one: its runtime restores the service from
+    /// [`HardState::snapshot`] before anything else).
     Apply { index: Index, command: C },
+    /// Replace the state machine with this snapshot, which a leader sent (Figure 13, step 8):
+    /// it holds every entry up to its `last_index`, and applies continue just past it. It comes
+    /// in order with the `Apply`s.
+    Restore(Snapshot),
     /// Restart the randomised election timeout: a valid leader was heard or a vote was granted.
     ResetElectionTimer,
 }
@@ -197,6 +206,15 @@ pub enum Refusal {
     /// (or corrupt).
     #[error("term {term} leaves no next term for an election")]
     TermExhausted { term: Term },
+}
+
+/// A snapshot the service asked for ([`Node::snapshot`]) that the core cannot take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The state machine has not applied that far: a snapshot taken there would claim entries
+    /// it does not hold.
+    #[error("snapshot at index {index}, but only {applied} entries are applied")]
+    NotApplied { index: Index, applied: Index },
 }
 
 /// A command accepted by a leader: where it sits in the log and what to do now.
@@ -266,6 +284,13 @@ pub enum Flow {
     /// unacknowledged. A lost batch shows as a conflict (the follower lacks the entry before the
     /// next one) and sends the follower back to probing.
     Replicate,
+    /// The follower needs entries the leader compacted away (`next` is at or below its
+    /// snapshot): an InstallSnapshot went out, and nothing else goes until a reply (etcd's
+    /// `StateSnapshot`). The heartbeat sends the snapshot again, so a lost one is retried; a
+    /// runtime that is still transferring an earlier copy keeps that transfer (the snapshot
+    /// being sent lives in the message it carries until the transfer ends). A success at the
+    /// snapshot's index makes the follower a probe or a replicate stream again.
+    Snapshot,
 }
 
 impl Progress {
@@ -319,8 +344,19 @@ impl Progress {
         match self.flow {
             Flow::Probe => !self.probe_sent,
             Flow::Replicate => self.next <= last_index && self.inflight.len() < max_inflight,
+            Flow::Snapshot => false,
         }
     }
+}
+
+/// What a follower's snapshot does to an AppendEntries ([`Node::skip_compacted`]).
+enum Compacted {
+    /// Everything the request carries is at or below the snapshot: it matches.
+    Covered,
+    /// The request carries an entry at the snapshot's index of another term.
+    Inconsistent,
+    /// The request (trimmed to start at the snapshot) goes through the usual checks.
+    Rest,
 }
 
 /// The effects a step gathers before they are put in contract order: sends and applies are
@@ -330,6 +366,10 @@ struct Outbox<C, R: Rules> {
     term_vote_changed: bool,
     /// The lowest index from which the log changed, if it did: a log record is due.
     log_from: Option<Index>,
+    /// Records a snapshot wrote, already applied to the node's state with
+    /// [`HardState::apply`] (the one rule for what they mean), in order: they go after the
+    /// term/vote and log records.
+    compaction: Vec<Record<C>>,
     /// What the rules remember of this step (nothing for Figure 2).
     step: R::Step<C>,
     /// `Effect::Send`s, in the order they were made.
@@ -344,6 +384,7 @@ impl<C, R: Rules> Outbox<C, R> {
         Outbox {
             term_vote_changed: false,
             log_from: None,
+            compaction: Vec::new(),
             step: R::Step::default(),
             sends: Vec::new(),
             applies: Vec::new(),
@@ -370,21 +411,24 @@ impl<C: Command> Node<C> {
 }
 
 impl<C: Command, R: Rules> Node<C, R> {
-    /// [`Node::new`] following `rules` (deliberate bugs, for the checkers).
+    /// [`Node::new`] following `rules` (deliberate bugs, for the checkers). A server that
+    /// starts from a snapshot has applied everything it covers (its runtime restores the service
+    /// from it), and that much is known committed.
     pub fn with_rules(config: Config, rules: R, hard: HardState<C>) -> Node<C, R> {
         assert!(
             config.servers as usize <= MAX_SERVERS,
             "at most {MAX_SERVERS} servers"
         );
         let n = config.servers as usize;
+        let applied = hard.snapshot_index();
         Node {
             config,
             rules,
             hard,
             role: Role::Follower,
             leader_hint: None,
-            commit_index: 0,
-            last_applied: 0,
+            commit_index: applied,
+            last_applied: applied,
             votes: ServerSet::EMPTY,
             leader_contact: false,
             recent_active: ServerSet::EMPTY,
@@ -417,8 +461,17 @@ impl<C: Command, R: Rules> Node<C, R> {
     pub fn hard_state(&self) -> &HardState<C> {
         &self.hard
     }
+    /// The entries after the snapshot: `log()[i]` is at index `first_index() + i`.
     pub fn log(&self) -> &[Entry<C>] {
         &self.hard.log
+    }
+    /// Index of the first entry the log holds (or would hold): one past the snapshot.
+    pub fn first_index(&self) -> Index {
+        self.hard.first_index()
+    }
+    /// The snapshot the log starts after, if one was taken or installed.
+    pub fn snapshot_state(&self) -> Option<&Snapshot> {
+        self.hard.snapshot.as_ref()
     }
     pub fn commit_index(&self) -> Index {
         self.commit_index
@@ -610,6 +663,45 @@ impl<C: Command, R: Rules> Node<C, R> {
         })
     }
 
+    /// The service saved its state after applying every entry up to `index` (Figure 13; the
+    /// 6.5840 `Snapshot(index, snapshot)`): the log now starts after `index`, and `data` is what
+    /// a follower that lacks those entries is sent. One record says both
+    /// ([`Record::Snapshot`]), so a store can never hold the shorter log without the snapshot
+    /// that replaces its prefix. An index the snapshot already covers changes nothing.
+    pub fn snapshot(
+        &mut self,
+        index: Index,
+        data: Vec<u8>,
+    ) -> Result<Vec<Effect<C>>, SnapshotError> {
+        if index > self.last_applied {
+            return Err(SnapshotError::NotApplied {
+                index,
+                applied: self.last_applied,
+            });
+        }
+        let mut out = Outbox::new();
+        if let Some(last_term) = self.hard.entry(index).map(|e| e.term) {
+            let snapshot = Snapshot {
+                last_index: index,
+                last_term,
+                data,
+            };
+            self.compact(Record::Snapshot(snapshot), &mut out);
+        }
+        Ok(self.finish(out))
+    }
+
+    /// Applies a record of a snapshot step to this node's state (by [`HardState::apply`], the
+    /// rule every store replays it with) and queues it to be written.
+    fn compact(&mut self, record: Record<C>, out: &mut Outbox<C, R>) {
+        let applied = self.hard.apply(record.clone());
+        debug_assert!(
+            applied.is_ok(),
+            "the core only writes records that fit its log"
+        );
+        out.compaction.push(record);
+    }
+
     /// A message from `from` arrived. One the core refuses ([`Node::try_handle`]) is ignored.
     pub fn handle(&mut self, from: NodeId, msg: Message<C>) -> Vec<Effect<C>> {
         self.try_handle(from, msg).unwrap_or_default()
@@ -668,6 +760,9 @@ impl<C: Command, R: Rules> Node<C, R> {
             } => self.on_pre_vote(from, term, last_log_index, last_log_term, &mut out),
             Message::PreVoteReply { term, granted } => {
                 self.on_pre_vote_reply(from, term, granted, &mut out)
+            }
+            Message::InstallSnapshot { term, snapshot } => {
+                self.on_install_snapshot(from, term, snapshot, &mut out)
             }
         }
         self.note_active(from, msg_term);
@@ -920,6 +1015,9 @@ impl<C: Command, R: Rules> Node<C, R> {
         let max_inflight = self.config.max_inflight;
         let progress = &self.progress[peer as usize];
         let next = progress.next;
+        if let Some(snapshot) = self.hard.snapshot.as_ref().filter(|s| next <= s.last_index) {
+            return self.send_snapshot(peer, snapshot.clone(), out);
+        }
         let prev_log_index = next - 1;
         let prev_log_term = self.hard.term_at(prev_log_index).unwrap_or(0);
         let window_full =
@@ -931,8 +1029,13 @@ impl<C: Command, R: Rules> Node<C, R> {
         };
         let progress = &mut self.progress[peer as usize];
         match progress.flow {
-            // With flow control off nothing pauses a probe, and the node stays as it was.
-            Flow::Probe => progress.probe_sent = max_inflight > 0,
+            // With flow control off nothing pauses a probe, and the node stays as it was. A
+            // follower that waited for a snapshot but whose next index a conflict moved past
+            // it is probed again.
+            Flow::Probe | Flow::Snapshot => {
+                progress.flow = Flow::Probe;
+                progress.probe_sent = max_inflight > 0;
+            }
             Flow::Replicate if !entries.is_empty() => {
                 progress.next += entries.len() as Index;
                 progress.inflight.push_back(progress.next - 1);
@@ -951,6 +1054,17 @@ impl<C: Command, R: Rules> Node<C, R> {
         );
     }
 
+    /// Figure 13, leader: `peer` needs entries this leader compacted away, so it gets the
+    /// snapshot that replaced them, and its flow waits for the answer ([`Flow::Snapshot`]).
+    fn send_snapshot(&mut self, peer: NodeId, snapshot: Snapshot, out: &mut Outbox<C, R>) {
+        let progress = &mut self.progress[peer as usize];
+        progress.flow = Flow::Snapshot;
+        progress.probe_sent = false;
+        progress.inflight.clear();
+        let term = self.hard.current_term;
+        out.send(peer, Message::InstallSnapshot { term, snapshot });
+    }
+
     /// The entries one AppendEntries from `next` carries: at most `max_entries` and, past the
     /// first, at most `Config::max_append_bytes` encoded bytes in all. The first entry always
     /// goes, whatever its size, so that an entry above the byte bound (written by a build with a
@@ -959,7 +1073,7 @@ impl<C: Command, R: Rules> Node<C, R> {
     /// could hold) is refused by every follower's transport, so that follower can never catch
     /// up past it, and the cluster needs that entry committed without it.
     fn batch(&self, next: Index, max_entries: usize) -> &[Entry<C>] {
-        let tail = &self.hard.log[(next - 1) as usize..];
+        let tail = self.hard.entries_from(next);
         let most = tail.len().min(max_entries.max(1));
         if most <= 1 || self.config.max_append_bytes == usize::MAX {
             return &tail[..most];
@@ -1001,10 +1115,19 @@ impl<C: Command, R: Rules> Node<C, R> {
                 self.apply_committed(out);
             }
         }
+        let mut append = append;
+        let last_new = append.last_new();
+        match self.skip_compacted(&mut append) {
+            Compacted::Covered => {
+                self.follower_commit(append.leader_commit, last_new, out);
+                return self.reply_match(from, last_new, out);
+            }
+            Compacted::Inconsistent => return self.reject_append(from, append.prev_log_index, out),
+            Compacted::Rest => {}
+        }
         if self.hard.term_at(append.prev_log_index) != Some(append.prev_log_term) {
             return self.reject_append(from, append.prev_log_index, out);
         }
-        let last_new = append.last_new();
         if self.append_entries(append.prev_log_index, append.entries, out)
             && self.role == Role::Leader
         {
@@ -1018,13 +1141,96 @@ impl<C: Command, R: Rules> Node<C, R> {
             }
         }
         self.follower_commit(append.leader_commit, last_new, out);
+        self.reply_match(from, last_new, out);
+    }
+
+    /// The success reply: this log matches the leader's up to `match_index`.
+    fn reply_match(&self, to: NodeId, match_index: Index, out: &mut Outbox<C, R>) {
         let reply = Message::AppendEntriesReply {
             term: self.hard.current_term,
-            outcome: AppendOutcome::Success {
-                match_index: last_new,
-            },
+            outcome: AppendOutcome::Success { match_index },
         };
-        self.reply(from, reply, out);
+        self.reply(to, reply, out);
+    }
+
+    /// The entries of an AppendEntries that this server's snapshot already covers are
+    /// committed, here and (Leader Completeness, §5.4.3) on every leader of this term or a
+    /// later one, so they match: they are dropped from the request, which then starts at the
+    /// snapshot's last entry. The entry the request carries there must have the snapshot's term;
+    /// one that has not comes from no honest leader and is refused.
+    fn skip_compacted(&self, append: &mut AppendEntries<C>) -> Compacted {
+        let snapshot_index = self.hard.snapshot_index();
+        let covered = snapshot_index.saturating_sub(append.prev_log_index);
+        if covered == 0 {
+            return Compacted::Rest;
+        }
+        if append.last_new() <= snapshot_index {
+            return Compacted::Covered;
+        }
+        // `covered` < entries.len(), since last_new = prev + len is past the snapshot.
+        let at_snapshot = append.entries.drain(..covered as usize).last();
+        if at_snapshot.map(|e| e.term) != Some(self.hard.snapshot_term()) {
+            return Compacted::Inconsistent;
+        }
+        append.prev_log_index = snapshot_index;
+        append.prev_log_term = self.hard.snapshot_term();
+        Compacted::Rest
+    }
+
+    /// Figure 13, InstallSnapshot receiver, after the term was taken: an older term is refused
+    /// (rule 1), as an AppendEntries of that term would be. A current leader's snapshot makes
+    /// this server its follower; one at or below the commit index changes nothing (this log
+    /// already holds, or covers, all it holds). Otherwise the log keeps the entries after the
+    /// snapshot's last one when it holds that entry (rule 6) and drops them all when it does
+    /// not (rule 7), the state machine is replaced (rule 8), and the answer is a success at the
+    /// snapshot's last index.
+    fn on_install_snapshot(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        snapshot: Snapshot,
+        out: &mut Outbox<C, R>,
+    ) {
+        let last_index = snapshot.last_index;
+        if !(self.rules).accepts_append_term(term, self.hard.current_term) {
+            return self.reject_append(from, last_index, out);
+        }
+        if self.role == Role::Leader {
+            // Another leader of our own term: only reachable through rules that break Election
+            // Safety (see `on_append`).
+            return;
+        }
+        self.become_follower(Some(from));
+        out.reset_timer = true;
+        if (self.rules).installs_snapshot(last_index, self.commit_index) {
+            self.install(snapshot, out);
+        }
+        self.reply_match(from, last_index, out);
+    }
+
+    /// Figure 13, rules 6 to 8, for a snapshot this server takes ([`Rules::keeps_suffix`]
+    /// says whether the entries after it stay).
+    fn install(&mut self, snapshot: Snapshot, out: &mut Outbox<C, R>) {
+        let index = snapshot.last_index;
+        let matches = self.hard.term_at(index) == Some(snapshot.last_term);
+        if !self.rules.keeps_suffix(matches) {
+            // Rule 7 drops the log from the entry that conflicts with the snapshot's last one:
+            // it and all after it are uncommitted, and the snapshot covers everything before.
+            let from = if matches { index + 1 } else { index };
+            if from >= self.hard.first_index() && from <= self.hard.last_index() {
+                let entries = Vec::new();
+                self.compact(Record::Log { from, entries }, out);
+            }
+        }
+        let term = (self.rules).term_after_install(self.hard.current_term, snapshot.last_term);
+        if term != self.hard.current_term {
+            self.hard.current_term = term;
+            out.term_vote_changed = true;
+        }
+        self.compact(Record::Snapshot(snapshot.clone()), out);
+        self.commit_index = self.commit_index.max(index);
+        self.last_applied = index;
+        out.applies.push(Effect::Restore(snapshot));
     }
 
     /// Figure 2, AppendEntries receiver, rules 1 and 2: a request of an older term, or one whose
@@ -1046,17 +1252,20 @@ impl<C: Command, R: Rules> Node<C, R> {
     }
 
     /// Figure 2, AppendEntries receiver, rules 3 and 4 ([`Rules::append`]): puts `entries`
-    /// after `prev_log_index`. Returns whether the log changed, and marks where in `out`.
+    /// after `prev_log_index` (at or past the snapshot). Returns whether the log changed, and marks where in `out`.
     fn append_entries(
         &mut self,
         prev_log_index: Index,
         entries: Vec<Entry<C>>,
         out: &mut Outbox<C, R>,
     ) -> bool {
-        let changed =
-            (self.rules).append(&mut self.hard.log, prev_log_index, entries, &mut out.step);
+        // The rules see the log after the snapshot, and positions in it (`skip_compacted`
+        // made the request start at the snapshot or after it).
+        let offset = self.hard.snapshot_index();
+        let after = prev_log_index - offset;
+        let changed = (self.rules).append(&mut self.hard.log, after, entries, &mut out.step);
         if let Some(from) = changed {
-            out.log_changed_from(from);
+            out.log_changed_from(from + offset);
         }
         changed.is_some()
     }
@@ -1065,10 +1274,15 @@ impl<C: Command, R: Rules> Node<C, R> {
         let x_len = self.hard.last_index();
         match self.hard.term_at(prev_log_index) {
             Some(t) if prev_log_index > 0 => {
-                let first = self.hard.log[..prev_log_index as usize]
+                // The entries held up to `prev_log_index` (none when it is the snapshot's).
+                let first_held = self.hard.first_index();
+                let held = (prev_log_index + 1).saturating_sub(first_held) as usize;
+                let first = self.hard.log[..held]
                     .iter()
                     .rposition(|e| e.term != t)
-                    .map_or(1, |p| p as Index + 2);
+                    .map_or(first_held.min(prev_log_index), |p| {
+                        first_held + p as Index + 1
+                    });
                 ConflictHint {
                     x_term: Some(t),
                     x_index: first,
@@ -1092,7 +1306,8 @@ impl<C: Command, R: Rules> Node<C, R> {
     ) {
         if let AppendOutcome::Success { match_index } = outcome {
             if term < self.hard.current_term {
-                self.rules.on_stale_success(&self.hard.log, match_index);
+                let held = match_index.saturating_sub(self.hard.snapshot_index());
+                self.rules.on_stale_success(&self.hard.log, held);
             }
         }
         let success = matches!(outcome, AppendOutcome::Success { .. });
@@ -1114,10 +1329,11 @@ impl<C: Command, R: Rules> Node<C, R> {
                 }
             }
             AppendOutcome::Conflict(hint) => {
+                let first_held = self.hard.first_index();
                 let next = match hint.x_term {
-                    None => hint.x_len + 1,
+                    None => hint.x_len.saturating_add(1),
                     Some(x_term) => match self.hard.log.iter().rposition(|e| e.term == x_term) {
-                        Some(pos) => pos as Index + 2,
+                        Some(pos) => first_held + pos as Index + 1,
                         None => hint.x_index,
                     },
                 };
@@ -1138,8 +1354,11 @@ impl<C: Command, R: Rules> Node<C, R> {
         let pipelined = self.config.max_inflight > 0;
         let progress = &mut self.progress[from as usize];
         match progress.flow {
-            Flow::Probe if pipelined => progress.become_replicate(),
-            Flow::Probe => progress.probe_sent = false,
+            Flow::Probe | Flow::Snapshot if pipelined => progress.become_replicate(),
+            Flow::Probe | Flow::Snapshot => {
+                progress.flow = Flow::Probe;
+                progress.probe_sent = false;
+            }
             Flow::Replicate => {
                 let matched = progress.matched;
                 while progress
@@ -1187,8 +1406,12 @@ impl<C: Command, R: Rules> Node<C, R> {
     fn apply_committed(&mut self, out: &mut Outbox<C, R>) {
         self.last_applied = (self.rules).applied_before(self.last_applied, self.commit_index);
         while self.last_applied < self.commit_index {
+            // Everything past the snapshot is held; only rules that take `last_applied` back
+            // (`Rules::applied_before`) could ask for a compacted entry, and those stop there.
+            let Some(entry) = self.hard.entry(self.last_applied + 1) else {
+                break;
+            };
             self.last_applied += 1;
-            let entry = &self.hard.log[(self.last_applied - 1) as usize];
             out.applies.push(Effect::Apply {
                 index: self.last_applied,
                 command: entry.command.clone(),
@@ -1206,7 +1429,7 @@ impl<C: Command, R: Rules> Node<C, R> {
     /// The log record of a step whose log changed from `from` on: the log from there to its
     /// end ([`Rules::log_record`]).
     fn log_record(&self, from: Index, step: &mut R::Step<C>) -> Record<C> {
-        let mut entries = self.hard.log[(from - 1) as usize..].to_vec();
+        let mut entries = self.hard.entries_from(from).to_vec();
         self.rules.log_record(&mut entries, step);
         Record::Log { from, entries }
     }
@@ -1223,6 +1446,7 @@ impl<C: Command, R: Rules> Node<C, R> {
         if let Some(from) = out.log_from {
             writes.push(Effect::Persist(self.log_record(from, &mut out.step)));
         }
+        writes.extend(out.compaction.into_iter().map(Effect::Persist));
         let after = writes.split_off(self.rules.sends_after(&out.step, writes.len()));
         effects.extend(writes);
         effects.extend(out.sends);

@@ -122,6 +122,30 @@ pub trait Rules: Copy + Debug + Eq + Hash {
         })
     }
 
+    /// Figure 13, InstallSnapshot receiver: whether a follower whose commit index is `commit`
+    /// takes a snapshot that ends at `last_index` (only when it reaches past the commit index:
+    /// a snapshot at or below it holds nothing this server lacks, and installing it would take
+    /// the state machine back).
+    fn installs_snapshot(&self, last_index: Index, commit: Index) -> bool {
+        last_index > commit
+    }
+
+    /// Figure 13, rules 6 and 7: whether the entries after an installed snapshot's last one
+    /// stay in the log, given whether the log holds that entry (`matches`: same index and
+    /// term). They stay exactly when it does: they follow the snapshot, and some may be
+    /// committed; when it does not, the entry there and all after it conflict with the
+    /// snapshot, which is committed.
+    fn keeps_suffix(&self, matches: bool) -> bool {
+        matches
+    }
+
+    /// The current term after a follower in `current` installs a snapshot whose last entry is
+    /// of `snapshot_term` (Figure 13: unchanged; the snapshot's term is an entry's, and a
+    /// current term never goes back).
+    fn term_after_install(&self, current: Term, _snapshot_term: Term) -> Term {
+        current
+    }
+
     /// A follower's commit index after an accepted AppendEntries: `proposed` is
     /// `min(leaderCommit, index of last new entry)` (Figure 2, rule 5), and the commit index
     /// never goes down.

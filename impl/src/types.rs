@@ -42,13 +42,43 @@ pub struct Entry<C> {
     pub command: C,
 }
 
-/// Figure 2's persistent state: what a server must have on stable storage before it answers
-/// any RPC. Everything else a node holds is rebuilt after a restart.
+/// A snapshot of the state machine (Figure 13): the service's state after applying every entry
+/// up to and including `last_index`, whose term was `last_term`. The core never looks inside
+/// `data`; it keeps it, persists it, sends it to a follower that needs it and hands an installed
+/// one to the service. Chunking a large snapshot to fit a transport's frames (Figure 13, steps 2
+/// to 5) is the runtime's business, not the core's: a follower's core takes a snapshot whole or
+/// not at all, so the model checks every rule that decides what a server keeps, and a runtime
+/// cannot deliver half a state machine to it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub last_index: Index,
+    pub last_term: Term,
+    pub data: Vec<u8>,
+}
+
+/// Bytes are shown by their count: a snapshot can be megabytes.
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Snapshot {{ last {}:{}, {} bytes }}",
+            self.last_index,
+            self.last_term,
+            self.data.len()
+        )
+    }
+}
+
+/// Figure 2's persistent state, with Figure 13's snapshot: what a server must have on stable
+/// storage before it answers any RPC. Everything else a node holds is rebuilt after a restart.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HardState<C> {
     pub current_term: Term,
     pub voted_for: Option<NodeId>,
-    /// `log[i]` holds the entry at index `i + 1`.
+    /// The snapshot the log starts after, if the server has taken or installed one.
+    pub snapshot: Option<Snapshot>,
+    /// The entries after the snapshot: `log[i]` holds the entry at index
+    /// `snapshot_index() + 1 + i` (index `i + 1` with no snapshot).
     pub log: Vec<Entry<C>>,
 }
 
@@ -57,6 +87,7 @@ impl<C> Default for HardState<C> {
         HardState {
             current_term: 0,
             voted_for: None,
+            snapshot: None,
             log: Vec::new(),
         }
     }
@@ -76,14 +107,25 @@ pub enum Record<C> {
     /// The log changed from index `from` on: every entry from `from` is dropped, then `entries`
     /// are appended, the first at index `from`.
     Log { from: Index, entries: Vec<Entry<C>> },
+    /// A snapshot was taken or installed (Figure 13): the state machine up to
+    /// `snapshot.last_index` is `snapshot.data`, and the log now starts after it. Entries at or
+    /// below `last_index` go; those after it stay (a core that must drop a conflicting suffix,
+    /// Figure 13 step 7, writes a log record that truncates it first). A log that does not
+    /// reach past `last_index` is left empty, and so is one whose snapshot was newer (only a
+    /// deliberate bug installs an older snapshot: its entries would not follow the new one).
+    Snapshot(Snapshot),
 }
 
-/// A log record that starts past the end of the log it is applied to: the records between were
-/// lost, which no store that keeps a prefix of what was written can produce.
+/// A log record that does not start within the log it is applied to: past its end (the
+/// records between were lost, which no store that keeps a prefix of what was written can
+/// produce), or inside the snapshot it starts after (entries that were compacted away cannot
+/// change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("log record starts at index {from}, but the log ends at index {last}")]
+#[error("log record starts at index {from}, but the log holds indices {first} to {last}")]
 pub struct LogGap {
     pub from: Index,
+    /// The first index a log record may start at: one past the snapshot.
+    pub first: Index,
     pub last: Index,
 }
 
@@ -95,7 +137,7 @@ pub enum Implausible {
     VoteOutsideCluster { voted_for: NodeId, servers: usize },
     #[error("term {term}, which leaves no term to elect in")]
     NoNextTerm { term: Term },
-    #[error("an entry of term {entry_term} past the current term {current_term}")]
+    #[error("an entry or snapshot of term {entry_term} past the current term {current_term}")]
     EntryPastTerm {
         entry_term: Term,
         current_term: Term,
@@ -104,7 +146,8 @@ pub enum Implausible {
 
 impl<C> HardState<C> {
     /// Checks that a server of a cluster of `servers` could have reached this state: it voted
-    /// for a server of the cluster, its term has a successor, and no entry is of a later term.
+    /// for a server of the cluster, its term has a successor, and no entry (nor the snapshot's
+    /// last one) is of a later term.
     /// The records a state is replayed from carry checksums, which say that the bytes are what
     /// was written, not that this cluster wrote them.
     pub fn check(&self, servers: usize) -> Result<(), Implausible> {
@@ -116,9 +159,13 @@ impl<C> HardState<C> {
                 term: self.current_term,
             });
         }
-        match self.log.iter().find(|e| e.term > self.current_term) {
-            Some(e) => Err(Implausible::EntryPastTerm {
-                entry_term: e.term,
+        let snapshot_term = self.snapshot.as_ref().map(|s| s.last_term);
+        let terms = snapshot_term
+            .into_iter()
+            .chain(self.log.iter().map(|e| e.term));
+        match terms.into_iter().find(|t| *t > self.current_term) {
+            Some(entry_term) => Err(Implausible::EntryPastTerm {
+                entry_term,
                 current_term: self.current_term,
             }),
             None => Ok(()),
@@ -134,42 +181,82 @@ impl<C> HardState<C> {
                 self.voted_for = voted_for;
             }
             Record::Log { from, entries } => {
-                let last = self.last_index();
-                if from == 0 || from > last.saturating_add(1) {
-                    return Err(LogGap { from, last });
+                let (first, last) = (self.first_index(), self.last_index());
+                if from < first || from > last.saturating_add(1) {
+                    return Err(LogGap { from, first, last });
                 }
-                self.log.truncate((from - 1) as usize);
+                self.log.truncate(self.position(from));
                 self.log.extend(entries);
+            }
+            Record::Snapshot(snapshot) => {
+                let compacted = snapshot.last_index.checked_sub(self.snapshot_index());
+                match compacted {
+                    Some(n) if n < self.log.len() as Index => {
+                        self.log.drain(..n as usize);
+                    }
+                    _ => self.log.clear(),
+                }
+                self.snapshot = Some(snapshot);
             }
         }
         Ok(())
     }
 
-    /// Index of the last entry, 0 for an empty log.
+    /// The last index the snapshot covers, 0 without one.
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.last_index)
+    }
+
+    /// The term of the snapshot's last entry, 0 without one.
+    pub fn snapshot_term(&self) -> Term {
+        self.snapshot.as_ref().map_or(0, |s| s.last_term)
+    }
+
+    /// Index of the first entry the log holds (or would hold): one past the snapshot.
+    pub fn first_index(&self) -> Index {
+        self.snapshot_index() + 1
+    }
+
+    /// Index of the last entry, the snapshot's last one when the log after it is empty (0 for
+    /// a server that has neither).
     pub fn last_index(&self) -> Index {
-        self.log.len() as Index
+        self.snapshot_index() + self.log.len() as Index
     }
 
-    /// Term of the last entry, 0 for an empty log.
+    /// Term of the last entry, the snapshot's last one when the log after it is empty (0 for
+    /// a server that has neither).
     pub fn last_term(&self) -> Term {
-        self.log.last().map_or(0, |e| e.term)
+        self.log.last().map_or(self.snapshot_term(), |e| e.term)
     }
 
-    /// Term of the entry at `index`; 0 for index 0; `None` past the end.
+    /// Term of the entry at `index`: the snapshot's last term at its last index (0 at index 0),
+    /// `None` below it (compacted away: known only to be committed) and past the end.
     pub fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            Some(0)
+        if index == self.snapshot_index() {
+            Some(self.snapshot_term())
         } else {
             self.entry(index).map(|e| e.term)
         }
     }
 
-    /// The entry at `index` (1-based), if the log reaches that far.
+    /// The entry at `index` (1-based), if the log holds it: not compacted into the snapshot,
+    /// and not past the end.
     pub fn entry(&self, index: Index) -> Option<&Entry<C>> {
-        if index == 0 {
-            return None;
-        }
-        self.log.get((index - 1) as usize)
+        let after = index.checked_sub(self.first_index())?;
+        self.log.get(usize::try_from(after).ok()?)
+    }
+
+    /// The entries from `index` to the end (none when `index` is past it; from the first
+    /// entry held when `index` is compacted).
+    pub fn entries_from(&self, index: Index) -> &[Entry<C>] {
+        &self.log[self
+            .position(index.max(self.first_index()))
+            .min(self.log.len())..]
+    }
+
+    /// Where the entry at `index` (at least `first_index()`) sits in `log`, or would.
+    fn position(&self, index: Index) -> usize {
+        usize::try_from(index - self.first_index()).unwrap_or(usize::MAX)
     }
 }
 
@@ -182,6 +269,7 @@ mod tests {
         let plausible = HardState {
             current_term: 3,
             voted_for: Some(2),
+            snapshot: None,
             log: vec![Entry {
                 term: 3,
                 command: 'x',
@@ -218,6 +306,101 @@ mod tests {
                 current_term: 2
             })
         );
+    }
+
+    #[test]
+    fn a_snapshot_past_the_current_term_is_implausible() {
+        let state = HardState::<char> {
+            current_term: 1,
+            snapshot: Some(snapshot(2, 2)),
+            ..HardState::default()
+        };
+        assert_eq!(
+            state.check(3),
+            Err(Implausible::EntryPastTerm {
+                entry_term: 2,
+                current_term: 1
+            })
+        );
+    }
+
+    fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
+        Snapshot {
+            last_index,
+            last_term,
+            data: vec![last_index as u8],
+        }
+    }
+
+    fn log_of(terms: &[Term]) -> HardState<char> {
+        let mut state = HardState::default();
+        let entries = terms.iter().map(|&term| Entry { term, command: 'x' });
+        state.log.extend(entries);
+        state
+    }
+
+    #[test]
+    fn a_snapshot_record_drops_the_prefix_it_covers_and_keeps_the_rest() {
+        let mut state = log_of(&[1, 1, 2, 2]);
+        state.apply(Record::Snapshot(snapshot(2, 1))).unwrap();
+        assert_eq!(state.snapshot_index(), 2);
+        assert_eq!(state.first_index(), 3);
+        assert_eq!(state.last_index(), 4);
+        assert_eq!(state.term_at(2), Some(1));
+        assert_eq!(state.term_at(1), None, "compacted");
+        assert_eq!(state.term_at(3), Some(2));
+        assert_eq!(state.entry(2), None);
+        assert_eq!(state.entries_from(1).len(), 2);
+        assert_eq!(state.entries_from(4).len(), 1);
+        assert_eq!(state.entries_from(5).len(), 0);
+        // A later snapshot inside the log, then one past its end.
+        state.apply(Record::Snapshot(snapshot(3, 2))).unwrap();
+        assert_eq!((state.first_index(), state.last_index()), (4, 4));
+        state.apply(Record::Snapshot(snapshot(9, 3))).unwrap();
+        assert!(state.log.is_empty());
+        assert_eq!((state.last_index(), state.last_term()), (9, 3));
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_one_held_leaves_the_log_empty() {
+        let mut state = log_of(&[1, 1, 1]);
+        state.apply(Record::Snapshot(snapshot(2, 1))).unwrap();
+        state.apply(Record::Snapshot(snapshot(1, 1))).unwrap();
+        assert_eq!((state.snapshot_index(), state.last_index()), (1, 1));
+        assert!(state.log.is_empty());
+    }
+
+    #[test]
+    fn a_log_record_must_start_after_the_snapshot_and_within_the_log() {
+        let mut state = log_of(&[1, 1, 1]);
+        state.apply(Record::Snapshot(snapshot(2, 1))).unwrap();
+        let record = |from| Record::Log {
+            from,
+            entries: vec![Entry {
+                term: 2,
+                command: 'y',
+            }],
+        };
+        assert_eq!(
+            state.apply(record(2)),
+            Err(LogGap {
+                from: 2,
+                first: 3,
+                last: 3
+            })
+        );
+        assert_eq!(
+            state.apply(record(5)),
+            Err(LogGap {
+                from: 5,
+                first: 3,
+                last: 3
+            })
+        );
+        state.apply(record(3)).unwrap();
+        assert_eq!((state.last_index(), state.last_term()), (3, 2));
+        state.apply(record(4)).unwrap();
+        assert_eq!(state.last_index(), 4);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use raft_impl::codec::{self, DecodeError, FrameKind, FORMAT_VERSION, HEADER_LEN}
 use raft_impl::kv::{KvCommand, KvOp, KvReply, KvRequest, Session};
 use raft_impl::runtime::frame;
 use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
-use raft_impl::{AppendEntries, AppendOutcome, ConflictHint, Entry, Envelope, HardState, Message};
+use raft_impl::{
+    AppendEntries, AppendOutcome, ConflictHint, Entry, Envelope, HardState, Message, Snapshot,
+};
 use support::encoded;
 
 fn kv_command() -> impl Strategy<Value = KvCommand> {
@@ -43,14 +45,32 @@ fn entries() -> impl Strategy<Value = Vec<Entry<KvCommand>>> {
     )
 }
 
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(last_index, last_term, data)| Snapshot {
+            last_index,
+            last_term,
+            data,
+        })
+}
+
 fn hard_state() -> impl Strategy<Value = HardState<KvCommand>> {
-    (any::<u64>(), any::<Option<u8>>(), entries()).prop_map(|(current_term, voted_for, log)| {
-        HardState {
+    (
+        any::<u64>(),
+        any::<Option<u8>>(),
+        proptest::option::of(snapshot()),
+        entries(),
+    )
+        .prop_map(|(current_term, voted_for, snapshot, log)| HardState {
             current_term,
             voted_for,
+            snapshot,
             log,
-        }
-    })
+        })
 }
 
 fn message() -> impl Strategy<Value = Message<KvCommand>> {
@@ -96,6 +116,8 @@ fn message() -> impl Strategy<Value = Message<KvCommand>> {
             ),
         (any::<u64>(), outcome)
             .prop_map(|(term, outcome)| Message::AppendEntriesReply { term, outcome }),
+        (any::<u64>(), snapshot())
+            .prop_map(|(term, snapshot)| Message::InstallSnapshot { term, snapshot }),
     ]
 }
 
@@ -229,6 +251,7 @@ fn every_single_bit_flip_of_one_state_is_refused() {
     let state = HardState {
         current_term: 7,
         voted_for: Some(2),
+        snapshot: None,
         log: vec![Entry {
             term: 7,
             command: KvCommand {
@@ -255,9 +278,9 @@ fn every_single_bit_flip_of_one_state_is_refused() {
 
 #[test]
 fn a_forged_string_length_is_refused_without_allocating_it() {
-    // current_term 0, no vote, one entry of term 0, time 0, a write in session (id 0, nonce
-    // 0), seq 0, Put, key of 2^40 bytes.
-    let mut payload = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0xfd];
+    // current_term 0, no vote, no snapshot, one entry of term 0, time 0, a write in session
+    // (id 0, nonce 0), seq 0, Put, key of 2^40 bytes.
+    let mut payload = vec![0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0xfd];
     payload.extend_from_slice(&(1u64 << 40).to_le_bytes());
     assert_eq!(
         decode_state(&frame(b"RCHS", &payload)),

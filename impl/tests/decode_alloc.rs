@@ -266,6 +266,7 @@ fn log_records() {
     let state = |keys: &[&str]| HardState {
         current_term: 1,
         voted_for: None,
+        snapshot: None,
         log: entries(keys),
     };
     let bytes = frame(

@@ -92,7 +92,7 @@ fn run_pipelined(store: &mut MemoryStore<Cmd>, effects: &[Effect<Cmd>]) -> Vec<M
                 let Ok(_) = store.sync();
                 sent.push(msg.clone());
             }
-            Effect::Apply { .. } | Effect::ResetElectionTimer => {}
+            Effect::Apply { .. } | Effect::Restore(_) | Effect::ResetElectionTimer => {}
         }
     }
     sent

@@ -290,6 +290,8 @@ impl RaftModel {
                 self.apply_kv(state, id, index, command);
             }
             (Effect::ResetElectionTimer, _) => {}
+            // SNAPSHOT-TODO(model): the model takes no snapshot yet, so none is installed.
+            (Effect::Restore(_), _) => {}
         }
     }
 

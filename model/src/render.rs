@@ -109,6 +109,12 @@ pub fn record(w: &Record<Cmd>) -> String {
         Record::Log { from, entries } => {
             format!("log from {from} {}", entries_from(*from, entries))
         }
+        Record::Snapshot(snapshot) => format!(
+            "snapshot {}:{} ({} bytes)",
+            snapshot.last_index,
+            snapshot.last_term,
+            snapshot.data.len()
+        ),
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use raft_impl::{
     AppendEntries, Envelope, HardState, Message, Mutation, NodeId, Record, Role, ServerSet,
+    Snapshot,
 };
 
 use crate::bounds::SERVER_LIMIT;
@@ -273,6 +274,15 @@ fn hash_hard<H: Hasher>(hard: &HardState<Cmd>, r: &Renaming, h: &mut H) {
     for entry in &hard.log {
         h.write_u64(entry.term << 32 | u64::from(entry.command.code()));
     }
+    if let Some(snapshot) = &hard.snapshot {
+        hash_snapshot(snapshot, h);
+    }
+}
+
+/// A snapshot's last entry and its bytes (server ids appear in neither: nothing to rename).
+fn hash_snapshot<H: Hasher>(snapshot: &Snapshot, h: &mut H) {
+    h.write_u64(snapshot.last_index << 32 | snapshot.last_term);
+    h.write(&snapshot.data);
 }
 
 fn hash_record<H: Hasher>(write: &Record<Cmd>, r: &Renaming, h: &mut H) {
@@ -286,6 +296,10 @@ fn hash_record<H: Hasher>(write: &Record<Cmd>, r: &Renaming, h: &mut H) {
             for entry in entries {
                 h.write_u64(entry.term << 32 | u64::from(entry.command.code()));
             }
+        }
+        Record::Snapshot(snapshot) => {
+            h.write_u64(1 << 63);
+            hash_snapshot(snapshot, h);
         }
     }
 }
@@ -340,6 +354,11 @@ fn hash_message<H: Hasher>(msg: &Message<Cmd>, h: &mut H) {
         Message::PreVoteReply { term, granted } => {
             h.write_u64(1 << 63 | term << 1 | 1);
             h.write_u8(u8::from(*granted));
+        }
+        // The top two bits set InstallSnapshot apart from the PreVote messages.
+        Message::InstallSnapshot { term, snapshot } => {
+            h.write_u64(3 << 62 | term);
+            hash_snapshot(snapshot, h);
         }
     }
 }
@@ -414,7 +433,7 @@ fn rename_record(write: &Record<Cmd>, r: &Renaming) -> Record<Cmd> {
             term: *term,
             voted_for: voted_for.map(|v| r.id(v)),
         },
-        Record::Log { .. } => write.clone(),
+        Record::Log { .. } | Record::Snapshot(_) => write.clone(),
     }
 }
 

@@ -124,8 +124,16 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 let hint = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
                     "server {id} {addr}: {:?} term {} commit {} log {} leader {hint} \
-                     heartbeats {} sent bytes {:?}",
-                    s.role, s.term, s.commit_index, s.log_len, s.heartbeats, s.sent_bytes
+                     snapshot {} log entries {} heartbeats {} sent bytes {:?} refused snapshots {}",
+                    s.role,
+                    s.term,
+                    s.commit_index,
+                    s.log_len,
+                    s.snapshot_index,
+                    s.log_entries,
+                    s.heartbeats,
+                    s.sent_bytes,
+                    s.refused_snapshots
                 );
                 if s.leader == Some(s.id) {
                     leader = Some((id, *addr, s.term));

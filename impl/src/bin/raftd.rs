@@ -72,6 +72,11 @@ struct Args {
     /// leader.
     #[arg(long)]
     no_check_quorum: bool,
+    /// Snapshot the KV store (its client sessions included) once this many applied entries are
+    /// past the last snapshot, so that the log on disk and what a restart replays stay bounded;
+    /// 0 never snapshots.
+    #[arg(long, default_value_t = server::DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
 }
 
 /// The cluster key `args` describe; reads the secret file.
@@ -114,7 +119,8 @@ fn main() -> ExitCode {
             .with_bootstrap(args.bootstrap)
             .with_max_connections(args.max_connections)
             .with_pre_vote(!args.no_pre_vote)
-            .with_check_quorum(!args.no_check_quorum),
+            .with_check_quorum(!args.no_check_quorum)
+            .with_snapshot_every(args.snapshot_every),
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

@@ -38,7 +38,15 @@ pub struct ServerStatus {
     pub role: Role,
     pub term: Term,
     pub commit_index: Index,
+    /// Index of the last entry (the snapshot's last one when the log after it is empty).
     pub log_len: Index,
+    /// The last index the snapshot covers (0 without one).
+    pub snapshot_index: Index,
+    /// Entries the log holds past the snapshot: what a restart replays.
+    pub log_entries: u64,
+    /// InstallSnapshots from peers refused in this incarnation because their bytes are not a
+    /// KV store.
+    pub refused_snapshots: u64,
     /// The leader this server knows of in its term (itself if it leads).
     pub leader: Option<NodeId>,
     /// Encoded bytes of the Raft messages this incarnation sent each server, by id (its own

@@ -23,13 +23,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::Rng;
 
 use crate::codec::FrameKind;
-use crate::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
+use crate::kv::{KvCommand, KvOutcome, KvRequest, KvSnapshotError, KvStore, LogTime};
 use crate::limits::MAX_CLIENT_PAYLOAD;
 use crate::message::Message;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::service::{self, PendingRequests, Settled, Submitted};
 use crate::storage::{FileWal, LogStore, WalError, WalOptions, WalWriteError};
-use crate::types::{HardState, Implausible, NodeId, Record};
+use crate::types::{HardState, Implausible, Index, NodeId, Record};
 
 use super::auth::ClusterKey;
 use super::durability::{self, Pipeline, WriterFailed};
@@ -47,6 +47,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CLIENT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once per listening port, unless configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
+/// How many applied entries a server's log holds past its snapshot before it takes the next
+/// one (`--snapshot-every`). With commands of about 1 KiB, ten thousand keep the log to about
+/// 10 MiB on disk and bound what a restart replays, while a snapshot of the whole store is
+/// taken and written at most once per ten thousand commands.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// The payload bytes past each frame's free part ([`FREE_PAYLOAD`](super::frame::FREE_PAYLOAD))
 /// that the client frames being read may hold together: 32 commands of the largest size at once.
 /// With the free parts of the connections a port runs (`DEFAULT_MAX_CONNECTIONS`, and as many
@@ -91,6 +97,8 @@ pub struct ServerConfig {
     pre_vote: bool,
     /// The core's `Config::check_quorum`, with its lease (on unless `--no-check-quorum`).
     check_quorum: bool,
+    /// Applied entries past the snapshot that make the server take the next one (0: never).
+    snapshot_every: u64,
 }
 
 /// A cluster description that cannot work.
@@ -145,7 +153,17 @@ impl ServerConfig {
             key,
             pre_vote: true,
             check_quorum: true,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
         })
+    }
+
+    /// Snapshot the KV store once `every` applied entries are past the last snapshot (0:
+    /// never, and the log grows for ever).
+    pub fn with_snapshot_every(self, every: u64) -> ServerConfig {
+        ServerConfig {
+            snapshot_every: every,
+            ..self
+        }
     }
 
     /// PreVote (§9.6), on by default: a server cut off from the majority does not raise its
@@ -212,6 +230,14 @@ pub enum ServerError {
     /// makes progress, or one whose vote means nothing.
     #[error("{path} recovers to a state this cluster cannot have produced: {reason}")]
     ImplausibleState { path: PathBuf, reason: Implausible },
+    /// The snapshot the log starts after passed the log's checks but is not a KV store this
+    /// service wrote: the entries it replaced are gone, so there is nothing to fall back to.
+    #[error("{path}: the snapshot at index {index} is not a KV store: {reason}")]
+    BadSnapshot {
+        path: PathBuf,
+        index: Index,
+        reason: KvSnapshotError,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -235,9 +261,11 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         key,
         pre_vote,
         check_quorum,
+        snapshot_every,
     } = config;
     let (store, hard) = open_store(&data_dir, bootstrap)?;
     check_recovered(&hard, peers.len(), &data_dir)?;
+    let kv = restore_kv(&hard, &data_dir)?;
     log(
         id,
         format_args!(
@@ -290,7 +318,8 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let config = Config::new(id, servers as u8)
         .with_pre_vote(pre_vote)
         .with_check_quorum(check_quorum);
-    let mut driver = Driver::new(Node::new(config, hard), pipeline, links);
+    let mut driver = Driver::new(Node::new(config, hard), kv, pipeline, links);
+    driver.snapshot_every = snapshot_every;
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
     driver.run(&inbox)
@@ -325,6 +354,21 @@ fn check_recovered(
     hard.check(servers)
         .map_err(|reason| ServerError::ImplausibleState {
             path: data_dir.to_path_buf(),
+            reason,
+        })
+}
+
+/// The KV store a server restarts with: the one its snapshot holds (a restart starts from the
+/// snapshot, and the core applies only the entries after it), or an empty one.
+fn restore_kv(hard: &HardState<KvCommand>, data_dir: &Path) -> Result<KvStore, ServerError> {
+    let Some(snapshot) = &hard.snapshot else {
+        return Ok(KvStore::default());
+    };
+    KvStore::default()
+        .restored(&snapshot.data)
+        .map_err(|reason| ServerError::BadSnapshot {
+            path: data_dir.to_path_buf(),
+            index: snapshot.last_index,
             reason,
         })
 }
@@ -386,15 +430,28 @@ struct Driver {
     sent_bytes: Vec<u64>,
     /// Heartbeats sent as leader in this incarnation.
     heartbeats: u64,
+    /// Applied entries past the snapshot that make this server take the next one (0: never).
+    snapshot_every: u64,
+    /// The store a peer's InstallSnapshot holds, decoded before the core saw the message, for
+    /// the `Restore` the core emits if it installs it: a snapshot that does not decode is
+    /// refused before the core changes anything.
+    installing: Option<KvStore>,
+    /// InstallSnapshots refused because their bytes are not a KV store, in this incarnation.
+    refused_snapshots: u64,
 }
 
 impl Driver {
-    fn new(node: Node<KvCommand>, pipeline: ToStore, links: HashMap<NodeId, PeerLink>) -> Driver {
+    fn new(
+        node: Node<KvCommand>,
+        kv: KvStore,
+        pipeline: ToStore,
+        links: HashMap<NodeId, PeerLink>,
+    ) -> Driver {
         let now = Instant::now();
         let servers = usize::from(node.config().servers);
         let mut driver = Driver {
             node,
-            kv: KvStore::default(),
+            kv,
             pipeline,
             links,
             waiting: PendingRequests::new(),
@@ -405,6 +462,9 @@ impl Driver {
             proposed: false,
             sent_bytes: vec![0; servers],
             heartbeats: 0,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            installing: None,
+            refused_snapshots: 0,
         };
         driver.reset_election_timer();
         driver
@@ -436,6 +496,7 @@ impl Driver {
                 let effects = self.node.replicate();
                 self.absorb(effects);
             }
+            self.snapshot_if_due();
             self.flush()?;
         }
     }
@@ -443,10 +504,7 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         let was_leader = self.node.is_leader();
         match event {
-            Event::Peer { from, msg } => match self.node.try_handle(from, msg) {
-                Ok(effects) => self.absorb(effects),
-                Err(refusal) => log(self.node.id(), format_args!("refused: {refusal}")),
-            },
+            Event::Peer { from, msg } => self.on_peer(from, msg),
             Event::Client {
                 request: ClientRequest::Kv(command),
                 reply,
@@ -477,6 +535,9 @@ impl Driver {
             term: node.current_term(),
             commit_index: node.commit_index(),
             log_len: node.hard_state().last_index(),
+            snapshot_index: node.hard_state().snapshot_index(),
+            log_entries: node.log().len() as u64,
+            refused_snapshots: self.refused_snapshots,
             leader: node.leader_hint(),
             sent_bytes: self.sent_bytes.clone(),
             heartbeats: self.heartbeats,
@@ -527,7 +588,56 @@ impl Driver {
                     }
                 }
                 Effect::ResetElectionTimer => self.reset_election_timer(),
+                Effect::Restore(snapshot) => self.restore(snapshot.last_index),
             }
+        }
+    }
+
+    /// A peer's message, for the core; an InstallSnapshot only once its bytes decode to a KV
+    /// store (kept for the core's `Restore`), so that a bad one changes nothing.
+    fn on_peer(&mut self, from: NodeId, msg: Message<KvCommand>) {
+        if let Message::InstallSnapshot { snapshot, .. } = &msg {
+            match self.kv.restored(&snapshot.data) {
+                Ok(kv) => self.installing = Some(kv),
+                Err(e) => {
+                    self.refused_snapshots += 1;
+                    let index = snapshot.last_index;
+                    let line = format_args!("refused: InstallSnapshot at {index} from {from}: {e}");
+                    return log(self.node.id(), line);
+                }
+            }
+        }
+        match self.node.try_handle(from, msg) {
+            Ok(effects) => self.absorb(effects),
+            Err(refusal) => log(self.node.id(), format_args!("refused: {refusal}")),
+        }
+        self.installing = None;
+    }
+
+    /// The core installed a peer's snapshot, which holds every entry up to `index`: the store
+    /// becomes the one it holds. A request waiting at an index it covers never sees an `Apply`
+    /// here, so it is answered as one whose outcome is unknown (its client asks the leader
+    /// again, and its session tells a retry from a new write).
+    fn restore(&mut self, index: Index) {
+        self.kv = (self.installing.take())
+            .expect("the core restores only while handling an InstallSnapshot, decoded first");
+        for client in self.waiting.covered(index) {
+            self.answer(client, Settled::Superseded);
+        }
+    }
+
+    /// Takes a snapshot of the store once `snapshot_every` applied entries are past the last
+    /// one: the core compacts its log, and the write-ahead log can drop what the snapshot
+    /// replaces.
+    fn snapshot_if_due(&mut self) {
+        let applied = self.node.last_applied();
+        let since = applied - self.node.hard_state().snapshot_index();
+        if self.snapshot_every == 0 || since < self.snapshot_every {
+            return;
+        }
+        match self.node.snapshot(applied, self.kv.snapshot()) {
+            Ok(effects) => self.absorb(effects),
+            Err(e) => log(self.node.id(), format_args!("no snapshot: {e}")),
         }
     }
 
@@ -725,7 +835,7 @@ mod tests {
         let (events, inbox) = mpsc::channel();
         let pipeline = start_writer(0, store, events).unwrap();
         let node = Node::new(Config::new(0, servers), hard);
-        let driver = Driver::new(node, pipeline, links);
+        let driver = Driver::new(node, KvStore::default(), pipeline, links);
         Setup {
             dir,
             peer,

@@ -114,6 +114,14 @@ impl<C: PartialEq, W> PendingRequests<C, W> {
             .collect()
     }
 
+    /// A snapshot that holds every entry up to `through` replaced the state machine: no
+    /// `Apply` will come for a waiter at or below it, which fails. Returns their clients.
+    pub fn covered(&mut self, through: Index) -> Vec<W> {
+        let later = self.by_index.split_off(&through.saturating_add(1));
+        let covered = std::mem::replace(&mut self.by_index, later);
+        covered.into_values().flatten().map(|w| w.client).collect()
+    }
+
     /// `server` took a step: every waiter proposed in a term it does not lead now fails, as its
     /// entry may be overwritten by another leader's. Returns their clients.
     pub fn settle_unled<X: Command, R: Rules>(&mut self, server: &Node<X, R>) -> Vec<W> {
@@ -168,6 +176,19 @@ mod tests {
             table.applied(4, &"new", &7),
             vec![('x', Settled::Superseded), ('y', Settled::Replied(7))]
         );
+    }
+
+    #[test]
+    fn a_snapshot_fails_the_waiters_it_covers_and_keeps_the_later_ones() {
+        let mut table = PendingRequests::new();
+        table.insert(1, 1, "a", 'x');
+        table.insert(3, 1, "b", 'y');
+        table.insert(4, 1, "c", 'z');
+        assert_eq!(table.covered(3), vec!['x', 'y']);
+        assert_eq!(table.applied(4, &"c", &1), vec![('z', Settled::Replied(1))]);
+        assert!(table.is_empty());
+        table.insert(5, 1, "d", 'w');
+        assert_eq!(table.covered(Index::MAX), vec!['w']);
     }
 
     #[test]

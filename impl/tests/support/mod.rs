@@ -9,7 +9,7 @@ use raft_impl::codec::{self, FrameKind};
 use raft_impl::storage::{LogStore, MemoryStore};
 use raft_impl::{
     AppendEntries, AppendOutcome, Command, Config, ConflictHint, Effect, Entry, HardState, Index,
-    Message, Mutation, MutationSet, Node, NodeId, Record, Rules, Term,
+    Message, Mutation, MutationSet, Node, NodeId, Record, Rules, Snapshot, Term,
 };
 
 /// The command type of the tests: a number, so that logs read as `(term, command)` pairs.
@@ -31,6 +31,7 @@ pub fn hard(
     HardState {
         current_term,
         voted_for,
+        snapshot: None,
         log: log(entries),
     }
 }
@@ -146,6 +147,19 @@ pub fn apply(index: Index, command: Cmd) -> Effect<Cmd> {
     Effect::Apply { index, command }
 }
 
+/// A snapshot ending at `last_index`, of `last_term`, whose bytes name its index.
+pub fn snapshot(last_index: Index, last_term: Term) -> Snapshot {
+    Snapshot {
+        last_index,
+        last_term,
+        data: last_index.to_le_bytes().to_vec(),
+    }
+}
+
+pub fn install(term: Term, snapshot: Snapshot) -> Message<Cmd> {
+    Message::InstallSnapshot { term, snapshot }
+}
+
 pub const RESET: Effect<Cmd> = Effect::ResetElectionTimer;
 
 /// Writes and syncs every `Persist` of `effects`, in order, as a runtime does.
@@ -161,16 +175,18 @@ pub fn save_persists(store: &mut MemoryStore<Cmd>, effects: &[Effect<Cmd>]) {
 /// A store holding `state`, synced: what a server that reached `state` has on disk.
 pub fn store_of(state: &HardState<Cmd>) -> MemoryStore<Cmd> {
     let mut store = MemoryStore::new();
-    let records = [
-        Record::TermVote {
-            term: state.current_term,
-            voted_for: state.voted_for,
-        },
-        Record::Log {
-            from: 1,
-            entries: state.log.clone(),
-        },
-    ];
+    let snapshot = state.snapshot.clone().map(Record::Snapshot);
+    let records: Vec<Record<Cmd>> = [Record::TermVote {
+        term: state.current_term,
+        voted_for: state.voted_for,
+    }]
+    .into_iter()
+    .chain(snapshot)
+    .chain([Record::Log {
+        from: state.first_index(),
+        entries: state.log.clone(),
+    }])
+    .collect();
     let Ok(_) = store.append(&records).and_then(|_| store.sync());
     store
 }

@@ -225,7 +225,11 @@ mod tests {
         let (bytes, starts) = framed(&[entry(1), entry(3)]);
         assert!(matches!(
             corrupt_at(replay(&bytes, true), starts[1]),
-            CorruptReason::Gap(LogGap { from: 3, last: 1 })
+            CorruptReason::Gap(LogGap {
+                from: 3,
+                first: 1,
+                last: 1
+            })
         ));
     }
 
