@@ -206,6 +206,15 @@ pub enum Refusal {
     /// (or corrupt).
     #[error("term {term} leaves no next term for an election")]
     TermExhausted { term: Term },
+    /// An InstallSnapshot no honest leader sends: its last entry is of a term after the
+    /// leader's own, or at an index past [`types::MAX_INDEX`]. Installed, the first would leave
+    /// a state no restart accepts ([`HardState::check`]), the second indices that overflow.
+    #[error("a snapshot ending at {last_index}:{last_term} from a leader of term {term}")]
+    ImplausibleSnapshot {
+        last_index: Index,
+        last_term: Term,
+        term: Term,
+    },
 }
 
 /// A snapshot the service asked for ([`Node::snapshot`]) that the core cannot take.
@@ -288,9 +297,12 @@ pub enum Flow {
     /// snapshot): an InstallSnapshot went out, and nothing else goes until a reply (etcd's
     /// `StateSnapshot`). The heartbeat sends the snapshot again, so a lost one is retried; a
     /// runtime that is still transferring an earlier copy keeps that transfer (the snapshot
-    /// being sent lives in the message it carries until the transfer ends). A success at the
-    /// snapshot's index makes the follower a probe or a replicate stream again.
-    Snapshot,
+    /// being sent lives in the message it carries until the transfer ends). Only a success at
+    /// `last_index` or past it makes the follower a probe or a replicate stream again (etcd
+    /// leaves `StateSnapshot` at the same point): a late success of an earlier AppendEntries,
+    /// or a conflict (the follower answers an InstallSnapshot with a success, never a
+    /// conflict), would only start a second transfer.
+    Snapshot { last_index: Index },
 }
 
 impl Progress {
@@ -344,7 +356,7 @@ impl Progress {
         match self.flow {
             Flow::Probe => !self.probe_sent,
             Flow::Replicate => self.next <= last_index && self.inflight.len() < max_inflight,
-            Flow::Snapshot => false,
+            Flow::Snapshot { .. } => false,
         }
     }
 }
@@ -720,6 +732,15 @@ impl<C: Command, R: Rules> Node<C, R> {
         if types::next_term(msg.term()).is_none() {
             return Err(Refusal::TermExhausted { term: msg.term() });
         }
+        if let Message::InstallSnapshot { term, snapshot } = &msg {
+            if snapshot.last_term > *term || snapshot.last_index > types::MAX_INDEX {
+                return Err(Refusal::ImplausibleSnapshot {
+                    last_index: snapshot.last_index,
+                    last_term: snapshot.last_term,
+                    term: *term,
+                });
+            }
+        }
         if self.in_lease(&msg) {
             return Ok(Vec::new());
         }
@@ -1032,7 +1053,7 @@ impl<C: Command, R: Rules> Node<C, R> {
             // With flow control off nothing pauses a probe, and the node stays as it was. A
             // follower that waited for a snapshot but whose next index a conflict moved past
             // it is probed again.
-            Flow::Probe | Flow::Snapshot => {
+            Flow::Probe | Flow::Snapshot { .. } => {
                 progress.flow = Flow::Probe;
                 progress.probe_sent = max_inflight > 0;
             }
@@ -1058,7 +1079,9 @@ impl<C: Command, R: Rules> Node<C, R> {
     /// snapshot that replaced them, and its flow waits for the answer ([`Flow::Snapshot`]).
     fn send_snapshot(&mut self, peer: NodeId, snapshot: Snapshot, out: &mut Outbox<C, R>) {
         let progress = &mut self.progress[peer as usize];
-        progress.flow = Flow::Snapshot;
+        progress.flow = Flow::Snapshot {
+            last_index: snapshot.last_index,
+        };
         progress.probe_sent = false;
         progress.inflight.clear();
         let term = self.hard.current_term;
@@ -1118,9 +1141,12 @@ impl<C: Command, R: Rules> Node<C, R> {
         let mut append = append;
         let last_new = append.last_new();
         match self.skip_compacted(&mut append) {
+            // Everything up to the commit index matches too, for the same reason: answering
+            // with it spares a leader that probes from far back one round trip per batch of
+            // entries this server compacted away (etcd answers with its commit index the same).
             Compacted::Covered => {
                 self.follower_commit(append.leader_commit, last_new, out);
-                return self.reply_match(from, last_new, out);
+                return self.reply_match(from, last_new.max(self.commit_index), out);
             }
             Compacted::Inconsistent => return self.reject_append(from, append.prev_log_index, out),
             Compacted::Rest => {}
@@ -1182,8 +1208,10 @@ impl<C: Command, R: Rules> Node<C, R> {
     /// this server its follower; one at or below the commit index changes nothing (this log
     /// already holds, or covers, all it holds). Otherwise the log keeps the entries after the
     /// snapshot's last one when it holds that entry (rule 6) and drops them all when it does
-    /// not (rule 7), the state machine is replaced (rule 8), and the answer is a success at the
-    /// snapshot's last index.
+    /// not (rule 7), and the answer is a success at the snapshot's last index. Rule 6 then
+    /// replies without touching the state machine; here the state machine is replaced in
+    /// both cases (rule 8), which comes to the same: the snapshot is past the commit index, so
+    /// it holds committed entries this server had not applied, and applies go on after it.
     fn on_install_snapshot(
         &mut self,
         from: NodeId,
@@ -1276,7 +1304,7 @@ impl<C: Command, R: Rules> Node<C, R> {
             Some(t) if prev_log_index > 0 => {
                 // The entries held up to `prev_log_index` (none when it is the snapshot's).
                 let first_held = self.hard.first_index();
-                let held = (prev_log_index + 1).saturating_sub(first_held) as usize;
+                let held = prev_log_index.saturating_add(1).saturating_sub(first_held) as usize;
                 let first = self.hard.log[..held]
                     .iter()
                     .rposition(|e| e.term != t)
@@ -1328,6 +1356,9 @@ impl<C: Command, R: Rules> Node<C, R> {
                     self.send_if_allowed(from, out);
                 }
             }
+            // A follower answers a snapshot with a success: a conflict is an earlier
+            // AppendEntries' (see `Flow::Snapshot`).
+            AppendOutcome::Conflict(_) if matches!(progress.flow, Flow::Snapshot { .. }) => {}
             AppendOutcome::Conflict(hint) => {
                 let first_held = self.hard.first_index();
                 let next = match hint.x_term {
@@ -1338,7 +1369,8 @@ impl<C: Command, R: Rules> Node<C, R> {
                     },
                 };
                 let before = progress.next;
-                progress.become_probe(next.clamp(progress.matched + 1, last_index + 1));
+                let (low, high) = (progress.matched + 1, last_index.saturating_add(1));
+                progress.become_probe(next.clamp(low, high.max(low)));
                 if self.config.send_on_reply && progress.next < before {
                     self.send_append(from, self.config.max_append_entries, out);
                 }
@@ -1354,8 +1386,9 @@ impl<C: Command, R: Rules> Node<C, R> {
         let pipelined = self.config.max_inflight > 0;
         let progress = &mut self.progress[from as usize];
         match progress.flow {
-            Flow::Probe | Flow::Snapshot if pipelined => progress.become_replicate(),
-            Flow::Probe | Flow::Snapshot => {
+            Flow::Snapshot { last_index } if progress.matched < last_index => {}
+            Flow::Probe | Flow::Snapshot { .. } if pipelined => progress.become_replicate(),
+            Flow::Probe | Flow::Snapshot { .. } => {
                 progress.flow = Flow::Probe;
                 progress.probe_sent = false;
             }
@@ -1446,8 +1479,16 @@ impl<C: Command, R: Rules> Node<C, R> {
         if let Some(from) = out.log_from {
             writes.push(Effect::Persist(self.log_record(from, &mut out.step)));
         }
+        // The log record is read from the log as it ends the step: a step that also compacted
+        // would start it inside the snapshot. No step does both.
+        debug_assert!(out.log_from.is_none() || out.compaction.is_empty());
+        // The rules place the sends among the term/vote and log records; the records of a
+        // snapshot go with the last of those.
+        let records = writes.len();
+        let cut = self.rules.sends_after(&out.step, records);
         writes.extend(out.compaction.into_iter().map(Effect::Persist));
-        let after = writes.split_off(self.rules.sends_after(&out.step, writes.len()));
+        let cut = if cut == records { writes.len() } else { cut };
+        let after = writes.split_off(cut);
         effects.extend(writes);
         effects.extend(out.sends);
         effects.extend(after);

@@ -10,6 +10,12 @@ pub type Term = u64;
 /// A log index. Entries are numbered from 1; index 0 is the empty prefix.
 pub type Index = u64;
 
+/// The highest log index an honest server can reach, with room above it: every index holds (or
+/// held) an entry, one per proposal, so no cluster gets near 2^63. A snapshot or a log that
+/// claims more was forged or is corrupt, and refusing it keeps every `index + 1` and
+/// `snapshot + len` of the core far from overflow.
+pub const MAX_INDEX: Index = Index::MAX >> 1;
+
 /// The term after `term`, if there is one: a server at `Term::MAX` could never start another
 /// election, so no message, no timeout and no recovered state may take a server there.
 pub fn next_term(term: Term) -> Option<Term> {
@@ -142,6 +148,8 @@ pub enum Implausible {
         entry_term: Term,
         current_term: Term,
     },
+    #[error("a log that ends at index {last}, past any index a cluster reaches ({MAX_INDEX})")]
+    IndexPastLimit { last: Index },
 }
 
 impl<C> HardState<C> {
@@ -163,12 +171,15 @@ impl<C> HardState<C> {
         let terms = snapshot_term
             .into_iter()
             .chain(self.log.iter().map(|e| e.term));
-        match terms.into_iter().find(|t| *t > self.current_term) {
-            Some(entry_term) => Err(Implausible::EntryPastTerm {
+        if let Some(entry_term) = terms.into_iter().find(|t| *t > self.current_term) {
+            return Err(Implausible::EntryPastTerm {
                 entry_term,
                 current_term: self.current_term,
-            }),
-            None => Ok(()),
+            });
+        }
+        match self.last_index() {
+            last if last > MAX_INDEX => Err(Implausible::IndexPastLimit { last }),
+            _ => Ok(()),
         }
     }
 
@@ -213,14 +224,17 @@ impl<C> HardState<C> {
     }
 
     /// Index of the first entry the log holds (or would hold): one past the snapshot.
+    /// Saturating, like `last_index`: a forged record may claim any index, and [`Self::check`]
+    /// refuses the state it leads to.
     pub fn first_index(&self) -> Index {
-        self.snapshot_index() + 1
+        self.snapshot_index().saturating_add(1)
     }
 
     /// Index of the last entry, the snapshot's last one when the log after it is empty (0 for
     /// a server that has neither).
     pub fn last_index(&self) -> Index {
-        self.snapshot_index() + self.log.len() as Index
+        self.snapshot_index()
+            .saturating_add(self.log.len() as Index)
     }
 
     /// Term of the last entry, the snapshot's last one when the log after it is empty (0 for

@@ -5,7 +5,8 @@
 mod support;
 
 use raft_impl::node::Flow;
-use raft_impl::{Effect, HardState, Mutation, Record, SnapshotError};
+use raft_impl::types::MAX_INDEX;
+use raft_impl::{Effect, HardState, Implausible, Mutation, Record, Refusal, SnapshotError};
 use support::cluster::Cluster;
 use support::*;
 
@@ -56,7 +57,12 @@ fn a_follower_behind_the_snapshot_is_sent_it_and_waits_for_the_answer() {
     // Follower 2 never answered: its next index (1) was compacted away.
     let effects = leader.broadcast_append();
     assert!(effects.contains(&send(2, install(1, snapshot(3, 1)))));
-    assert_eq!(leader.progress(2).flow(), Flow::Snapshot);
+    assert_eq!(leader.progress(2).flow(), Flow::Snapshot { last_index: 3 });
+    // A late answer to an earlier AppendEntries, a success or a conflict, starts no second
+    // transfer.
+    assert_eq!(leader.handle(2, success(1, 0)), vec![]);
+    assert_eq!(leader.handle(2, conflict(1, None, 0, 0)), vec![]);
+    assert_eq!(leader.progress(2).flow(), Flow::Snapshot { last_index: 3 });
     // Nothing else goes while it waits, and the heartbeat sends the snapshot again.
     assert_eq!(leader.replicate(), vec![]);
     assert_eq!(
@@ -135,9 +141,9 @@ fn a_snapshot_of_an_older_term_is_refused() {
 fn an_append_whose_start_the_snapshot_covers_is_trimmed_to_it() {
     let mut follower = node(1, 3, hard(1, None, &[]));
     follower.handle(0, install(1, snapshot(3, 1)));
-    // Entirely covered: a success at its last entry, nothing written.
+    // Entirely covered: a success at the commit index (past its last entry), nothing written.
     let effects = follower.handle(0, append(1, 1, 1, &[(1, 11)], 3));
-    assert_eq!(effects, vec![send(0, success(1, 2)), RESET]);
+    assert_eq!(effects, vec![send(0, success(1, 3)), RESET]);
     // Partly covered: the entries past the snapshot are appended after it.
     let effects = follower.handle(0, append(1, 2, 1, &[(1, 12), (1, 13)], 3));
     assert_eq!(
@@ -158,6 +164,57 @@ fn an_append_whose_start_the_snapshot_covers_is_trimmed_to_it() {
         }
     ));
     assert_eq!(follower.hard_state(), &before);
+}
+
+#[test]
+fn a_snapshot_no_honest_leader_sends_is_refused_before_anything_changes() {
+    let mut follower = node(1, 3, hard(1, None, &[(1, 10)]));
+    let before = follower.clone();
+    for (term, forged) in [(1, snapshot(MAX_INDEX + 1, 1)), (1, snapshot(4, 2))] {
+        let (last_index, last_term) = (forged.last_index, forged.last_term);
+        assert_eq!(
+            follower.try_handle(0, install(term, forged)),
+            Err(Refusal::ImplausibleSnapshot {
+                last_index,
+                last_term,
+                term
+            })
+        );
+        assert_eq!(follower, before);
+    }
+    // At the limit, it is taken; the indices after it do not overflow.
+    follower.handle(0, install(1, snapshot(MAX_INDEX, 1)));
+    assert_eq!(follower.first_index(), MAX_INDEX + 1);
+    follower.handle(0, append(1, MAX_INDEX + 5, 1, &[], 0));
+}
+
+#[test]
+fn forged_records_past_the_index_limit_replay_without_overflow_and_are_implausible() {
+    let mut state = HardState::<Cmd>::default();
+    state.current_term = 1;
+    state
+        .apply(Record::Snapshot(snapshot(u64::MAX - 1, 1)))
+        .unwrap();
+    let entries = log(&[(1, 1), (1, 2)]);
+    state
+        .apply(Record::Log {
+            from: u64::MAX,
+            entries,
+        })
+        .unwrap();
+    assert_eq!(state.last_index(), u64::MAX);
+    assert_eq!(
+        state.check(3),
+        Err(Implausible::IndexPastLimit { last: u64::MAX })
+    );
+}
+
+#[test]
+fn a_probe_from_far_behind_a_follower_snapshot_is_answered_with_its_commit_index() {
+    let mut follower = node(1, 3, hard(1, None, &[]));
+    follower.handle(0, install(1, snapshot(40, 1)));
+    let effects = follower.handle(0, append(1, 0, 0, &[(1, 1)], 40));
+    assert_eq!(effects, vec![send(0, success(1, 40)), RESET]);
 }
 
 #[test]
@@ -237,7 +294,8 @@ fn a_cluster_compacts_catches_a_follower_up_and_restarts_from_snapshots() {
     cluster.deliver_all();
     cluster.broadcast_append(0);
     cluster.deliver_all();
-    assert_eq!(cluster.nodes[2].snapshot_state(), Some(&snapshot(4, 1)));
+    let installed = cluster.nodes[2].snapshot_state().expect("installed");
+    assert_eq!((installed.last_index, installed.last_term), (4, 1));
     assert_eq!(cluster.nodes[2].last_applied(), 5);
     assert_eq!(cluster.nodes[0].match_index(2), 5);
     for id in 0..3 {

@@ -76,10 +76,13 @@ impl Cluster {
         index
     }
 
-    /// `id`'s service snapshots its state at `index` (bytes naming the index).
+    /// `id`'s service snapshots its state at `index`: the commands applied up to it, in order
+    /// (what any server applied there, which `record_apply` checks is what each applied).
     pub fn snapshot(&mut self, id: NodeId, index: Index) {
+        let data: Vec<u8> = (1..=index)
+            .flat_map(|i| self.applied[&i].to_le_bytes())
+            .collect();
         self.step(id, |node| {
-            let data = index.to_le_bytes().to_vec();
             node.snapshot(index, data)
                 .expect("snapshot at an applied index")
         });
@@ -147,6 +150,15 @@ impl Cluster {
                     let next = &mut self.next_apply[id as usize];
                     assert!(snapshot.last_index >= *next, "server {id} went back");
                     *next = snapshot.last_index + 1;
+                    // State Machine Safety across the install: the snapshot holds what every
+                    // server applied at each index it covers.
+                    let held: Vec<Cmd> = (snapshot.data.chunks_exact(8))
+                        .map(|c| Cmd::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect();
+                    let applied: Vec<Cmd> = (1..=snapshot.last_index)
+                        .map(|i| self.applied[&i])
+                        .collect();
+                    assert_eq!(held, applied, "server {id} installed another history");
                 }
                 Effect::ResetElectionTimer => {}
             }
