@@ -402,6 +402,56 @@ fn a_message_of_the_last_term_is_harmless() {
     assert!(logs.contains("leaves no next term"), "{logs}");
 }
 
+/// An InstallSnapshot from a peer that knows the secret, of a later term, whose bytes are not a
+/// KV store: had the core taken it, the server would have dropped its log and had no store to
+/// put in its place. It is refused before the core sees it (no term taken, nothing written),
+/// counted in the status and logged, and the cluster goes on serving with every write.
+#[test]
+fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
+    let mut cluster = Cluster::start(SERVERS);
+    let mut clerk = clerk(&cluster);
+    for value in ["a", "b", "c"] {
+        clerk.execute(append("k", value)).expect("append");
+    }
+    let secret = SECRET.trim_ascii_end().to_vec();
+    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
+    let leader = clerk.leader();
+    let to = ((leader + 1) % SERVERS) as u8;
+    let from = ((leader + 2) % SERVERS) as u8;
+    let before = statuses(&cluster)[usize::from(to)].clone().expect("status");
+    let mut conn = launch::connect(cluster.peers[usize::from(to)]);
+    let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+    let forged = Envelope {
+        from,
+        to,
+        msg: Message::InstallSnapshot {
+            term: before.term + 1,
+            snapshot: raft_impl::Snapshot {
+                last_index: 1_000,
+                last_term: before.term,
+                data: b"not a store".to_vec(),
+            },
+        },
+    };
+    sealer.write_message(&mut conn, &forged).expect("send");
+    let mut refused = None;
+    for _ in 0..100 {
+        refused = statuses(&cluster)[usize::from(to)]
+            .clone()
+            .filter(|s| s.refused_snapshots == 1);
+        if refused.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = refused.unwrap_or_else(|| panic!("not refused: {}", cluster.logs()));
+    assert_eq!((refused.snapshot_index, refused.term), (0, before.term));
+    assert!(refused.log_len >= 3);
+    clerk.execute(append("k", "d")).expect("append after");
+    assert_eq!(get(&mut clerk, "k"), "abcd");
+    assert!(cluster.logs().contains("InstallSnapshot at 1000"));
+}
+
 /// The peak resident memory of server `id` so far (`VmHWM`), in KiB.
 fn peak_kib(cluster: &Cluster, id: usize) -> u64 {
     proc_status(cluster.pid(id).expect("server runs"), "VmHWM")

@@ -124,7 +124,7 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 let hint = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
                     "server {id} {addr}: {:?} term {} commit {} log {} leader {hint} \
-                     snapshot {} log entries {} heartbeats {} sent bytes {:?} refused snapshots {}",
+                     snapshot {} log entries {} heartbeats {} sent bytes {:?} installed snapshots {} refused snapshots {}",
                     s.role,
                     s.term,
                     s.commit_index,
@@ -133,6 +133,7 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                     s.log_entries,
                     s.heartbeats,
                     s.sent_bytes,
+                    s.installed_snapshots,
                     s.refused_snapshots
                 );
                 if s.leader == Some(s.id) {

@@ -47,6 +47,8 @@ pub struct ServerStatus {
     /// InstallSnapshots from peers refused in this incarnation because their bytes are not a
     /// KV store.
     pub refused_snapshots: u64,
+    /// Snapshots a leader sent that this server installed, in this incarnation.
+    pub installed_snapshots: u64,
     /// The leader this server knows of in its term (itself if it leads).
     pub leader: Option<NodeId>,
     /// Encoded bytes of the Raft messages this incarnation sent each server, by id (its own

@@ -438,6 +438,8 @@ struct Driver {
     installing: Option<KvStore>,
     /// InstallSnapshots refused because their bytes are not a KV store, in this incarnation.
     refused_snapshots: u64,
+    /// Snapshots a leader sent that this server installed, in this incarnation.
+    installed_snapshots: u64,
 }
 
 impl Driver {
@@ -465,6 +467,7 @@ impl Driver {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             installing: None,
             refused_snapshots: 0,
+            installed_snapshots: 0,
         };
         driver.reset_election_timer();
         driver
@@ -538,6 +541,7 @@ impl Driver {
             snapshot_index: node.hard_state().snapshot_index(),
             log_entries: node.log().len() as u64,
             refused_snapshots: self.refused_snapshots,
+            installed_snapshots: self.installed_snapshots,
             leader: node.leader_hint(),
             sent_bytes: self.sent_bytes.clone(),
             heartbeats: self.heartbeats,
@@ -621,6 +625,7 @@ impl Driver {
     fn restore(&mut self, index: Index) {
         self.kv = (self.installing.take())
             .expect("the core restores only while handling an InstallSnapshot, decoded first");
+        self.installed_snapshots += 1;
         for client in self.waiting.covered(index) {
             self.answer(client, Settled::Superseded);
         }

@@ -72,17 +72,25 @@ pub struct Cluster {
     pub peers: Vec<SocketAddr>,
     pub clients: Vec<SocketAddr>,
     running: Vec<Option<Child>>,
+    /// Arguments every server of the cluster runs with, on every start.
+    options: Vec<String>,
 }
 
 impl Cluster {
     /// A new cluster of `servers`, all started (with `--bootstrap`).
     pub fn start(servers: usize) -> Cluster {
+        Cluster::start_with(servers, &[])
+    }
+
+    /// A new cluster of `servers` that run with `options` on every start.
+    pub fn start_with(servers: usize, options: &[&str]) -> Cluster {
         let ports = free_ports(2 * servers);
         let mut cluster = Cluster {
             dir: tempfile::tempdir().expect("temp dir"),
             peers: ports[..servers].iter().copied().map(addr).collect(),
             clients: ports[servers..].iter().copied().map(addr).collect(),
             running: (0..servers).map(|_| None).collect(),
+            options: options.iter().map(|o| o.to_string()).collect(),
         };
         fs::write(cluster.secret_path(), SECRET).expect("write secret");
         for id in 0..servers {
@@ -122,7 +130,8 @@ impl Cluster {
             .arg("--cluster-secret")
             .arg(self.secret_path())
             .arg("--cluster-id")
-            .arg(CLUSTER_ID);
+            .arg(CLUSTER_ID)
+            .args(&self.options);
         command
     }
 

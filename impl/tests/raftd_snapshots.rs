@@ -1,0 +1,117 @@
+//! raftd with log compaction, end to end: real processes that snapshot their KV store every few
+//! entries, a follower that was down while the leader compacted the entries it lacks and must
+//! catch up by InstallSnapshot, and restarts from snapshots that lose nothing.
+
+mod launch;
+
+use std::time::Duration;
+
+use launch::Cluster;
+use raft_impl::kv::{KvOp, KvReply};
+use raft_impl::runtime::clerk::Clerk;
+use raft_impl::runtime::protocol::ServerStatus;
+
+const SERVERS: usize = 3;
+
+fn clerk(cluster: &Cluster) -> Clerk {
+    Clerk::new(cluster.clients.clone())
+        .expect("servers")
+        .with_timeouts(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+fn status(cluster: &Cluster, id: usize) -> Option<ServerStatus> {
+    raft_impl::runtime::clerk::status(cluster.clients[id], Duration::from_secs(2)).ok()
+}
+
+/// Polls (at most 60 s) until `done` holds for server `id`'s status.
+fn wait_for(cluster: &Cluster, id: usize, done: impl Fn(&ServerStatus) -> bool) -> ServerStatus {
+    for _ in 0..600 {
+        if let Some(s) = status(cluster, id).filter(|s| done(s)) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("server {id} never got there: {}", cluster.logs())
+}
+
+fn leader(cluster: &Cluster) -> usize {
+    for _ in 0..600 {
+        let leaders: Vec<usize> = (0..SERVERS)
+            .filter(|&id| status(cluster, id).is_some_and(|s| s.role == raft_impl::Role::Leader))
+            .collect();
+        if let [leader] = leaders[..] {
+            return leader;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no single leader: {}", cluster.logs())
+}
+
+fn put(clerk: &mut Clerk, key: &str, value: &str) {
+    let op = KvOp::Put {
+        key: key.into(),
+        value: value.into(),
+    };
+    assert_eq!(clerk.execute(op), Ok(KvReply::Done), "put {key}");
+}
+
+fn get(clerk: &mut Clerk, key: &str) -> String {
+    match clerk.execute(KvOp::Get { key: key.into() }) {
+        Ok(KvReply::Value(value)) => value,
+        other => panic!("get {key}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_restarts_from_it() {
+    let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", "5"]);
+    let mut clerk = clerk(&cluster);
+    put(&mut clerk, "k0", "v0");
+    let leader = leader(&cluster);
+    let follower = (leader + 1) % SERVERS;
+    cluster.kill(follower);
+    for i in 1..=30 {
+        put(&mut clerk, &format!("k{i}"), &format!("v{i}"));
+    }
+    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= 25);
+    assert!(
+        compacted.log_entries < 10,
+        "the leader's log was compacted: {compacted:?}"
+    );
+    cluster.start_server(follower);
+    // It lacks entries the leader no longer holds: only a snapshot can bring it up to date.
+    let caught_up = wait_for(&cluster, follower, |s| {
+        s.commit_index >= compacted.log_len && s.installed_snapshots > 0
+    });
+    assert_eq!(caught_up.refused_snapshots, 0);
+    // The follower's store is the leader's: once it leads (leaders are stopped until it does),
+    // its reads return every write.
+    let mut current = leader;
+    for _ in 0..20 {
+        cluster.kill(current);
+        let next = self::leader(&cluster);
+        cluster.start_server(current);
+        if next == follower {
+            break;
+        }
+        current = next;
+    }
+    wait_for(&cluster, follower, |s| s.role == raft_impl::Role::Leader);
+    for i in 0..=30 {
+        assert_eq!(get(&mut clerk, &format!("k{i}")), format!("v{i}"));
+    }
+    put(&mut clerk, "after", "x");
+    // A restart of every server starts from its snapshot and loses nothing.
+    for id in 0..SERVERS {
+        cluster.stop(id);
+    }
+    for id in 0..SERVERS {
+        cluster.start_server(id);
+    }
+    let restarted = wait_for(&cluster, follower, |s| s.snapshot_index > 0);
+    assert!(restarted.log_entries < 10, "{restarted:?}");
+    for i in 0..=30 {
+        assert_eq!(get(&mut clerk, &format!("k{i}")), format!("v{i}"));
+    }
+    assert_eq!(get(&mut clerk, "after"), "x");
+}
