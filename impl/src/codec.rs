@@ -239,9 +239,15 @@ fn encode_parts<T: Serialize>(
     kind: FrameKind,
     value: &T,
 ) -> Result<(FrameHeader, Vec<u8>), EncodeError> {
-    let payload = bincode::serde::encode_to_vec(value, bincode_config())
-        .map_err(|e| EncodeError(e.to_string()))?;
+    let payload = encode_payload(value)?;
     Ok((FrameHeader::of(kind, &payload)?, payload))
+}
+
+/// Serialises `value` into a bare payload, with no frame: for bytes that travel inside a frame
+/// that already checks them, such as a service's state in a [`Snapshot`](crate::Snapshot)'s
+/// data (the record or message that carries it has its own length and CRC).
+pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, bincode_config()).map_err(|e| EncodeError(e.to_string()))
 }
 
 /// Serialises `value` into a frame of the given kind.
@@ -314,6 +320,13 @@ fn decode_checked<T: DeserializeOwned>(
             actual: actual_crc,
         });
     }
+    decode_payload(payload)
+}
+
+/// Deserialises a bare payload of [`encode_payload`], all of it, with the same guarantees as a
+/// frame's (no panic, no allocation its bytes do not justify, a typed error), since the bytes
+/// inside a checked frame came from whoever wrote the frame.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
     let (value, used) = total::decode(payload).map_err(|e| match e {
         Ok(bincode) => DecodeError::Malformed(bincode.to_string()),
         Err(total::LengthPastEnd { declared, left }) => {
