@@ -325,10 +325,6 @@ impl<C: Command> World<C> {
         if let Some(state_machines) = &mut self.state_machines {
             state_machines.restarted(i);
         }
-        // The service starts from the saved snapshot before the core applies anything.
-        if let Some(snapshot) = snapshot {
-            self.restore(i, snapshot);
-        }
         self.arm_election_timer(i);
         let phase = Duration::from_micros(self.rng.random_range(0..HEARTBEAT.as_micros() as u64));
         let incarnation = self.servers[s].incarnation;
@@ -344,6 +340,10 @@ impl<C: Command> World<C> {
             term,
             log_len,
         });
+        // The service starts from the saved snapshot before the core applies anything.
+        if let Some(snapshot) = snapshot {
+            self.restore(i, snapshot);
+        }
     }
 
     pub fn connect(&mut self, i: NodeId) {
