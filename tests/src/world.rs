@@ -747,6 +747,33 @@ mod tests {
         assert!(restarted_term >= term && !leading);
     }
 
+    /// Commits 300 large commands on a fresh cluster of 3; returns the largest Raft state its
+    /// stores keep.
+    fn raft_state_after_300_commands(snapshots: bool) -> usize {
+        let mut world = World::new(3, 5, MutationSet::NONE, false);
+        if snapshots {
+            world.take_snapshots(10);
+        }
+        let leader = elect(&mut world);
+        for i in 0..300u64 {
+            world.propose(leader, u64::MAX - i).unwrap();
+        }
+        run_for(&mut world, Duration::from_secs(1));
+        assert_eq!(world.n_committed(300).0, 3);
+        (0..3).map(|i| world.raft_state_size(i)).max().unwrap()
+    }
+
+    /// The 3D log-size limit can fail: without snapshots the stores outgrow it, with them they
+    /// stay under it.
+    #[test]
+    fn the_raft_state_outgrows_the_3d_limit_only_without_snapshots() {
+        let limit = crate::suite::MAX_LOG_SIZE;
+        let kept = raft_state_after_300_commands(false);
+        assert!(kept > limit, "{kept} bytes");
+        let compacted = raft_state_after_300_commands(true);
+        assert!(compacted < limit / 4, "{compacted} bytes");
+    }
+
     #[test]
     fn a_partition_cuts_the_sides_off_from_each_other_until_healed() {
         let mut world = World::new(5, 4, MutationSet::NONE, true);
