@@ -481,4 +481,23 @@ mod tests {
             Err(DecodeError::TruncatedHeader { got: 0 })
         );
     }
+
+    /// A bare payload round-trips, and one whose length prefix claims more than it holds is a
+    /// typed error, as in a frame: a service's snapshot data gets the same guard.
+    #[test]
+    fn a_bare_payload_round_trips_and_a_forged_length_is_refused() {
+        let value = (7u64, vec![1u32, 2, 3]);
+        let bytes = encode_payload(&value).unwrap();
+        assert_eq!(decode_payload::<(u64, Vec<u32>)>(&bytes), Ok(value));
+        // 7, then a sequence of 250 elements (bincode's one-byte varint) with none present.
+        assert!(matches!(
+            decode_payload::<(u64, Vec<u32>)>(&[7, 250]),
+            Err(DecodeError::LengthPastEnd { declared: 250, .. })
+        ));
+        let extra = [bytes.as_slice(), &[0]].concat();
+        assert!(matches!(
+            decode_payload::<(u64, Vec<u32>)>(&extra),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
 }
