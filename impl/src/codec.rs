@@ -242,9 +242,15 @@ fn encode_parts<T: Serialize>(
     kind: FrameKind,
     value: &T,
 ) -> Result<(FrameHeader, Vec<u8>), EncodeError> {
-    let payload = bincode::serde::encode_to_vec(value, bincode_config())
-        .map_err(|e| EncodeError(e.to_string()))?;
+    let payload = encode_payload(value)?;
     Ok((FrameHeader::of(kind, &payload)?, payload))
+}
+
+/// Serialises `value` into a bare payload, with no frame: for bytes that travel inside a frame
+/// that already checks them, such as a service's state in a [`Snapshot`](crate::Snapshot)'s
+/// data (the record or message that carries it has its own length and CRC).
+pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, bincode_config()).map_err(|e| EncodeError(e.to_string()))
 }
 
 /// Serialises `value` into a frame of the given kind.
@@ -317,6 +323,13 @@ fn decode_checked<T: DeserializeOwned>(
             actual: actual_crc,
         });
     }
+    decode_payload(payload)
+}
+
+/// Deserialises a bare payload of [`encode_payload`], all of it, with the same guarantees as a
+/// frame's (no panic, no allocation its bytes do not justify, a typed error), since the bytes
+/// inside a checked frame came from whoever wrote the frame.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
     let (value, used) = total::decode(payload).map_err(|e| match e {
         Ok(bincode) => DecodeError::Malformed(bincode.to_string()),
         Err(total::LengthPastEnd { declared, left }) => {
@@ -470,5 +483,24 @@ mod tests {
             decode::<HardState<u8>>(FrameKind::HardState, &[]),
             Err(DecodeError::TruncatedHeader { got: 0 })
         );
+    }
+
+    /// A bare payload round-trips, and one whose length prefix claims more than it holds is a
+    /// typed error, as in a frame: a service's snapshot data gets the same guard.
+    #[test]
+    fn a_bare_payload_round_trips_and_a_forged_length_is_refused() {
+        let value = (7u64, vec![1u32, 2, 3]);
+        let bytes = encode_payload(&value).unwrap();
+        assert_eq!(decode_payload::<(u64, Vec<u32>)>(&bytes), Ok(value));
+        // 7, then a sequence of 250 elements (bincode's one-byte varint) with none present.
+        assert!(matches!(
+            decode_payload::<(u64, Vec<u32>)>(&[7, 250]),
+            Err(DecodeError::LengthPastEnd { declared: 250, .. })
+        ));
+        let extra = [bytes.as_slice(), &[0]].concat();
+        assert!(matches!(
+            decode_payload::<(u64, Vec<u32>)>(&extra),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

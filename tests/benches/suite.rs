@@ -1,4 +1,4 @@
-//! Wall time of the whole 6.5840 suite (3A+3B+3C) on one seed: the figure the README reports
+//! Wall time of the whole 6.5840 suite (3A+3B+3C+3D) on one seed: the figure the README reports
 //! (target: at most 5 s on the project machine). `cargo bench -p raft-tests` runs it on
 //! `RAFT_BENCH_SEEDS` seeds (default 5) and prints, per scenario and for the suite, the mean
 //! wall time per seed and the virtual time simulated.
@@ -32,12 +32,12 @@ fn main() {
     }
     let n = seeds.max(1) as u32;
     println!(
-        "{:<24} {:>12} {:>12}",
+        "{:<32} {:>12} {:>12}",
         "scenario", "wall/seed", "virtual/seed"
     );
     for (k, scenario) in SCENARIOS.iter().enumerate() {
         println!(
-            "{:<24} {:>9.1} ms {:>10.1} s",
+            "{:<32} {:>9.1} ms {:>10.1} s",
             scenario.name,
             (wall[k] / n).as_secs_f64() * 1e3,
             (virt[k] / n).as_secs_f64()

@@ -3,8 +3,14 @@
 //! As in the Go tester, what a server applied is remembered across its crashes (a restarted
 //! server re-applies its log from index 1 and must apply the same commands again), and
 //! `n_committed` counts a server that applied an index even while it is down.
+//!
+//! With snapshots (Lab 3D) this is also the service being snapshotted, as the Go tester's
+//! `applierSnap` is: a snapshot is (last applied index, every command applied up to it), and
+//! installing one, delivered by the core or saved before a restart, moves the server to that
+//! index with those commands, which must agree with what every server applied there.
 
-use raft_impl::{Command, Index, NodeId};
+use raft_impl::codec;
+use raft_impl::{Command, Index, NodeId, Snapshot};
 
 use crate::failure::Failure;
 
@@ -43,6 +49,16 @@ impl<C: Command> AppliedLogs<C> {
             });
         }
         self.last_applied[s] = index;
+        self.agree(server, index, command)?;
+        let log = &mut self.logs[s];
+        if log.len() < index as usize {
+            log.push(command.clone());
+        }
+        Ok(())
+    }
+
+    /// Fails if some server applied another command than `command` at `index`.
+    fn agree(&self, server: NodeId, index: Index, command: &C) -> Result<(), Failure> {
         for (other, log) in self.logs.iter().enumerate() {
             if let Some(existing) = log.get(index as usize - 1) {
                 if existing != command {
@@ -56,10 +72,51 @@ impl<C: Command> AppliedLogs<C> {
                 }
             }
         }
-        let log = &mut self.logs[s];
-        if log.len() < index as usize {
-            log.push(command.clone());
+        Ok(())
+    }
+
+    /// The snapshot data of `server` at `index`, which it applied: `index` and the commands at
+    /// 1 to `index`, encoded.
+    pub fn snapshot(&self, server: NodeId, index: Index) -> Result<Vec<u8>, Failure> {
+        let log = &self.logs[server as usize];
+        let commands = log.get(..index as usize).unwrap_or(log);
+        codec::encode_payload(&(index, commands)).map_err(|e| Failure::Encode {
+            server,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Installs `snapshot` as `server`'s state (the Go tester's `ingestSnap`): it must decode,
+    /// say the index it is delivered at, hold a command for each index up to it, be no older
+    /// than what the server applied, and agree with what every server applied. The next apply
+    /// must then be at the snapshot's index + 1.
+    pub fn install(&mut self, server: NodeId, snapshot: &Snapshot) -> Result<(), Failure> {
+        let bad = |reason: String| Failure::BadSnapshot { server, reason };
+        let (index, commands): (Index, Vec<C>) =
+            codec::decode_payload(&snapshot.data).map_err(|e| bad(e.to_string()))?;
+        if index != snapshot.last_index || commands.len() as Index != index {
+            return Err(bad(format!(
+                "delivered at index {}, holds index {index} and {} commands",
+                snapshot.last_index,
+                commands.len()
+            )));
         }
+        let s = server as usize;
+        if index < self.last_applied[s] {
+            return Err(Failure::SnapshotRegress {
+                server,
+                index,
+                applied: self.last_applied[s],
+            });
+        }
+        for (i, command) in (1..).zip(&commands) {
+            self.agree(server, i, command)?;
+        }
+        let log = &mut self.logs[s];
+        if log.len() < commands.len() {
+            log.extend_from_slice(&commands[log.len()..]);
+        }
+        self.last_applied[s] = index;
         Ok(())
     }
 
@@ -134,6 +191,74 @@ mod tests {
             Err(Failure::ApplyMismatch { other: 0, .. })
         ));
         assert_eq!(logs.log(0), &[1, 2]);
+    }
+
+    fn snapshot_of(logs: &AppliedLogs<u64>, server: NodeId, index: Index) -> Snapshot {
+        Snapshot {
+            last_index: index,
+            last_term: 1,
+            data: logs.snapshot(server, index).unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_installed_snapshot_counts_as_applied_and_applies_continue_after_it() {
+        let mut logs = AppliedLogs::new(2);
+        for i in 1..=3 {
+            logs.record(0, i, &(i * 10)).unwrap();
+        }
+        let snapshot = snapshot_of(&logs, 0, 2);
+        logs.install(1, &snapshot).unwrap();
+        assert_eq!(logs.log(1), &[10, 20]);
+        assert_eq!(logs.n_committed(2), (2, Some(&20)));
+        assert!(matches!(
+            logs.record(1, 2, &20),
+            Err(Failure::ApplyOutOfOrder { expected: 3, .. })
+        ));
+        logs.record(1, 3, &30).unwrap();
+    }
+
+    #[test]
+    fn an_older_or_disagreeing_or_mislabelled_snapshot_fails() {
+        let mut logs = AppliedLogs::new(2);
+        for i in 1..=3 {
+            logs.record(0, i, &i).unwrap();
+            logs.record(1, i, &i).unwrap();
+        }
+        let older = snapshot_of(&logs, 0, 2);
+        assert_eq!(
+            logs.install(1, &older),
+            Err(Failure::SnapshotRegress {
+                server: 1,
+                index: 2,
+                applied: 3
+            })
+        );
+        let mut other = AppliedLogs::new(1);
+        for i in 1..=3 {
+            other.record(0, i, &(i + 1)).unwrap();
+        }
+        logs.restart(1);
+        assert!(matches!(
+            logs.install(1, &snapshot_of(&other, 0, 3)),
+            Err(Failure::ApplyMismatch { index: 1, .. })
+        ));
+        let mislabelled = Snapshot {
+            last_index: 3,
+            ..snapshot_of(&logs, 0, 2)
+        };
+        assert!(matches!(
+            logs.install(1, &mislabelled),
+            Err(Failure::BadSnapshot { server: 1, .. })
+        ));
+        let garbage = Snapshot {
+            data: vec![0xff; 3],
+            ..older
+        };
+        assert!(matches!(
+            logs.install(1, &garbage),
+            Err(Failure::BadSnapshot { .. })
+        ));
     }
 
     #[test]

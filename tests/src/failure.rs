@@ -24,7 +24,24 @@ pub enum Failure {
         got: Index,
         expected: Index,
     },
-    /// A message could not be encoded to count its bytes.
+    /// A server installed a snapshot older than what it had applied: its state machine went
+    /// back.
+    #[error("server {server} installed a snapshot at index {index} after applying {applied}")]
+    SnapshotRegress {
+        server: NodeId,
+        index: Index,
+        applied: Index,
+    },
+    /// A snapshot the server delivered is not one the tester made for that index.
+    #[error("server {server} delivered a bad snapshot: {reason}")]
+    BadSnapshot { server: NodeId, reason: String },
+    /// The service snapshotted at an index its core refused.
+    #[error("server {server} refused a snapshot: {reason}")]
+    SnapshotRefused { server: NodeId, reason: String },
+    /// The Raft state a store keeps outgrew the 3D tests' limit: the log is not discarded.
+    #[error("Log size too large: {size} bytes of Raft state (limit {limit})")]
+    LogTooLarge { size: usize, limit: usize },
+    /// A message could not be encoded (to count its bytes, or a snapshot's data).
     #[error("server {server}: cannot encode message: {reason}")]
     Encode { server: NodeId, reason: String },
     #[error("term {term} has {count} (>1) leaders")]

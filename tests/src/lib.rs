@@ -2,14 +2,14 @@
 //!
 //! A seeded, deterministic simulator drives `raft_impl::Node` (never a re-implementation of
 //! Raft) through a labrpc-like network with crashes and restarts, and the MIT 6.5840 Raft
-//! suite (3A, 3B, 3C) runs on it. Layers, bottom up:
+//! suite (3A, 3B, 3C, 3D) runs on it. Layers, bottom up:
 //!
 //! - [`world`]: servers, stores, network and the timed event queue;
 //! - [`network`]: the labrpc behaviours (loss, delay, long reordering);
-//! - [`apply`]: the checker of everything the servers apply;
+//! - [`apply`]: the checker of everything the servers apply, and 3D's snapshotting applier;
 //! - [`runtime`]: an async runtime on the virtual clock, so tester code reads like Go;
 //! - [`tester`]: the 6.5840 tester helpers (`check_one_leader`, `one`, `wait`, …);
-//! - [`suite`]: the 3A/3B/3C scenarios and how to run one on a seed;
+//! - [`suite`]: the 3A/3B/3C/3D scenarios and how to run one on a seed;
 //! - [`kv_service`], [`clerk`], [`kv`]: the KV service on the simulated servers, Lab 4-style
 //!   clients that record a history, and the fault scenarios whose histories are checked for
 //!   linearizability (`raft_lincheck`) after every run;
@@ -22,6 +22,7 @@
 //! ```text
 //! cargo test -p raft-tests --release                       # every test (CI)
 //! RAFT_SEEDS=1000 cargo test -p raft-tests --release --test mit_suite   # a soak
+//! RAFT_SEEDS=1000 cargo test -p raft-tests --release --test mit_suite -- _3d   # 3D soak
 //! RAFT_SEED=17 RAFT_TRACE=1 cargo test -p raft-tests --release --test mit_suite \
 //!     -- --exact figure8_3c --nocapture                    # replay one seed, print its trace
 //! cargo bench -p raft-tests --bench suite                  # wall time of the suite per seed

@@ -30,7 +30,10 @@ pub struct NetConfig {
 pub fn is_request<C>(msg: &Message<C>) -> bool {
     matches!(
         msg,
-        Message::RequestVote { .. } | Message::AppendEntries { .. } | Message::PreVote { .. }
+        Message::RequestVote { .. }
+            | Message::AppendEntries { .. }
+            | Message::PreVote { .. }
+            | Message::InstallSnapshot { .. }
     )
 }
 

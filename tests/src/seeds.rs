@@ -92,15 +92,21 @@ pub fn print_trace<C: fmt::Debug>(name: &str, seed: u64, trace: &[TraceEvent<C>]
     }
 }
 
-/// Runs scenario `name` on every seed the environment asks for, with the correct core.
+/// Runs scenario `name` on every seed the environment asks for ([`DEFAULT_SEEDS`] unless it
+/// says), with the correct core.
 ///
 /// # Panics
 ///
 /// On the first failing seed, with the failure and the command that replays it; also on an
 /// unknown scenario or a malformed seed variable.
 pub fn check_scenario(name: &str) {
+    check_scenario_or(name, DEFAULT_SEEDS);
+}
+
+/// As [`check_scenario`], on `default` seeds unless the environment says otherwise.
+pub fn check_scenario_or(name: &str, default: u64) {
     let scenario = suite::find(name).unwrap_or_else(|e| panic!("{e}"));
-    let seeds = seeds_from_env().unwrap_or_else(|e| panic!("{e}"));
+    let seeds = seeds_from_env_or(default).unwrap_or_else(|e| panic!("{e}"));
     let trace = trace_requested();
     for seed in seeds {
         let run = scenario.run(seed, MutationSet::NONE, trace);

@@ -119,6 +119,16 @@ impl<C: Command + 'static> Tester<C> {
         self.0.world().bytes_total()
     }
 
+    /// The largest Raft state any server's store keeps, in bytes (the Go tester's
+    /// `LogSize()`).
+    pub fn log_size(&self) -> usize {
+        let world = self.0.world();
+        (0..world.servers())
+            .map(|i| world.raft_state_size(i))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// How many servers applied `index`, and the (agreed) command there.
     pub fn n_committed(&self, index: Index) -> (usize, Option<C>) {
         self.0.world().n_committed(index)

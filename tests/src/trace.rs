@@ -75,6 +75,16 @@ pub enum Traced<C> {
         term: Term,
         command: C,
     },
+    /// The service handed its core a snapshot at `index`.
+    Snapshotted {
+        server: NodeId,
+        index: Index,
+    },
+    /// The service took a snapshot as its state (installed by the core, or saved at a start).
+    Restored {
+        server: NodeId,
+        index: Index,
+    },
     Crashed {
         server: NodeId,
     },
@@ -181,6 +191,10 @@ impl<C: fmt::Debug> fmt::Display for TraceEvent<C> {
                 f,
                 "S{server} accepted {command:?} at {index} in term {term}"
             ),
+            Traced::Snapshotted { server, index } => write!(f, "S{server} snapshot at {index}"),
+            Traced::Restored { server, index } => {
+                write!(f, "S{server} restored its snapshot at {index}")
+            }
             Traced::Crashed { server } => write!(f, "S{server} CRASHED"),
             Traced::Started {
                 server,

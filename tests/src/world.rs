@@ -14,7 +14,7 @@ use raft_impl::codec::{self, FrameKind};
 use raft_impl::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use raft_impl::storage::{LogStore, MemoryStore};
 use raft_impl::{
-    Command, Config, Effect, Index, Message, MutationSet, Node, NodeId, Proposal, Term,
+    Command, Config, Effect, Index, Message, MutationSet, Node, NodeId, Proposal, Snapshot, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,6 +139,9 @@ pub struct World<C> {
     failure: Option<Failure>,
     /// The service on top of the servers, if any.
     state_machines: Option<Box<dyn StateMachines<C>>>,
+    /// Lab 3D's snapshotting applier: after applying an index that is a multiple of this, a
+    /// server snapshots its applied commands there (see `apply`). `None`: no snapshots.
+    snapshot_every: Option<Index>,
 }
 
 impl<C: Command> World<C> {
@@ -167,6 +170,7 @@ impl<C: Command> World<C> {
             trace: Trace::new(trace),
             failure: None,
             state_machines: None,
+            snapshot_every: None,
         };
         for i in 0..servers {
             world.start(i);
@@ -189,8 +193,37 @@ impl<C: Command> World<C> {
     }
 
     /// Puts a service on top of the servers: from now on it hears of every apply and restart.
+    ///
+    /// # Panics
+    /// If the servers take snapshots: a snapshot holds the tester's applied commands, which
+    /// such a service could not restore from.
     pub fn set_state_machines(&mut self, state_machines: Box<dyn StateMachines<C>>) {
+        assert!(
+            self.snapshot_every.is_none(),
+            "a service on a world that takes snapshots"
+        );
         self.state_machines = Some(state_machines);
+    }
+
+    /// Switches on Lab 3D's snapshotting applier: each server snapshots (its applied index and
+    /// the commands up to it) whenever its applied index is a multiple of `every`.
+    ///
+    /// # Panics
+    /// If a service is on (see [`World::set_state_machines`]), or if `every` is 0.
+    pub fn take_snapshots(&mut self, every: Index) {
+        assert!(
+            self.state_machines.is_none(),
+            "snapshots on a world with a service"
+        );
+        assert!(every > 0, "a snapshot every 0 applies");
+        self.snapshot_every = Some(every);
+    }
+
+    /// Bytes of Raft state that server `i`'s store keeps, its snapshot's data left out (the
+    /// persister's `RaftStateSize()`): measured on the store, so a store that keeps what the
+    /// core compacted away counts it.
+    pub fn raft_state_size(&self, i: NodeId) -> usize {
+        self.servers[i as usize].store.state_size()
     }
 
     /// The network's current mode (client messages of a service take the same fates).
@@ -284,8 +317,9 @@ impl<C: Command> World<C> {
             DEFAULT_MAX_APPEND_ENTRIES,
             0,
         );
+        let snapshot = hard.snapshot.clone();
         let node = Node::with_rules(config, self.mutations, hard);
-        let (term, log_len) = (node.current_term(), node.log().len() as Index);
+        let (term, log_len) = (node.current_term(), node.hard_state().last_index());
         self.servers[s].node = Some(node);
         self.applied.restart(i);
         if let Some(state_machines) = &mut self.state_machines {
@@ -306,6 +340,10 @@ impl<C: Command> World<C> {
             term,
             log_len,
         });
+        // The service starts from the saved snapshot before the core applies anything.
+        if let Some(snapshot) = snapshot {
+            self.restore(i, snapshot);
+        }
     }
 
     pub fn connect(&mut self, i: NodeId) {
@@ -364,8 +402,12 @@ impl<C: Command> World<C> {
             Err(e) => return Some(Err(e)),
         };
         let (index, term) = (proposal.index, proposal.term);
-        if self.trace.is_enabled() {
-            let command = node.log()[index as usize - 1].command.clone();
+        if let Some(entry) = node
+            .hard_state()
+            .entry(index)
+            .filter(|_| self.trace.is_enabled())
+        {
+            let command = entry.command.clone();
             self.trace.record(self.now, || Traced::Proposed {
                 server: i,
                 index,
@@ -540,24 +582,61 @@ impl<C: Command> World<C> {
                 }
                 Effect::Send { to, msg } => self.send(server, to, msg),
                 Effect::Apply { index, command } => {
-                    match self.applied.record(server, index, &command) {
+                    let recorded = self.applied.record(server, index, &command);
+                    self.trace.record(self.now, || Traced::Applied {
+                        server,
+                        index,
+                        command: command.clone(),
+                    });
+                    match recorded {
                         Ok(()) => {
                             if let Some(state_machines) = &mut self.state_machines {
                                 state_machines.applied(server, index, &command);
                             }
+                            if self.snapshot_every.is_some_and(|every| index % every == 0) {
+                                self.snapshot(server, index);
+                            }
                         }
                         Err(f) => self.fail(f),
                     }
-                    self.trace.record(self.now, || Traced::Applied {
-                        server,
-                        index,
-                        command,
-                    });
                 }
                 Effect::ResetElectionTimer => self.arm_election_timer(server),
-                // SNAPSHOT-TODO(sim): the simulator takes no snapshot yet, so none is installed.
-                Effect::Restore(_) => {}
+                Effect::Restore(snapshot) => self.restore(server, snapshot),
             }
+        }
+    }
+
+    /// The snapshotting applier of server `server` just applied `index`: it hands the core a
+    /// snapshot there, and the core's records (the compaction) are written at once.
+    fn snapshot(&mut self, server: NodeId, index: Index) {
+        let data = match self.applied.snapshot(server, index) {
+            Ok(data) => data,
+            Err(f) => return self.fail(f),
+        };
+        let Some(node) = self.servers[server as usize].node.as_mut() else {
+            return;
+        };
+        match node.snapshot(index, data) {
+            Ok(effects) => {
+                self.trace
+                    .record(self.now, || Traced::Snapshotted { server, index });
+                self.run_effects(server, effects);
+            }
+            Err(e) => self.fail(Failure::SnapshotRefused {
+                server,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Server `server`'s service takes `snapshot` as its state: one the core installed, or the
+    /// one saved when the server starts.
+    fn restore(&mut self, server: NodeId, snapshot: Snapshot) {
+        let index = snapshot.last_index;
+        self.trace
+            .record(self.now, || Traced::Restored { server, index });
+        if let Err(f) = self.applied.install(server, &snapshot) {
+            self.fail(f);
         }
     }
 
@@ -666,6 +745,33 @@ mod tests {
         );
         let (restarted_term, leading) = world.state(leader).unwrap();
         assert!(restarted_term >= term && !leading);
+    }
+
+    /// Commits 300 large commands on a fresh cluster of 3; returns the largest Raft state its
+    /// stores keep.
+    fn raft_state_after_300_commands(snapshots: bool) -> usize {
+        let mut world = World::new(3, 5, MutationSet::NONE, false);
+        if snapshots {
+            world.take_snapshots(10);
+        }
+        let leader = elect(&mut world);
+        for i in 0..300u64 {
+            world.propose(leader, u64::MAX - i).unwrap();
+        }
+        run_for(&mut world, Duration::from_secs(1));
+        assert_eq!(world.n_committed(300).0, 3);
+        (0..3).map(|i| world.raft_state_size(i)).max().unwrap()
+    }
+
+    /// The 3D log-size limit can fail: without snapshots the stores outgrow it, with them they
+    /// stay under it.
+    #[test]
+    fn the_raft_state_outgrows_the_3d_limit_only_without_snapshots() {
+        let limit = crate::suite::MAX_LOG_SIZE;
+        let kept = raft_state_after_300_commands(false);
+        assert!(kept > limit, "{kept} bytes");
+        let compacted = raft_state_after_300_commands(true);
+        assert!(compacted < limit / 4, "{compacted} bytes");
     }
 
     #[test]

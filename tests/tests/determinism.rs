@@ -5,8 +5,13 @@ use raft_impl::MutationSet;
 use raft_tests::suite;
 
 /// Scenarios that exercise every source of randomness: unreliable delivery, long reordering,
-/// crashes and restarts, concurrent clients.
-const SCENARIOS: [&str; 3] = ["figure8_unreliable_3c", "unreliable_churn_3c", "figure8_3c"];
+/// crashes and restarts, concurrent clients, snapshots taken, sent, installed and restarted from.
+const SCENARIOS: [&str; 4] = [
+    "figure8_unreliable_3c",
+    "unreliable_churn_3c",
+    "figure8_3c",
+    "snapshot_install_uncrash_3d",
+];
 
 #[test]
 fn same_seed_gives_identical_trace() {
@@ -32,6 +37,17 @@ fn another_seed_gives_another_trace() {
     assert!(a.trace != b.trace);
 }
 
+/// Each of `expected` is a set of fragments that must stand together on one line of `text`.
+fn assert_lines(text: &[String], expected: &[&[&str]]) {
+    for fragments in expected {
+        assert!(
+            text.iter()
+                .any(|line| fragments.iter().all(|part| line.contains(part))),
+            "no line with all of {fragments:?} in the trace"
+        );
+    }
+}
+
 #[test]
 fn trace_reads_as_a_raft_story() {
     let scenario = suite::find("persist1_3c").unwrap();
@@ -52,13 +68,30 @@ fn trace_reads_as_a_raft_story() {
         &["persisted term="],
         &["applied 1: 11"],
     ];
-    for fragments in expected {
-        assert!(
-            text.iter()
-                .any(|line| fragments.iter().all(|part| line.contains(part))),
-            "no line with all of {fragments:?} in the trace"
-        );
-    }
+    assert_lines(&text, &expected);
+}
+
+/// The 3D tests do what they are for: servers snapshot every 10 applies, a crashed follower
+/// that fell behind is sent an InstallSnapshot and its service restores it, and a restarted
+/// server's service starts from its saved snapshot.
+#[test]
+fn a_3d_trace_shows_snapshots_taken_sent_and_restored() {
+    let scenario = suite::find("snapshot_install_crash_3d").unwrap();
+    let run = scenario.run(1, MutationSet::NONE, true);
+    assert_eq!(run.outcome, Ok(()));
+    let text: Vec<String> = run.trace.iter().map(ToString::to_string).collect();
+    let expected: [&[&str]; 4] = [
+        &["snapshot at 10"],
+        &["<- S", "InstallSnapshot t", " last "],
+        &["restored its snapshot at"],
+        &["started from saved term="],
+    ];
+    assert_lines(&text, &expected);
+    // A restart restores before the core applies: the line after a start with a snapshot.
+    let restarts_from_snapshot = text.windows(2).filter(|w| {
+        w[0].contains("started from saved") && w[1].contains("restored its snapshot at")
+    });
+    assert!(restarts_from_snapshot.count() > 0);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The MIT 6.5840 Raft tests (3A, 3B, 3C), ported onto the simulator, and the way to run one.
+//! The MIT 6.5840 Raft tests (3A, 3B, 3C, 3D), ported onto the simulator, and the way to run one.
 //!
 //! Each scenario is an `async fn` reading like its Go original; [`SCENARIOS`] lists them with
 //! the cluster each starts on, and [`Scenario::run`] plays one on a seed, optionally with
@@ -8,6 +8,7 @@
 mod agreement;
 mod election;
 mod persistence;
+mod snapshots;
 
 use std::fmt;
 use std::future::Future;
@@ -25,6 +26,7 @@ use crate::value::Value;
 use crate::world::World;
 
 pub use agreement::RPC_BYTES_ALLOWANCE;
+pub use snapshots::{MAX_LOG_SIZE, SNAPSHOT_INTERVAL};
 
 /// The tester handle every scenario takes.
 type T = Tester<Value>;
@@ -42,6 +44,8 @@ pub struct Scenario {
     pub servers: u8,
     /// Whether the network starts unreliable (`make_config(t, servers, true, …)`).
     pub unreliable: bool,
+    /// Whether the servers run the snapshotting applier (`make_config(…, snapshot)`, 3D).
+    pub snapshots: bool,
     body: Body,
 }
 
@@ -51,22 +55,27 @@ impl fmt::Debug for Scenario {
             .field("name", &self.name)
             .field("servers", &self.servers)
             .field("unreliable", &self.unreliable)
+            .field("snapshots", &self.snapshots)
             .finish_non_exhaustive()
     }
 }
 
 macro_rules! scenario {
     ($name:ident, $servers:expr, $unreliable:expr, $body:path) => {
+        scenario!($name, $servers, $unreliable, $body, snapshots: false)
+    };
+    ($name:ident, $servers:expr, $unreliable:expr, $body:path, snapshots: $snapshots:expr) => {
         Scenario {
             name: stringify!($name),
             servers: $servers,
             unreliable: $unreliable,
+            snapshots: $snapshots,
             body: |t| Box::pin($body(t)),
         }
     };
 }
 
-/// Every test of 3A, 3B and 3C, in the order of the Go suite.
+/// Every test of 3A, 3B, 3C and 3D, in the order of the Go suite.
 pub static SCENARIOS: &[Scenario] = &[
     scenario!(initial_election_3a, 3, false, election::initial_election),
     scenario!(re_election_3a, 3, false, election::re_election),
@@ -94,6 +103,55 @@ pub static SCENARIOS: &[Scenario] = &[
     ),
     scenario!(reliable_churn_3c, 5, false, persistence::churn),
     scenario!(unreliable_churn_3c, 5, true, persistence::churn),
+    scenario!(
+        snapshot_basic_3d,
+        3,
+        false,
+        snapshots::snapshot_basic,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_install_3d,
+        3,
+        false,
+        snapshots::snapshot_install,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_install_unreliable_3d,
+        3,
+        true,
+        snapshots::snapshot_install,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_install_crash_3d,
+        3,
+        false,
+        snapshots::snapshot_install_crash,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_install_uncrash_3d,
+        3,
+        true,
+        snapshots::snapshot_install_crash,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_all_crash_3d,
+        3,
+        false,
+        snapshots::snapshot_all_crash,
+        snapshots: true
+    ),
+    scenario!(
+        snapshot_init_3d,
+        3,
+        false,
+        snapshots::snapshot_init,
+        snapshots: true
+    ),
 ];
 
 /// A scenario name that is not in [`SCENARIOS`].
@@ -126,6 +184,9 @@ impl Scenario {
         let mut world = World::new(self.servers, seed, mutations, trace);
         if self.unreliable {
             world.set_unreliable(true);
+        }
+        if self.snapshots {
+            world.take_snapshots(SNAPSHOT_INTERVAL);
         }
         let sim = Sim::new(world);
         let body = (self.body)(Tester::new(sim.clone()));
