@@ -408,7 +408,7 @@ fn a_message_of_the_last_term_is_harmless() {
 /// counted in the status and logged, and the cluster goes on serving with every write.
 #[test]
 fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
-    let mut cluster = Cluster::start(SERVERS);
+    let cluster = Cluster::start(SERVERS);
     let mut clerk = clerk(&cluster);
     for value in ["a", "b", "c"] {
         clerk.execute(append("k", value)).expect("append");

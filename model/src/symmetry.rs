@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use raft_impl::node::Flow;
 use raft_impl::{
     AppendEntries, Envelope, HardState, Message, Mutation, NodeId, Record, Role, ServerSet,
     Snapshot,
@@ -239,11 +240,17 @@ fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h:
             // hashes in as many writes as before. Not whether a probe is out: only
             // `Node::replicate` and `send_on_reply` read it, which the model never uses (its
             // `Replicate` action is the heartbeat, which sends anyway).
+            // A follower waiting for a snapshot also hashes the index the snapshot ends at.
             for new in 0..r.len {
                 let progress = node.progress(r.old[new]);
-                let flow = progress.flow() as u64 | (progress.inflight().len() as u64) << 1;
+                let (tag, snapshot) = match progress.flow() {
+                    Flow::Probe => (0, None),
+                    Flow::Replicate => (1, None),
+                    Flow::Snapshot { last_index } => (2, Some(last_index)),
+                };
+                let flow = tag | (progress.inflight().len() as u64) << 2;
                 h.write_u64((progress.next() | flow << 16) << 32 | progress.matched());
-                for last in progress.inflight() {
+                for last in progress.inflight().chain(snapshot) {
                     h.write_u64(last);
                 }
             }
