@@ -36,13 +36,17 @@ const MAX_HANDSHAKE_PAYLOAD: usize = FREE_PAYLOAD;
 /// The largest payload a frame of `kind` may declare on a stream; a larger one is refused
 /// before its payload is read. Client requests and replies carry one command or one value
 /// ([`MAX_CLIENT_PAYLOAD`]); peer messages an AppendEntries batch ([`MAX_PEER_PAYLOAD`]); the
-/// handshake a few dozen bytes. Hard states and log records are never read from a stream.
+/// handshake a few dozen bytes. Hard states, log records and snapshot files are never read from
+/// a stream.
 pub fn max_payload(kind: FrameKind) -> usize {
     match kind {
         FrameKind::ClientRequest | FrameKind::ClientReply => MAX_CLIENT_PAYLOAD,
         FrameKind::Message => MAX_PEER_PAYLOAD,
         FrameKind::PeerHandshake => MAX_HANDSHAKE_PAYLOAD,
-        FrameKind::HardState | FrameKind::WalRecord => 0,
+        FrameKind::HardState
+        | FrameKind::WalRecord
+        | FrameKind::SnapshotInstall
+        | FrameKind::SnapshotFile => 0,
     }
 }
 
