@@ -81,7 +81,7 @@ pub(super) fn replay_log<C: Command>(
     let mut live = 0;
     for (i, (_, path)) in segments.iter().enumerate().rev() {
         let head = segment::first_frame(path).map_err(io_error(path))?;
-        if matches!(decode_frame::<C>(&head), Ok((Frame::Install(_), _))) {
+        if starts_with_install::<C>(&head) {
             live = i;
             break;
         }
@@ -132,6 +132,12 @@ impl<C: Command> Replay<C> {
             };
             return Err(corrupt(0, reason));
         }
+        // The first segment of a log whose earlier segments were deleted: only a snapshot's
+        // install record may have made them dead, and it starts its segment.
+        if self.records == self.start && self.start > 0 && !starts_with_install::<C>(bytes) {
+            let first = self.start;
+            return Err(corrupt(0, CorruptReason::NoSnapshotBefore { first }));
+        }
         let mut offset = 0;
         while let Some(rest) = bytes.get(offset..).filter(|rest| !rest.is_empty()) {
             match decode_frame::<C>(rest) {
@@ -165,6 +171,11 @@ fn decode_frame<C: Command>(bytes: &[u8]) -> Result<(Frame<C>, usize), DecodeErr
     Ok((decoded, frame.len))
 }
 
+/// Whether `bytes` start with a whole install record.
+fn starts_with_install<C: Command>(bytes: &[u8]) -> bool {
+    matches!(decode_frame::<C>(bytes), Ok((Frame::Install(_), _)))
+}
+
 impl<C: Command> Replay<C> {
     /// Replays the frame at the current position; `corrupt` names where it lies.
     fn replay(
@@ -181,10 +192,6 @@ impl<C: Command> Replay<C> {
                     .restore(snapshot)
                     .ok_or_else(|| corrupt(CorruptReason::InstallOverflows { index }))?;
                 self.installed = Some(self.records);
-            }
-            Frame::Record(_) if self.records == self.start && self.start > 0 => {
-                let first = self.start;
-                return Err(corrupt(CorruptReason::NoSnapshotBefore { first }));
             }
             Frame::Record(record) => self
                 .state
