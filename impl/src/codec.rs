@@ -47,6 +47,14 @@ pub enum FrameKind {
     WalRecord,
     /// The KV store as a snapshot's bytes (`kv::snapshot`).
     KvSnapshot,
+    /// The write-ahead log's install record of a snapshot (`storage::wal`): a frame of the log
+    /// like a [`FrameKind::WalRecord`], with a magic of its own so that a replay tells the two
+    /// apart before it decodes a byte, and so that a log of the builds before snapshots never
+    /// held one.
+    SnapshotInstall,
+    /// A snapshot's own file (`storage::wal`): a snapshot can be far larger than a record, and
+    /// is written once beside the log rather than into it.
+    SnapshotFile,
 }
 
 impl FrameKind {
@@ -59,7 +67,23 @@ impl FrameKind {
             FrameKind::PeerHandshake => *b"RCPH",
             FrameKind::WalRecord => *b"RCWR",
             FrameKind::KvSnapshot => *b"RCKS",
+            FrameKind::SnapshotInstall => *b"RCWI",
+            FrameKind::SnapshotFile => *b"RCSF",
         }
+    }
+
+    /// The kinds of frame a write-ahead log holds, each with a record header.
+    const LOG: [FrameKind; 2] = [FrameKind::WalRecord, FrameKind::SnapshotInstall];
+
+    /// The kind of log frame whose header starts with `magic`.
+    fn of_log(magic: [u8; 4]) -> Result<FrameKind, DecodeError> {
+        FrameKind::LOG
+            .into_iter()
+            .find(|kind| kind.magic() == magic)
+            .ok_or(DecodeError::WrongMagic {
+                expected: FrameKind::WalRecord,
+                found: magic,
+            })
     }
 }
 
@@ -153,9 +177,9 @@ impl FrameHeader {
         Ok(header)
     }
 
-    /// The log record header at the start of `bytes`: its magic, then its own checksum, then
-    /// its version, checked in that order, so that its length is trusted only once the
-    /// checksum vouches for it.
+    /// The log record header at the start of `bytes`: its magic (one of a log's kinds), then
+    /// its own checksum, then its version, checked in that order, so that its length is
+    /// trusted only once the checksum vouches for it.
     pub fn parse_record(bytes: &[u8]) -> Result<FrameHeader, DecodeError> {
         let truncated = DecodeError::TruncatedRecordHeader { got: bytes.len() };
         let (frame, rest) = bytes
@@ -163,7 +187,7 @@ impl FrameHeader {
             .ok_or(truncated.clone())?;
         let (stored, _) = rest.split_first_chunk::<4>().ok_or(truncated)?;
         let header = FrameHeader::read(frame)?;
-        header.check_magic(FrameKind::WalRecord)?;
+        FrameKind::of_log(header.magic)?;
         let expected = u32::from_le_bytes(*stored);
         let actual = crc32fast::hash(frame);
         if actual != expected {
@@ -237,8 +261,10 @@ pub fn encoded_len<T: Serialize>(value: &T) -> usize {
     }
 }
 
-/// Serialises `value` into a payload and the frame header of the given kind that describes it.
-fn encode_parts<T: Serialize>(
+/// Serialises `value` into a payload and the frame header of the given kind that describes it:
+/// a writer of a large value (a snapshot file) writes the two without joining them, which would
+/// copy the payload once more.
+pub fn encode_parts<T: Serialize>(
     kind: FrameKind,
     value: &T,
 ) -> Result<(FrameHeader, Vec<u8>), EncodeError> {
@@ -268,16 +294,44 @@ pub fn encode_record<C: Serialize>(
     record: &Record<C>,
     out: &mut Vec<u8>,
 ) -> Result<usize, EncodeError> {
-    let (header, payload) = encode_parts(FrameKind::WalRecord, record)?;
+    encode_log_frame(FrameKind::WalRecord, record, out)
+}
+
+/// Appends `value` to `out` as a frame of the write-ahead log of kind `kind` (one of
+/// `FrameKind::LOG`: a record, or a snapshot's install record) and returns the frame's length.
+pub fn encode_log_frame<T: Serialize>(
+    kind: FrameKind,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    let (header, payload) = encode_parts(kind, value)?;
     out.reserve(RECORD_HEADER_LEN + payload.len());
     out.extend_from_slice(&header.write_record());
     out.extend_from_slice(&payload);
     Ok(RECORD_HEADER_LEN + payload.len())
 }
 
-/// Decodes the log record at the start of `bytes` and returns it with its frame's length;
-/// whatever follows the frame is left alone.
-pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, usize), DecodeError> {
+/// A frame of the write-ahead log whose header checked out and whose payload is all present:
+/// its kind says what to deserialise the payload as ([`LogFrame::decode`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LogFrame<'a> {
+    pub kind: FrameKind,
+    /// The frame's length, header included.
+    pub len: usize,
+    payload: &'a [u8],
+    crc: u32,
+}
+
+impl LogFrame<'_> {
+    /// The payload, checked against its checksum and deserialised whole.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        decode_checked(self.payload, self.crc)
+    }
+}
+
+/// The log frame at the start of `bytes`, of any of a log's kinds; whatever follows the frame is
+/// left alone.
+pub fn read_log_frame(bytes: &[u8]) -> Result<LogFrame<'_>, DecodeError> {
     let header = FrameHeader::parse_record(bytes)?;
     let len = header.payload_len();
     let present = bytes.len().saturating_sub(RECORD_HEADER_LEN);
@@ -288,8 +342,21 @@ pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, us
             expected: len,
             got: present,
         })?;
-    let record = decode_checked(payload, header.crc)?;
-    Ok((record, RECORD_HEADER_LEN + len))
+    Ok(LogFrame {
+        kind: FrameKind::of_log(header.magic)?,
+        len: RECORD_HEADER_LEN + len,
+        payload,
+        crc: header.crc,
+    })
+}
+
+/// Decodes the log record at the start of `bytes` and returns it with its frame's length;
+/// whatever follows the frame is left alone. A frame of another of a log's kinds is a
+/// [`DecodeError::WrongMagic`].
+pub fn decode_record<C: DeserializeOwned>(bytes: &[u8]) -> Result<(Record<C>, usize), DecodeError> {
+    let frame = read_log_frame(bytes)?;
+    FrameHeader::read(bytes)?.check_magic(FrameKind::WalRecord)?;
+    Ok((frame.decode()?, frame.len))
 }
 
 /// Checks a frame of the given kind and deserialises its payload.

@@ -2,15 +2,18 @@
 //! or bit-flipped and recovered. A cut (what a crash mid-write leaves) recovers exactly the
 //! records whose bytes are all present; a flipped bit in any record but the last is a
 //! `Corrupt` error naming its file and the record's offset, never a silent truncation; a flip
-//! in the last record is dropped as torn or reported. Nothing panics.
+//! in the last record is dropped as torn or reported. Nothing panics. A crash at every step of
+//! taking a snapshot (placed by the log's test-only crash hook, `CrashPoint`) recovers the state
+//! before the snapshot or the one after it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use raft_impl::codec;
-use raft_impl::storage::{FileWal, LogStore, WalError, WalOptions};
-use raft_impl::{Entry, HardState, Record};
+use raft_impl::storage::wal::CrashPoint;
+use raft_impl::storage::{FileWal, LogStore, WalError, WalOptions, WalWriteError};
+use raft_impl::{Entry, HardState, Record, Snapshot};
 
 type Batches = Vec<Vec<Record<u32>>>;
 
@@ -368,5 +371,364 @@ proptest! {
         let mut files = written.files.clone();
         files.last_mut().unwrap().1.extend(garbage);
         written.recovers_prefix(&scratch, &files, written.records.len());
+    }
+}
+
+/// The files of `dir`, by name, in order.
+fn files_of(dir: &Path) -> Files {
+    let mut files: Files = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (PathBuf::from(e.file_name()), fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn is_snapshot_file(name: &Path) -> bool {
+    let name = name.to_string_lossy();
+    name.ends_with(".snap") || name.ends_with(".snap.tmp")
+}
+
+fn is_segment(name: &Path) -> bool {
+    name.to_string_lossy().ends_with(".wal")
+}
+
+/// A crash placed at one step of a snapshot, and what the log held before the snapshot began.
+struct SnapshotCrash {
+    records: Vec<Record<u32>>,
+    /// `states[k]`: the state after the first `k` records.
+    states: Vec<HardState<u32>>,
+    /// How many records were durable before the batch with the snapshot.
+    before_batch: usize,
+    /// The files before the batch, and at the crash.
+    before: Files,
+    crashed: Files,
+}
+
+/// Elections and appends (`fixed_workload`), a first snapshot, more entries; then the batch
+/// under test: an entry, a snapshot that keeps it, and a new term and vote.
+fn snapshot_crash(point: CrashPoint) -> SnapshotCrash {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions { segment_size: 96 };
+    let mut wal = FileWal::<u32>::create(dir.path(), options).unwrap();
+    let mut records = Vec::new();
+    let mut state = HardState::default();
+    let mut write = |wal: &mut FileWal<u32>, batch: Vec<Record<u32>>| {
+        for record in &batch {
+            state.apply(record.clone()).unwrap();
+        }
+        records.extend(batch.iter().cloned());
+        let appended = wal.append(&batch).and_then(|_| wal.sync());
+        (appended, state.clone())
+    };
+    let snapshot = |state: &HardState<u32>, index| {
+        Record::Snapshot(Snapshot {
+            last_index: index,
+            last_term: state.term_at(index).unwrap(),
+            data: (0..200 + index as u32).map(|b| b as u8).collect(),
+        })
+    };
+    let mut state = HardState::default();
+    for batch in fixed_workload() {
+        state = write(&mut wal, batch).1;
+    }
+    let first = snapshot(&state, 3);
+    state = write(&mut wal, vec![first]).1;
+    let more = Record::Log {
+        from: state.last_index() + 1,
+        entries: entries(3, &[40, 41, 42, 43]),
+    };
+    state = write(&mut wal, vec![more]).1;
+    let before_batch = wal.durable() as usize;
+    let before = files_of(dir.path());
+
+    wal.crash_at(point);
+    let entry = Record::Log {
+        from: state.last_index() + 1,
+        entries: entries(3, &[44]),
+    };
+    let mut next = state.clone();
+    next.apply(entry.clone()).unwrap();
+    let second = snapshot(&next, next.last_index() - 1);
+    let vote = Record::TermVote {
+        term: 4,
+        voted_for: Some(0),
+    };
+    let (crashed, _) = write(&mut wal, vec![entry, second, vote]);
+    match crashed {
+        Err(WalWriteError::Crashed(at)) => assert_eq!(at, point),
+        other => panic!("{point:?}: {other:?}"),
+    }
+    drop(wal);
+
+    let mut states = vec![HardState::default()];
+    for record in &records {
+        let mut next = states.last().unwrap().clone();
+        next.apply(record.clone()).unwrap();
+        states.push(next);
+    }
+    SnapshotCrash {
+        records,
+        states,
+        before_batch,
+        before,
+        crashed: files_of(dir.path()),
+    }
+}
+
+impl SnapshotCrash {
+    /// The files a crash at the same point could have left, each with how many records it
+    /// keeps: the point itself, and what a crash there may lose that the process did not (an
+    /// unsynced rename, a torn write, some of the deletions of the purge).
+    fn variants(&self, point: CrashPoint) -> Vec<(String, Files, usize)> {
+        // The batch's entry was synced before the snapshot began; its snapshot and vote are
+        // durable with the install record.
+        let (without, with) = (self.before_batch + 1, self.before_batch + 3);
+        let kept = if point >= CrashPoint::InstallDurable {
+            with
+        } else {
+            without
+        };
+        let mut variants = vec![(format!("{point:?}"), self.crashed.clone(), kept)];
+        let snapshot_at = |files: &Files| {
+            files.iter().position(|(name, _)| {
+                is_snapshot_file(name) && !self.before.iter().any(|(n, _)| n == name)
+            })
+        };
+        match point {
+            CrashPoint::TemporaryWritten => {
+                let at = snapshot_at(&self.crashed).expect("a temporary file");
+                let len = self.crashed[at].1.len();
+                for cut in [0, 1, codec::HEADER_LEN, len / 2, len - 1] {
+                    let mut files = self.crashed.clone();
+                    files[at].1.truncate(cut);
+                    variants.push((format!("temporary cut at {cut}"), files, without));
+                }
+            }
+            CrashPoint::Renamed => {
+                let at = snapshot_at(&self.crashed).expect("a snapshot file");
+                let mut files = self.crashed.clone();
+                let mut name = files[at].0.clone().into_os_string();
+                name.push(".tmp");
+                files[at].0 = PathBuf::from(name);
+                variants.push(("rename lost".into(), files, without));
+            }
+            CrashPoint::InstallDurable => {
+                // A crash while the install record and the vote after it were written: every
+                // cut of the segment they start.
+                let last = self
+                    .crashed
+                    .iter()
+                    .rposition(|(n, _)| is_segment(n))
+                    .unwrap();
+                let bytes = &self.crashed[last].1;
+                let install = codec::read_log_frame(bytes).unwrap();
+                assert_eq!(install.kind, codec::FrameKind::SnapshotInstall);
+                for cut in 0..bytes.len() {
+                    let mut files = self.crashed.clone();
+                    files[last].1.truncate(cut);
+                    let records = if cut < install.len {
+                        without
+                    } else {
+                        without + 1
+                    };
+                    variants.push((format!("install segment cut at {cut}"), files, records));
+                }
+            }
+            CrashPoint::SegmentsPurged | CrashPoint::OldSnapshotsDeleted => {
+                // The deletions were not synced one by one: any of the dead files may be back.
+                let dead: Vec<_> = self
+                    .before
+                    .iter()
+                    .filter(|(name, _)| !self.crashed.iter().any(|(n, _)| n == name))
+                    .collect();
+                assert!(!dead.is_empty(), "{point:?} deleted nothing");
+                let subsets = 1usize << dead.len().min(8);
+                for subset in 1..subsets {
+                    let mut files = self.crashed.clone();
+                    files.extend(
+                        dead.iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i < 8 && subset & (1 << i) != 0)
+                            .map(|(_, file)| (*file).clone()),
+                    );
+                    files.sort();
+                    variants.push((format!("dead files {subset:b} back"), files, with));
+                }
+            }
+            CrashPoint::DirectorySynced => {}
+        }
+        variants
+    }
+
+    /// Recovers from `files`: the state of the first `kept` records, the snapshot files that
+    /// no durable install record names deleted, and a log that takes a record after them.
+    fn recovers(&self, scratch: &Scratch, what: &str, files: &Files, kept: usize) {
+        let (mut wal, state) = scratch
+            .recover(files)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(state, self.states[kept], "{what}");
+        assert_eq!(wal.durable(), kept as u64, "{what}");
+        let left = files_of(scratch.path());
+        let snapshots: Vec<_> = left.iter().filter(|(n, _)| is_snapshot_file(n)).collect();
+        assert_eq!(snapshots.len(), 1, "{what}: {snapshots:?}");
+        let installed = self.states[kept].snapshot.as_ref().unwrap();
+        assert!(
+            snapshots[0]
+                .0
+                .to_string_lossy()
+                .contains(&format!("-{:020}-", installed.last_index)),
+            "{what}: {:?}",
+            snapshots[0].0
+        );
+        let next = Record::Log {
+            from: state.last_index() + 1,
+            entries: entries(99, &[99]),
+        };
+        wal.append(std::slice::from_ref(&next)).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, reopened) = FileWal::<u32>::open(scratch.path(), WalOptions::default())
+            .unwrap_or_else(|e| panic!("{what}, reopened: {e}"));
+        let mut expected = self.states[kept].clone();
+        expected.apply(next).unwrap();
+        assert_eq!(reopened, expected, "{what}");
+    }
+}
+
+/// A crash at every step of taking a snapshot (placed by the log's crash hook), and at what a
+/// crash there may lose besides: recovers the state of a prefix of the records, the one before
+/// the snapshot until its install record is durable and the one after from then on, and never
+/// keeps a snapshot file that nothing promises.
+#[test]
+fn every_crash_point_of_a_snapshot() {
+    let scratch = Scratch::new();
+    let mut variants = 0;
+    for point in CrashPoint::ALL {
+        let crash = snapshot_crash(point);
+        assert!(crash.records.len() > crash.before_batch);
+        for (what, files, kept) in crash.variants(point) {
+            crash.recovers(&scratch, &what, &files, kept);
+            variants += 1;
+        }
+    }
+    assert!(variants >= 60, "{variants} variants");
+}
+
+/// Records the core could emit, snapshots included: `ops` picks each record's kind, where a log
+/// record starts (within the log) and where a snapshot ends (within the log, past the last one).
+fn batches_with_snapshots(ops: Vec<Vec<(u8, u64, Vec<u32>)>>) -> Batches {
+    let mut state = HardState::<u32>::default();
+    ops.into_iter()
+        .map(|batch| {
+            batch
+                .into_iter()
+                .map(|(kind, pick, commands)| {
+                    let (first, last) = (state.first_index(), state.last_index());
+                    let record = match kind % 4 {
+                        0 => Record::TermVote {
+                            term: state.current_term + 1,
+                            voted_for: (pick % 4 < 3).then_some((pick % 3) as u8),
+                        },
+                        1 if last >= first => {
+                            let index = first + pick % (last + 1 - first);
+                            Record::Snapshot(Snapshot {
+                                last_index: index,
+                                last_term: state.term_at(index).unwrap(),
+                                data: commands.iter().flat_map(|c| c.to_le_bytes()).collect(),
+                            })
+                        }
+                        _ => Record::Log {
+                            from: first + pick % (last + 2 - first),
+                            entries: entries(state.current_term, &commands),
+                        },
+                    };
+                    state.apply(record.clone()).unwrap();
+                    record
+                })
+                .collect()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A generated workload with snapshots, crashed at a generated step of one of its
+    /// snapshots (or during the sync of its install record, at a generated byte): recovers the state of a prefix of its records, at least those synced before
+    /// the crashed batch, and goes on from there.
+    #[test]
+    fn generated_workloads_with_snapshots_recover_a_prefix_after_a_crash(
+        ops in proptest::collection::vec(
+            proptest::collection::vec(
+                (0u8..4, any::<u64>(), proptest::collection::vec(any::<u32>(), 0..4)),
+                1..4,
+            ),
+            2..12,
+        ),
+        // Which batch (the first with a snapshot from there on), which point (past the last
+        // one: during the sync of the install record), and where that sync was cut.
+        crash in (any::<usize>(), 0..CrashPoint::ALL.len() + 3, any::<usize>()),
+        segment_size in 24u64..160,
+    ) {
+        let batches = batches_with_snapshots(ops);
+        let mut states = vec![HardState::default()];
+        for record in batches.iter().flatten() {
+            let mut next = states.last().unwrap().clone();
+            next.apply(record.clone()).unwrap();
+            states.push(next);
+        }
+        let has_snapshot = |batch: &Vec<Record<u32>>| {
+            batch.iter().any(|r| matches!(r, Record::Snapshot(_)))
+        };
+        let crashed_batch = (0..batches.len())
+            .map(|i| (crash.0 + i) % batches.len())
+            .find(|&i| has_snapshot(&batches[i]));
+        let dir = tempfile::tempdir().unwrap();
+        let options = WalOptions { segment_size };
+        let mut wal = FileWal::<u32>::create(dir.path(), options.clone()).unwrap();
+        let mut synced = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            if Some(i) == crashed_batch {
+                let point = CrashPoint::ALL.get(crash.1).copied();
+                wal.crash_at(point.unwrap_or(CrashPoint::InstallDurable));
+                let result = wal.append(batch).and_then(|_| wal.sync());
+                prop_assert!(matches!(result, Err(WalWriteError::Crashed(_))), "{:?}", result);
+                break;
+            }
+            wal.append(batch).unwrap();
+            synced = wal.sync().unwrap() as usize;
+        }
+        drop(wal);
+        if crashed_batch.is_some() && crash.1 >= CrashPoint::ALL.len() {
+            // The crash came during the sync of the install record instead: the last segment,
+            // which the batch's snapshot started, keeps a prefix of what it was given.
+            let files = files_of(dir.path());
+            let (name, bytes) = files.iter().rev().find(|(n, _)| is_segment(n)).unwrap();
+            let cut = crash.2 % (bytes.len() + 1);
+            fs::write(dir.path().join(name), &bytes[..cut]).unwrap();
+        }
+        let through = synced + crashed_batch.map_or(0, |i| batches[i].len());
+        let (mut wal, state) = FileWal::<u32>::open(dir.path(), options.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kept = wal.durable() as usize;
+        prop_assert!((synced..=through).contains(&kept), "{kept} not in {synced}..={through}");
+        prop_assert_eq!(&state, &states[kept]);
+        let snapshots = files_of(dir.path()).into_iter().filter(|(n, _)| is_snapshot_file(n)).count();
+        prop_assert_eq!(snapshots, usize::from(state.snapshot.is_some()));
+        let next = Record::Log {
+            from: state.last_index() + 1,
+            entries: entries(state.current_term, &[7]),
+        };
+        wal.append(std::slice::from_ref(&next)).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, reopened) = FileWal::<u32>::open(dir.path(), options).unwrap();
+        let mut expected = states[kept].clone();
+        expected.apply(next).unwrap();
+        prop_assert_eq!(reopened, expected);
     }
 }

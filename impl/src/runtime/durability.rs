@@ -242,8 +242,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::storage::MemoryStore;
-    use crate::types::Entry;
+    use crate::limits::MAX_PEER_PAYLOAD;
+    use crate::storage::{FileWal, MemoryStore, WalOptions, WalWriteError};
+    use crate::types::{Entry, Snapshot};
 
     type Records = Record<u8>;
 
@@ -319,6 +320,47 @@ mod tests {
         assert!(!core.holds_any());
         drop(core);
         writing.join().unwrap();
+    }
+
+    /// A snapshot record goes through the pipeline to the file log like any record (moved, as
+    /// every record is), however large: it goes to a file of its own, so no frame limit applies to it
+    /// (this one is larger than the largest peer frame). The output held behind it leaves once
+    /// its install record is durable.
+    #[test]
+    fn a_snapshot_larger_than_any_frame_goes_to_the_file_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileWal::<u8>::create(dir.path(), WalOptions::default()).unwrap();
+        let (woken, wakes) = mpsc::channel();
+        let (mut core, writer) = pipeline::<Records, WalWriteError, &str>(0);
+        let writing = thread::spawn(move || write_ahead(writer, store, || woken.send(()).unwrap()));
+        let data = vec![7; MAX_PEER_PAYLOAD + 1];
+        let snapshot = Record::Snapshot(Snapshot {
+            last_index: 1,
+            last_term: 1,
+            data,
+        });
+        core.write(entry(1));
+        core.write(entry(2));
+        core.write(snapshot);
+        core.hold("ack");
+        core.submit();
+        let mut released = Vec::new();
+        while released.is_empty() {
+            wakes.recv_timeout(Duration::from_secs(60)).unwrap();
+            released.extend(core.release().unwrap());
+        }
+        assert_eq!(released, ["ack"]);
+        drop(core);
+        writing.join().unwrap();
+        let (wal, state) = FileWal::<u8>::open(dir.path(), WalOptions::default()).unwrap();
+        assert_eq!(wal.durable(), 3);
+        let restored = state.snapshot.unwrap();
+        assert_eq!(
+            (restored.last_index, restored.data.len()),
+            (1, MAX_PEER_PAYLOAD + 1)
+        );
+        assert!(restored.data.iter().all(|&b| b == 7));
+        assert_eq!(state.log.len(), 1);
     }
 
     #[derive(Debug, thiserror::Error)]

@@ -36,14 +36,18 @@ const MAX_HANDSHAKE_PAYLOAD: usize = FREE_PAYLOAD;
 /// The largest payload a frame of `kind` may declare on a stream; a larger one is refused
 /// before its payload is read. Client requests and replies carry one command or one value
 /// ([`MAX_CLIENT_PAYLOAD`]); peer messages an AppendEntries batch ([`MAX_PEER_PAYLOAD`]); the
-/// handshake a few dozen bytes. Hard states, log records and KV snapshots (which travel inside
-/// a message) are never read from a stream as frames of their own.
+/// handshake a few dozen bytes. Hard states, log records, snapshot files and KV snapshots
+/// (which travel inside a message) are never read from a stream as frames of their own.
 pub fn max_payload(kind: FrameKind) -> usize {
     match kind {
         FrameKind::ClientRequest | FrameKind::ClientReply => MAX_CLIENT_PAYLOAD,
         FrameKind::Message => MAX_PEER_PAYLOAD,
         FrameKind::PeerHandshake => MAX_HANDSHAKE_PAYLOAD,
-        FrameKind::HardState | FrameKind::WalRecord | FrameKind::KvSnapshot => 0,
+        FrameKind::HardState
+        | FrameKind::WalRecord
+        | FrameKind::SnapshotInstall
+        | FrameKind::SnapshotFile
+        | FrameKind::KvSnapshot => 0,
     }
 }
 

@@ -8,11 +8,20 @@
 //! commit). A segment is synced whole before the next one is created, so only the last
 //! segment can end in a torn write; [`FileWal::open`] drops such a write and refuses anything
 //! else that does not decode (the rule is in `recover`).
+//!
+//! A [`Record::Snapshot`] goes to a file of its own, and the log gets an install record that
+//! starts a new segment and restores the whole state with the file; once it is durable, the
+//! segments before it and the older snapshot files are deleted (see `snapshot`). So a log with
+//! periodic snapshots stays bounded on disk.
 
+mod failpoint;
 mod recover;
 mod segment;
+mod snapshot;
 
+pub use failpoint::CrashPoint;
 pub use recover::CorruptReason;
+pub use snapshot::SnapshotFault;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -20,10 +29,11 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use crate::codec::{self, EncodeError, FrameHeader, FrameKind};
-use crate::types::{Command, HardState, Record};
+use crate::types::{Command, HardState, Record, Snapshot};
 
 use super::{LogStore, Position};
-use recover::Replay;
+use recover::{Load, Replay};
+use snapshot::Install;
 
 /// The file in which the builds before the write-ahead log kept a node's whole state, replaced
 /// on every save (one [`FrameKind::HardState`] frame).
@@ -71,6 +81,12 @@ pub enum WalError {
     NotFound { dir: PathBuf },
     #[error("{dir} already holds a write-ahead log: open it instead of creating a new one")]
     AlreadyExists { dir: PathBuf },
+    #[error("snapshot file {file}, which the write-ahead log's install record at position {position} promises, {reason}; the log before that record may be deleted, so no older state can stand in for it: restore this server's data from a replica or a backup")]
+    Snapshot {
+        file: PathBuf,
+        position: Position,
+        reason: SnapshotFault,
+    },
 }
 
 /// Why records could not be written or synced: the [`LogStore::Error`] of an open log.
@@ -83,9 +99,16 @@ pub enum WalWriteError {
     /// Every write after a failed one: see [`FileWal`]'s `poisoned`.
     #[error("an earlier write or sync of {path} failed, so what the file holds is unknown: reopen the log to recover")]
     Poisoned { path: PathBuf },
+    /// Reading the log back, to carry its state into a snapshot's install record, failed.
+    #[error("cannot read the log back to install a snapshot: {0}")]
+    ReadBack(#[source] Box<WalError>),
+    /// A test crashed the log at this point ([`FileWal::crash_at`]).
+    #[cfg(any(test, feature = "failpoints"))]
+    #[error("crashed on purpose at {0:?}")]
+    Crashed(CrashPoint),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IoError + '_ {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IoError + '_ {
     move |source| IoError {
         path: path.to_path_buf(),
         source,
@@ -110,6 +133,11 @@ pub struct FileWal<C> {
     /// An earlier write or sync failed: after a failed sync the kernel may have dropped the
     /// dirty pages and a retry would report success for data that is gone ("fsyncgate").
     poisoned: bool,
+    /// The position of the last install record written, until it is durable and the files it
+    /// makes dead are deleted.
+    purge: Option<Position>,
+    #[cfg(any(test, feature = "failpoints"))]
+    crash_at: Option<CrashPoint>,
     /// A log of `C` records that owns none: `Send` and `Sync` whatever `C` is.
     record_type: PhantomData<fn(Record<C>)>,
 }
@@ -141,9 +169,7 @@ impl<C: Command> FileWal<C> {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        File::open(parent)
-            .and_then(|parent| parent.sync_all())
-            .map_err(io_error(parent))?;
+        sync_directory(parent)?;
         Ok(FileWal::at(dir, options, file, path, 0, 0))
     }
 
@@ -163,14 +189,8 @@ impl<C: Command> FileWal<C> {
                 dir: dir.to_path_buf(),
             });
         };
-        let mut replay = Replay::new();
-        let mut valid = 0;
-        let mut on_disk = 0;
-        for (i, (first, path)) in segments.iter().enumerate() {
-            let bytes = fs::read(path).map_err(io_error(path))?;
-            on_disk = bytes.len();
-            valid = replay.segment(path, *first, &bytes, i + 1 == segments.len())?;
-        }
+        let mut load = |position, install: &Install<C>| snapshot::load(dir, position, install);
+        let (replay, valid, on_disk) = recover::replay_log(&segments, &mut load, true)?;
         let file = OpenOptions::new()
             .append(true)
             .open(last_path)
@@ -180,8 +200,17 @@ impl<C: Command> FileWal<C> {
                 .and_then(|()| file.sync_all())
                 .map_err(io_error(last_path))?;
         }
-        let Replay { state, records } = replay;
+        let Replay {
+            state,
+            records,
+            installed,
+            ..
+        } = replay;
         let wal = FileWal::at(dir, options, file, last_path.clone(), valid as u64, records);
+        // A crash may have come between an install record and the deletions it allows, or
+        // before the record, leaving a snapshot file that nothing promises.
+        wal.delete_segments_before(installed)?;
+        wal.delete_snapshots_but(installed)?;
         Ok((wal, state))
     }
 
@@ -204,6 +233,9 @@ impl<C: Command> FileWal<C> {
             durable: records,
             syncs: 0,
             poisoned: false,
+            purge: None,
+            #[cfg(any(test, feature = "failpoints"))]
+            crash_at: None,
             record_type: PhantomData,
         }
     }
@@ -246,6 +278,87 @@ impl<C: Command> FileWal<C> {
         Ok(())
     }
 
+    /// Writes `snapshot` to its file, then its install record, at the start of a new segment,
+    /// to the buffer (see `snapshot`). The records before it are synced first, since the
+    /// install record carries the state they lead to, read back from the log.
+    fn install(&mut self, snapshot: &Snapshot) -> Result<(), WalWriteError> {
+        if self.last_segment_len > 0 {
+            self.roll_over()?;
+        }
+        let state = self.read_back()?;
+        let position = self.written;
+        let file = self.write_snapshot_file(position, snapshot)?;
+        let install = Install::new(state, snapshot, file);
+        let len = codec::encode_log_frame(FrameKind::SnapshotInstall, &install, &mut self.buffer)?;
+        self.last_segment_len += len as u64;
+        self.written += 1;
+        self.purge = Some(position);
+        Ok(())
+    }
+
+    /// The state the log's (synced) records lead to, with stand-ins for the snapshots' bytes:
+    /// the log is replayed from the last install record, so this costs the records written
+    /// since the last snapshot.
+    fn read_back(&self) -> Result<HardState<C>, WalWriteError> {
+        let read_back = |e: WalError| WalWriteError::ReadBack(Box::new(e));
+        let segments =
+            segment::list(&self.dir).map_err(|e| read_back(io_error(&self.dir)(e).into()))?;
+        let load: &mut Load<'_, C> = &mut |_, install| Ok(install.stand_in());
+        let (replay, _, _) = recover::replay_log(&segments, load, false).map_err(read_back)?;
+        Ok(replay.state)
+    }
+
+    /// Writes `snapshot` to the file of the install record at `position`: under a temporary
+    /// name, synced, renamed, and the directory synced. Returns the file's frame header.
+    fn write_snapshot_file(
+        &self,
+        position: Position,
+        snapshot: &Snapshot,
+    ) -> Result<FrameHeader, WalWriteError> {
+        let path = snapshot::path(&self.dir, position, snapshot.last_index, snapshot.last_term);
+        let temporary = snapshot::temporary(&path);
+        let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
+        let header = snapshot::write(&mut file, snapshot).map_err(|e| match e {
+            snapshot::WriteError::Io(e) => WalWriteError::Io(io_error(&temporary)(e)),
+            snapshot::WriteError::Encode(e) => WalWriteError::Encode(e),
+        })?;
+        self.failpoint(CrashPoint::TemporaryWritten)?;
+        fs::rename(&temporary, &path).map_err(io_error(&path))?;
+        self.failpoint(CrashPoint::Renamed)?;
+        sync_directory(&self.dir)?;
+        self.failpoint(CrashPoint::DirectorySynced)?;
+        Ok(header)
+    }
+
+    /// Deletes the segments before the install record at `installed` (durable): its purge.
+    /// The deletions are durable when it returns, so that a crash cannot leave the install
+    /// record of a segment that survives without its file (see `delete_snapshots_but`).
+    fn delete_segments_before(&self, installed: Option<Position>) -> Result<(), IoError> {
+        let segments = segment::list(&self.dir).map_err(io_error(&self.dir))?;
+        let dead = segments
+            .iter()
+            .filter(|(first, _)| installed.is_some_and(|installed| *first < installed));
+        for (_, path) in dead {
+            fs::remove_file(path).map_err(io_error(path))?;
+        }
+        sync_directory(&self.dir)
+    }
+
+    /// Deletes every snapshot file, whole or temporary, but the one of the install record at
+    /// `installed` (durable): the older ones are dead once the segments before it are deleted,
+    /// and any other was never promised (a crash came before its install record). With no
+    /// install record, that is all of them.
+    fn delete_snapshots_but(&self, installed: Option<Position>) -> Result<(), IoError> {
+        let snapshots = snapshot::list(&self.dir).map_err(io_error(&self.dir))?;
+        for (_, path) in snapshots
+            .iter()
+            .filter(|(position, _)| Some(*position) != installed)
+        {
+            fs::remove_file(path).map_err(io_error(path))?;
+        }
+        Ok(())
+    }
+
     /// Ends the last segment (synced whole) and starts a new one at the next position.
     fn roll_over(&mut self) -> Result<(), WalWriteError> {
         self.sync_segment()?;
@@ -255,6 +368,13 @@ impl<C: Command> FileWal<C> {
         self.last_segment_len = 0;
         Ok(())
     }
+}
+
+/// Makes the names created, renamed or deleted in `dir` durable.
+fn sync_directory(dir: &Path) -> Result<(), IoError> {
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_error(dir))
 }
 
 /// Fails if `dir` holds the state file of the build before the write-ahead log: starting
@@ -282,6 +402,10 @@ impl<C: Command> LogStore<C> for FileWal<C> {
                 if wal.last_segment_len > 0 && wal.last_segment_len >= wal.options.segment_size {
                     wal.roll_over()?;
                 }
+                if let Record::Snapshot(snapshot) = record {
+                    wal.install(snapshot)?;
+                    continue;
+                }
                 let len = codec::encode_record(record, &mut wal.buffer)?;
                 wal.last_segment_len += len as u64;
                 wal.written += 1;
@@ -293,6 +417,13 @@ impl<C: Command> LogStore<C> for FileWal<C> {
     fn sync(&mut self) -> Result<Position, WalWriteError> {
         self.guarded(|wal| {
             wal.sync_segment()?;
+            if let Some(installed) = wal.purge.take() {
+                wal.failpoint(CrashPoint::InstallDurable)?;
+                wal.delete_segments_before(Some(installed))?;
+                wal.failpoint(CrashPoint::SegmentsPurged)?;
+                wal.delete_snapshots_but(Some(installed))?;
+                wal.failpoint(CrashPoint::OldSnapshotsDeleted)?;
+            }
             Ok(wal.durable)
         })
     }

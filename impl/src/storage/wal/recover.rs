@@ -18,18 +18,25 @@
 //! and if a client's command embeds a valid header in the torn tail, the verdict errs towards
 //! refusing to start, never towards losing a record.
 //!
+//! A log whose snapshot's install record was purged of the segments before it starts at a
+//! later position; it must start with that install record, which restores the whole state (see
+//! `snapshot`). Later in a log, an install record replaces the state the records before it led
+//! to (it carries the same state, with the snapshot applied).
+//!
 //! The rule assumes that a crash keeps a prefix of the bytes written since the last sync (what
 //! the crash tests cut). A disk that persists a later unsynced page but not an earlier one
 //! leaves a hole followed by a valid record, which is reported as corruption: again a refusal
 //! to start, not a loss.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::codec::{self, DecodeError, FrameHeader};
+use crate::codec::{self, DecodeError, FrameHeader, FrameKind};
 use crate::storage::Position;
-use crate::types::{Command, HardState, LogGap};
+use crate::types::{Command, HardState, LogGap, Record, Snapshot};
 
-use super::WalError;
+use super::snapshot::Install;
+use super::{io_error, segment, WalError};
 
 /// Why a log cannot be recovered.
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +47,65 @@ pub enum CorruptReason {
     Gap(LogGap),
     #[error("segment starts at position {found}, but the segments before it end at {expected}")]
     SegmentStart { expected: Position, found: Position },
+    #[error("the log starts at position {first}, so the segments before it were deleted, but not by a snapshot: its first record is not a snapshot's install record")]
+    NoSnapshotBefore { first: Position },
+    #[error("the install record of snapshot {index} holds entries whose indices overflow")]
+    InstallOverflows { index: u64 },
 }
 
 /// The records replayed so far and the state they lead to.
 pub(super) struct Replay<C> {
     pub(super) state: HardState<C>,
     pub(super) records: Position,
+    /// Where the log's first segment starts: after a purge, at an install record.
+    start: Position,
+    /// The position of the last install record replayed.
+    pub(super) installed: Option<Position>,
+}
+
+/// Gives the snapshot an install record at a position names: its file's (checked against the
+/// record), or a stand-in without data for a replay that only needs the log.
+pub(super) type Load<'a, C> = dyn FnMut(Position, &Install<C>) -> Result<Snapshot, WalError> + 'a;
+
+/// Replays the log made of `segments` (as `segment::list` gives them) from the last one that
+/// starts with a whole install record, or from the first if none does: an install record
+/// restores the whole state, so the segments before it are dead (a crash during their purge may
+/// have left any of them). Returns the replay, then how many bytes of the last segment are valid
+/// and how many it holds: fewer when `torn_tail` lets its last write be torn (see
+/// [`Replay::segment`]).
+pub(super) fn replay_log<C: Command>(
+    segments: &[(Position, PathBuf)],
+    load: &mut Load<'_, C>,
+    torn_tail: bool,
+) -> Result<(Replay<C>, usize, usize), WalError> {
+    let mut live = 0;
+    for (i, (_, path)) in segments.iter().enumerate().rev() {
+        let head = segment::first_frame(path).map_err(io_error(path))?;
+        if starts_with_install::<C>(&head) {
+            live = i;
+            break;
+        }
+    }
+    let segments = &segments[live..];
+    let mut replay = Replay::new(segments.first().map_or(0, |(first, _)| *first));
+    let (mut valid, mut on_disk) = (0, 0);
+    for (i, (first, path)) in segments.iter().enumerate() {
+        let bytes = fs::read(path).map_err(io_error(path))?;
+        on_disk = bytes.len();
+        let last = torn_tail && i + 1 == segments.len();
+        valid = replay.segment(path, *first, &bytes, last, load)?;
+    }
+    Ok((replay, valid, on_disk))
 }
 
 impl<C: Command> Replay<C> {
-    pub(super) fn new() -> Replay<C> {
+    /// A replay of a log whose first segment starts at `start`.
+    pub(super) fn new(start: Position) -> Replay<C> {
         Replay {
             state: HardState::default(),
-            records: 0,
+            records: start,
+            start,
+            installed: None,
         }
     }
 
@@ -65,6 +118,7 @@ impl<C: Command> Replay<C> {
         first: Position,
         bytes: &[u8],
         last: bool,
+        load: &mut Load<'_, C>,
     ) -> Result<usize, WalError> {
         let corrupt = |offset: usize, reason| WalError::Corrupt {
             file: PathBuf::from(path),
@@ -78,13 +132,17 @@ impl<C: Command> Replay<C> {
             };
             return Err(corrupt(0, reason));
         }
+        // The first segment of a log whose earlier segments were deleted: only a snapshot's
+        // install record may have made them dead, and it starts its segment.
+        if self.records == self.start && self.start > 0 && !starts_with_install::<C>(bytes) {
+            let first = self.start;
+            return Err(corrupt(0, CorruptReason::NoSnapshotBefore { first }));
+        }
         let mut offset = 0;
         while let Some(rest) = bytes.get(offset..).filter(|rest| !rest.is_empty()) {
-            match codec::decode_record::<C>(rest) {
-                Ok((record, len)) => {
-                    self.state
-                        .apply(record)
-                        .map_err(|gap| corrupt(offset, CorruptReason::Gap(gap)))?;
+            match decode_frame::<C>(rest) {
+                Ok((frame, len)) => {
+                    self.replay(frame, load, |reason| corrupt(offset, reason))?;
                     self.records += 1;
                     offset += len;
                 }
@@ -93,6 +151,54 @@ impl<C: Command> Replay<C> {
             }
         }
         Ok(offset)
+    }
+}
+
+/// What a frame of the log holds.
+enum Frame<C> {
+    Record(Record<C>),
+    Install(Install<C>),
+}
+
+/// Decodes the frame at the start of `bytes`, of whichever of a log's kinds it is, and returns
+/// it with its length.
+fn decode_frame<C: Command>(bytes: &[u8]) -> Result<(Frame<C>, usize), DecodeError> {
+    let frame = codec::read_log_frame(bytes)?;
+    let decoded = match frame.kind {
+        FrameKind::SnapshotInstall => Frame::Install(frame.decode()?),
+        _ => Frame::Record(frame.decode()?),
+    };
+    Ok((decoded, frame.len))
+}
+
+/// Whether `bytes` start with a whole install record.
+fn starts_with_install<C: Command>(bytes: &[u8]) -> bool {
+    matches!(decode_frame::<C>(bytes), Ok((Frame::Install(_), _)))
+}
+
+impl<C: Command> Replay<C> {
+    /// Replays the frame at the current position; `corrupt` names where it lies.
+    fn replay(
+        &mut self,
+        frame: Frame<C>,
+        load: &mut Load<'_, C>,
+        corrupt: impl Fn(CorruptReason) -> WalError,
+    ) -> Result<(), WalError> {
+        match frame {
+            Frame::Install(install) => {
+                let snapshot = load(self.records, &install)?;
+                let index = install.last_index;
+                self.state = install
+                    .restore(snapshot)
+                    .ok_or_else(|| corrupt(CorruptReason::InstallOverflows { index }))?;
+                self.installed = Some(self.records);
+            }
+            Frame::Record(record) => self
+                .state
+                .apply(record)
+                .map_err(|gap| corrupt(CorruptReason::Gap(gap)))?,
+        }
+        Ok(())
     }
 }
 
@@ -152,9 +258,13 @@ mod tests {
         (bytes, starts)
     }
 
+    fn stand_in(_: Position, install: &Install<u32>) -> Result<Snapshot, WalError> {
+        Ok(install.stand_in())
+    }
+
     fn replay(bytes: &[u8], last: bool) -> Result<(usize, Replay<u32>), WalError> {
-        let mut replay = Replay::new();
-        let valid = replay.segment(Path::new("0.wal"), 0, bytes, last)?;
+        let mut replay = Replay::new(0);
+        let valid = replay.segment(Path::new("0.wal"), 0, bytes, last, &mut stand_in)?;
         Ok((valid, replay))
     }
 
@@ -236,9 +346,9 @@ mod tests {
     #[test]
     fn a_segment_that_does_not_start_where_the_last_ended_is_refused() {
         let (bytes, _) = framed(&[entry(1)]);
-        let mut replay = Replay::<u32>::new();
+        let mut replay = Replay::<u32>::new(0);
         let error = replay
-            .segment(Path::new("5.wal"), 5, &bytes, true)
+            .segment(Path::new("5.wal"), 5, &bytes, true, &mut stand_in)
             .unwrap_err();
         assert!(matches!(
             error,

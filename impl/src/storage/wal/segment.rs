@@ -4,9 +4,10 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::codec::{FrameHeader, RECORD_HEADER_LEN};
 use crate::storage::Position;
 
 const SUFFIX: &str = ".wal";
@@ -56,6 +57,21 @@ pub(super) fn create(dir: &Path, path: &Path) -> io::Result<File> {
         .open(path)?;
     File::open(dir)?.sync_all()?;
     Ok(file)
+}
+
+/// The bytes of the first frame of the segment at `path`, as far as the file holds them: a
+/// replay looks for the last segment that starts with an install record without reading the
+/// segments whole.
+pub(super) fn first_frame(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(RECORD_HEADER_LEN as u64)
+        .read_to_end(&mut bytes)?;
+    if let Ok(header) = FrameHeader::parse_record(&bytes) {
+        file.take(header.len.into()).read_to_end(&mut bytes)?;
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
