@@ -190,8 +190,10 @@ fn a_snapshot_no_honest_leader_sends_is_refused_before_anything_changes() {
 
 #[test]
 fn forged_records_past_the_index_limit_replay_without_overflow_and_are_implausible() {
-    let mut state = HardState::<Cmd>::default();
-    state.current_term = 1;
+    let mut state = HardState::<Cmd> {
+        current_term: 1,
+        ..HardState::default()
+    };
     state
         .apply(Record::Snapshot(snapshot(u64::MAX - 1, 1)))
         .unwrap();
@@ -313,5 +315,4 @@ fn a_cluster_compacts_catches_a_follower_up_and_restarts_from_snapshots() {
         assert_eq!(node.hard_state().last_index(), 6);
     }
     assert_eq!(cluster.applied.get(&6), Some(&6));
-    let _ = HardState::<Cmd>::default();
 }
