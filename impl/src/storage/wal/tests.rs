@@ -197,15 +197,20 @@ fn a_wal_moves_to_a_writer_thread() {
     send::<FileWal<u32>>();
 }
 
-#[test]
-fn a_damaged_earlier_segment_or_a_missing_one_is_corruption() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = FileWal::create(dir.path(), tiny()).unwrap();
+/// A log of six one-entry records in `tiny` segments, synced and closed: its segment files.
+fn six_entries_in_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut wal = FileWal::create(dir, tiny()).unwrap();
     let records: Vec<_> = (1..=6).map(|i| log(i, &[(1, i as u32)])).collect();
     wal.append(&records).unwrap();
     wal.sync().unwrap();
     drop(wal);
-    let files = segments(dir.path());
+    segments(dir)
+}
+
+#[test]
+fn a_damaged_earlier_segment_or_a_missing_one_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = six_entries_in_segments(dir.path());
     assert!(files.len() >= 3, "{files:?}");
 
     let middle = fs::read(&files[1]).unwrap();
@@ -454,12 +459,7 @@ fn a_damaged_truncated_missing_or_replaced_snapshot_file_is_an_error_naming_it()
 #[test]
 fn a_log_that_starts_after_a_deleted_segment_without_an_install_record_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
-    let mut wal = FileWal::create(dir.path(), tiny()).unwrap();
-    let records: Vec<_> = (1..=6).map(|i| log(i, &[(1, i as u32)])).collect();
-    wal.append(&records).unwrap();
-    wal.sync().unwrap();
-    drop(wal);
-    let files = segments(dir.path());
+    let files = six_entries_in_segments(dir.path());
     fs::remove_file(&files[0]).unwrap();
     match FileWal::<u32>::open(dir.path(), tiny()) {
         Err(WalError::Corrupt {
