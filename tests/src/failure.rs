@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use raft_impl::{Index, NodeId, Term};
 
+/// The Go tests' `MAXLOGSIZE`: the Raft state any store keeps must stay below this many bytes
+/// whenever it is checked ([`Failure::LogTooLarge`]), which only a server that discards its
+/// compacted log can do.
+pub const MAX_LOG_SIZE: usize = 2000;
+
 /// A failed check of a simulated run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {

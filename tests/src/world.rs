@@ -767,7 +767,7 @@ mod tests {
     /// stay under it.
     #[test]
     fn the_raft_state_outgrows_the_3d_limit_only_without_snapshots() {
-        let limit = crate::suite::MAX_LOG_SIZE;
+        let limit = crate::failure::MAX_LOG_SIZE;
         let kept = raft_state_after_300_commands(false);
         assert!(kept > limit, "{kept} bytes");
         let compacted = raft_state_after_300_commands(true);

@@ -26,7 +26,7 @@ use crate::value::Value;
 use crate::world::World;
 
 pub use agreement::RPC_BYTES_ALLOWANCE;
-pub use snapshots::{MAX_LOG_SIZE, SNAPSHOT_INTERVAL};
+pub use snapshots::SNAPSHOT_INTERVAL;
 
 /// The tester handle every scenario takes.
 type T = Tester<Value>;

@@ -3,15 +3,11 @@
 //! snapshots, and a snapshot its core installs or starts from is checked and taken as its state.
 
 use super::{ensure, T};
-use crate::failure::Failure;
+use crate::failure::{Failure, MAX_LOG_SIZE};
 
 /// The Go tester's `SnapShotInterval`: a server snapshots at every index that is a multiple of
 /// this.
 pub const SNAPSHOT_INTERVAL: u64 = 10;
-
-/// The Go tests' `MAXLOGSIZE`: the Raft state any store keeps must stay below this many bytes
-/// whenever it is checked, which only a server that discards its compacted log can do.
-pub const MAX_LOG_SIZE: usize = 2000;
 
 /// How the victim of each round of [`snapcommon`] is taken away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
