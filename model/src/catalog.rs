@@ -98,6 +98,9 @@ pub fn flags(b: &Bounds, kv: &KvBounds) -> String {
     if b.check_quorum {
         s.push_str(" --check-quorum");
     }
+    if b.max_snapshots > 0 {
+        let _ = write!(s, " --max-snapshots {}", b.max_snapshots);
+    }
     if kv.enabled() {
         let _ = write!(
             s,
@@ -135,6 +138,7 @@ pub(crate) const BASE: Bounds = Bounds {
     mutations: MutationSet::NONE,
     pre_vote: false,
     check_quorum: false,
+    max_snapshots: 0,
 };
 
 /// FIFO per channel, may lose messages: a partition without reordering.
