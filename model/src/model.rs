@@ -424,7 +424,7 @@ impl RaftModel {
                 && node.role() == Role::Leader
                 && before.current_term() == term;
             if same_reign {
-                if !node.log().starts_with(before.log()) {
+                if !snapshot::extends(node.hard_state(), before.hard_state()) {
                     ghost.record(Violation::LeaderAppendOnly);
                 }
                 if (0..self.bounds.servers).any(|p| node.match_index(p) < before.match_index(p)) {

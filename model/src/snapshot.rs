@@ -71,6 +71,18 @@ pub fn durable_holds(server: &Server, index: Index, c: &Committed) -> bool {
         && holds(&server.durable, index, c)
 }
 
+/// Whether log `after` keeps every entry of log `before`: Leader Append-Only, where entries a
+/// snapshot compacted away are kept in it (what it holds is checked against the committed
+/// history by [`matches_committed`]).
+pub fn extends(after: &HardState<Cmd>, before: &HardState<Cmd>) -> bool {
+    if after.snapshot_index() == before.snapshot_index() {
+        return after.log.starts_with(&before.log);
+    }
+    after.snapshot_index() > before.snapshot_index()
+        && after.last_index() >= before.last_index()
+        && (after.first_index()..=before.last_index()).all(|i| after.entry(i) == before.entry(i))
+}
+
 /// Whether snapshot `s` holds exactly the committed commands up to its index, its last one
 /// with the committed term: State Machine Safety for a state machine replaced by a snapshot.
 pub fn matches_committed(s: &Snapshot, committed: &[Committed]) -> bool {
