@@ -357,13 +357,21 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
     if before.durable != after.durable {
         let _ = write!(line, "; persists {}", hard(&after.durable));
     }
+    if after.purged > before.purged {
+        let _ = write!(
+            line,
+            "; purges its log up to {} with no snapshot durable to cover it",
+            after.purged
+        );
+    }
     let new = after
         .pending_flushes()
         .saturating_sub(before.pending_flushes());
     let written: Vec<String> = after
-        .pending_writes()
+        .pending
+        .writes()
         .skip(after.pending_flushes() - new)
-        .map(records)
+        .map(write)
         .collect();
     if !written.is_empty() {
         let _ = write!(line, "; writes {} (pending)", written.join(", "));
@@ -398,7 +406,13 @@ fn progress(
 ) {
     // Indices only: the state keeps no record of the command applied, and the same step may
     // have replaced the entry since (commit-beyond-last-new does).
-    let applied = before.last_applied() + 1..=after.last_applied();
+    let installed = after.hard_state().snapshot_index();
+    let mut from = before.last_applied() + 1;
+    if installed >= from {
+        let _ = write!(line, "; installs the snapshot up to {installed}");
+        from = installed + 1;
+    }
+    let applied = from..=after.last_applied();
     if applied.start() == applied.end() {
         let _ = write!(line, "; applies index {}", applied.start());
     } else if !applied.is_empty() {
