@@ -451,11 +451,9 @@ impl fmt::Debug for State {
             match &server.node {
                 Some(n) => write!(
                     f,
-                    "s{id} {:<9} t{} vote {} log {} commit {}",
+                    "s{id} {:<9} {} commit {}",
                     role(n),
-                    n.current_term(),
-                    vote(n.voted_for()),
-                    log(n.log()),
+                    hard(n.hard_state()),
                     n.commit_index()
                 )?,
                 None => write!(f, "s{id} CRASHED")?,
