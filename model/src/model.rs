@@ -135,7 +135,7 @@ impl RaftModel {
     /// the network, say). The step runs on a copy of the node alone, so that one whose sends
     /// do not fit under the bound (see [`RaftModel::fit`]) is discarded before the whole state
     /// is copied.
-    pub(crate) fn step(
+    fn step(
         &self,
         last: &State,
         id: NodeId,
@@ -277,7 +277,9 @@ impl RaftModel {
                     _ => unreachable!("a write after a write joins its pending persist"),
                 }
             }
-            (Effect::Persist(write), Persistence::Wal) => self.wal_write(state, id, write),
+            (Effect::Persist(write), Persistence::Wal) => {
+                snapshot::queue_wal_write(state, id, write, self.bounds.mutations)
+            }
             (Effect::Persist(write), Persistence::Deferred) => state
                 .server_mut(id)
                 .pending
@@ -816,7 +818,9 @@ impl RaftModel {
             if b.check_quorum && b.servers > 1 && node.role() == Role::Leader {
                 actions.push(Action::CheckQuorum(id));
             }
-            self.snapshot_actions(state, id, node, actions);
+            if snapshot::may_snapshot(node, state.snapshots, b.max_snapshots) {
+                actions.push(Action::Snapshot(id));
+            }
         }
     }
 
@@ -919,7 +923,10 @@ impl RaftModel {
                 },
             ),
             Action::CheckQuorum(id) => self.check_quorum(last, id),
-            Action::Snapshot(id) => self.take_snapshot(last, id),
+            Action::Snapshot(id) => {
+                let count = |state: &mut State| state.snapshots += 1;
+                self.step(last, id, 0, 0, count, snapshot::take)
+            }
             Action::ClientTimeout(client) => {
                 let mut state = last.clone();
                 let clients = Arc::make_mut(state.clients.as_mut()?);

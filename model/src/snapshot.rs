@@ -12,8 +12,6 @@
 
 use raft_impl::{Effect, HardState, Index, Mutation, MutationSet, Node, NodeId, Record, Snapshot};
 
-use crate::action::Action;
-use crate::model::RaftModel;
 use crate::state::{Cmd, Committed, Event, Ghost, Server, State, Violation, Write};
 
 /// Bytes per command in a snapshot's data.
@@ -182,43 +180,28 @@ pub fn wal_writes(
     }
 }
 
-impl RaftModel {
-    /// The snapshot step of server `id`, while `--max-snapshots` allows one and it has applied
-    /// something its snapshot does not cover yet (a snapshot at a covered index changes
-    /// nothing: no step).
-    pub(crate) fn snapshot_actions(
-        &self,
-        state: &State,
-        id: NodeId,
-        node: &Node<Cmd, MutationSet>,
-        actions: &mut Vec<Action>,
-    ) {
-        if state.snapshots < self.bounds.max_snapshots
-            && node.last_applied() > node.hard_state().snapshot_index()
-        {
-            actions.push(Action::Snapshot(id));
-        }
-    }
+/// Whether server `node` may take a snapshot step while `taken` of `max` were taken: it has
+/// applied something its snapshot does not cover yet (a snapshot at a covered index changes
+/// nothing, so it is no step).
+pub fn may_snapshot(node: &Node<Cmd, MutationSet>, taken: u8, max: u8) -> bool {
+    taken < max && node.last_applied() > node.hard_state().snapshot_index()
+}
 
-    /// Server `id`'s service snapshots what it applied, at its applied index.
-    pub(crate) fn take_snapshot(&self, last: &State, id: NodeId) -> Option<State> {
-        let count = |state: &mut State| state.snapshots += 1;
-        self.step(last, id, 0, 0, count, |node| {
-            let index = node.last_applied();
-            node.snapshot(index, applied_data(node)).ok()
-        })
-    }
+/// The core's snapshot step: the service snapshots what it applied, at its applied index.
+pub fn take(node: &mut Node<Cmd, MutationSet>) -> Option<Vec<Effect<Cmd>>> {
+    let index = node.last_applied();
+    node.snapshot(index, applied_data(node)).ok()
+}
 
-    /// Queues a record of server `id`'s step as a write-ahead log writes it: a snapshot record
-    /// as its three writes ([`wal_writes`]), any other as one.
-    pub(crate) fn wal_write(&self, state: &mut State, id: NodeId, record: Record<Cmd>) {
-        let writes = match (record, state.node(id)) {
-            (Record::Snapshot(s), Some(node)) => wal_writes(s, node, self.bounds.mutations).into(),
-            (record, _) => vec![Write::Records(vec![record])],
-        };
-        let pending = &mut state.server_mut(id).pending;
-        for write in writes {
-            pending.write(write);
-        }
+/// Queues a record of server `id`'s step as a write-ahead log writes it: a snapshot record as
+/// its three writes ([`wal_writes`]), any other as one.
+pub fn queue_wal_write(state: &mut State, id: NodeId, record: Record<Cmd>, mutations: MutationSet) {
+    let writes = match (record, state.node(id)) {
+        (Record::Snapshot(s), Some(node)) => wal_writes(s, node, mutations).into(),
+        (record, _) => vec![Write::Records(vec![record])],
+    };
+    let pending = &mut state.server_mut(id).pending;
+    for write in writes {
+        pending.write(write);
     }
 }
