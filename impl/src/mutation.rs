@@ -132,11 +132,19 @@ pub enum Mutation {
     /// twice gets one, and it misleads only if its log was cut back in between: three terms,
     /// and five servers for the middle leader to win without the followers that acknowledged.
     StaleAppendReplyCounted,
+    /// Probe (snapshots, issue 21): a follower that installs a snapshot keeps the entries
+    /// after it even when its entry at the snapshot's last index conflicts with it (Figure 13
+    /// step 7 says drop them: they follow an entry the committed history does not hold).
+    InstallKeepsConflictingSuffix,
+    /// Probe (snapshots, issue 21): a follower installs a snapshot that ends exactly at its
+    /// commit index (Figure 13 installs only one reaching past it), replacing a state machine
+    /// that may already have applied that far.
+    InstallAtCommitIndex,
 }
 
 impl Mutation {
     /// The catalog: every real-world bug, in catalog order (probes are not in it).
-    pub const ALL: [Mutation; 19] = [
+    pub const ALL: [Mutation; 23] = [
         Mutation::Figure8Commit,
         Mutation::VoteNotPersisted,
         Mutation::TermNotPersisted,
@@ -156,10 +164,14 @@ impl Mutation {
         Mutation::HardStateBeforeEntriesSynced,
         Mutation::AppendWithoutTruncate,
         Mutation::PreVoteCountedAsVote,
+        Mutation::PurgeBeforeSnapshotDurable,
+        Mutation::SnapshotDiscardsMatchingSuffix,
+        Mutation::SnapshotRegress,
+        Mutation::SnapshotTermAsCurrent,
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 12] = [
+    pub const PROBES: [Mutation; 14] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -172,15 +184,8 @@ impl Mutation {
         Mutation::ExpiredSessionAppliedAsNew,
         Mutation::CommitQuorumOfAcked,
         Mutation::StaleAppendReplyCounted,
-    ];
-
-    /// The snapshot bugs of the second catalog: they join [`Mutation::ALL`] once the model
-    /// explores snapshots and each has its configuration.
-    pub const SNAPSHOTS: [Mutation; 4] = [
-        Mutation::PurgeBeforeSnapshotDurable,
-        Mutation::SnapshotDiscardsMatchingSuffix,
-        Mutation::SnapshotRegress,
-        Mutation::SnapshotTermAsCurrent,
+        Mutation::InstallKeepsConflictingSuffix,
+        Mutation::InstallAtCommitIndex,
     ];
 
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
@@ -190,9 +195,7 @@ impl Mutation {
 
     /// Every mutation: the catalog, then the probes.
     fn every() -> impl Iterator<Item = Mutation> {
-        (Mutation::ALL.into_iter())
-            .chain(Mutation::SNAPSHOTS)
-            .chain(Mutation::PROBES)
+        (Mutation::ALL.into_iter()).chain(Mutation::PROBES)
     }
 
     /// The catalog name used on the command line (`--bug <name>`).
@@ -233,6 +236,8 @@ impl Mutation {
             Mutation::ExpiredSessionAppliedAsNew => "expired-session-applied-as-new",
             Mutation::CommitQuorumOfAcked => "commit-quorum-of-acked",
             Mutation::StaleAppendReplyCounted => "stale-append-reply-counted",
+            Mutation::InstallKeepsConflictingSuffix => "install-keeps-conflicting-suffix",
+            Mutation::InstallAtCommitIndex => "install-at-commit-index",
         }
     }
 
@@ -242,9 +247,7 @@ impl Mutation {
 }
 
 // Every mutation needs a bit of `MutationSet`.
-const _: () = assert!(
-    Mutation::ALL.len() + Mutation::SNAPSHOTS.len() + Mutation::PROBES.len() <= u64::BITS as usize
-);
+const _: () = assert!(Mutation::ALL.len() + Mutation::PROBES.len() <= u64::BITS as usize);
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -509,12 +512,18 @@ impl Rules for MutationSet {
 
     fn installs_snapshot(&self, last_index: Index, commit: Index) -> bool {
         // `snapshot-regress`: whatever the snapshot's index, it replaces the state machine.
-        self.contains(Mutation::SnapshotRegress) || Figure2.installs_snapshot(last_index, commit)
+        // `install-at-commit-index` (probe): one that ends at the commit index does too.
+        self.contains(Mutation::SnapshotRegress)
+            || (self.contains(Mutation::InstallAtCommitIndex) && last_index == commit)
+            || Figure2.installs_snapshot(last_index, commit)
     }
 
     fn keeps_suffix(&self, matches: bool) -> bool {
         // `snapshot-discards-matching-suffix`: the whole log goes, matching or not.
-        !self.contains(Mutation::SnapshotDiscardsMatchingSuffix) && Figure2.keeps_suffix(matches)
+        // `install-keeps-conflicting-suffix` (probe): it stays, matching or not.
+        !self.contains(Mutation::SnapshotDiscardsMatchingSuffix)
+            && (self.contains(Mutation::InstallKeepsConflictingSuffix)
+                || Figure2.keeps_suffix(matches))
     }
 
     fn term_after_install(&self, current: Term, snapshot_term: Term) -> Term {

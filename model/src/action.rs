@@ -67,6 +67,9 @@ pub enum Action {
     /// `--check-quorum`: a leader's check-quorum interval ends; it steps down unless it heard
     /// from a majority since the last one (§6.2). Any moment may be the end of an interval.
     CheckQuorum(NodeId),
+    /// `--max-snapshots`: the server's service snapshots its state machine at its applied
+    /// index, and the core compacts its log up to there (`Node::snapshot`).
+    Snapshot(NodeId),
 }
 
 impl Action {
@@ -89,7 +92,8 @@ impl Action {
             | Action::Propose(id)
             | Action::Flush(id)
             | Action::ContactExpires(id)
-            | Action::CheckQuorum(id) => Some(id),
+            | Action::CheckQuorum(id)
+            | Action::Snapshot(id) => Some(id),
             Action::Request { server, .. } => Some(server),
             Action::Replicate { leader, .. } => Some(leader),
             Action::Drop { .. }

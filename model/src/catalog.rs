@@ -107,6 +107,9 @@ pub fn flag_list(b: &Bounds, kv: &KvBounds) -> Vec<Flag> {
     if b.check_quorum {
         f.push(("check-quorum", None));
     }
+    if b.max_snapshots > 0 {
+        f.push(("max-snapshots", n(&b.max_snapshots)));
+    }
     if kv.enabled() {
         f.push(("kv-clients", n(&kv.clients)));
         f.push(("kv-timeouts", n(&kv.timeouts)));
@@ -160,6 +163,7 @@ pub(crate) const BASE: Bounds = Bounds {
     mutations: MutationSet::NONE,
     pre_vote: false,
     check_quorum: false,
+    max_snapshots: 0,
 };
 
 /// FIFO per channel, may lose messages: a partition without reordering.
@@ -559,6 +563,94 @@ pub fn catalog() -> Vec<Bug> {
                 max_in_flight: 2,
                 network: ORDERED_LOSSY,
                 pre_vote: true,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::PurgeBeforeSnapshotDurable,
+            description: "the log prefix is purged from disk before the snapshot that replaces it is durable",
+            seen_in: "openraft PR 753 (purge logs covered by the snapshot); 6.5840 save(state, snapshot) is one atomic step",
+            expected: COMMITTED_DURABLE_ON_MAJORITY,
+            // A write-ahead log makes the purge durable first: s0 snapshots its committed
+            // entry, and from the purge's flush until the install record's, its disk holds the
+            // entry neither in the log nor in a snapshot (recovery would refuse to start). With
+            // two servers that is one of the two a majority needs; no crash is needed, the
+            // disk's content is what the property reads.
+            config: Bounds {
+                servers: 2,
+                max_term: 1,
+                max_log: 1,
+                proposals: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_RELIABLE,
+                persistence: Persistence::Wal,
+                max_snapshots: 1,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::SnapshotDiscardsMatchingSuffix,
+            description: "on InstallSnapshot a follower drops its whole log even when the snapshot's last entry matches",
+            seen_in: "rule: Raft paper Fig. 13 step 6; openraft PRs 559/561",
+            expected: COMMITTED_DURABLE_ON_MAJORITY,
+            // s2 holds entries 1 and 2, but its acknowledgement is still in flight when s0
+            // snapshots at 1 and sends it the snapshot: s2 drops entry 2, then the old
+            // acknowledgement arrives and s0 commits 2 on itself and s2, which no longer has it.
+            // Two messages in flight: the acknowledgement and the snapshot.
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 2,
+                proposals: 2,
+                max_crashes: 0,
+                max_in_flight: 2,
+                network: ORDERED_LOSSY,
+                max_snapshots: 1,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::SnapshotRegress,
+            description: "a follower installs a snapshot older than what it already applied",
+            seen_in: "6.5840 3D \"snapshot index went backwards\"; openraft snapshot ordering fixes",
+            expected: properties::APPLIED_NEVER_BACK,
+            // s2 has applied entry 1 when s0, which lost s2's acknowledgement, snapshots at 1
+            // and sends it the snapshot: s2 installs it anyway, its state machine replaced by
+            // one no newer than what it had.
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 1,
+                proposals: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_LOSSY,
+                max_snapshots: 1,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::SnapshotTermAsCurrent,
+            description: "installing a snapshot sets the current term to the snapshot's last term (the term goes back)",
+            seen_in: "willemt/raft PR 118 (bug 4 of the SandTable paper)",
+            expected: ELECTION_SAFETY,
+            // s2, a follower in term 2, installs s1's snapshot, whose last entry is of term 1:
+            // it is back in term 1 with its vote forgotten, stands for term 2 again and wins
+            // it beside s1.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 1,
+                proposals: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_LOSSY,
+                max_snapshots: 1,
                 ..BASE
             },
             kv: NO_KV,

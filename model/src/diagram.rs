@@ -636,6 +636,7 @@ fn marks(last: &State, action: Action, next: &State) -> Vec<(NodeId, Shape, Stri
         Action::Replicate { .. } => on_acting(Shape::Dot, "replicate"),
         Action::ContactExpires(_) => on_acting(Shape::Ring, "lease ends"),
         Action::CheckQuorum(_) => on_acting(Shape::Square, "check quorum"),
+        Action::Snapshot(_) => on_acting(Shape::Square, "snapshot"),
         Action::Duplicate { from, .. } => vec![(from, Shape::Dot, "duplicated".to_string())],
         Action::Restart(id) => vec![(id, Shape::Triangle, "restart".to_string())],
         Action::Crash { mask, .. } => (0..8u8)

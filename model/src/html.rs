@@ -267,7 +267,7 @@ fn pending(pending: &PendingQueue) -> String {
     let items: Vec<String> = pending
         .iter()
         .map(|p| match p {
-            Pending::Write(ws) => format!("write {}", render::records(ws)),
+            Pending::Write(w) => format!("write {}", render::write(w)),
             Pending::Output(e) => format!("send {} to s{}", render::message(&e.msg), e.to),
         })
         .map(|item| escape(&item))

@@ -22,6 +22,7 @@ pub mod render;
 pub mod scope;
 pub mod shards;
 pub mod sketch;
+pub mod snapshot;
 pub mod state;
 pub mod swarm;
 pub mod symmetry;

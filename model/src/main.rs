@@ -159,6 +159,11 @@ struct ModelArgs {
     /// its quorum" and "a follower's leader contact expires".
     #[arg(long)]
     check_quorum: bool,
+    /// Snapshots taken in total (default 0): a server's service snapshots its state machine at
+    /// its applied index, and followers behind it catch up by InstallSnapshot; adds the
+    /// snapshot properties.
+    #[arg(long, value_name = "N")]
+    max_snapshots: Option<u8>,
     /// Switch on a deliberate bug from the catalog, or one of the probes of the README's
     /// generality table (repeatable). Alone, it runs in that bug's catalog configuration.
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
@@ -197,6 +202,7 @@ impl ModelArgs {
             || self.kv_expiries.is_some()
             || self.prevote
             || self.check_quorum
+            || self.max_snapshots.is_some()
     }
 
     fn origin(&self) -> Origin {
@@ -257,8 +263,12 @@ impl ModelArgs {
             mutations: self.bugs.iter().copied().collect::<MutationSet>(),
             pre_vote: self.prevote || base.pre_vote,
             check_quorum: self.check_quorum || base.check_quorum,
+            max_snapshots: self.max_snapshots.unwrap_or(base.max_snapshots),
         };
         bounds.validate()?;
+        if bounds.max_snapshots > 0 && kv.enabled() {
+            return Err(BoundsError::KvSnapshots);
+        }
         Ok((RaftModel::with_kv(bounds, kv), said))
     }
 }

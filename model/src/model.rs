@@ -25,8 +25,8 @@ use crate::action::{Action, Kept};
 use crate::bounds::{Bounds, KvBounds, Persistence, SERVER_LIMIT};
 use crate::kv::{self, Clients, Status};
 use crate::network;
-use crate::state::{Cmd, Committed, Ghost, Server, State, Violation};
-use crate::{diagram, panics, properties, render};
+use crate::state::{Cmd, Committed, Ghost, Server, State, Violation, Write};
+use crate::{diagram, panics, properties, render, snapshot};
 
 /// The model of a cluster running the core under `bounds`, with `kv` clients.
 #[derive(Clone, Debug)]
@@ -152,6 +152,7 @@ impl RaftModel {
         if !applies_in_order(last.node(id)?, &node, &effects) {
             state.ghost.record(Violation::AppliedOutOfOrder);
         }
+        snapshot::check_installs(last.node(id)?, &effects, &mut state.ghost);
         state.set_node(id, node);
         self.observe(last, &mut state, id);
         let mut after_write = false;
@@ -266,15 +267,23 @@ impl RaftModel {
     fn carry_out(&self, state: &mut State, id: NodeId, effect: Effect<Cmd>, after_write: bool) {
         match (effect, self.bounds.persistence) {
             (Effect::Persist(record), Persistence::Atomic) => {
-                make_durable(state.server_mut(id), [record])
+                if !make_durable(state.server_mut(id), [record]) {
+                    state.ghost.record(Violation::AppliedWentBack);
+                }
             }
             (Effect::Persist(write), Persistence::Deferred) if after_write => {
                 match state.server_mut(id).pending.last_write_mut() {
-                    Some(writes) => writes.push(write),
-                    None => unreachable!("a write after a write joins its pending persist"),
+                    Some(Write::Records(writes)) => writes.push(write),
+                    _ => unreachable!("a write after a write joins its pending persist"),
                 }
             }
-            (Effect::Persist(write), _) => state.server_mut(id).pending.write(vec![write]),
+            (Effect::Persist(write), Persistence::Wal) => {
+                snapshot::queue_wal_write(state, id, write, self.bounds.mutations)
+            }
+            (Effect::Persist(write), Persistence::Deferred) => state
+                .server_mut(id)
+                .pending
+                .write(Write::Records(vec![write])),
             (Effect::Send { to, msg }, _) => {
                 let env = Envelope { from: id, to, msg };
                 // A send may not overtake a persist emitted before it.
@@ -290,8 +299,7 @@ impl RaftModel {
                 self.apply_kv(state, id, index, command);
             }
             (Effect::ResetElectionTimer, _) => {}
-            // SNAPSHOT-TODO(model): the model takes no snapshot yet, so none is installed.
-            (Effect::Restore(_), _) => {}
+            (Effect::Restore(snapshot), _) => snapshot::restored(state, id, &snapshot),
         }
     }
 
@@ -376,10 +384,11 @@ impl RaftModel {
             clients.complete(client, value);
             return Some(state);
         }
-        if !node.is_leader() || node.log().len() >= self.bounds.max_log {
+        let last_index = node.hard_state().last_index();
+        if !node.is_leader() || last_index >= self.bounds.max_log as Index {
             return None;
         }
-        let index = node.log().len() as Index + 1;
+        let index = last_index + 1;
         let waiting = |state: &mut State| {
             if let Some(clients) = state.clients.as_mut() {
                 let clients = Arc::make_mut(clients);
@@ -417,7 +426,7 @@ impl RaftModel {
                 && node.role() == Role::Leader
                 && before.current_term() == term;
             if same_reign {
-                if !node.log().starts_with(before.log()) {
+                if !snapshot::extends(node.hard_state(), before.hard_state()) {
                     ghost.record(Violation::LeaderAppendOnly);
                 }
                 if (0..self.bounds.servers).any(|p| node.match_index(p) < before.match_index(p)) {
@@ -425,10 +434,11 @@ impl RaftModel {
                 }
             }
         }
+        let hard = node.hard_state();
         for index in 1..=node.commit_index() as usize {
-            let entry = node.log().get(index - 1);
+            let entry = hard.entry(index as Index);
             match (ghost.committed.get(index - 1), entry) {
-                (Some(known), _) if known.is(entry) => {
+                (Some(known), _) if snapshot::holds(hard, index as Index, known) => {
                     if term < known.commit_term {
                         Arc::make_mut(&mut ghost.committed)[index - 1].commit_term = term;
                     }
@@ -502,7 +512,9 @@ impl RaftModel {
         let mut state = last.clone();
         let server = state.server_mut(id);
         let flushed = server.pending.flush(1);
-        make_durable(server, flushed.writes.into_iter().flatten());
+        if !make_writes_durable(server, flushed.writes) {
+            state.ghost.record(Violation::AppliedWentBack);
+        }
         for env in flushed.released {
             network::insert(&mut state.network, env, self.ordered());
         }
@@ -525,22 +537,29 @@ impl RaftModel {
         }
     }
 
-    /// Starts crashed server `id` again from its durable state, after the check raftd makes of
-    /// a recovered state ([`HardState::check`]). raftd refuses to start from a state no server
-    /// of its cluster could have written; in the model that is a step that panics, so a core
-    /// (or a bug of it) that leaves such a state on disk is reported with the path to it,
-    /// never restarted from it as if it were plausible.
+    /// Starts crashed server `id` again from its durable state, unless recovery refuses to
+    /// (see `Server::purged`), after the check raftd makes of a recovered state
+    /// ([`HardState::check`]). raftd refuses to start from a state no server of its cluster
+    /// could have written; in the model that is a step that panics, so a core (or a bug of it)
+    /// that leaves such a state on disk is reported with the path to it, never restarted from
+    /// it as if it were plausible.
     fn restart(&self, state: &mut State, id: NodeId) {
+        if !state.servers[id as usize].recoverable() {
+            return;
+        }
         let hard: HardState<Cmd> = HardState::clone(&state.servers[id as usize].durable);
         if let Err(reason) = hard.check(usize::from(self.bounds.servers)) {
             panic!("server {id} recovered a state no server of the cluster could write: {reason}");
         }
-        if !hard.log.is_empty() && !state.ghost.committed.is_empty() {
+        if hard.last_index() != 0 && !state.ghost.committed.is_empty() {
             state.ghost.restarted_since_commit |= 1 << id;
         }
+        snapshot::restarted(&mut state.ghost, &hard);
+        let restored = hard.snapshot_index();
         let node = self.node(id, hard);
-        // A new incarnation applies from the start: the apply-order check chains from here.
-        if node.last_applied() != 0 {
+        // A new incarnation applies from its snapshot on (from the start without one): the
+        // apply-order check chains from here.
+        if node.last_applied() != restored {
             state.ghost.record(Violation::AppliedOutOfOrder);
         }
         let server = state.server_mut(id);
@@ -549,16 +568,32 @@ impl RaftModel {
     }
 }
 
-/// Makes records of the core durable on `server`, in order. The core never writes a log
-/// record past the end of its log, and every store keeps records in order, so a gap is a bug
-/// of the model (reported as a panicking step).
-fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) {
+/// Makes records of the core durable on `server`, in order; `false` when one replaced the
+/// durable snapshot by an older one. The core never writes a log record past the end of its
+/// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
+/// panicking step).
+fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) -> bool {
     let durable = Arc::make_mut(&mut server.durable);
+    let mut in_order = true;
     for record in records {
+        in_order &= snapshot::keeps_snapshot_order(durable, &record);
         if let Err(gap) = durable.apply(record) {
             panic!("a durable log would have a gap: {gap}");
         }
     }
+    in_order
+}
+
+/// Makes pending writes durable on `server`, in order (see [`make_durable`]).
+fn make_writes_durable(server: &mut Server, writes: Vec<Write>) -> bool {
+    let mut in_order = true;
+    for write in writes {
+        match write {
+            Write::Records(records) => in_order &= make_durable(server, records),
+            Write::Purge { through } => snapshot::purge(server, through),
+        }
+    }
+    in_order
 }
 
 /// Whether a step from `before` to `after` applied the indices after `before`'s last applied
@@ -572,11 +607,17 @@ fn applies_in_order(
 ) -> bool {
     let mut last = before.last_applied();
     for effect in effects {
-        if let Effect::Apply { index, .. } = effect {
-            if *index != last + 1 {
-                return false;
+        match effect {
+            Effect::Apply { index, .. } => {
+                if *index != last + 1 {
+                    return false;
+                }
+                last = *index;
             }
-            last = *index;
+            // An installed snapshot replaces the state machine: applies continue after it
+            // (whether it went back is `snapshot::check_installs`'s to say).
+            Effect::Restore(s) => last = s.last_index,
+            _ => {}
         }
     }
     after.last_applied() == last
@@ -601,6 +642,7 @@ impl Model for RaftModel {
                     node: Some(self.node(id, HardState::default())),
                     pending: HeldWrites::new(),
                     kv: self.store(),
+                    purged: 0,
                 })
             })
             .collect();
@@ -610,6 +652,7 @@ impl Model for RaftModel {
             crashes: 0,
             duplicates: 0,
             proposals: 0,
+            snapshots: 0,
             clients: self
                 .kv
                 .enabled()
@@ -647,6 +690,9 @@ impl Model for RaftModel {
         }
         if self.bounds.pre_vote {
             all.extend(properties::pre_vote());
+        }
+        if self.bounds.max_snapshots > 0 {
+            all.extend(properties::snapshots());
         }
         all
     }
@@ -717,7 +763,9 @@ impl RaftModel {
         let mut choices = Vec::new();
         for (id, server) in (0..b.servers).zip(&state.servers) {
             let Some(node) = &server.node else {
-                actions.push(Action::Restart(id));
+                if server.recoverable() {
+                    actions.push(Action::Restart(id));
+                }
                 continue;
             };
             if node.role() == Role::Leader {
@@ -727,7 +775,7 @@ impl RaftModel {
                     let counts = match b.max_batch {
                         None => 0..=0,
                         Some(n) => {
-                            let tail = (node.log().len() as Index + 1)
+                            let tail = (node.hard_state().last_index() + 1)
                                 .saturating_sub(node.next_index(peer));
                             1..=n.min(u8::try_from(tail).unwrap_or(u8::MAX)).max(1)
                         }
@@ -740,7 +788,9 @@ impl RaftModel {
                         });
                     }
                 }
-                if node.log().len() < b.max_log && state.proposals < b.proposals {
+                if node.hard_state().last_index() < b.max_log as Index
+                    && state.proposals < b.proposals
+                {
                     actions.push(Action::Propose(id));
                 }
             } else if node.current_term() < b.max_term && node.role() != Role::PreCandidate {
@@ -774,6 +824,9 @@ impl RaftModel {
             }
             if b.check_quorum && b.servers > 1 && node.role() == Role::Leader {
                 actions.push(Action::CheckQuorum(id));
+            }
+            if snapshot::may_snapshot(node, state.snapshots, b.max_snapshots) {
+                actions.push(Action::Snapshot(id));
             }
         }
     }
@@ -837,7 +890,8 @@ impl RaftModel {
             | Action::Propose(_)
             | Action::Flush(_)
             | Action::ContactExpires(_)
-            | Action::CheckQuorum(_) => self.server_successor(last, action),
+            | Action::CheckQuorum(_)
+            | Action::Snapshot(_) => self.server_successor(last, action),
         }
     }
 
@@ -888,6 +942,10 @@ impl RaftModel {
                 Some(Vec::new())
             }),
             Action::CheckQuorum(id) => self.check_quorum(last, id),
+            Action::Snapshot(id) => {
+                let count = |state: &mut State| state.snapshots += 1;
+                self.step(last, id, 0, 0, count, snapshot::take)
+            }
             _ => unreachable!("{action:?} is routed by `successor`"),
         }
     }
@@ -939,8 +997,11 @@ impl RaftModel {
             let server = state.server_mut(id);
             server.node = None;
             let kept = server.pending.crash(kept[id as usize].into());
-            make_durable(server, kept.into_iter().flatten());
+            let in_order = make_writes_durable(server, kept);
             server.kv = None;
+            if !in_order {
+                state.ghost.record(Violation::AppliedWentBack);
+            }
             self.lose_requests(&mut state, id);
             if self.bounds.network.lossy {
                 // Downtime adds nothing a lossy network cannot already do: the messages

@@ -32,9 +32,15 @@ use crate::properties::*;
 /// in between by a leader elected without the followers that acknowledged it (three terms, five
 /// servers) and that follower's reply still in flight: no small configuration holds it. The
 /// README says what `raftcheck swarm` finds of both.
-pub const UNCAUGHT: [Mutation; 2] = [
+///
+/// `install-keeps-conflicting-suffix` needs a follower holding a deposed leader's entry at the
+/// snapshot's last index and another after it, which the snapshot then leaves in place: the
+/// `snapshots` preset, with three proposals or with WAL storage, holds with it (the README says
+/// what else was tried).
+pub const UNCAUGHT: [Mutation; 3] = [
     Mutation::OverwriteWithoutTruncate,
     Mutation::StaleAppendReplyCounted,
+    Mutation::InstallKeepsConflictingSuffix,
 ];
 
 /// Every probe that some configuration catches, in [`Mutation::PROBES`] order (the others are
@@ -229,6 +235,27 @@ pub fn probes() -> Vec<Bug> {
                 max_crashes: 0,
                 max_in_flight: 3,
                 network: ORDERED_LOSSY,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::InstallAtCommitIndex,
+            description: "a follower installs a snapshot that ends at its commit index",
+            seen_in: "probe: snapshots (Figure 13, install only past the commit index)",
+            expected: APPLIED_NEVER_BACK,
+            // s2 has applied entry 1 when s0's snapshot of it arrives: installed, it replaces
+            // a state machine that was already that far (the configuration of
+            // snapshot-regress).
+            config: Bounds {
+                servers: 3,
+                max_term: 1,
+                max_log: 1,
+                proposals: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_LOSSY,
+                max_snapshots: 1,
                 ..BASE
             },
             kv: NO_KV,

@@ -4,11 +4,12 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{Entry, HardState, Message, MutationSet, Node, Role};
+use raft_impl::{Entry, HardState, Index, Message, MutationSet, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
-use crate::state::{Cmd, State, Violation};
+use crate::snapshot;
+use crate::state::{Cmd, Event, State, Violation};
 
 /// Election Safety: at most one leader per term, ever (history, so a crashed or deposed leader
 /// still counts, and so does a server that wins the same term twice).
@@ -64,6 +65,18 @@ pub const DEPOSED_APPEND_MEETS_FOLLOWER: &str = "a deposed leader's append reach
 pub const PREVOTE_STOPS_DISRUPTION: &str = "a PreVote stops a disruptive candidate";
 /// Every KV client completed its workload (only with KV clients).
 pub const CLIENTS_DONE: &str = "every client completes its workload";
+
+/// With snapshots: a server's state machine never goes back, neither by installing a snapshot
+/// at or below what it applied nor by a durable snapshot replaced with an older one (where a
+/// restart starts).
+pub const APPLIED_NEVER_BACK: &str = "applied state never goes back";
+/// With snapshots: a follower installed a snapshot its leader sent (InstallSnapshot).
+pub const CAUGHT_UP_BY_INSTALL: &str = "a follower catches up by InstallSnapshot";
+/// With snapshots: a server restarted from a snapshot on its disk.
+pub const RESTART_FROM_SNAPSHOT: &str = "a server restarts from a snapshot";
+/// With snapshots: a follower installed a snapshot and kept the entries after it, which
+/// matched (Figure 13, step 6).
+pub const INSTALL_KEEPS_SUFFIX: &str = "a snapshot install keeps a matching suffix";
 
 /// Every property, safety ones first.
 pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
@@ -155,6 +168,17 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
             Some("needs --max-term >= 2")
         }
         // The refusal is for a log behind the voter's: an entry the pre-candidate lacks.
+        CAUGHT_UP_BY_INSTALL | RESTART_FROM_SNAPSHOT | INSTALL_KEEPS_SUFFIX
+            if commit || b.max_snapshots == 0 =>
+        {
+            Some("needs --max-snapshots >= 1, --max-log >= 1 and --proposals >= 1")
+        }
+        CAUGHT_UP_BY_INSTALL | INSTALL_KEEPS_SUFFIX if b.servers < 2 => Some("needs 2 servers"),
+        RESTART_FROM_SNAPSHOT if b.max_crashes == 0 => Some("needs --max-crashes >= 1"),
+        // A suffix after the snapshot: a second entry, beyond the one the snapshot covers.
+        INSTALL_KEEPS_SUFFIX if b.max_log < 2 || b.proposals < 2 => {
+            Some("needs --max-log >= 2 and --proposals >= 2")
+        }
         PREVOTE_STOPS_DISRUPTION if commit || b.max_term < 2 || b.servers < 2 => {
             Some("needs 2 servers, --max-term >= 2, --max-log >= 1 and --proposals >= 1")
         }
@@ -212,6 +236,27 @@ pub fn pre_vote<M: Model<State = State>>() -> Vec<Property<M>> {
     )]
 }
 
+/// The properties of snapshots, for a model that takes them (`--max-snapshots`). The others are
+/// extended to snapshots where they read logs: a committed entry is held either in a log or in
+/// a snapshot's data ([`snapshot::holds`]), and State Machine Safety covers a state machine
+/// replaced by an installed or restored snapshot.
+pub fn snapshots<M: Model<State = State>>() -> Vec<Property<M>> {
+    vec![
+        Property::always(APPLIED_NEVER_BACK, |_: &M, s: &State| {
+            !s.ghost.saw(Violation::AppliedWentBack)
+        }),
+        Property::sometimes(CAUGHT_UP_BY_INSTALL, |_: &M, s: &State| {
+            s.ghost.has(Event::CaughtUpByInstall)
+        }),
+        Property::sometimes(RESTART_FROM_SNAPSHOT, |_: &M, s: &State| {
+            s.ghost.has(Event::RestartedFromSnapshot)
+        }),
+        Property::sometimes(INSTALL_KEEPS_SUFFIX, |_: &M, s: &State| {
+            s.ghost.has(Event::InstallKeptSuffix)
+        }),
+    ]
+}
+
 /// The messages in flight whose receiver is up and in a newer term than the message's, with
 /// that receiver.
 fn in_flight_to_newer_term(
@@ -244,24 +289,32 @@ fn election_safety<M>(_: &M, s: &State) -> bool {
     !s.ghost.saw(Violation::SecondLeader) && s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
 }
 
-/// Every log in the state: the running nodes' and every durable one. A durable log equal to
-/// its server's running log (the usual case) is left out: it matches or fails to match every
-/// other log exactly as that running log does, so log matching holds with it iff without it.
-fn logs(s: &State) -> impl Iterator<Item = &[Entry<Cmd>]> {
+/// Every log in the state, each with the index of its first entry (one past its snapshot):
+/// the running nodes' and every durable one. A durable log equal to its server's running log
+/// (the usual case) is left out: it matches or fails to match every other log exactly as that
+/// running log does, so log matching holds with it iff without it.
+fn logs(s: &State) -> impl Iterator<Item = (Index, &[Entry<Cmd>])> {
     s.servers.iter().flat_map(|server| {
-        let running = server.node.as_ref().map(|n| n.log());
-        let durable = server.durable.log.as_slice();
+        let running = server.node.as_ref().map(|n| (n.first_index(), n.log()));
+        let durable = (server.durable.first_index(), server.durable.log.as_slice());
         running
             .into_iter()
             .chain((running != Some(durable)).then_some(durable))
     })
 }
 
+/// Log Matching over the indices two logs both hold (those a snapshot compacted are the
+/// committed ones, which [`snapshot::holds`] checks against the ghost history instead).
 fn log_matching<M>(_: &M, s: &State) -> bool {
-    logs(s).enumerate().all(|(i, a)| {
-        logs(s).skip(i + 1).all(|b| {
+    logs(s).enumerate().all(|(i, (fa, a))| {
+        logs(s).skip(i + 1).all(|(fb, b)| {
+            // Positions in `a` and `b` of the indices both hold: from `lo` to below `hi`.
+            let lo = fa.max(fb);
+            let hi = (fa + a.len() as Index).min(fb + b.len() as Index);
+            let a = a.get((lo - fa) as usize..).unwrap_or_default();
+            let b = b.get((lo - fb) as usize..).unwrap_or_default();
+            let common = hi.saturating_sub(lo) as usize;
             // It suffices to check the highest index where the terms agree.
-            let common = a.len().min(b.len());
             match (0..common).rev().find(|&k| a[k].term == b[k].term) {
                 Some(k) => a[..=k] == b[..=k],
                 None => true,
@@ -273,11 +326,10 @@ fn log_matching<M>(_: &M, s: &State) -> bool {
 fn leader_completeness<M>(_: &M, s: &State) -> bool {
     let leaders = s.servers.iter().filter_map(|server| server.node.as_ref());
     leaders.filter(|n| n.role() == Role::Leader).all(|leader| {
-        s.ghost
-            .committed
-            .iter()
-            .enumerate()
-            .all(|(i, c)| leader.current_term() <= c.commit_term || c.is(leader.log().get(i)))
+        s.ghost.committed.iter().enumerate().all(|(i, c)| {
+            leader.current_term() <= c.commit_term
+                || snapshot::holds(leader.hard_state(), i as Index + 1, c)
+        })
     })
 }
 
@@ -287,7 +339,7 @@ fn durable_on_majority<M: AsRef<Bounds>>(m: &M, s: &State) -> bool {
         let holders = s
             .servers
             .iter()
-            .filter(|server| c.is(server.durable.log.get(i)));
+            .filter(|server| snapshot::durable_holds(server, i as Index + 1, c));
         holders.count() >= majority
     })
 }
@@ -337,6 +389,10 @@ pub fn meaning(name: &str) -> Option<&'static str> {
         }
         APPLIED_IN_ORDER => "Each running server applies indices 1, 2, 3, … in order, each once.",
         NO_STEP_PANICS => "Every step of the core, the KV service and the model runs to its end.",
+        APPLIED_NEVER_BACK => {
+            "A server's state machine never goes back: no install below what it applied, no \
+             older snapshot on its disk."
+        }
         STORAGE_REPLAYS_TO_MEMORY => {
             "Replaying a server's durable records gives exactly the state it runs with."
         }

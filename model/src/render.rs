@@ -10,7 +10,7 @@ use stateright::Path;
 use crate::action::{Action, Kept};
 use crate::kv::{self, Clients, Status, KEY};
 use crate::network;
-use crate::state::{Cmd, Server, State};
+use crate::state::{Cmd, Server, State, Write};
 
 impl fmt::Display for Cmd {
     /// A plain proposal as its number; a KV request as `c<client>.<seq>`, the workload saying
@@ -124,18 +124,32 @@ pub fn records(ws: &[Record<Cmd>]) -> String {
     items.join(" + ")
 }
 
+/// A pending write: its records, or a write-ahead log's purge of a log prefix.
+pub fn write(w: &Write) -> String {
+    match w {
+        Write::Records(records) => self::records(records),
+        Write::Purge { through } => format!("purge of the log up to {through}"),
+    }
+}
+
 /// A vote as the server voted for, or `-`.
 pub fn vote(v: Option<u8>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("s{v}"))
 }
 
-/// A durable state as `t<term> vote <vote> log [..]`.
+/// A durable state as `t<term> vote <vote> log [..]`, with `snapshot <index>:<term>` before
+/// the log when it has one (the log then holds the entries after it).
 pub fn hard(h: &HardState<Cmd>) -> String {
+    let snapshot = h
+        .snapshot
+        .as_ref()
+        .map(|s| format!("snapshot {}:{} ", s.last_index, s.last_term))
+        .unwrap_or_default();
     format!(
-        "t{} vote {} log {}",
+        "t{} vote {} {snapshot}log {}",
         h.current_term,
         vote(h.voted_for),
-        log(&h.log)
+        entries_from(h.first_index(), &h.log)
     )
 }
 
@@ -192,6 +206,7 @@ pub fn action(action: &Action) -> String {
         Action::Expire => "log time passes the session timeout".to_string(),
         Action::ContactExpires(id) => format!("s{id}'s leader contact expires"),
         Action::CheckQuorum(id) => format!("s{id} checks its quorum"),
+        Action::Snapshot(id) => format!("s{id} snapshots"),
     }
 }
 
@@ -257,6 +272,13 @@ fn happened(last: &State, action: Action, next: &State) -> String {
             hard(&next.servers[id as usize].durable)
         ),
         Action::Crash { mask, kept } => crash(mask, kept, next),
+        Action::Snapshot(id) => match next.node(id).and_then(|n| n.snapshot_state()) {
+            Some(s) => format!(
+                "s{id} snapshots its state machine at {}:{}",
+                s.last_index, s.last_term
+            ),
+            None => self::action(&action),
+        },
         Action::Request { client, server } => sent_request(last, client, server, next),
         Action::ClientTimeout(client) => {
             let what = last.clients.as_deref().map(|c| request(c, client));
@@ -335,13 +357,21 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
     if before.durable != after.durable {
         let _ = write!(line, "; persists {}", hard(&after.durable));
     }
+    if after.purged > before.purged {
+        let _ = write!(
+            line,
+            "; purges its log up to {} with no snapshot durable to cover it",
+            after.purged
+        );
+    }
     let new = after
         .pending_flushes()
         .saturating_sub(before.pending_flushes());
     let written: Vec<String> = after
-        .pending_writes()
+        .pending
+        .writes()
         .skip(after.pending_flushes() - new)
-        .map(records)
+        .map(write)
         .collect();
     if !written.is_empty() {
         let _ = write!(line, "; writes {} (pending)", written.join(", "));
@@ -376,7 +406,13 @@ fn progress(
 ) {
     // Indices only: the state keeps no record of the command applied, and the same step may
     // have replaced the entry since (commit-beyond-last-new does).
-    let applied = before.last_applied() + 1..=after.last_applied();
+    let installed = after.hard_state().snapshot_index();
+    let mut from = before.last_applied() + 1;
+    if installed >= from {
+        let _ = write!(line, "; installs the snapshot up to {installed}");
+        from = installed + 1;
+    }
+    let applied = from..=after.last_applied();
     if applied.start() == applied.end() {
         let _ = write!(line, "; applies index {}", applied.start());
     } else if !applied.is_empty() {
@@ -415,11 +451,9 @@ impl fmt::Debug for State {
             match &server.node {
                 Some(n) => write!(
                     f,
-                    "s{id} {:<9} t{} vote {} log {} commit {}",
+                    "s{id} {:<9} {} commit {}",
                     role(n),
-                    n.current_term(),
-                    vote(n.voted_for()),
-                    log(n.log()),
+                    hard(n.hard_state()),
                     n.commit_index()
                 )?,
                 None => write!(f, "s{id} CRASHED")?,

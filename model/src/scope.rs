@@ -111,6 +111,7 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
         window,
         pre_vote,
         check_quorum,
+        max_snapshots,
         network,
         persistence,
         mutations: _,
@@ -195,6 +196,20 @@ pub fn limits(b: &Bounds, kv: &KvBounds) -> Vec<Limit> {
             Value::Switch(check_quorum),
             (!check_quorum)
                 .then(|| "CheckQuorum and the leader lease (--check-quorum)".to_string()),
+        ),
+        limit(
+            "max-snapshots",
+            count(max_snapshots.into()),
+            // What the snapshot model itself leaves out: a snapshot of the KV store (refused
+            // with clients), and snapshots sent in chunks (the runtime's, not the core's).
+            Some(format!(
+                "{}, chunked InstallSnapshot",
+                next(
+                    max_snapshots.into(),
+                    "snapshot",
+                    "snapshots (--max-snapshots)"
+                )
+            )),
         ),
         limit(
             "duplicates",
@@ -290,6 +305,7 @@ mod tests {
                 "flow control (--window)",
                 "PreVote (--prevote)",
                 "CheckQuorum and the leader lease (--check-quorum)",
+                "snapshots (--max-snapshots), chunked InstallSnapshot",
                 "duplication",
                 "records not yet durable (--storage deferred or wal)",
                 "KV clients",

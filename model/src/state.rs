@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use raft_impl::kv::KvStore;
 use raft_impl::storage::{Held, HeldWrites};
-use raft_impl::{Entry, Envelope, HardState, MutationSet, Node, NodeId, Record, Term};
+use raft_impl::{Entry, Envelope, HardState, Index, MutationSet, Node, NodeId, Record, Term};
 
 use crate::bounds::TERM_LIMIT;
 pub use crate::cmd::Cmd;
@@ -31,12 +31,24 @@ pub struct Server {
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
     /// by re-applying the log. `None` without clients and while crashed.
     pub kv: Option<KvStore<MutationSet>>,
+    /// `--storage wal`: the disk's log prefix was purged up to this index (0: never) while no
+    /// durable snapshot covers it (only the `purge-before-snapshot-durable` bug lets that
+    /// happen; see [`crate::snapshot`]). The entries up to it are gone from disk, and recovery
+    /// refuses to start rather than fall back to an older state whose prefix is gone, so the
+    /// server cannot restart until the snapshot's install record is durable too.
+    pub purged: Index,
 }
 
 impl Server {
-    /// Its pending writes, oldest first, one item per flush they need.
+    /// The records of its pending writes, oldest first, one item per flush they need (none
+    /// for a purge, which replays as nothing).
     pub fn pending_writes(&self) -> impl Iterator<Item = &[Record<Cmd>]> {
-        self.pending.writes().map(Vec::as_slice)
+        self.pending.writes().map(Write::records)
+    }
+
+    /// Whether recovery from its disk would start: no purged prefix is left uncovered.
+    pub fn recoverable(&self) -> bool {
+        self.purged <= self.durable.snapshot_index()
     }
 
     /// How many flushes its pending writes need: each makes one [`Pending::Write`] durable
@@ -49,10 +61,31 @@ impl Server {
 /// An effect waiting for a flush in the deferred and WAL persistence modes: a write, the records
 /// that become durable together at one `Flush` (the consecutive writes of one step with
 /// deferred persistence, one record with a write-ahead log), or a send held behind one.
-pub type Pending = Held<Vec<Record<Cmd>>, Envelope<Cmd>>;
+pub type Pending = Held<Write, Envelope<Cmd>>;
 
 /// A server's pending writes and the sends held behind them.
-pub type PendingQueue = HeldWrites<Vec<Record<Cmd>>, Envelope<Cmd>>;
+pub type PendingQueue = HeldWrites<Write, Envelope<Cmd>>;
+
+/// What one flush makes durable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Write {
+    /// Records of the core, replayed by `HardState::apply`.
+    Records(Vec<Record<Cmd>>),
+    /// `--storage wal`: the deletion of the log prefix a snapshot replaces, the entries up to
+    /// `through` (see [`crate::snapshot`]). Replays as nothing: once the snapshot's install
+    /// record is durable, recovery starts from it and never reads that prefix.
+    Purge { through: Index },
+}
+
+impl Write {
+    /// The core's records this write makes durable (none for a purge).
+    pub fn records(&self) -> &[Record<Cmd>] {
+        match self {
+            Write::Records(records) => records,
+            Write::Purge { .. } => &[],
+        }
+    }
+}
 
 /// A command the ghost history knows to be committed, at the index of its position plus one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,6 +125,21 @@ pub enum Violation {
     /// A running server applied an index other than the one after the last it applied in this
     /// incarnation, or its own account of what it applied disagrees with what it emitted.
     AppliedOutOfOrder = 6,
+    /// A server's state machine went back: it installed a snapshot at or below its applied
+    /// index, or the snapshot on its disk (where a restart starts) was replaced by an older
+    /// one.
+    AppliedWentBack = 7,
+}
+
+/// Something that happened on some transition, for the sometimes-properties of snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A follower installed a snapshot sent by its leader.
+    CaughtUpByInstall = 0,
+    /// A server restarted from a durable snapshot.
+    RestartedFromSnapshot = 1,
+    /// A follower installed a snapshot and kept the entries after it (they matched).
+    InstallKeptSuffix = 2,
 }
 
 /// Facts about the past that the current servers may have forgotten.
@@ -106,6 +154,8 @@ pub struct Ghost {
     pub restarted_since_commit: u8,
     /// Bitmask of [`Violation`]s seen on some transition.
     pub violations: u8,
+    /// Bitmask of [`Event`]s seen on some transition.
+    pub events: u8,
 }
 
 impl Ghost {
@@ -115,6 +165,14 @@ impl Ghost {
 
     pub fn saw(&self, violation: Violation) -> bool {
         self.violations & (1 << violation as u8) != 0
+    }
+
+    pub fn happened(&mut self, event: Event) {
+        self.events |= 1 << event as u8;
+    }
+
+    pub fn has(&self, event: Event) -> bool {
+        self.events & (1 << event as u8) != 0
     }
 }
 
@@ -131,6 +189,8 @@ pub struct State {
     pub duplicates: u8,
     /// Client proposals accepted so far; the next command is `proposals + 1`.
     pub proposals: u8,
+    /// Snapshots taken so far (`--max-snapshots`).
+    pub snapshots: u8,
     /// KV client slots and their history; `None` without clients. Shared between states until
     /// a client step or a reply changes it.
     pub clients: Option<Arc<Clients>>,
@@ -172,6 +232,7 @@ impl State {
             node: Some(node),
             pending: slot.pending.clone(),
             kv: slot.kv.clone(),
+            purged: slot.purged,
         });
     }
 

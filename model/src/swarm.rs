@@ -154,9 +154,10 @@ impl Kind {
 }
 
 /// The kinds of action a search weighs ([`kind_of`]).
-const ACTION_KINDS: usize = 14;
+const ACTION_KINDS: usize = 15;
 
-/// The first of the kinds of [`kind_of`] that are `--check-quorum`'s timing events.
+/// The first of the kinds of [`kind_of`] added after the README's swarm figures: the timing
+/// events of `--check-quorum`, then snapshots.
 const TIMING_KINDS: usize = 12;
 
 /// The kinds of action that are faults: a drop, a duplicate, an election timeout, a crash, a
@@ -180,6 +181,7 @@ fn kind_of(action: &Action) -> usize {
         Action::Expire => 11,
         Action::ContactExpires(_) => 12,
         Action::CheckQuorum(_) => 13,
+        Action::Snapshot(_) => 14,
     }
 }
 
@@ -251,9 +253,9 @@ impl Plan {
         for (kind, weight) in weights.iter_mut().enumerate().take(TIMING_KINDS) {
             *weight = weigh(kind, &mut rng);
         }
-        // The two timing events of `--check-quorum` came after the README's swarm figures were
-        // measured: their weights are drawn after the search's own seed, so that every earlier
-        // seed still plans the searches it planned then.
+        // The two timing events of `--check-quorum` and snapshots came after the README's swarm
+        // figures were measured: their weights are drawn after the search's own seed, so that
+        // every earlier seed still plans the searches it planned then.
         let seed = rng.next();
         for (kind, weight) in weights.iter_mut().enumerate().skip(TIMING_KINDS) {
             *weight = weigh(kind, &mut rng);

@@ -27,7 +27,7 @@ use raft_impl::{
 use crate::bounds::SERVER_LIMIT;
 use crate::kv::{Clients, Status};
 use crate::network;
-use crate::state::{Cmd, Ghost, Pending, Server, State};
+use crate::state::{Cmd, Ghost, Pending, Server, State, Write};
 
 /// A permutation of the server ids `0..len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +166,8 @@ impl Hash for State {
         h.write_u32(
             u32::from(self.crashes)
                 | u32::from(self.duplicates) << 8
-                | u32::from(self.proposals) << 16,
+                | u32::from(self.proposals) << 16
+                | u32::from(self.snapshots) << 24,
         );
         match &self.clients {
             None => h.write_u8(0),
@@ -193,18 +194,26 @@ fn hash_server<H: Hasher>(server: &Server, quorum_record: bool, r: &Renaming, h:
     h.write_usize(server.pending.len());
     for pending in server.pending.iter() {
         match pending {
-            Pending::Write(writes) => {
+            Pending::Write(Write::Records(writes)) => {
                 h.write_u8(0);
                 h.write_usize(writes.len());
                 for write in writes {
                     hash_record(write, r, h);
                 }
             }
+            Pending::Write(Write::Purge { through }) => {
+                h.write_u8(2);
+                h.write_u64(*through);
+            }
             Pending::Output(env) => {
                 h.write_u8(1);
                 hash_envelope(env, r, h);
             }
         }
+    }
+    // Nothing for a disk with no uncovered purge (every run without the purge bug).
+    if server.purged != 0 {
+        h.write_u64(server.purged);
     }
     let Some(node) = &server.node else {
         h.write_u8(0);
@@ -425,6 +434,10 @@ fn hash_ghost<H: Hasher>(ghost: &Ghost, r: &Renaming, h: &mut H) {
     h.write(&leaders);
     ghost.committed.hash(h);
     h.write_u16(u16::from(r.mask(ghost.restarted_since_commit)) << 8 | u16::from(ghost.violations));
+    // Nothing when no snapshot event happened (every run without snapshots).
+    if ghost.events != 0 {
+        h.write_u8(ghost.events);
+    }
 }
 
 fn rename_hard(hard: &HardState<Cmd>, r: &Renaming) -> HardState<Cmd> {
@@ -482,10 +495,16 @@ impl State {
                 durable: rename_durable(&server.durable, r),
                 node: server.node.as_ref().map(|n| n.relabeled(r.as_new_ids())),
                 pending: server.pending.map(
-                    |writes| writes.iter().map(|w| rename_record(w, r)).collect(),
+                    |write| match write {
+                        Write::Records(records) => {
+                            Write::Records(records.iter().map(|w| rename_record(w, r)).collect())
+                        }
+                        Write::Purge { through } => Write::Purge { through: *through },
+                    },
                     |env| rename_envelope(env, r),
                 ),
                 kv: server.kv.clone(),
+                purged: server.purged,
             })
         });
         let mut network: Vec<_> = self

@@ -108,6 +108,26 @@ fn commit_beyond_last_new() {
 }
 
 #[test]
+fn purge_before_snapshot_durable() {
+    assert_caught(Mutation::PurgeBeforeSnapshotDurable);
+}
+
+#[test]
+fn snapshot_discards_matching_suffix() {
+    assert_caught(Mutation::SnapshotDiscardsMatchingSuffix);
+}
+
+#[test]
+fn snapshot_regress() {
+    assert_caught(Mutation::SnapshotRegress);
+}
+
+#[test]
+fn snapshot_term_as_current() {
+    assert_caught(Mutation::SnapshotTermAsCurrent);
+}
+
+#[test]
 fn kv_no_dedup() {
     assert_caught(Mutation::KvNoDedup);
 }

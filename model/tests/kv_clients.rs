@@ -208,6 +208,7 @@ fn two_clients_with_a_crash_and_a_timeout_hold() {
         mutations: MutationSet::NONE,
         pre_vote: false,
         check_quorum: false,
+        max_snapshots: 0,
     };
     let kv = KvBounds {
         clients: 2,

@@ -66,6 +66,11 @@ fn commit_quorum_of_acked() {
 }
 
 #[test]
+fn install_at_commit_index() {
+    assert_caught(Mutation::InstallAtCommitIndex);
+}
+
+#[test]
 fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     // Every probe is either listed with a configuration or declared uncaught, never both.
     let mut listed: Vec<Mutation> = probes::probes().iter().map(|b| b.mutation).collect();
