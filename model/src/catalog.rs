@@ -19,7 +19,7 @@ use stateright::{Model, Path};
 use crate::action::Action;
 use crate::bounds::{Bounds, KvBounds, Network, Persistence};
 use crate::check::{self, CheckOptions, Strategy, Until};
-use crate::model::RaftModel;
+use crate::model::{RaftModel, Reductions};
 use crate::properties;
 use crate::state::State;
 
@@ -694,7 +694,13 @@ impl BugRun {
 /// If the entry expects a property its model does not have: a defect of the catalog itself,
 /// which `tests/bugs.rs` rules out.
 pub fn run(bug: &Bug, strategy: Strategy) -> BugRun {
-    let model = bug.model();
+    run_with(bug, strategy, Reductions::ALL)
+}
+
+/// [`run`] with `reductions` instead of every reduction: a reduction that hid a bug would show
+/// here as a bug caught with it off and not with it on.
+pub fn run_with(bug: &Bug, strategy: Strategy, reductions: Reductions) -> BugRun {
+    let model = bug.model().with_reductions(reductions);
     assert!(
         model.properties().iter().any(|p| p.name == bug.expected),
         "{}: no property named {}",
@@ -741,11 +747,16 @@ pub fn verdict(bugs: usize, caught: Option<bool>) -> String {
     }
 }
 
-/// Prints the catalog as a table and, with `run_checks`, checks every bug breadth first and adds
-/// what was found, the list of violated properties last since it is the only column of
-/// unbounded width. Returns whether every bug
-/// the model can express was caught (always true without `run_checks`).
-pub fn print_table(run_checks: bool) -> bool {
+/// Prints the catalog as a table and, given `reductions`, checks every bug breadth first with
+/// them and adds what was found, the list of violated properties last since it is the only
+/// column of unbounded width. Returns whether every bug the model can express was caught
+/// (always true without `reductions`).
+pub fn print_table(reductions: Option<Reductions>) -> bool {
+    let run_checks = reductions.is_some();
+    if let Some(off) = reductions.map(|r| r.off()).filter(|off| !off.is_empty()) {
+        println!("reductions off: {}", off.join(", "));
+        println!();
+    }
     let bugs = catalog();
     let width = |f: fn(&Bug) -> usize| bugs.iter().map(f).max().unwrap_or(0);
     let wn = width(|b| b.mutation.name().len());
@@ -777,7 +788,7 @@ pub fn print_table(run_checks: bool) -> bool {
             bug.seen_in,
             bug.expected,
         ];
-        let rest = match run_checks.then(|| run(bug, Strategy::Bfs)) {
+        let rest = match reductions.map(|r| run_with(bug, Strategy::Bfs, r)) {
             None => String::new(),
             Some(r) => {
                 all_caught &= r.caught();

@@ -60,6 +60,9 @@ pub struct Search {
     /// The simulation's seed.
     pub seed: Option<u64>,
     pub symmetry: bool,
+    /// The reductions turned off (`Reductions::off`, symmetry included), absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reductions_off: Vec<&'static str>,
     pub threads: usize,
     pub max_states: Option<usize>,
     /// A distributed run (`--distributed`): `threads` is then the worker threads per process.
@@ -273,6 +276,9 @@ pub struct BugsDocument {
     pub exit_code: u8,
     pub summary: String,
     pub bugs: Vec<BugDoc>,
+    /// The reductions `--run` turned off (`Reductions::off`), absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reductions_off: Vec<&'static str>,
     pub seconds: f64,
     pub peak_rss_bytes: Option<u64>,
 }

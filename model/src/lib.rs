@@ -30,5 +30,5 @@ pub mod symmetry;
 pub use action::Action;
 pub use bounds::{Bounds, BoundsError, KvBounds, Network, Persistence, Preset};
 pub use check::{CheckReport, PropertyOutcome, Strategy};
-pub use model::RaftModel;
+pub use model::{RaftModel, Reductions};
 pub use state::State;

@@ -34,7 +34,7 @@ use raft_model::swarm::{self, Budget, Kind, Limits, Shard, SwarmOptions, SwarmRe
 use raft_model::{catalog, explorer, probes, scope, sketch};
 use raft_model::{
     html, render, Action, Bounds, BoundsError, KvBounds, Network, Persistence, Preset, RaftModel,
-    State,
+    Reductions, State,
 };
 use stateright::Path;
 
@@ -65,6 +65,8 @@ enum Command {
         /// Print one JSON document (docs/schema/bugs.schema.json) instead of the table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        reductions: ReductionArgs,
     },
     /// Check a recorded KV history (JSON lines) for linearizability.
     Lincheck(LincheckArgs),
@@ -297,6 +299,38 @@ fn cannot_show(bug: Mutation, model: &RaftModel) -> Option<String> {
     None
 }
 
+/// The switches that turn a reduction off, each only to compare it with the plain exploration
+/// (see [`Reductions`]).
+#[derive(Args, Debug)]
+struct ReductionArgs {
+    /// Explore every state, not one per renaming of the server ids (for checking that symmetry
+    /// reduction changes no verdict).
+    #[arg(long)]
+    no_symmetry: bool,
+    /// On a lossy network, let a step lose any subset of its sends, not only those that do not
+    /// fit under --max-in-flight (for checking that reduction changes no verdict).
+    #[arg(long)]
+    no_loss_reduction: bool,
+    /// With --check-quorum, let a contact expire and a quorum check happen at any moment, as
+    /// the plain exploration does (for checking that reduction changes no verdict).
+    #[arg(long)]
+    no_timing_reduction: bool,
+}
+
+impl ReductionArgs {
+    fn reductions(&self) -> Reductions {
+        Reductions {
+            symmetry: !self.no_symmetry,
+            loss: !self.no_loss_reduction,
+            timing: !self.no_timing_reduction,
+        }
+    }
+
+    fn any_off(&self) -> bool {
+        self.reductions() != Reductions::ALL
+    }
+}
+
 #[derive(Args, Debug)]
 struct CheckArgs {
     #[command(flatten)]
@@ -306,10 +340,8 @@ struct CheckArgs {
     /// one.
     #[arg(long, value_enum)]
     strategy: Option<StrategyArg>,
-    /// Explore every state, not one per renaming of the server ids (for checking that symmetry
-    /// reduction changes no verdict).
-    #[arg(long)]
-    no_symmetry: bool,
+    #[command(flatten)]
+    reductions: ReductionArgs,
     /// Seed of the simulation strategy.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -337,6 +369,10 @@ struct CheckArgs {
 struct ExploreArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// The Explorer always shows every state (symmetry off); the other two switches give the
+    /// actions of a check run with them, so that its counterexample links open here.
+    #[command(flatten)]
+    reductions: ReductionArgs,
     /// Address to serve the Explorer on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: String,
@@ -357,14 +393,22 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_command(&args),
         Command::Explore(args) => explore_command(&args),
-        Command::Bugs { run, json: false } => {
-            if catalog::print_table(run) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+        Command::Bugs {
+            run,
+            json,
+            reductions,
+        } => {
+            if !run && reductions.any_off() {
+                eprintln!("error: turning a reduction off means something only with --run");
+                return ExitCode::from(2);
+            }
+            let reductions = run.then(|| reductions.reductions());
+            match json {
+                true => bugs_json(reductions),
+                false if catalog::print_table(reductions) => ExitCode::SUCCESS,
+                false => ExitCode::from(1),
             }
         }
-        Command::Bugs { run, json: true } => bugs_json(run),
         Command::Lincheck(args) => lincheck_command(&args),
         Command::Swarm(args) => swarm_command(&args),
         Command::Merge(args) => merge_command(&args),
@@ -387,14 +431,14 @@ struct LincheckArgs {
 }
 
 /// `bugs --json`: the catalog, each bug checked with `--run`, as one document.
-fn bugs_json(run: bool) -> ExitCode {
+fn bugs_json(reductions: Option<Reductions>) -> ExitCode {
     let start = std::time::Instant::now();
     let bugs = catalog::catalog();
     let runs: Vec<_> = bugs
         .iter()
-        .map(|bug| run.then(|| catalog::run(bug, Strategy::Bfs)))
+        .map(|bug| reductions.map(|r| catalog::run_with(bug, Strategy::Bfs, r)))
         .collect();
-    let caught = run.then(|| runs.iter().flatten().all(|r| r.caught()));
+    let caught = reductions.map(|_| runs.iter().flatten().all(|r| r.caught()));
     let (verdict, code) = match caught {
         None => ("listed", 0),
         Some(true) => ("pass", 0),
@@ -409,6 +453,7 @@ fn bugs_json(run: bool) -> ExitCode {
         bugs: (bugs.iter().zip(&runs))
             .map(|(bug, run)| BugDoc::new(bug, run.as_ref()))
             .collect(),
+        reductions_off: reductions.map_or_else(Vec::new, |r| r.off()),
         seconds: start.elapsed().as_secs_f64(),
         peak_rss_bytes: json::peak_rss_bytes(),
     });
@@ -462,8 +507,7 @@ fn progress(unique: usize, total: usize, depth: usize, elapsed: Duration) {
 
 fn check_command(args: &CheckArgs) -> ExitCode {
     let (model, origin) = match args.model.model() {
-        Ok((m, origin)) if args.no_symmetry => (m.without_symmetry(), origin),
-        Ok(m) => m,
+        Ok((m, origin)) => (m.with_reductions(args.reductions.reductions()), origin),
         Err(e) => return bad_args(e),
     };
     let cluster = match args.cluster.cluster() {
@@ -523,6 +567,10 @@ fn check_command(args: &CheckArgs) -> ExitCode {
                 "off"
             }
         );
+        let off = model.reductions().off();
+        if off.iter().any(|name| *name != "symmetry") {
+            println!("  reductions off   {}", off.join(", "));
+        }
         println!("  threads          {threads}");
         for why in &warnings {
             println!("warning: {why}");
@@ -566,6 +614,7 @@ fn check_command(args: &CheckArgs) -> ExitCode {
                 _ => None,
             },
             symmetry: model.symmetry,
+            reductions_off: model.reductions().off(),
             threads,
             max_states,
             distributed: cluster.as_ref().map(json::Distribution::of),
@@ -649,7 +698,9 @@ fn print_report(report: &CheckReport) {
 fn explore_command(args: &ExploreArgs) -> ExitCode {
     // The Explorer shows each state's fingerprint: symmetric states should not share one.
     let model = match args.model.model() {
-        Ok((m, _)) => m.without_symmetry(),
+        Ok((m, _)) => m
+            .with_reductions(args.reductions.reductions())
+            .without_symmetry(),
         Err(e) => return bad_args(e),
     };
     let addr: std::net::SocketAddr = match args.addr.parse() {

@@ -71,6 +71,41 @@ pub struct RaftModel {
     pub reduce_timing: bool,
 }
 
+/// The reductions of the state space a run applies. Each is argued where it acts (symmetry in
+/// [`crate::symmetry`], the other two on [`RaftModel::reduce_loss`] and
+/// [`RaftModel::reduce_timing`]) and must change no verdict; turning one off gives the plain
+/// exploration it stands for, so that `raftcheck bugs --run` can show every catalog bug caught
+/// with each of them off (`tests/reductions.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reductions {
+    pub symmetry: bool,
+    pub loss: bool,
+    pub timing: bool,
+}
+
+impl Reductions {
+    /// Every reduction on: what every run does unless told otherwise.
+    pub const ALL: Reductions = Reductions {
+        symmetry: true,
+        loss: true,
+        timing: true,
+    };
+
+    /// The names of the reductions that are off, as the flags that turn them off name them
+    /// (`--no-symmetry`, `--no-loss-reduction`, `--no-timing-reduction`).
+    pub fn off(&self) -> Vec<&'static str> {
+        [
+            (self.symmetry, "symmetry"),
+            (self.loss, "loss-reduction"),
+            (self.timing, "timing-reduction"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| !on)
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
 impl RaftModel {
     /// The cluster with plain proposals only, with symmetry reduction.
     pub fn new(bounds: Bounds) -> RaftModel {
@@ -96,6 +131,25 @@ impl RaftModel {
         RaftModel {
             symmetry: false,
             ..self
+        }
+    }
+
+    /// The same model with `reductions` applied instead of its own.
+    pub fn with_reductions(self, reductions: Reductions) -> RaftModel {
+        RaftModel {
+            symmetry: reductions.symmetry,
+            reduce_loss: reductions.loss,
+            reduce_timing: reductions.timing,
+            ..self
+        }
+    }
+
+    /// The reductions this model applies.
+    pub fn reductions(&self) -> Reductions {
+        Reductions {
+            symmetry: self.symmetry,
+            loss: self.reduce_loss,
+            timing: self.reduce_timing,
         }
     }
 

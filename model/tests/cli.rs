@@ -75,6 +75,31 @@ fn symmetry_reduction_can_be_switched_off_and_changes_no_verdict() {
     assert!(reduced < all * 2 / 3, "{reduced} vs {all}");
 }
 
+/// The other two reductions can be switched off too: `check` says which are off and its
+/// Explorer link carries the switch (the reductions change which actions a state offers, so a
+/// path's step numbers), and `bugs` takes them only with `--run`.
+#[test]
+fn the_loss_and_timing_reductions_can_be_switched_off() {
+    let off = ["--no-loss-reduction", "--no-timing-reduction"];
+    let out = raftcheck(&[&["check", "--bug", "figure8-commit"], &off[..]].concat());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("reductions off   loss-reduction, timing-reduction"),
+        "{text}"
+    );
+    let url = (text.lines())
+        .find(|l| l.contains("/path?"))
+        .unwrap_or_else(|| panic!("no Explorer link: {text}"));
+    assert!(
+        url.contains("&no-loss-reduction&no-timing-reduction"),
+        "{url}"
+    );
+    let out = raftcheck(&["bugs", "--no-symmetry"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--run"), "{}", stderr(&out));
+}
+
 #[test]
 fn a_violation_exits_1_with_a_trace_and_an_explorer_url() {
     let args = [
