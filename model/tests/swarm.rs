@@ -10,7 +10,7 @@ use std::path::{Path as FilePath, PathBuf};
 use raft_impl::Mutation;
 use raft_model::check::{PropertyOutcome, Verdict};
 use raft_model::shards::{self, MergeError, SwarmDocument};
-use raft_model::swarm::{self, Budget, Limits, Shard, SwarmOptions, SwarmReport};
+use raft_model::swarm::{self, Budget, Kind, Limits, Shard, SwarmOptions, SwarmReport};
 use raft_model::{catalog, sketch, RaftModel};
 use run_cli::{raftcheck, stderr, stdout, SMALL};
 use stateright::Model;
@@ -47,28 +47,62 @@ fn first(report: &SwarmReport) -> (&'static str, Vec<raft_model::Action>, u64) {
     (name, path.clone().into_actions(), plan.number)
 }
 
-/// The swarm catches `stale-vote-count` in its catalog configuration, and the counterexample,
-/// replayed from the initial state through the model's own steps, ends in a state that
-/// violates the property it names and in no earlier state.
+/// The swarm catches `stale-vote-count` in its catalog configuration, and the counterexample of
+/// each of 32 searches, random walk or depth-first (found after backtracking, where a path
+/// rebuilt from the wrong frame would not replay), replayed from the initial state through
+/// the model's own steps, ends in a state that violates the properties it names and in no
+/// earlier state.
 #[test]
-fn swarm_finds_a_catalog_bug_with_a_trace_that_replays() {
+fn swarm_finds_a_catalog_bug_with_traces_that_replay() {
     let model = catalog_model(Mutation::StaleVoteCount);
     let report = swarm::run(&model, &options(1, Shard::ALL, 2, 64));
     assert_eq!(report.verdict(), Verdict::Fail, "{}", report.summary());
-    let (name, actions, _) = first(&report);
-    assert_eq!(name, "election safety");
-    let property = (model.properties().into_iter())
-        .find(|p| p.name == name)
-        .expect("the property");
-    let mut state = model.init_states().remove(0);
-    assert!((property.condition)(&model, &state));
-    for (i, action) in actions.iter().enumerate() {
-        state = model
-            .next_state(&state, *action)
-            .unwrap_or_else(|| panic!("step {} of the trace is not enabled", i + 1));
-        let holds = (property.condition)(&model, &state);
-        assert_eq!(holds, i + 1 < actions.len(), "after step {}", i + 1);
+    assert_eq!(first(&report).0, "election safety");
+    let properties = model.properties();
+    let holds = |name: &str, state: &raft_model::State| {
+        let property = properties.iter().find(|p| p.name == name).unwrap();
+        (property.condition)(&model, state)
+    };
+    // A swarm stops at its first counterexample: run searches one at a time (`--search N`)
+    // to replay many, of both kinds.
+    let alone = |number| SwarmOptions {
+        only: Some(number),
+        budget: Budget::default(),
+        ..options(1, Shard::ALL, 1, 64)
+    };
+    let searches: Vec<_> = (0..32)
+        .flat_map(|number| swarm::run(&model, &alone(number)).searches)
+        .collect();
+    let mut found = [0; 2];
+    for search in &searches {
+        let Some((violated, actions)) = &search.violation else {
+            continue;
+        };
+        found[usize::from(search.plan.kind == Kind::Walk)] += 1;
+        let number = search.plan.number;
+        let mut state = model.init_states().remove(0);
+        for (i, action) in actions.iter().enumerate() {
+            assert!(
+                violated.iter().all(|name| holds(name, &state)),
+                "search {number}, step {i}"
+            );
+            state = model
+                .next_state(&state, *action)
+                .unwrap_or_else(|| panic!("search {number}: step {} is not enabled", i + 1));
+        }
+        assert!(!violated.is_empty());
+        for name in violated {
+            assert!(
+                !holds(name, &state),
+                "search {number}: {name} holds at the end"
+            );
+        }
     }
+    let [dfs, walks] = found;
+    assert!(
+        dfs > 0 && walks > 0,
+        "{dfs} depth-first and {walks} walk counterexamples"
+    );
     // A swarm never claims a property holds.
     assert!(report
         .properties
