@@ -200,7 +200,11 @@ fn main() {
             [false, true]
         };
         for compaction in order {
-            let every = if compaction { DEFAULT_SNAPSHOT_EVERY } else { 0 };
+            let every = if compaction {
+                DEFAULT_SNAPSHOT_EVERY
+            } else {
+                0
+            };
             let f = measure(every, puts);
             println!(
                 "{round:>5} {:>10} {:>8.0} {:>10.1} {:>10.1} {:>11.0} {:>14.0} {:>9}",

@@ -126,7 +126,10 @@ impl Appends {
         let tokens = tokens(value);
         for token in &self.acked {
             let count = tokens.iter().filter(|t| *t == token).count();
-            assert_eq!(count, 1, "{whose}: acknowledged {token} is there {count} times");
+            assert_eq!(
+                count, 1,
+                "{whose}: acknowledged {token} is there {count} times"
+            );
         }
         for token in &tokens {
             assert!(
@@ -148,7 +151,10 @@ fn tokens(value: &str) -> Vec<String> {
 
 fn assert_distinct(tokens: &[String], whose: &str) {
     for (i, token) in tokens.iter().enumerate() {
-        assert!(!tokens[..i].contains(token), "{whose}: {token} applied twice");
+        assert!(
+            !tokens[..i].contains(token),
+            "{whose}: {token} applied twice"
+        );
     }
 }
 
@@ -225,7 +231,10 @@ fn crashed_at(cluster: &Cluster, id: usize, code: Option<i32>, point: CrashPoint
 fn check_placed(recovered: &Recovered, point: CrashPoint, index: Index, whose: &str) {
     let snapshot = recovered.state.snapshot_index();
     if point >= CrashPoint::InstallDurable {
-        assert_eq!(snapshot, index, "{whose} at {point:?}: the install record is durable");
+        assert_eq!(
+            snapshot, index,
+            "{whose} at {point:?}: the install record is durable"
+        );
     } else {
         assert!(
             snapshot < index,
@@ -263,7 +272,10 @@ fn check_every_server(mut cluster: Cluster, mut appends: Appends) {
     }
     for id in 0..SERVERS {
         let recovered = Recovered::from(&cluster.data_dir(id));
-        assert!(recovered.state.last_index() >= commit, "raftd {id} lost entries");
+        assert!(
+            recovered.state.last_index() >= commit,
+            "raftd {id} lost entries"
+        );
         let whose = format!("raftd {id}'s recovered store");
         appends.check_exactly_once(&recovered.value_at(commit), &whose);
     }
@@ -312,7 +324,10 @@ fn crash_in_own_snapshot(victim: Victim) {
         let recovered = Recovered::from(&cluster.data_dir(id));
         check_placed(&recovered, point, index, &whose);
         // Its own snapshot: it had applied, so logged, every entry the snapshot covers.
-        assert!(recovered.state.last_index() >= index, "{whose} lost entries");
+        assert!(
+            recovered.state.last_index() >= index,
+            "{whose} lost entries"
+        );
         let at_snapshot = tokens(&recovered.value_at(index));
         assert_distinct(&at_snapshot, &whose);
         // A leader of one term throughout acknowledged each of those Appends once its own log
@@ -321,13 +336,19 @@ fn crash_in_own_snapshot(victim: Victim) {
             let everything = tokens(&recovered.value_at(recovered.state.last_index()));
             for token in &appends.acked[..acked_alive] {
                 let count = everything.iter().filter(|t| *t == token).count();
-                assert_eq!(count, 1, "{whose}: acknowledged {token} recovered {count} times");
+                assert_eq!(
+                    count, 1,
+                    "{whose}: acknowledged {token} recovered {count} times"
+                );
             }
         }
         restart_and_catch_up(&mut cluster, &mut appends, id);
         // The store at the snapshot is a prefix of what the cluster holds.
         let now = tokens(&appends.read());
-        assert!(now.starts_with(&at_snapshot), "{whose}: not the cluster's history");
+        assert!(
+            now.starts_with(&at_snapshot),
+            "{whose}: not the cluster's history"
+        );
     }
     check_every_server(cluster, appends);
 }
@@ -345,8 +366,7 @@ fn a_follower_that_crashes_at_any_point_of_its_snapshot_recovers_with_every_writ
 /// For each point: a follower is killed, the leader compacts past its log, the point is armed
 /// and the follower started: it crashes while it installs the leader's snapshot.
 #[test]
-fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_every_write_once()
-{
+fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_every_write_once() {
     let every = SNAPSHOT_EVERY.to_string();
     let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", &every]);
     let mut appends = Appends::new(&cluster);
@@ -383,7 +403,10 @@ fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_e
         };
         let index = crashed_at(&cluster, id, code, point);
         let whose = format!("installing raftd {id}");
-        assert!(index > had, "{whose}: crashed in its own snapshot at {index}");
+        assert!(
+            index > had,
+            "{whose}: crashed in its own snapshot at {index}"
+        );
         let recovered = Recovered::from(&cluster.data_dir(id));
         check_placed(&recovered, point, index, &whose);
         let snapshot = recovered.state.snapshot_index();
@@ -391,7 +414,10 @@ fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_e
         assert_distinct(&at_snapshot, &whose);
         restart_and_catch_up(&mut cluster, &mut appends, id);
         let now = tokens(&appends.read());
-        assert!(now.starts_with(&at_snapshot), "{whose}: not the cluster's history");
+        assert!(
+            now.starts_with(&at_snapshot),
+            "{whose}: not the cluster's history"
+        );
     }
     check_every_server(cluster, appends);
 }
