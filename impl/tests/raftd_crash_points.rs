@@ -16,7 +16,8 @@
 //! acknowledged, once. It restarts the server without the hook, which must start, catch up and
 //! let the cluster go on serving. At the end every server's recovered store, up to the final
 //! commit index, holds every acknowledged token exactly once (a token whose outcome the clerk
-//! could not learn at most once), as the cluster's read does.
+//! could not learn at most once), as the cluster's read does. A failpoint file that names no
+//! point stops the server with an error naming the file.
 
 mod launch;
 
@@ -419,5 +420,33 @@ fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_e
             "{whose}: not the cluster's history"
         );
     }
+    check_every_server(cluster, appends);
+}
+
+/// A failpoint file that names no crash point stops the server at its next snapshot with an
+/// error naming the file, rather than letting a test pass without its crash.
+#[test]
+fn a_misspelt_crash_point_stops_the_server_with_an_error_naming_the_file() {
+    let every = SNAPSHOT_EVERY.to_string();
+    let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", &every]);
+    let mut appends = Appends::new(&cluster);
+    appends.append();
+    let id = (leader(&cluster) + 1) % SERVERS;
+    let file = cluster.data_dir(id).join(FAILPOINT_FILE);
+    fs::write(&file, "renamd\n").expect("arm");
+    let mut written = 0;
+    let status = loop {
+        assert!(written < MAX_APPENDS, "raftd {id} never stopped");
+        appends.append();
+        written += 1;
+        if let Some(status) = cluster.exited(id) {
+            break status;
+        }
+    };
+    assert_eq!(status.code(), Some(1), "{}", cluster.logs());
+    let log = fs::read_to_string(cluster.log_path(id)).expect("log");
+    let said = format!("{}: \"renamd\" names no crash point", file.display());
+    assert!(log.contains(&said), "{log}");
+    restart_and_catch_up(&mut cluster, &mut appends, id);
     check_every_server(cluster, appends);
 }
