@@ -38,8 +38,8 @@ pub struct CrashHook<C> {
     id: NodeId,
     wal: FileWal<C>,
     file: PathBuf,
-    /// The last index of the snapshot being written, for the line the crash leaves in the log.
-    snapshot_index: Option<Index>,
+    /// The last index of the latest snapshot handed to the log, for the line a crash leaves.
+    snapshot_index: Index,
 }
 
 impl<C> CrashHook<C> {
@@ -49,7 +49,7 @@ impl<C> CrashHook<C> {
             id,
             wal,
             file: data_dir.join(FAILPOINT_FILE),
-            snapshot_index: None,
+            snapshot_index: 0,
         }
     }
 
@@ -77,7 +77,7 @@ impl<C> CrashHook<C> {
     /// `result`, unless the log stopped at its crash point: then the process ends, at once.
     fn stop_if_crashed<T>(&self, result: Result<T, WalWriteError>) -> Result<T, WalWriteError> {
         if let Err(WalWriteError::Crashed(point)) = &result {
-            let index = self.snapshot_index.unwrap_or_default();
+            let index = self.snapshot_index;
             let line = format_args!(
                 "crashed on purpose at crash point {} while writing the snapshot at index {index}",
                 point.name()
@@ -97,8 +97,8 @@ impl<C: Command> LogStore<C> for CrashHook<C> {
             Record::Snapshot(snapshot) => Some(snapshot.last_index),
             _ => None,
         });
-        if snapshot.is_some() {
-            self.snapshot_index = snapshot;
+        if let Some(index) = snapshot {
+            self.snapshot_index = index;
             self.arm()?;
         }
         let appended = self.wal.append(records);
