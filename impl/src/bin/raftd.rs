@@ -10,7 +10,9 @@
 //!
 //! Exit codes: 2 for bad arguments, 1 when the server cannot start or must stop (a corrupt
 //! write-ahead log, a data directory of an older build, an address in use, a failed fsync). It
-//! never exits on its own otherwise.
+//! never exits on its own otherwise; only a test build (the `failpoints` feature, which only this
+//! crate's tests turn on) also exits with 86, at a crash point its tests arm
+//! (`raft_impl::runtime::crash_hook`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -16,6 +16,8 @@
 
 pub mod auth;
 pub mod clerk;
+#[cfg(feature = "failpoints")]
+pub mod crash_hook;
 mod durability;
 pub mod frame;
 pub mod protocol;

@@ -314,6 +314,9 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
             links.insert(peer, link);
         }
     }
+    // Test builds only: a crash point a test names in the data directory (see `crash_hook`).
+    #[cfg(feature = "failpoints")]
+    let store = super::crash_hook::CrashHook::new(id, store, &data_dir);
     let pipeline = start_writer(id, store, events.clone())?;
     let config = Config::new(id, servers as u8)
         .with_pre_vote(pre_vote)

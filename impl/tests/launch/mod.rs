@@ -209,6 +209,14 @@ impl Cluster {
         exited
     }
 
+    /// What server `id` exited with, if it exited on its own (it is then no longer running);
+    /// `None` while it runs.
+    pub fn exited(&mut self, id: usize) -> Option<ExitStatus> {
+        let status = self.running[id].as_mut()?.try_wait().expect("poll raftd")?;
+        self.running[id] = None;
+        Some(status)
+    }
+
     pub fn logs(&self) -> String {
         (0..self.servers())
             .map(|id| {

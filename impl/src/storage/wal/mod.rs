@@ -20,6 +20,8 @@ mod segment;
 mod snapshot;
 
 pub use failpoint::CrashPoint;
+#[cfg(any(test, feature = "failpoints"))]
+pub use failpoint::UnknownCrashPoint;
 pub use recover::CorruptReason;
 pub use snapshot::SnapshotFault;
 
