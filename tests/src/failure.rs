@@ -67,6 +67,14 @@ pub enum Failure {
     },
     #[error("{applied} committed but no majority (index {index})")]
     CommittedWithoutMajority { index: Index, applied: usize },
+    /// A server's KV store holds an appended token (unique per write) twice: an append was
+    /// applied twice.
+    #[error("server {server} applied an append twice: {key} = {value:?}")]
+    AppliedTwice {
+        server: NodeId,
+        key: String,
+        value: String,
+    },
     /// A scenario-specific expectation, worded by the scenario.
     #[error("{0}")]
     Check(String),

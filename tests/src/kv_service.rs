@@ -5,10 +5,19 @@
 //! a deployment uses. If it is proposed, it waits in the server's
 //! `raft_impl::service::PendingRequests`, the table raftd keeps too, and is settled by the same
 //! rules: when its index is applied (with the store's reply if the same command landed there,
-//! as superseded if another one did) or when the server stops leading the term it proposed it
-//! in. A server that crashes forgets its requests in flight (their clerks time out) and its
-//! store; the new instance starts from an empty store and re-applies its log from index 1, as
-//! 6.5840's kvraft does without snapshots.
+//! as superseded if another one did), when the server stops leading the term it proposed it
+//! in, or when an installed snapshot covers its index (no apply will come for it there).
+//!
+//! Snapshots are 6.5840 Lab 4B's: with a `max_raft_state` (kvraft's `maxraftstate`), a server
+//! whose store keeps that many bytes of Raft state or more after an apply hands its core
+//! `KvStore::snapshot()` at that index: the keys and values with the session table and its
+//! clock, in raftd's encoding, so that a write retried after a restart or an install is still
+//! recognised as applied. When the core installs a leader's snapshot (`Effect::Restore`), the
+//! store becomes `KvStore::restored` of its bytes. A server that crashes forgets its requests
+//! in flight (their clerks time out) and its store; the new instance starts from the snapshot
+//! its store keeps, if any, and re-applies only the log after it (from index 1 without
+//! snapshots, as kvraft does). Snapshot bytes that do not decode fail the run: every server
+//! here is correct, so they could only come from a bug.
 //!
 //! A leader stamps the virtual clock (in milliseconds) into each command it proposes, as raftd
 //! stamps its wall clock: the stores expire sessions by those stamps.
@@ -18,8 +27,9 @@ use std::rc::Rc;
 
 use raft_impl::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use raft_impl::service::{self, PendingRequests, Submitted};
-use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader};
+use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader, Snapshot};
 
+use crate::failure::Failure;
 use crate::runtime::Sim;
 use crate::world::StateMachines;
 
@@ -69,12 +79,20 @@ pub struct KvService {
     /// Switched on in every store (the KV bugs of the catalog; Raft-level ones live in the
     /// cores).
     mutations: MutationSet,
+    /// Lab 4B's `maxraftstate`: a server snapshots once its store keeps this many bytes of Raft
+    /// state; `None` (kvraft's -1): never.
+    max_raft_state: Option<usize>,
 }
 
 impl KvService {
     /// Puts the KV service on every server of `sim`'s cluster, with `mutations` switched on in
-    /// its stores, and returns the clerks' handle on it.
-    pub fn install(sim: &Sim<KvCommand>, mutations: MutationSet) -> KvService {
+    /// its stores and snapshots at `max_raft_state` bytes of Raft state (`None`: none), and
+    /// returns the clerks' handle on it.
+    pub fn install(
+        sim: &Sim<KvCommand>,
+        mutations: MutationSet,
+        max_raft_state: Option<usize>,
+    ) -> KvService {
         let mut world = sim.world();
         let service = KvService {
             servers: Rc::new(RefCell::new(
@@ -83,6 +101,7 @@ impl KvService {
                     .collect(),
             )),
             mutations,
+            max_raft_state,
         };
         world.set_state_machines(Box::new(service.clone()));
         service
@@ -126,6 +145,12 @@ impl KvService {
             (Err(arrival), _) => arrival,
         })
     }
+
+    /// The value of `key` in server `server`'s store (empty if unset); a crashed server's is
+    /// the store it had when it crashed.
+    pub fn value(&self, server: NodeId, key: &str) -> String {
+        self.servers.borrow()[server as usize].store.get(key)
+    }
 }
 
 impl KvServer {
@@ -149,6 +174,31 @@ impl StateMachines<KvCommand> for KvService {
         for (outcome, settled) in kv.waiting.applied(index, command, &reply) {
             *outcome.borrow_mut() = Some(settled);
         }
+    }
+
+    fn snapshot_due(&mut self, server: NodeId, raft_state: &dyn Fn() -> usize) -> Option<Vec<u8>> {
+        let due = self.max_raft_state.is_some_and(|max| raft_state() >= max);
+        due.then(|| self.servers.borrow()[server as usize].store.snapshot())
+    }
+
+    /// The store becomes the one `snapshot` holds. A request waiting at an index it covers
+    /// never sees an apply here, so it is settled as superseded ([`PendingRequests::covered`],
+    /// as raftd settles it): its clerk asks again, and the session in the snapshot tells a
+    /// retry from a new write.
+    fn restore(&mut self, server: NodeId, snapshot: &Snapshot) -> Result<(), Failure> {
+        let mut servers = self.servers.borrow_mut();
+        let kv = &mut servers[server as usize];
+        kv.store = kv
+            .store
+            .restored(&snapshot.data)
+            .map_err(|e| Failure::BadSnapshot {
+                server,
+                reason: format!("the KV snapshot at index {}: {e}", snapshot.last_index),
+            })?;
+        for outcome in kv.waiting.covered(snapshot.last_index) {
+            *outcome.borrow_mut() = Some(Settled::Superseded);
+        }
+        Ok(())
     }
 
     fn role_changed(&mut self, server: NodeId, node: &Node<KvCommand, MutationSet>) {
@@ -218,7 +268,7 @@ mod tests {
     #[test]
     fn a_proposed_request_is_answered_once_applied_and_a_retry_applies_once() {
         let sim = Sim::new(World::new(3, 5, MutationSet::NONE, false));
-        let kv = KvService::install(&sim, MutationSet::NONE);
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
         let (s, k) = (sim.clone(), kv.clone());
         let outcome = sim.run(Duration::from_secs(60), async move {
             let registered = submit_and_wait(s.clone(), k.clone(), register()).await?;
@@ -241,20 +291,18 @@ mod tests {
     #[test]
     fn a_restarted_server_starts_empty_and_rebuilds_its_store_from_the_log() {
         let sim = Sim::new(World::new(3, 6, MutationSet::NONE, false));
-        let kv = KvService::install(&sim, MutationSet::NONE);
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
         let (s, k) = (sim.clone(), kv.clone());
-        let value_at =
-            |kv: &KvService, server: NodeId| kv.servers.borrow()[server as usize].store.get("k");
         let outcome = sim.run(Duration::from_secs(60), async move {
             submit_and_wait(s.clone(), k.clone(), register()).await?;
             let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
             s.world().start(leader);
             s.world().connect(leader);
-            let restarted = value_at(&k, leader);
+            let restarted = k.value(leader, "k");
             // An entry of the new leader's term commits the earlier ones again, everywhere.
             let (_, read) = submit_and_wait(s.clone(), k.clone(), get()).await?;
             s.sleep(Duration::from_secs(1)).await;
-            Ok((restarted, read, value_at(&k, leader)))
+            Ok((restarted, read, k.value(leader, "k")))
         });
         assert_eq!(
             outcome,
