@@ -190,6 +190,14 @@ pub fn find(name: &str) -> Result<&'static KvScenario, UnknownScenario> {
         .ok_or_else(|| UnknownScenario(name.to_string()))
 }
 
+/// How often a run's servers took, installed and restarted from snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotCounts {
+    pub taken: u64,
+    pub installed: u64,
+    pub restarts: u64,
+}
+
 /// How one KV scenario went on one seed.
 #[derive(Debug)]
 pub struct KvRun {
@@ -202,6 +210,9 @@ pub struct KvRun {
     pub report: Report,
     /// Virtual time at the end of the run.
     pub elapsed: Duration,
+    /// How often the snapshot paths ran: snapshots the services took, snapshots the cores
+    /// installed from InstallSnapshot, and servers started from a snapshot.
+    pub snapshots: SnapshotCounts,
     /// The events of the run, if tracing was asked for.
     pub trace: Vec<TraceEvent<KvCommand>>,
 }
@@ -276,11 +287,19 @@ impl KvCluster {
         let history = recorder.take().finish();
         let report = check_history(&history, CHECK_BUDGET);
         let mut world = sim.world();
+        let snapshots = SnapshotCounts {
+            taken: world.snapshots_taken(),
+            installed: (0..self.servers)
+                .map(|i| world.snapshots_installed(i))
+                .sum(),
+            restarts: world.restarts_from_snapshot(),
+        };
         KvRun {
             outcome,
             history,
             report,
             elapsed: world.now(),
+            snapshots,
             trace: world.take_trace(),
         }
     }

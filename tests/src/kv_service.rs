@@ -313,4 +313,87 @@ mod tests {
             ))
         );
     }
+
+    /// With a snapshot after every apply, a restarted server's store is its snapshot before
+    /// the core applies anything (an apply at or below the snapshot's index would fail the
+    /// run as out of order), and the session in it makes a retry of the append apply once.
+    #[test]
+    fn a_restarted_server_starts_from_its_snapshot_and_a_retry_still_applies_once() {
+        let sim = Sim::new(World::new(3, 6, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE, Some(1));
+        let (s, k) = (sim.clone(), kv.clone());
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            submit_and_wait(s.clone(), k.clone(), register()).await?;
+            let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            s.world().start(leader);
+            s.world().connect(leader);
+            let restarted = k.value(leader, "k");
+            let (_, retry) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            let (_, read) = submit_and_wait(s.clone(), k.clone(), get()).await?;
+            s.sleep(Duration::from_secs(1)).await;
+            let restarts = s.world().restarts_from_snapshot();
+            Ok((restarted, restarts, retry, read, k.value(leader, "k")))
+        });
+        assert_eq!(
+            outcome,
+            Ok((
+                "x".to_string(),
+                1,
+                Settled::Replied(Ok(KvReply::Done)),
+                Settled::Replied(Ok(KvReply::Value("x".into()))),
+                "x".to_string()
+            ))
+        );
+    }
+
+    /// A request waiting at an index an installed snapshot covers will see no apply there: it
+    /// is settled as superseded, and one at a later index keeps waiting.
+    #[test]
+    fn restoring_a_snapshot_settles_the_requests_it_covers() {
+        let sim = Sim::new(World::new(3, 7, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
+        let (s, mut k) = (sim.clone(), kv.clone());
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            loop {
+                for server in 0..3 {
+                    // A fresh cluster's leader proposes at index 1, then 2.
+                    let Some(Arrival::Proposed(first)) = k.request(&s, server, register()) else {
+                        continue;
+                    };
+                    let Some(Arrival::Proposed(second)) = k.request(&s, server, get()) else {
+                        return Err(Failure::Check("the leader refused a second request".into()));
+                    };
+                    let snapshot = Snapshot {
+                        last_index: 1,
+                        last_term: 1,
+                        data: KvStore::new().snapshot(),
+                    };
+                    k.restore(server, &snapshot)?;
+                    return Ok((first.take(), second.take()));
+                }
+                s.sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(outcome, Ok((Some(Settled::Superseded), None)));
+    }
+
+    /// Bytes that are not a KV store fail the run, naming the server and the index.
+    #[test]
+    fn a_snapshot_that_does_not_decode_fails_the_run() {
+        let sim = Sim::new(World::new(3, 8, MutationSet::NONE, false));
+        let mut kv = KvService::install(&sim, MutationSet::NONE, Some(100));
+        let garbage = Snapshot {
+            last_index: 3,
+            last_term: 1,
+            data: vec![1, 2, 3],
+        };
+        let Err(Failure::BadSnapshot { server, reason }) = kv.restore(2, &garbage) else {
+            panic!("garbage restored");
+        };
+        assert_eq!(server, 2);
+        assert!(
+            reason.starts_with("the KV snapshot at index 3: the snapshot does not decode"),
+            "{reason}"
+        );
+    }
 }

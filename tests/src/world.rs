@@ -162,6 +162,8 @@ pub struct World<C> {
     /// Snapshots the cores installed from a leader's InstallSnapshot (`Effect::Restore`), per
     /// server; a restart from a saved snapshot is not one.
     snapshots_installed: Vec<u64>,
+    /// Server instances started from a snapshot their store kept.
+    restarts_from_snapshot: u64,
 }
 
 impl<C: Command> World<C> {
@@ -193,6 +195,7 @@ impl<C: Command> World<C> {
             snapshot_every: None,
             snapshots_taken: 0,
             snapshots_installed: vec![0; servers as usize],
+            restarts_from_snapshot: 0,
         };
         for i in 0..servers {
             world.start(i);
@@ -265,6 +268,11 @@ impl<C: Command> World<C> {
     /// Snapshots server `i`'s cores (in any incarnation) installed from InstallSnapshot.
     pub fn snapshots_installed(&self, i: NodeId) -> u64 {
         self.snapshots_installed[i as usize]
+    }
+
+    /// Server instances started so far from a snapshot their store kept.
+    pub fn restarts_from_snapshot(&self) -> u64 {
+        self.restarts_from_snapshot
     }
 
     /// The network's current mode (client messages of a service take the same fates).
@@ -383,6 +391,7 @@ impl<C: Command> World<C> {
         });
         // The service starts from the saved snapshot before the core applies anything.
         if let Some(snapshot) = snapshot {
+            self.restarts_from_snapshot += 1;
             self.restore(i, snapshot);
         }
     }
