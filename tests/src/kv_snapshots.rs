@@ -38,8 +38,6 @@ const PUTS_WHILE_AWAY: u32 = 50;
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Virtual time either test may take; a run that needs more has stalled.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
-/// Seeds per test when `RAFT_SEEDS` is not set.
-pub const DEFAULT_SEEDS: u64 = 20;
 
 /// How [`snapshot_install`] takes the lagging server away while the others compact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! Linearizability of the KV service on the simulator: Lab 4-style clerks over a five-server
-//! cluster with faults, every history checked by `raft_lincheck`.
+//! cluster with faults, every history checked by `raft_lincheck`; the `kv_snapshot_*` tests
+//! are Lab 4B's, with the stores snapshotting at a `maxraftstate` (see `raft_tests::kv` and
+//! `raft_tests::kv_snapshots`).
 //!
-//! Each scenario runs on 200 seeds (`RAFT_SEEDS=N` for more, `RAFT_SEED=S` for one); a failure
+//! Each test runs on 200 seeds (`RAFT_SEEDS=N` for more, `RAFT_SEED=S` for one); a failure
 //! prints the seed, the verdict, the command that replays it, and where its history was
 //! written as JSON lines for `raftcheck lincheck`. The bug tests show that the check is not
 //! vacuous: with `kv-no-dedup` or `stale-read` switched on, some seed yields a history that is
@@ -44,7 +46,7 @@ kv_tests!(
 fn kv_snapshot_size() {
     kv::check_kv_test(
         "kv_snapshot_size",
-        kv_snapshots::DEFAULT_SEEDS,
+        kv::DEFAULT_SEEDS,
         Path::new(HISTORIES),
         |seed, trace| kv_snapshots::snapshot_size(seed, Some(kv::MAX_RAFT_STATE), trace),
     );
@@ -65,7 +67,7 @@ fn kv_snapshot_size_fails_without_snapshots() {
 fn kv_snapshot_install_partitioned() {
     kv::check_kv_test(
         "kv_snapshot_install_partitioned",
-        kv_snapshots::DEFAULT_SEEDS,
+        kv::DEFAULT_SEEDS,
         Path::new(HISTORIES),
         |seed, trace| kv_snapshots::snapshot_install(seed, Away::Partitioned, trace),
     );
@@ -75,7 +77,7 @@ fn kv_snapshot_install_partitioned() {
 fn kv_snapshot_install_crashed() {
     kv::check_kv_test(
         "kv_snapshot_install_crashed",
-        kv_snapshots::DEFAULT_SEEDS,
+        kv::DEFAULT_SEEDS,
         Path::new(HISTORIES),
         |seed, trace| kv_snapshots::snapshot_install(seed, Away::Crashed, trace),
     );
