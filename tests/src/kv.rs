@@ -64,7 +64,8 @@ const KEYS: [&str; 3] = ["a", "b", "c"];
 /// seconds; seeds, not long runs, give the coverage.
 const MAX_THINK: Duration = Duration::from_millis(400);
 /// Fault rounds per run; each ends, in scenarios with crashes, by crashing and restarting
-/// every server (as Lab 4 does), so that every store is rebuilt from the log.
+/// every server (as Lab 4 does), so that every store is rebuilt from its snapshot (with a
+/// `maxraftstate`) and the log.
 const ROUNDS: u32 = 3;
 /// Virtual time of one round.
 const ROUND: Duration = Duration::from_secs(4);

@@ -29,6 +29,7 @@
 //! cargo bench -p raft-tests --bench suite                  # wall time of the suite per seed
 //! cargo bench -p raft-tests --bench mutations              # which catalog bugs the suite catches
 //! cargo test -p raft-tests --release --test kv_linearizability   # KV histories, 200 seeds each
+//! cargo test -p raft-tests --release --test kv_linearizability -- kv_snapshot   # Lab 4B only
 //! cargo bench -p raft-tests --bench kv                     # KV scenarios: cost, bugs caught
 //! ```
 //!
