@@ -16,8 +16,8 @@
 //! store becomes `KvStore::restored` of its bytes. A server that crashes forgets its requests
 //! in flight (their clerks time out) and its store; the new instance starts from the snapshot
 //! its store keeps, if any, and re-applies only the log after it (from index 1 without
-//! snapshots, as kvraft does). Snapshot bytes that do not decode fail the run: every server
-//! here is correct, so they could only come from a bug.
+//! snapshots, as kvraft does). Snapshot bytes that do not decode fail the run
+//! ([`Failure::BadKvSnapshot`]): every server here is correct, so they could only come from a bug.
 //!
 //! A leader stamps the virtual clock (in milliseconds) into each command it proposes, as raftd
 //! stamps its wall clock: the stores expire sessions by those stamps.
@@ -191,9 +191,10 @@ impl StateMachines<KvCommand> for KvService {
         kv.store = kv
             .store
             .restored(&snapshot.data)
-            .map_err(|e| Failure::BadSnapshot {
+            .map_err(|error| Failure::BadKvSnapshot {
                 server,
-                reason: format!("the KV snapshot at index {}: {e}", snapshot.last_index),
+                index: snapshot.last_index,
+                error,
             })?;
         for outcome in kv.waiting.covered(snapshot.last_index) {
             *outcome.borrow_mut() = Some(Settled::Superseded);
@@ -213,7 +214,7 @@ impl StateMachines<KvCommand> for KvService {
 mod tests {
     use std::time::Duration;
 
-    use raft_impl::kv::{KvOp, KvReply, Session};
+    use raft_impl::kv::{KvOp, KvReply, KvSnapshotError, Session};
 
     use super::*;
     use crate::failure::Failure;
@@ -387,13 +388,23 @@ mod tests {
             last_term: 1,
             data: vec![1, 2, 3],
         };
-        let Err(Failure::BadSnapshot { server, reason }) = kv.restore(2, &garbage) else {
-            panic!("garbage restored");
-        };
-        assert_eq!(server, 2);
+        let failure = kv.restore(2, &garbage).unwrap_err();
         assert!(
-            reason.starts_with("the KV snapshot at index 3: the snapshot does not decode"),
-            "{reason}"
+            matches!(
+                failure,
+                Failure::BadKvSnapshot {
+                    server: 2,
+                    index: 3,
+                    error: KvSnapshotError::Decode(_)
+                }
+            ),
+            "{failure:?}"
+        );
+        assert!(
+            failure.to_string().starts_with(
+                "server 2: the KV snapshot at index 3 is not a store: the snapshot does not decode"
+            ),
+            "{failure}"
         );
     }
 }
