@@ -663,7 +663,7 @@ impl<C: Command> World<C> {
             let store = &self.servers[server as usize].store;
             return state_machines.snapshot_due(server, &|| store.state_size());
         }
-        if !self.snapshot_every.is_some_and(|every| index % every == 0) {
+        if self.snapshot_every.is_none_or(|every| index % every != 0) {
             return None;
         }
         self.applied
