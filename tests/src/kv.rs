@@ -622,10 +622,13 @@ mod tests {
 
     #[test]
     fn the_same_seed_records_the_same_history() {
-        let scenario = find("kv_all_faults").unwrap();
-        let a = scenario.run(4, MutationSet::NONE, false);
-        let b = scenario.run(4, MutationSet::NONE, false);
-        assert_eq!(a.history, b.history);
-        assert_eq!(a.elapsed, b.elapsed);
+        for name in ["kv_all_faults", "kv_snapshot_all_faults"] {
+            let scenario = find(name).unwrap();
+            let a = scenario.run(4, MutationSet::NONE, false);
+            let b = scenario.run(4, MutationSet::NONE, false);
+            assert_eq!(a.history, b.history, "{name}");
+            assert_eq!(a.elapsed, b.elapsed, "{name}");
+            assert_eq!(a.snapshots, b.snapshots, "{name}");
+        }
     }
 }

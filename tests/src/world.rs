@@ -640,7 +640,7 @@ impl<C: Command> World<C> {
                     });
                     if let Err(f) = recorded {
                         self.fail(f);
-                    } else if let Some(data) = self.snapshot_due(server, index, &command) {
+                    } else if let Some(data) = self.after_apply(server, index, &command) {
                         self.snapshot(server, index, data);
                     }
                 }
@@ -654,10 +654,10 @@ impl<C: Command> World<C> {
     }
 
     /// Server `server` applied `command` at `index`: the service hears of it, and the bytes of
-    /// a snapshot at `index` come back if one is due, from the service if there is one (by the
+    /// a snapshot at `index` come back if one is due now, from the service if there is one (by the
     /// size of the Raft state its store keeps now), else from the tester's applier (at every
     /// multiple of its interval).
-    fn snapshot_due(&mut self, server: NodeId, index: Index, command: &C) -> Option<Vec<u8>> {
+    fn after_apply(&mut self, server: NodeId, index: Index, command: &C) -> Option<Vec<u8>> {
         if let Some(state_machines) = &mut self.state_machines {
             state_machines.applied(server, index, command);
             let store = &self.servers[server as usize].store;
