@@ -7,7 +7,10 @@
 //! With snapshots (Lab 3D) this is also the service being snapshotted, as the Go tester's
 //! `applierSnap` is: a snapshot is (last applied index, every command applied up to it), and
 //! installing one, delivered by the core or saved before a restart, moves the server to that
-//! index with those commands, which must agree with what every server applied there.
+//! index with those commands, which must agree with what every server applied there. A service
+//! on the servers (the KV service) snapshots in its own format instead, which the tester does
+//! not read: installing one of those only moves the server to its index
+//! ([`AppliedLogs::install_opaque`]).
 
 use raft_impl::codec;
 use raft_impl::{Command, Index, NodeId, Snapshot};
@@ -101,22 +104,53 @@ impl<C: Command> AppliedLogs<C> {
                 commands.len()
             )));
         }
-        let s = server as usize;
-        if index < self.last_applied[s] {
-            return Err(Failure::SnapshotRegress {
-                server,
-                index,
-                applied: self.last_applied[s],
-            });
-        }
+        self.check_not_older(server, index)?;
         for (i, command) in (1..).zip(&commands) {
             self.agree(server, i, command)?;
         }
-        let log = &mut self.logs[s];
+        let log = &mut self.logs[server as usize];
         if log.len() < commands.len() {
             log.extend_from_slice(&commands[log.len()..]);
         }
+        self.last_applied[server as usize] = index;
+        Ok(())
+    }
+
+    /// Installs, as `server`'s state, a snapshot at `index` whose bytes the tester cannot read
+    /// (a service's, such as the KV store's): it must be no older than what the server applied,
+    /// and the next apply must be at `index` + 1. The server is taken to hold, at each index up
+    /// to `index`, the command some server applied there (every index a snapshot covers was
+    /// applied by the server that took the first snapshot covering it, and the applied logs
+    /// outlive crashes); an index no server applied fails, as a snapshot of entries nobody
+    /// applied.
+    pub fn install_opaque(&mut self, server: NodeId, index: Index) -> Result<(), Failure> {
+        self.check_not_older(server, index)?;
+        let s = server as usize;
+        let covered = (self.logs[s].len() as Index + 1..=index)
+            .map(|i| {
+                let applied = self.logs.iter().find_map(|log| log.get(i as usize - 1));
+                applied.cloned().ok_or_else(|| Failure::BadSnapshot {
+                    server,
+                    reason: format!("it covers index {i}, which no server applied"),
+                })
+            })
+            .collect::<Result<Vec<C>, Failure>>()?;
+        self.logs[s].extend(covered);
         self.last_applied[s] = index;
+        Ok(())
+    }
+
+    /// Fails if `server` applied more than a snapshot at `index` holds: installing it would
+    /// take its state machine back.
+    fn check_not_older(&self, server: NodeId, index: Index) -> Result<(), Failure> {
+        let applied = self.last_applied[server as usize];
+        if index < applied {
+            return Err(Failure::SnapshotRegress {
+                server,
+                index,
+                applied,
+            });
+        }
         Ok(())
     }
 
@@ -259,6 +293,38 @@ mod tests {
             logs.install(1, &garbage),
             Err(Failure::BadSnapshot { .. })
         ));
+    }
+
+    #[test]
+    fn an_opaque_snapshot_moves_the_server_to_its_index_with_the_commands_applied_there() {
+        let mut logs = AppliedLogs::new(3);
+        for i in 1..=4 {
+            logs.record(0, i, &(i * 10)).unwrap();
+        }
+        logs.record(1, 1, &10).unwrap();
+        logs.install_opaque(1, 3).unwrap();
+        assert_eq!(logs.log(1), &[10, 20, 30]);
+        assert_eq!(logs.n_committed(3), (2, Some(&30)));
+        assert!(matches!(
+            logs.record(1, 3, &30),
+            Err(Failure::ApplyOutOfOrder { expected: 4, .. })
+        ));
+        logs.record(1, 4, &40).unwrap();
+        assert_eq!(
+            logs.install_opaque(1, 2),
+            Err(Failure::SnapshotRegress {
+                server: 1,
+                index: 2,
+                applied: 4
+            })
+        );
+        assert_eq!(
+            logs.install_opaque(2, 5),
+            Err(Failure::BadSnapshot {
+                server: 2,
+                reason: "it covers index 5, which no server applied".into()
+            })
+        );
     }
 
     #[test]

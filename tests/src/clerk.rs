@@ -104,6 +104,11 @@ impl Clerk {
         }
     }
 
+    /// Who the clerk is in the history.
+    pub fn id(&self) -> ClientId {
+        self.client
+    }
+
     /// Performs `op`: records the invoke, registers a session first if `op` is the clerk's
     /// first write, sends the same request to one server after another until one replies, and
     /// records the return. `None` if the run closed first: the operation then stays pending in

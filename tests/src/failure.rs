@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use raft_impl::kv::KvSnapshotError;
 use raft_impl::{Index, NodeId, Term};
 
 /// The Go tests' `MAXLOGSIZE`: the Raft state any store keeps must stay below this many bytes
@@ -40,6 +41,15 @@ pub enum Failure {
     /// A snapshot the server delivered is not one the tester made for that index.
     #[error("server {server} delivered a bad snapshot: {reason}")]
     BadSnapshot { server: NodeId, reason: String },
+    /// Snapshot bytes the KV service was to restore (from its core's install, or at a
+    /// restart) are not a KV store: every server here is correct, so only a bug makes them.
+    #[error("server {server}: the KV snapshot at index {index} is not a store: {error}")]
+    BadKvSnapshot {
+        server: NodeId,
+        index: Index,
+        #[source]
+        error: KvSnapshotError,
+    },
     /// The service snapshotted at an index its core refused.
     #[error("server {server} refused a snapshot: {reason}")]
     SnapshotRefused { server: NodeId, reason: String },
@@ -67,6 +77,14 @@ pub enum Failure {
     },
     #[error("{applied} committed but no majority (index {index})")]
     CommittedWithoutMajority { index: Index, applied: usize },
+    /// A server's KV store holds an appended token (unique per write) twice: an append was
+    /// applied twice.
+    #[error("server {server} applied an append twice: {key} = {value:?}")]
+    AppliedTwice {
+        server: NodeId,
+        key: String,
+        value: String,
+    },
     /// A scenario-specific expectation, worded by the scenario.
     #[error("{0}")]
     Check(String),

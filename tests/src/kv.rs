@@ -4,16 +4,23 @@
 //! after every run.
 //!
 //! Each [`KvScenario`] is 6.5840's kvraft `GenericTest` with some of its knobs: an unreliable
-//! network, partitions, crashes. Partitions put the current leader on the minority side half
+//! network, partitions, crashes, the number of clerks, and Lab 4B's `maxraftstate` (snapshots of
+//! the stores, with their sessions). Partitions put the current leader on the minority side half
 //! of the time, so that a deposed leader lingers, still hears clients, and would answer reads
 //! from stale state if the service let it (the `stale-read` bug). Losses on an unreliable
 //! network make clerks retry requests that did take effect (what `kv-no-dedup` gets wrong).
 //!
 //! A run ends with the faults healed and the clerks given [`WIND_DOWN`] to finish their last
-//! operation; one that still has no reply stays pending in the history.
+//! operation; one that still has no reply stays pending in the history. Besides the history,
+//! a run checks what 4B's `GenericTest` checks of snapshots: with a `maxraftstate`, no store
+//! keeps more than [`RAFT_STATE_SLACK`] times it of Raft state (checked at every fault decision
+//! and at the end) and some server took a snapshot; without, none did. And no store holds an
+//! appended token twice: an append applied twice, the plainest duplicate there is (a Put that
+//! overwrote it leaves the history check to find it).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -34,13 +41,22 @@ use crate::world::World;
 
 /// Servers in the cluster: a minority side can hold a deposed leader and one follower.
 pub const SERVERS: u8 = 5;
-/// Clerks, with ids `1..=CLIENTS`.
+/// Clerks of most scenarios, with ids `1..=CLIENTS`. The last one only reads (a monitoring
+/// client): it stays with a server as long as that server answers, so after a partition it
+/// keeps asking a deposed leader, which is what exposes a leader answering reads from stale
+/// state. The other clerks also write, and leave a deposed leader at their first write that
+/// times out.
 pub const CLIENTS: ClientId = 5;
-/// The clerk that only reads (a monitoring client): it stays with a server as long as that
-/// server answers, so after a partition it keeps asking a deposed leader, which is what
-/// exposes a leader answering reads from stale state. The other clerks also write, and leave a
-/// deposed leader at their first write that times out.
-const READER: ClientId = CLIENTS;
+/// Lab 4B's `maxraftstate` in the snapshot tests: a server snapshots once its store keeps this
+/// many bytes of Raft state. 4B uses 1000 bytes; the codec here encodes the tests' entries in 6
+/// (a registration) to 17 bytes (an append of a token), a Put of 4B's `snapshot_install` in 15,
+/// so 1000 bytes would hold its 50 Puts without a snapshot. At 150 bytes a server snapshots
+/// every ten-odd entries, and those 50 Puts compact the log several times.
+pub const MAX_RAFT_STATE: usize = 150;
+/// 4B fails a run whose stores keep more than this many times `maxraftstate` of Raft state: a
+/// server snapshots only at an applied index, so entries it has not applied yet (and, on a
+/// deposed leader, entries that will never commit) stay until then.
+pub const RAFT_STATE_SLACK: usize = 8;
 /// Few keys, so that clients contend on each.
 const KEYS: [&str; 3] = ["a", "b", "c"];
 /// Longest pause of a clerk between two operations (drawn uniformly). Pauses keep a run to
@@ -48,7 +64,8 @@ const KEYS: [&str; 3] = ["a", "b", "c"];
 /// seconds; seeds, not long runs, give the coverage.
 const MAX_THINK: Duration = Duration::from_millis(400);
 /// Fault rounds per run; each ends, in scenarios with crashes, by crashing and restarting
-/// every server (as Lab 4 does), so that every store is rebuilt from the log.
+/// every server (as Lab 4 does), so that every store is rebuilt from its snapshot (with a
+/// `maxraftstate`) and the log.
 const ROUNDS: u32 = 3;
 /// Virtual time of one round.
 const ROUND: Duration = Duration::from_secs(4);
@@ -82,6 +99,11 @@ pub struct KvScenario {
     pub partitions: bool,
     /// Servers crash and restart from their persisted state.
     pub crashes: bool,
+    /// Clerks, with ids `1..=clients`; the last one only reads.
+    pub clients: ClientId,
+    /// Lab 4B's `maxraftstate`: servers snapshot their stores once they keep this many bytes
+    /// of Raft state; `None`, never.
+    pub max_raft_state: Option<usize>,
 }
 
 /// The KV scenarios, from one kind of fault to all of them at once.
@@ -91,24 +113,73 @@ pub static KV_SCENARIOS: &[KvScenario] = &[
         unreliable: true,
         partitions: false,
         crashes: false,
+        clients: CLIENTS,
+        max_raft_state: None,
     },
     KvScenario {
         name: "kv_partitions",
         unreliable: false,
         partitions: true,
         crashes: false,
+        clients: CLIENTS,
+        max_raft_state: None,
     },
     KvScenario {
         name: "kv_crashes",
         unreliable: false,
         partitions: false,
         crashes: true,
+        clients: CLIENTS,
+        max_raft_state: None,
     },
     KvScenario {
         name: "kv_all_faults",
         unreliable: true,
         partitions: true,
         crashes: true,
+        clients: CLIENTS,
+        max_raft_state: None,
+    },
+    // Lab 4B: the same, with snapshots.
+    KvScenario {
+        name: "kv_snapshot_recover",
+        unreliable: false,
+        partitions: false,
+        crashes: true,
+        clients: CLIENTS,
+        max_raft_state: Some(MAX_RAFT_STATE),
+    },
+    KvScenario {
+        name: "kv_snapshot_recover_many_clients",
+        unreliable: false,
+        partitions: false,
+        crashes: true,
+        clients: 3 * CLIENTS,
+        max_raft_state: Some(MAX_RAFT_STATE),
+    },
+    KvScenario {
+        name: "kv_snapshot_unreliable",
+        unreliable: true,
+        partitions: false,
+        crashes: false,
+        clients: CLIENTS,
+        max_raft_state: Some(MAX_RAFT_STATE),
+    },
+    KvScenario {
+        name: "kv_snapshot_unreliable_recover",
+        unreliable: true,
+        partitions: false,
+        crashes: true,
+        clients: CLIENTS,
+        max_raft_state: Some(MAX_RAFT_STATE),
+    },
+    KvScenario {
+        name: "kv_snapshot_all_faults",
+        unreliable: true,
+        partitions: true,
+        crashes: true,
+        clients: CLIENTS,
+        max_raft_state: Some(MAX_RAFT_STATE),
     },
 ];
 
@@ -118,6 +189,14 @@ pub fn find(name: &str) -> Result<&'static KvScenario, UnknownScenario> {
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| UnknownScenario(name.to_string()))
+}
+
+/// How often a run's servers took, installed and restarted from snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotCounts {
+    pub taken: u64,
+    pub installed: u64,
+    pub restarts: u64,
 }
 
 /// How one KV scenario went on one seed.
@@ -132,6 +211,9 @@ pub struct KvRun {
     pub report: Report,
     /// Virtual time at the end of the run.
     pub elapsed: Duration,
+    /// How often the snapshot paths ran: snapshots the services took, snapshots the cores
+    /// installed from InstallSnapshot, and servers started from a snapshot.
+    pub snapshots: SnapshotCounts,
     /// The events of the run, if tracing was asked for.
     pub trace: Vec<TraceEvent<KvCommand>>,
 }
@@ -155,19 +237,70 @@ impl KvScenario {
     /// Plays this scenario on `seed` with `mutations` switched on in every core and store, and
     /// checks the history. A panic of the code under test is a failed run, not a panic.
     pub fn run(&self, seed: u64, mutations: MutationSet, trace: bool) -> KvRun {
-        let sim = Sim::new(World::new(SERVERS, seed, mutations, trace));
-        let service = KvService::install(&sim, mutations);
+        let cluster = KvCluster {
+            servers: SERVERS,
+            seed,
+            mutations,
+            max_raft_state: self.max_raft_state,
+            trace,
+        };
+        let scenario = *self;
+        cluster.run(TIME_LIMIT, move |sim, service, history| {
+            play(scenario, sim, service, history)
+        })
+    }
+}
+
+/// A simulated cluster with the KV service on it, as a KV test sets it up.
+#[derive(Clone, Copy, Debug)]
+pub struct KvCluster {
+    pub servers: u8,
+    pub seed: u64,
+    /// Switched on in every core and store.
+    pub mutations: MutationSet,
+    /// Lab 4B's `maxraftstate` (see [`KvService::install`]).
+    pub max_raft_state: Option<usize>,
+    /// Record the run's events.
+    pub trace: bool,
+}
+
+impl KvCluster {
+    /// Runs `body` (clerks and faults, given the simulation, the service and the history the
+    /// clerks record into) on this cluster for at most `limit` of virtual time, then checks the
+    /// history. A panic of the code under test is a failed run, not a panic.
+    pub fn run<F>(
+        &self,
+        limit: Duration,
+        body: impl FnOnce(Sim<KvCommand>, KvService, Rc<RefCell<Recorder>>) -> F,
+    ) -> KvRun
+    where
+        F: Future<Output = Result<(), Failure>> + 'static,
+    {
+        let world = World::new(self.servers, self.seed, self.mutations, self.trace);
+        let sim = Sim::new(world);
+        let service = KvService::install(&sim, self.mutations, self.max_raft_state);
         let recorder = Rc::new(RefCell::new(Recorder::new()));
-        let body = play(*self, sim.clone(), service, Rc::clone(&recorder));
-        let outcome = run_guarded(&sim, TIME_LIMIT, body);
+        let outcome = run_guarded(
+            &sim,
+            limit,
+            body(sim.clone(), service, Rc::clone(&recorder)),
+        );
         let history = recorder.take().finish();
         let report = check_history(&history, CHECK_BUDGET);
         let mut world = sim.world();
+        let snapshots = SnapshotCounts {
+            taken: world.snapshots_taken(),
+            installed: (0..self.servers)
+                .map(|i| world.snapshots_installed(i))
+                .sum(),
+            restarts: world.restarts_from_snapshot(),
+        };
         KvRun {
             outcome,
             history,
             report,
             elapsed: world.now(),
+            snapshots,
             trace: world.take_trace(),
         }
     }
@@ -183,7 +316,7 @@ async fn play(
     let t = Tester::new(sim.clone());
     t.set_unreliable(scenario.unreliable);
     let closing = Closing::default();
-    let clerks: Vec<_> = (1..=CLIENTS)
+    let clerks: Vec<_> = (1..=scenario.clients)
         .map(|client| {
             let clerk = Clerk::new(
                 client,
@@ -192,7 +325,8 @@ async fn play(
                 Rc::clone(&history),
                 closing.clone(),
             );
-            t.spawn(work(clerk, client, t.clone(), closing.clone()))
+            let reader = client == scenario.clients;
+            t.spawn(work(clerk, reader, t.clone(), closing.clone()))
         })
         .collect();
     for _ in 0..ROUNDS {
@@ -206,6 +340,7 @@ async fn play(
             if scenario.crashes && t.chance(CRASH_PER_MILLE) {
                 crash_for_a_while(&t, t.random_server());
             }
+            check_raft_state(&sim, scenario.max_raft_state)?;
         }
         if scenario.crashes {
             for i in 0..SERVERS {
@@ -222,18 +357,88 @@ async fn play(
     for clerk in clerks {
         clerk.await?;
     }
+    check_raft_state(&sim, scenario.max_raft_state)?;
+    check_snapshots_taken(&sim, scenario.max_raft_state)?;
+    check_no_duplicate(&sim, &service)
+}
+
+/// Fails if, with snapshots at `max_raft_state` bytes, some store keeps more than
+/// [`RAFT_STATE_SLACK`] times that of Raft state (4B's "logs were not trimmed"), measured on
+/// the store, so that one that keeps what its core compacted away counts it.
+pub fn check_raft_state(
+    sim: &Sim<KvCommand>,
+    max_raft_state: Option<usize>,
+) -> Result<(), Failure> {
+    let Some(max) = max_raft_state else {
+        return Ok(());
+    };
+    let world = sim.world();
+    let size = (0..world.servers())
+        .map(|i| world.raft_state_size(i))
+        .max()
+        .unwrap_or(0);
+    let limit = RAFT_STATE_SLACK * max;
+    if size > limit {
+        return Err(Failure::LogTooLarge { size, limit });
+    }
     Ok(())
 }
 
+/// Fails if the servers took a snapshot without a `max_raft_state`, or none with one: then the
+/// run did not test what it is named for.
+fn check_snapshots_taken(
+    sim: &Sim<KvCommand>,
+    max_raft_state: Option<usize>,
+) -> Result<(), Failure> {
+    let taken = sim.world().snapshots_taken();
+    match max_raft_state {
+        None if taken > 0 => Err(Failure::Check(format!(
+            "{taken} snapshots taken without a maxraftstate"
+        ))),
+        Some(max) if taken == 0 => Err(Failure::Check(format!(
+            "no server took a snapshot with a maxraftstate of {max} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Fails if some server's store holds an appended token twice: an append applied twice.
+fn check_no_duplicate(sim: &Sim<KvCommand>, service: &KvService) -> Result<(), Failure> {
+    for server in 0..sim.world().servers() {
+        for key in KEYS {
+            let value = service.value(server, key);
+            if has_duplicate_token(&value) {
+                return Err(Failure::AppliedTwice {
+                    server,
+                    key: key.to_string(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `value` holds some appended token (`client.n;`, unique per write) twice.
+pub fn has_duplicate_token(value: &str) -> bool {
+    let tokens: Vec<&str> = value.split_terminator(';').collect();
+    tokens
+        .iter()
+        .enumerate()
+        .any(|(i, token)| tokens[i + 1..].contains(token))
+}
+
 /// A clerk's workload until the run closes: after a pause, random Puts (1 in 5), Appends and
-/// Gets (2 in 5 each) on random keys; only Gets for the [`READER`]. Written values are unique
-/// (`client.n;`), so a duplicated append or a stale read is plain in the history.
+/// Gets (2 in 5 each) on random keys; only Gets for a `reader` (see [`CLIENTS`]). Written
+/// values are unique (`client.n;`), so a duplicated append or a stale read is plain in the
+/// history.
 async fn work(
     mut clerk: Clerk,
-    client: ClientId,
+    reader: bool,
     t: Tester<KvCommand>,
     closing: Closing,
 ) -> Result<(), Failure> {
+    let client = clerk.id();
     let mut n = 0;
     loop {
         t.sleep(Duration::from_micros(
@@ -247,7 +452,7 @@ async fn work(
         let key = KEYS[t.random(0..KEYS.len() as u64) as usize].to_string();
         let value = format!("{client}.{n};");
         let op = match t.random(0..5) {
-            _ if client == READER => KvOp::Get { key },
+            _ if reader => KvOp::Get { key },
             0 => KvOp::Put { key, value },
             1 | 2 => KvOp::Append { key, value },
             _ => KvOp::Get { key },
@@ -304,10 +509,22 @@ fn crash_for_a_while(t: &Tester<KvCommand>, i: NodeId) {
 /// unknown scenario or a malformed seed variable.
 pub fn check_kv_scenario(name: &str, dir: &Path) {
     let scenario = find(name).unwrap_or_else(|e| panic!("{e}"));
-    let seeds = seeds::seeds_from_env_or(DEFAULT_SEEDS).unwrap_or_else(|e| panic!("{e}"));
+    check_kv_test(name, DEFAULT_SEEDS, dir, |seed, trace| {
+        scenario.run(seed, MutationSet::NONE, trace)
+    });
+}
+
+/// Runs KV test `name` (`run` plays it on a seed, tracing or not) on every seed the
+/// environment asks for (`default_seeds` unless `RAFT_SEEDS` or `RAFT_SEED` is set).
+///
+/// # Panics
+///
+/// As [`check_kv_scenario`].
+pub fn check_kv_test(name: &str, default_seeds: u64, dir: &Path, run: impl Fn(u64, bool) -> KvRun) {
+    let seeds = seeds::seeds_from_env_or(default_seeds).unwrap_or_else(|e| panic!("{e}"));
     let trace = seeds::trace_requested();
     for seed in seeds {
-        let run = scenario.run(seed, MutationSet::NONE, trace);
+        let run = run(seed, trace);
         if trace {
             seeds::print_trace(name, seed, &run.trace);
         }
@@ -405,10 +622,13 @@ mod tests {
 
     #[test]
     fn the_same_seed_records_the_same_history() {
-        let scenario = find("kv_all_faults").unwrap();
-        let a = scenario.run(4, MutationSet::NONE, false);
-        let b = scenario.run(4, MutationSet::NONE, false);
-        assert_eq!(a.history, b.history);
-        assert_eq!(a.elapsed, b.elapsed);
+        for name in ["kv_all_faults", "kv_snapshot_all_faults"] {
+            let scenario = find(name).unwrap();
+            let a = scenario.run(4, MutationSet::NONE, false);
+            let b = scenario.run(4, MutationSet::NONE, false);
+            assert_eq!(a.history, b.history, "{name}");
+            assert_eq!(a.elapsed, b.elapsed, "{name}");
+            assert_eq!(a.snapshots, b.snapshots, "{name}");
+        }
     }
 }

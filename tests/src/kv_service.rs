@@ -5,10 +5,19 @@
 //! a deployment uses. If it is proposed, it waits in the server's
 //! `raft_impl::service::PendingRequests`, the table raftd keeps too, and is settled by the same
 //! rules: when its index is applied (with the store's reply if the same command landed there,
-//! as superseded if another one did) or when the server stops leading the term it proposed it
-//! in. A server that crashes forgets its requests in flight (their clerks time out) and its
-//! store; the new instance starts from an empty store and re-applies its log from index 1, as
-//! 6.5840's kvraft does without snapshots.
+//! as superseded if another one did), when the server stops leading the term it proposed it
+//! in, or when an installed snapshot covers its index (no apply will come for it there).
+//!
+//! Snapshots are 6.5840 Lab 4B's: with a `max_raft_state` (kvraft's `maxraftstate`), a server
+//! whose store keeps that many bytes of Raft state or more after an apply hands its core
+//! `KvStore::snapshot()` at that index: the keys and values with the session table and its
+//! clock, in raftd's encoding, so that a write retried after a restart or an install is still
+//! recognised as applied. When the core installs a leader's snapshot (`Effect::Restore`), the
+//! store becomes `KvStore::restored` of its bytes. A server that crashes forgets its requests
+//! in flight (their clerks time out) and its store; the new instance starts from the snapshot
+//! its store keeps, if any, and re-applies only the log after it (from index 1 without
+//! snapshots, as kvraft does). Snapshot bytes that do not decode fail the run
+//! ([`Failure::BadKvSnapshot`]): every server here is correct, so they could only come from a bug.
 //!
 //! A leader stamps the virtual clock (in milliseconds) into each command it proposes, as raftd
 //! stamps its wall clock: the stores expire sessions by those stamps.
@@ -18,8 +27,9 @@ use std::rc::Rc;
 
 use raft_impl::kv::{KvCommand, KvOutcome, KvRequest, KvStore, LogTime};
 use raft_impl::service::{self, PendingRequests, Submitted};
-use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader};
+use raft_impl::{Index, MutationSet, Node, NodeId, NotLeader, Snapshot};
 
+use crate::failure::Failure;
 use crate::runtime::Sim;
 use crate::world::StateMachines;
 
@@ -69,12 +79,20 @@ pub struct KvService {
     /// Switched on in every store (the KV bugs of the catalog; Raft-level ones live in the
     /// cores).
     mutations: MutationSet,
+    /// Lab 4B's `maxraftstate`: a server snapshots once its store keeps this many bytes of Raft
+    /// state; `None` (kvraft's -1): never.
+    max_raft_state: Option<usize>,
 }
 
 impl KvService {
     /// Puts the KV service on every server of `sim`'s cluster, with `mutations` switched on in
-    /// its stores, and returns the clerks' handle on it.
-    pub fn install(sim: &Sim<KvCommand>, mutations: MutationSet) -> KvService {
+    /// its stores and snapshots at `max_raft_state` bytes of Raft state (`None`: none), and
+    /// returns the clerks' handle on it.
+    pub fn install(
+        sim: &Sim<KvCommand>,
+        mutations: MutationSet,
+        max_raft_state: Option<usize>,
+    ) -> KvService {
         let mut world = sim.world();
         let service = KvService {
             servers: Rc::new(RefCell::new(
@@ -83,6 +101,7 @@ impl KvService {
                     .collect(),
             )),
             mutations,
+            max_raft_state,
         };
         world.set_state_machines(Box::new(service.clone()));
         service
@@ -126,6 +145,12 @@ impl KvService {
             (Err(arrival), _) => arrival,
         })
     }
+
+    /// The value of `key` in server `server`'s store (empty if unset); a crashed server's is
+    /// the store it had when it crashed.
+    pub fn value(&self, server: NodeId, key: &str) -> String {
+        self.servers.borrow()[server as usize].store.get(key)
+    }
 }
 
 impl KvServer {
@@ -151,6 +176,32 @@ impl StateMachines<KvCommand> for KvService {
         }
     }
 
+    fn snapshot_due(&mut self, server: NodeId, raft_state: &dyn Fn() -> usize) -> Option<Vec<u8>> {
+        let due = self.max_raft_state.is_some_and(|max| raft_state() >= max);
+        due.then(|| self.servers.borrow()[server as usize].store.snapshot())
+    }
+
+    /// The store becomes the one `snapshot` holds. A request waiting at an index it covers
+    /// never sees an apply here, so it is settled as superseded ([`PendingRequests::covered`],
+    /// as raftd settles it): its clerk asks again, and the session in the snapshot tells a
+    /// retry from a new write.
+    fn restore(&mut self, server: NodeId, snapshot: &Snapshot) -> Result<(), Failure> {
+        let mut servers = self.servers.borrow_mut();
+        let kv = &mut servers[server as usize];
+        kv.store = kv
+            .store
+            .restored(&snapshot.data)
+            .map_err(|error| Failure::BadKvSnapshot {
+                server,
+                index: snapshot.last_index,
+                error,
+            })?;
+        for outcome in kv.waiting.covered(snapshot.last_index) {
+            *outcome.borrow_mut() = Some(Settled::Superseded);
+        }
+        Ok(())
+    }
+
     fn role_changed(&mut self, server: NodeId, node: &Node<KvCommand, MutationSet>) {
         let mut servers = self.servers.borrow_mut();
         for outcome in servers[server as usize].waiting.settle_unled(node) {
@@ -163,7 +214,7 @@ impl StateMachines<KvCommand> for KvService {
 mod tests {
     use std::time::Duration;
 
-    use raft_impl::kv::{KvOp, KvReply, Session};
+    use raft_impl::kv::{KvOp, KvReply, KvSnapshotError, Session};
 
     use super::*;
     use crate::failure::Failure;
@@ -218,7 +269,7 @@ mod tests {
     #[test]
     fn a_proposed_request_is_answered_once_applied_and_a_retry_applies_once() {
         let sim = Sim::new(World::new(3, 5, MutationSet::NONE, false));
-        let kv = KvService::install(&sim, MutationSet::NONE);
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
         let (s, k) = (sim.clone(), kv.clone());
         let outcome = sim.run(Duration::from_secs(60), async move {
             let registered = submit_and_wait(s.clone(), k.clone(), register()).await?;
@@ -241,20 +292,18 @@ mod tests {
     #[test]
     fn a_restarted_server_starts_empty_and_rebuilds_its_store_from_the_log() {
         let sim = Sim::new(World::new(3, 6, MutationSet::NONE, false));
-        let kv = KvService::install(&sim, MutationSet::NONE);
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
         let (s, k) = (sim.clone(), kv.clone());
-        let value_at =
-            |kv: &KvService, server: NodeId| kv.servers.borrow()[server as usize].store.get("k");
         let outcome = sim.run(Duration::from_secs(60), async move {
             submit_and_wait(s.clone(), k.clone(), register()).await?;
             let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
             s.world().start(leader);
             s.world().connect(leader);
-            let restarted = value_at(&k, leader);
+            let restarted = k.value(leader, "k");
             // An entry of the new leader's term commits the earlier ones again, everywhere.
             let (_, read) = submit_and_wait(s.clone(), k.clone(), get()).await?;
             s.sleep(Duration::from_secs(1)).await;
-            Ok((restarted, read, value_at(&k, leader)))
+            Ok((restarted, read, k.value(leader, "k")))
         });
         assert_eq!(
             outcome,
@@ -263,6 +312,99 @@ mod tests {
                 Settled::Replied(Ok(KvReply::Value("x".into()))),
                 "x".to_string()
             ))
+        );
+    }
+
+    /// With a snapshot after every apply, a restarted server's store is its snapshot before
+    /// the core applies anything (an apply at or below the snapshot's index would fail the
+    /// run as out of order), and the session in it makes a retry of the append apply once.
+    #[test]
+    fn a_restarted_server_starts_from_its_snapshot_and_a_retry_still_applies_once() {
+        let sim = Sim::new(World::new(3, 6, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE, Some(1));
+        let (s, k) = (sim.clone(), kv.clone());
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            submit_and_wait(s.clone(), k.clone(), register()).await?;
+            let (leader, _) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            s.world().start(leader);
+            s.world().connect(leader);
+            let restarted = k.value(leader, "k");
+            let (_, retry) = submit_and_wait(s.clone(), k.clone(), append(1, "x")).await?;
+            let (_, read) = submit_and_wait(s.clone(), k.clone(), get()).await?;
+            s.sleep(Duration::from_secs(1)).await;
+            let restarts = s.world().restarts_from_snapshot();
+            Ok((restarted, restarts, retry, read, k.value(leader, "k")))
+        });
+        assert_eq!(
+            outcome,
+            Ok((
+                "x".to_string(),
+                1,
+                Settled::Replied(Ok(KvReply::Done)),
+                Settled::Replied(Ok(KvReply::Value("x".into()))),
+                "x".to_string()
+            ))
+        );
+    }
+
+    /// A request waiting at an index an installed snapshot covers will see no apply there: it
+    /// is settled as superseded, and one at a later index keeps waiting.
+    #[test]
+    fn restoring_a_snapshot_settles_the_requests_it_covers() {
+        let sim = Sim::new(World::new(3, 7, MutationSet::NONE, false));
+        let kv = KvService::install(&sim, MutationSet::NONE, None);
+        let (s, mut k) = (sim.clone(), kv.clone());
+        let outcome = sim.run(Duration::from_secs(60), async move {
+            loop {
+                for server in 0..3 {
+                    // A fresh cluster's leader proposes at index 1, then 2.
+                    let Some(Arrival::Proposed(first)) = k.request(&s, server, register()) else {
+                        continue;
+                    };
+                    let Some(Arrival::Proposed(second)) = k.request(&s, server, get()) else {
+                        return Err(Failure::Check("the leader refused a second request".into()));
+                    };
+                    let snapshot = Snapshot {
+                        last_index: 1,
+                        last_term: 1,
+                        data: KvStore::new().snapshot(),
+                    };
+                    k.restore(server, &snapshot)?;
+                    return Ok((first.take(), second.take()));
+                }
+                s.sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(outcome, Ok((Some(Settled::Superseded), None)));
+    }
+
+    /// Bytes that are not a KV store fail the run, naming the server and the index.
+    #[test]
+    fn a_snapshot_that_does_not_decode_fails_the_run() {
+        let sim = Sim::new(World::new(3, 8, MutationSet::NONE, false));
+        let mut kv = KvService::install(&sim, MutationSet::NONE, Some(100));
+        let garbage = Snapshot {
+            last_index: 3,
+            last_term: 1,
+            data: vec![1, 2, 3],
+        };
+        let failure = kv.restore(2, &garbage).unwrap_err();
+        assert!(
+            matches!(
+                failure,
+                Failure::BadKvSnapshot {
+                    server: 2,
+                    index: 3,
+                    error: KvSnapshotError::Decode(_)
+                }
+            ),
+            "{failure:?}"
+        );
+        assert!(
+            failure.to_string().starts_with(
+                "server 2: the KV snapshot at index 3 is not a store: the snapshot does not decode"
+            ),
+            "{failure}"
         );
     }
 }

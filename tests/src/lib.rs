@@ -10,8 +10,9 @@
 //! - [`runtime`]: an async runtime on the virtual clock, so tester code reads like Go;
 //! - [`tester`]: the 6.5840 tester helpers (`check_one_leader`, `one`, `wait`, …);
 //! - [`suite`]: the 3A/3B/3C/3D scenarios and how to run one on a seed;
-//! - [`kv_service`], [`clerk`], [`kv`]: the KV service on the simulated servers, Lab 4-style
-//!   clients that record a history, and the fault scenarios whose histories are checked for
+//! - [`kv_service`], [`clerk`], [`kv`], [`kv_snapshots`]: the KV service on the simulated
+//!   servers (with Lab 4B's snapshots, sessions included), Lab 4-style clients that record a
+//!   history, and the fault scenarios and 4B snapshot tests whose histories are checked for
 //!   linearizability (`raft_lincheck`) after every run;
 //! - [`seeds`]: which seeds a test runs, and the replay command a failure prints;
 //! - [`trace`]: the readable event trace of a run;
@@ -28,6 +29,7 @@
 //! cargo bench -p raft-tests --bench suite                  # wall time of the suite per seed
 //! cargo bench -p raft-tests --bench mutations              # which catalog bugs the suite catches
 //! cargo test -p raft-tests --release --test kv_linearizability   # KV histories, 200 seeds each
+//! cargo test -p raft-tests --release --test kv_linearizability -- kv_snapshot   # Lab 4B only
 //! cargo bench -p raft-tests --bench kv                     # KV scenarios: cost, bugs caught
 //! ```
 //!
@@ -39,6 +41,7 @@ pub mod clerk;
 pub mod failure;
 pub mod kv;
 pub mod kv_service;
+pub mod kv_snapshots;
 pub mod network;
 pub mod runtime;
 pub mod seeds;

@@ -80,14 +80,28 @@ impl<C> Ord for Scheduled<C> {
 }
 
 /// A service built on the servers' applied commands (the KV service of `kv_service`): told of
-/// every entry a server applies, in order, and of every new instance, which re-applies its log
-/// from index 1 onto a fresh state machine.
+/// every entry a server applies, in order, and of every new instance, which starts from the
+/// snapshot in its store (if any) and re-applies the log after it onto that state.
+///
+/// The service, not the tester, owns its snapshots: it says when to take one (after an apply)
+/// and what its bytes are, and it restores its state from one the core installed or the server
+/// starts from. The tester cannot read those bytes; it only checks that a restore does not take
+/// a server back and that applies continue after it (see [`AppliedLogs::install_opaque`]).
 pub trait StateMachines<C>: std::fmt::Debug {
     /// Server `server` started a new instance (its state machine and requests in flight are
-    /// gone with the old one).
+    /// gone with the old one); a snapshot it starts from follows as [`StateMachines::restore`].
     fn restarted(&mut self, server: NodeId);
     /// Server `server` applied `command` at `index`, the index after the last one it applied.
     fn applied(&mut self, server: NodeId, index: Index, command: &C);
+    /// Server `server` just applied an entry: the bytes of a snapshot of its state machine if
+    /// it takes one now, which the core then gets at that index. `raft_state` measures the
+    /// bytes of Raft state the server's store keeps (see [`World::raft_state_size`]; it takes
+    /// time in the size of the log, so it is there to be called only if needed).
+    fn snapshot_due(&mut self, server: NodeId, raft_state: &dyn Fn() -> usize) -> Option<Vec<u8>>;
+    /// Server `server`'s state machine becomes the one `snapshot` holds: one its core installed
+    /// (`Effect::Restore`), or the one its new instance starts from. Bytes the service cannot
+    /// read fail the run.
+    fn restore(&mut self, server: NodeId, snapshot: &Snapshot) -> Result<(), Failure>;
     /// A step changed the role or the term of server `server`, now `node`; told after the
     /// step's effects were carried out (its applies included).
     fn role_changed(&mut self, server: NodeId, node: &Node<C, MutationSet>);
@@ -140,8 +154,16 @@ pub struct World<C> {
     /// The service on top of the servers, if any.
     state_machines: Option<Box<dyn StateMachines<C>>>,
     /// Lab 3D's snapshotting applier: after applying an index that is a multiple of this, a
-    /// server snapshots its applied commands there (see `apply`). `None`: no snapshots.
+    /// server snapshots its applied commands there (see `apply`). `None`: no such snapshots (a
+    /// service may take its own).
     snapshot_every: Option<Index>,
+    /// Snapshots the servers handed their cores, of every kind.
+    snapshots_taken: u64,
+    /// Snapshots the cores installed from a leader's InstallSnapshot (`Effect::Restore`), per
+    /// server; a restart from a saved snapshot is not one.
+    snapshots_installed: Vec<u64>,
+    /// Server instances started from a snapshot their store kept.
+    restarts_from_snapshot: u64,
 }
 
 impl<C: Command> World<C> {
@@ -171,6 +193,9 @@ impl<C: Command> World<C> {
             failure: None,
             state_machines: None,
             snapshot_every: None,
+            snapshots_taken: 0,
+            snapshots_installed: vec![0; servers as usize],
+            restarts_from_snapshot: 0,
         };
         for i in 0..servers {
             world.start(i);
@@ -192,11 +217,12 @@ impl<C: Command> World<C> {
         &mut self.rng
     }
 
-    /// Puts a service on top of the servers: from now on it hears of every apply and restart.
+    /// Puts a service on top of the servers: from now on it hears of every apply and restart,
+    /// and takes and restores the snapshots.
     ///
     /// # Panics
-    /// If the servers take snapshots: a snapshot holds the tester's applied commands, which
-    /// such a service could not restore from.
+    /// If the tester's applier takes snapshots: a server's snapshots are either the tester's
+    /// (its applied commands) or the service's, never both.
     pub fn set_state_machines(&mut self, state_machines: Box<dyn StateMachines<C>>) {
         assert!(
             self.snapshot_every.is_none(),
@@ -209,7 +235,8 @@ impl<C: Command> World<C> {
     /// the commands up to it) whenever its applied index is a multiple of `every`.
     ///
     /// # Panics
-    /// If a service is on (see [`World::set_state_machines`]), or if `every` is 0.
+    /// If a service is on (it takes its own snapshots, see [`World::set_state_machines`]), or
+    /// if `every` is 0.
     pub fn take_snapshots(&mut self, every: Index) {
         assert!(
             self.state_machines.is_none(),
@@ -224,6 +251,28 @@ impl<C: Command> World<C> {
     /// core compacted away counts it.
     pub fn raft_state_size(&self, i: NodeId) -> usize {
         self.servers[i as usize].store.state_size()
+    }
+
+    /// Bytes of the snapshot data server `i`'s store keeps (the persister's `SnapshotSize()`):
+    /// 0 without a snapshot.
+    pub fn snapshot_size(&self, i: NodeId) -> usize {
+        let synced = self.servers[i as usize].store.synced_state();
+        synced.snapshot.as_ref().map_or(0, |s| s.data.len())
+    }
+
+    /// Snapshots the servers have handed their cores so far.
+    pub fn snapshots_taken(&self) -> u64 {
+        self.snapshots_taken
+    }
+
+    /// Snapshots server `i`'s cores (in any incarnation) installed from InstallSnapshot.
+    pub fn snapshots_installed(&self, i: NodeId) -> u64 {
+        self.snapshots_installed[i as usize]
+    }
+
+    /// Server instances started so far from a snapshot their store kept.
+    pub fn restarts_from_snapshot(&self) -> u64 {
+        self.restarts_from_snapshot
     }
 
     /// The network's current mode (client messages of a service take the same fates).
@@ -342,6 +391,7 @@ impl<C: Command> World<C> {
         });
         // The service starts from the saved snapshot before the core applies anything.
         if let Some(snapshot) = snapshot {
+            self.restarts_from_snapshot += 1;
             self.restore(i, snapshot);
         }
     }
@@ -588,36 +638,49 @@ impl<C: Command> World<C> {
                         index,
                         command: command.clone(),
                     });
-                    match recorded {
-                        Ok(()) => {
-                            if let Some(state_machines) = &mut self.state_machines {
-                                state_machines.applied(server, index, &command);
-                            }
-                            if self.snapshot_every.is_some_and(|every| index % every == 0) {
-                                self.snapshot(server, index);
-                            }
-                        }
-                        Err(f) => self.fail(f),
+                    if let Err(f) = recorded {
+                        self.fail(f);
+                    } else if let Some(data) = self.after_apply(server, index, &command) {
+                        self.snapshot(server, index, data);
                     }
                 }
                 Effect::ResetElectionTimer => self.arm_election_timer(server),
-                Effect::Restore(snapshot) => self.restore(server, snapshot),
+                Effect::Restore(snapshot) => {
+                    self.snapshots_installed[server as usize] += 1;
+                    self.restore(server, snapshot);
+                }
             }
         }
     }
 
-    /// The snapshotting applier of server `server` just applied `index`: it hands the core a
-    /// snapshot there, and the core's records (the compaction) are written at once.
-    fn snapshot(&mut self, server: NodeId, index: Index) {
-        let data = match self.applied.snapshot(server, index) {
-            Ok(data) => data,
-            Err(f) => return self.fail(f),
-        };
+    /// Server `server` applied `command` at `index`: the service hears of it, and the bytes of
+    /// a snapshot at `index` come back if one is due now, from the service if there is one (by the
+    /// size of the Raft state its store keeps now), else from the tester's applier (at every
+    /// multiple of its interval).
+    fn after_apply(&mut self, server: NodeId, index: Index, command: &C) -> Option<Vec<u8>> {
+        if let Some(state_machines) = &mut self.state_machines {
+            state_machines.applied(server, index, command);
+            let store = &self.servers[server as usize].store;
+            return state_machines.snapshot_due(server, &|| store.state_size());
+        }
+        if self.snapshot_every.is_none_or(|every| index % every != 0) {
+            return None;
+        }
+        self.applied
+            .snapshot(server, index)
+            .map_err(|f| self.fail(f))
+            .ok()
+    }
+
+    /// Server `server` just applied `index` and hands its core a snapshot there (`data`); the
+    /// core's records (the compaction) are written at once.
+    fn snapshot(&mut self, server: NodeId, index: Index, data: Vec<u8>) {
         let Some(node) = self.servers[server as usize].node.as_mut() else {
             return;
         };
         match node.snapshot(index, data) {
             Ok(effects) => {
+                self.snapshots_taken += 1;
                 self.trace
                     .record(self.now, || Traced::Snapshotted { server, index });
                 self.run_effects(server, effects);
@@ -629,13 +692,21 @@ impl<C: Command> World<C> {
         }
     }
 
-    /// Server `server`'s service takes `snapshot` as its state: one the core installed, or the
-    /// one saved when the server starts.
+    /// Server `server`'s state machine takes `snapshot` as its state: one the core installed,
+    /// or the one saved when the server starts. The service restores it if there is one (the
+    /// tester then only checks the index), else the tester's applier decodes and checks it.
     fn restore(&mut self, server: NodeId, snapshot: Snapshot) {
         let index = snapshot.last_index;
         self.trace
             .record(self.now, || Traced::Restored { server, index });
-        if let Err(f) = self.applied.install(server, &snapshot) {
+        let restored = match &mut self.state_machines {
+            Some(state_machines) => self
+                .applied
+                .install_opaque(server, index)
+                .and_then(|()| state_machines.restore(server, &snapshot)),
+            None => self.applied.install(server, &snapshot),
+        };
+        if let Err(f) = restored {
             self.fail(f);
         }
     }
