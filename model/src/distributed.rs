@@ -69,6 +69,7 @@ use timely::WorkerConfig;
 use crate::action::Action;
 use crate::check::{self, CheckOptions, CheckReport, Until};
 use crate::model::RaftModel;
+use crate::sketch::fingerprint;
 use crate::state::State;
 
 /// The first port of the processes on this machine when no host file is given (timely's own
@@ -336,15 +337,6 @@ struct Inbox {
     fresh: BTreeMap<u64, Vec<Successor>>,
     /// Every worker's summary, by level.
     summaries: BTreeMap<u64, Vec<Summary>>,
-}
-
-/// A state's identity across processes: the hash of its canonical form
-/// ([`crate::symmetry`]) with a hasher whose keys are fixed, so that every process of one build
-/// computes the same one.
-pub fn fingerprint(state: &State) -> u64 {
-    let mut h = DefaultHasher::new();
-    state.hash(&mut h);
-    h.finish()
 }
 
 /// The model as one process built it: its bounds and initial states. Processes started with

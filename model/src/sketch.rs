@@ -30,7 +30,8 @@ pub const FINGERPRINT_SCHEME: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// The 64-bit fingerprint of `state`: the same for a state and its renamings when the state is
+/// The 64-bit fingerprint of `state`, its identity across threads, shards and processes (the
+/// distributed search routes states by it): the same for a state and its renamings when it is
 /// symmetric ([`crate::symmetry`]). `DefaultHasher::new()` has fixed keys, so one build gives the
 /// same fingerprint in every process, which merging shards' sketches needs.
 pub fn fingerprint(state: &State) -> u64 {
