@@ -22,7 +22,7 @@ use raft_impl::runtime::auth::{self, ClusterKey};
 use raft_impl::runtime::clerk::{Clerk, ClerkError};
 use raft_impl::runtime::frame::FREE_PAYLOAD;
 use raft_impl::runtime::frame::{read_frame, read_frame_bytes, write_frame};
-use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
+use raft_impl::runtime::protocol::{ClientReply, ClientRequest, PeerFrame};
 use raft_impl::runtime::server::{CLIENT_FRAME_BUDGET, DEFAULT_MAX_CONNECTIONS};
 use raft_impl::storage::{FileWal, WalOptions};
 use raft_impl::{AppendEntries, Envelope, HardState, Message};
@@ -344,7 +344,7 @@ fn forged_peer_frames_are_rejected_and_change_no_log() {
         let mut forger = launch::connect(peer);
         let mut sealer =
             auth::dial(&forger, &wrong, 0, to, Duration::from_secs(10)).expect("handshake");
-        let _ = sealer.write_message(&mut forger, &forged_append(to, 1_000));
+        let _ = sealer.send(&mut forger, &PeerFrame::Message(forged_append(to, 1_000)));
         wait_for_close(&mut forger);
     }
     clerk
@@ -383,7 +383,7 @@ fn a_message_of_the_last_term_is_harmless() {
         let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
         let mut forged = forged_append(to, u64::MAX);
         forged.from = from;
-        sealer.write_message(&mut conn, &forged).expect("send");
+        sealer.send(&mut conn, &PeerFrame::Message(forged)).expect("send");
     }
     // Kill the leader: the others must still be able to elect a new one.
     let leader = clerk.leader();
@@ -433,7 +433,7 @@ fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
             },
         },
     };
-    sealer.write_message(&mut conn, &forged).expect("send");
+    sealer.send(&mut conn, &PeerFrame::Message(forged)).expect("send");
     let mut refused = None;
     for _ in 0..100 {
         refused = statuses(&cluster)[usize::from(to)]
