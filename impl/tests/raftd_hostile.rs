@@ -383,7 +383,9 @@ fn a_message_of_the_last_term_is_harmless() {
         let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
         let mut forged = forged_append(to, u64::MAX);
         forged.from = from;
-        sealer.send(&mut conn, &PeerFrame::Message(forged)).expect("send");
+        sealer
+            .send(&mut conn, &PeerFrame::Message(forged))
+            .expect("send");
     }
     // Kill the leader: the others must still be able to elect a new one.
     let leader = clerk.leader();
@@ -433,7 +435,9 @@ fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
             },
         },
     };
-    sealer.send(&mut conn, &PeerFrame::Message(forged)).expect("send");
+    sealer
+        .send(&mut conn, &PeerFrame::Message(forged))
+        .expect("send");
     let mut refused = None;
     for _ in 0..100 {
         refused = statuses(&cluster)[usize::from(to)]

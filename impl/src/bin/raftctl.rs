@@ -125,7 +125,7 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 println!(
                     "server {id} {addr}: {:?} term {} commit {} log {} leader {hint} \
                      snapshot {} log entries {} heartbeats {} sent bytes {:?} installed snapshots {} refused snapshots {} \
-                     refused snapshot chunks {} resumed snapshot transfers {}",
+                     refused snapshot chunks {} resumed snapshot transfers {} snapshot bytes held {}",
                     s.role,
                     s.term,
                     s.commit_index,
@@ -137,7 +137,8 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                     s.installed_snapshots,
                     s.refused_snapshots,
                     s.refused_chunks,
-                    s.resumed_transfers
+                    s.resumed_transfers,
+                    s.snapshot_bytes_held
                 );
                 if s.leader == Some(s.id) {
                     leader = Some((id, *addr, s.term));

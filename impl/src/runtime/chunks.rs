@@ -63,7 +63,9 @@ pub enum ChunkError {
     ChunkTooLarge { len: usize },
     #[error("a chunk of {len} bytes at offset {offset} ends past 2^64")]
     OffsetOverflow { offset: u64, len: usize },
-    #[error("a chunk of {len} bytes at offset {offset} ends past the snapshot's {total_len} bytes")]
+    #[error(
+        "a chunk of {len} bytes at offset {offset} ends past the snapshot's {total_len} bytes"
+    )]
     PastEnd {
         offset: u64,
         len: usize,
@@ -122,6 +124,17 @@ impl Outgoing {
             offset: 0,
             heard_on: None,
         })
+    }
+
+    /// Whether this transfer gives way to one of `snapshot`, which the core now asks for: only
+    /// if that is another snapshot and the receiver holds none of this one yet. A transfer the
+    /// receiver holds part of is finished first (see `transport::Link` for why); one that has
+    /// not begun (its peer was down while the leader compacted again) loses nothing by giving
+    /// way, and sending it would only make the follower install a snapshot it must replace.
+    pub(crate) fn yields_to(&self, snapshot: &Snapshot) -> bool {
+        let same =
+            (snapshot.last_index, snapshot.last_term) == (self.id.last_index, self.id.last_term);
+        !same && self.offset == 0
     }
 
     /// The next chunk to send on `connection`: at most `chunk_bytes` from the offset last
@@ -339,6 +352,14 @@ impl Reassembly {
     pub(crate) fn resumed(&self) -> u64 {
         self.resumed.load(Ordering::Relaxed)
     }
+
+    /// The bytes of unfinished transfers held now.
+    pub(crate) fn held(&self) -> u64 {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let held = peers.values().filter_map(|p| p.partial.as_ref());
+        // Each is at most `MAX_SNAPSHOT_BYTES`, and there are at most `MAX_SERVERS`.
+        held.map(|p| p.bytes.len() as u64).sum()
+    }
 }
 
 #[cfg(test)]
@@ -387,7 +408,11 @@ mod tests {
                 Received::Complete(ack, msg) => (ack, Some(msg)),
             };
             let done = sender.acknowledged(ack, connection).unwrap();
-            assert_eq!(done, msg.is_some(), "the sender ends when the receiver has it all");
+            assert_eq!(
+                done,
+                msg.is_some(),
+                "the sender ends when the receiver has it all"
+            );
             if done {
                 return msg;
             }
@@ -594,10 +619,7 @@ mod tests {
                 total_len: 3_000,
                 ..id
             },
-            TransferId {
-                last_term: 1,
-                ..id
-            },
+            TransferId { last_term: 1, ..id },
         ] {
             let mut peer = holding(&whole);
             refused(
@@ -658,18 +680,48 @@ mod tests {
             ..id
         };
         assert_eq!(
-            sender.acknowledged(ChunkAck { transfer: other, held: 0 }, 0),
+            sender.acknowledged(
+                ChunkAck {
+                    transfer: other,
+                    held: 0
+                },
+                0
+            ),
             Err(ChunkError::WrongTransfer {
                 sent: id,
                 acked: other
             })
         );
         assert_eq!(
-            sender.acknowledged(ChunkAck { transfer: id, held: 2_001 }, 0),
+            sender.acknowledged(
+                ChunkAck {
+                    transfer: id,
+                    held: 2_001
+                },
+                0
+            ),
             Err(ChunkError::HeldPastEnd {
                 held: 2_001,
                 total_len: 2_000
             })
+        );
+    }
+
+    #[test]
+    fn a_transfer_gives_way_to_a_newer_snapshot_only_until_the_receiver_holds_part_of_it() {
+        let whole = snapshot(4_000);
+        let newer = Snapshot {
+            last_index: 45,
+            ..snapshot(5_000)
+        };
+        let mut sender = Outgoing::new(TERM, whole.clone()).unwrap();
+        assert!(!sender.yields_to(&whole), "the same snapshot again");
+        assert!(sender.yields_to(&newer), "nothing of it is held yet");
+        let receiver = Reassembly::default();
+        assert_eq!(run(&mut sender, &receiver, 0, 1_000, 2), None);
+        assert!(
+            !sender.yields_to(&newer),
+            "1 000 bytes are held: it is finished first"
         );
     }
 

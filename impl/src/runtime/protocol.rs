@@ -113,6 +113,8 @@ pub struct ServerStatus {
     /// Transfers of a snapshot that continued from bytes received on an earlier connection
     /// instead of starting over, in this incarnation.
     pub resumed_transfers: u64,
+    /// Bytes of snapshots from peers received so far and not yet complete.
+    pub snapshot_bytes_held: u64,
     /// The leader this server knows of in its term (itself if it leads).
     pub leader: Option<NodeId>,
     /// Encoded bytes of the Raft messages this incarnation sent each server, by id (its own

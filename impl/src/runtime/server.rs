@@ -115,7 +115,9 @@ pub enum ConfigError {
     IdOutOfRange { id: usize, count: usize },
     #[error("address {addr} is given twice")]
     DuplicateAddress { addr: SocketAddr },
-    #[error("snapshot chunks of {bytes} bytes: a chunk holds 1 to {MAX_SNAPSHOT_CHUNK_BYTES} bytes")]
+    #[error(
+        "snapshot chunks of {bytes} bytes: a chunk holds 1 to {MAX_SNAPSHOT_CHUNK_BYTES} bytes"
+    )]
     SnapshotChunkBytes { bytes: usize },
 }
 
@@ -570,6 +572,7 @@ impl Driver {
             installed_snapshots: self.installed_snapshots,
             refused_chunks: self.reassembly.refused(),
             resumed_transfers: self.reassembly.resumed(),
+            snapshot_bytes_held: self.reassembly.held(),
             leader: node.leader_hint(),
             sent_bytes: self.sent_bytes.clone(),
             heartbeats: self.heartbeats,
@@ -863,7 +866,12 @@ mod tests {
         let peer = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = peer.local_addr().unwrap();
         let links = (1..servers)
-            .map(|p| (p, PeerLink::spawn(0, p, addr, test_key(), MAX_SNAPSHOT_CHUNK_BYTES).unwrap()))
+            .map(|p| {
+                (
+                    p,
+                    PeerLink::spawn(0, p, addr, test_key(), MAX_SNAPSHOT_CHUNK_BYTES).unwrap(),
+                )
+            })
             .collect();
         let (store, hard) = open_store(dir.path(), true).unwrap();
         let (events, inbox) = mpsc::channel();

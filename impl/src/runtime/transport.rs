@@ -95,7 +95,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// until the follower acknowledges it, so that a lost one is retried. The link keeps the
 /// transfer it is on: the same snapshot again is not a new transfer. If the leader compacts
 /// again meanwhile and the core hands the link a newer snapshot, the link still finishes the
-/// transfer in progress and drops the newer one: abandoning half a transfer whenever the
+/// transfer in progress (once the follower holds any of it) and drops the newer one; a transfer
+/// of which the follower holds nothing yet gives way ([`Outgoing::yields_to`]). Abandoning
+/// half a transfer whenever the
 /// leader compacts could starve a follower that is slower to receive a snapshot than the
 /// leader is to take the next one. The follower installs the older snapshot and acknowledges
 /// its last index; the leader's core, whose follower still lacks entries it compacted, goes on
@@ -148,10 +150,10 @@ impl Link {
         }
     }
 
-    /// The core asks for `snapshot` to be sent: it becomes the transfer unless one is in
-    /// progress (see [`Link`] for why a newer snapshot waits).
+    /// The core asks for `snapshot` to be sent: it becomes the transfer unless the one in
+    /// progress does not yield to it (see [`Link`] for why a newer snapshot waits).
     fn offer(&mut self, term: Term, snapshot: Snapshot) {
-        if self.transfer.is_some() {
+        if (self.transfer.as_ref()).is_some_and(|transfer| !transfer.yields_to(&snapshot)) {
             return;
         }
         let index = snapshot.last_index;
