@@ -671,6 +671,82 @@ mod tests {
         assert!(!closed(&mut dialled[0]) && !closed(&mut dialled[3]));
     }
 
+    /// A link sending a snapshot in chunks to a fake peer that acknowledges them at the pace
+    /// the test sets: a message queued during the transfer goes out before the next chunk,
+    /// and a newer snapshot handed over once the peer holds part of the first is not sent in
+    /// its place.
+    #[test]
+    fn a_link_interleaves_messages_with_chunks_and_finishes_the_transfer_in_progress() {
+        use crate::runtime::protocol::{ChunkAck, SnapshotChunk};
+        let key = ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let link = PeerLink::spawn(0, 1, addr, key.clone(), 1_000).unwrap();
+        let snapshot = |last_index, len| Snapshot {
+            last_index,
+            last_term: 1,
+            data: vec![last_index as u8; len],
+        };
+        let install = |snapshot| Message::InstallSnapshot { term: 2, snapshot };
+        link.send(install(snapshot(10, 5_000)));
+        let (conn, _) = listener.accept().unwrap();
+        let mut opener = auth::answer(&conn, &key, 1, 2, IO_TIMEOUT).unwrap();
+        let ack = |opener: &mut auth::Opener, chunk: &SnapshotChunk| {
+            let held = chunk.offset + chunk.data.len() as u64;
+            let ack = ChunkAck {
+                transfer: chunk.transfer,
+                held,
+            };
+            opener.acknowledge(&mut &conn, &ack).unwrap();
+        };
+        let PeerFrame::Chunk(ask) = next_frame(&mut opener, &conn) else {
+            panic!("a chunk first")
+        };
+        assert_eq!((ask.offset, ask.data.len()), (0, 0), "the first chunk asks");
+        ack(&mut opener, &ask);
+        let PeerFrame::Chunk(first) = next_frame(&mut opener, &conn) else {
+            panic!("then data")
+        };
+        assert_eq!((first.offset, first.data.len()), (0, 1_000));
+        // Queued before the chunk is acknowledged: it goes out before the next chunk, and the
+        // newer snapshot does not replace the transfer the peer holds part of.
+        let vote = Message::RequestVote {
+            term: 2,
+            last_log_index: 9,
+            last_log_term: 1,
+        };
+        link.send(vote.clone());
+        link.send(install(snapshot(20, 3_000)));
+        ack(&mut opener, &first);
+        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
+            panic!("the vote before the next chunk")
+        };
+        assert_eq!(envelope.msg, vote);
+        let mut offset = 1_000;
+        while offset < 5_000 {
+            let PeerFrame::Chunk(chunk) = next_frame(&mut opener, &conn) else {
+                panic!("only chunks are queued")
+            };
+            assert_eq!((chunk.transfer.last_index, chunk.offset), (10, offset));
+            ack(&mut opener, &chunk);
+            offset += chunk.data.len() as u64;
+        }
+        // The transfer is over and the newer snapshot was dropped: the next frame is the next
+        // message.
+        link.send(vote.clone());
+        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
+            panic!("no chunk of the dropped snapshot")
+        };
+        assert_eq!(envelope.msg, vote);
+    }
+
+    /// The next frame on `conn`.
+    fn next_frame(opener: &mut auth::Opener, conn: &TcpStream) -> PeerFrame {
+        opener
+            .receive(&mut Deadline::new(conn, Duration::from_secs(10)))
+            .unwrap()
+    }
+
     #[test]
     fn a_port_logs_at_most_a_burst_of_lines_a_second_and_counts_those_held_back() {
         let mut limit = LogLimit::default();
