@@ -203,3 +203,42 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
         );
     }
 }
+
+/// A chunk size of 0, or over `MAX_SNAPSHOT_CHUNK_BYTES` (which a receiver would refuse), is a
+/// bad argument (exit code 2, the typed error's message); 1 and the maximum start a server.
+#[test]
+fn a_snapshot_chunk_size_out_of_range_is_a_bad_argument() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let over = (raft_impl::limits::MAX_SNAPSHOT_CHUNK_BYTES + 1).to_string();
+    for bytes in ["0", over.as_str()] {
+        let out = launch::raftd(&[
+            "--id",
+            "0",
+            "--peers",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--client-addr",
+            "127.0.0.1:3",
+            "--data-dir",
+            data,
+            "--insecure",
+            "--snapshot-chunk-bytes",
+            bytes,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bytes}: {stderr}");
+        assert!(
+            stderr.contains(&format!("snapshot chunks of {bytes} bytes")),
+            "{stderr}"
+        );
+    }
+    for bytes in [
+        "1",
+        &raft_impl::limits::MAX_SNAPSHOT_CHUNK_BYTES.to_string(),
+    ] {
+        let cluster = Cluster::start_with(1, &["--snapshot-chunk-bytes", bytes]);
+        let mut clerk = clerk(&cluster);
+        put(&mut clerk, "k", bytes);
+        assert_eq!(get(&mut clerk, "k"), bytes);
+    }
+}

@@ -215,11 +215,10 @@ impl FromPeer {
         chunk: SnapshotChunk,
         connection: u64,
     ) -> Result<(Received, bool), ChunkError> {
-        let checked = check(&chunk);
-        if checked.is_err() {
+        if let Err(e) = check(&chunk) {
             self.partial = None;
+            return Err(e);
         }
-        checked?;
         let id = chunk.transfer;
         let held = |held| Received::Held(ChunkAck { transfer: id, held });
         if self.completed == Some(id) {

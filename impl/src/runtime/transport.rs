@@ -97,13 +97,14 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// again meanwhile and the core hands the link a newer snapshot, the link still finishes the
 /// transfer in progress (once the follower holds any of it) and drops the newer one; a transfer
 /// of which the follower holds nothing yet gives way ([`Outgoing::yields_to`]). Abandoning
-/// half a transfer whenever the
-/// leader compacts could starve a follower that is slower to receive a snapshot than the
-/// leader is to take the next one. The follower installs the older snapshot and acknowledges
+/// half a transfer whenever the leader compacts could starve a follower that is slower to
+/// receive a snapshot than the leader is to take the next one. The follower installs the older snapshot and acknowledges
 /// its last index; the leader's core, whose follower still lacks entries it compacted, goes on
 /// sending the newer one at each heartbeat, and the link sends that one next. A follower that
 /// falls behind by one compaction during a transfer so catches up in two transfers, never in
-/// none.
+/// none. A leader deposed during a transfer finishes it too: the follower's core judges the
+/// snapshot by the term it was sent in, as any message of that term (refused if the follower
+/// has moved on to a later one).
 ///
 /// Between two chunks the link writes every other message queued for the same peer
 /// (heartbeats, votes), so a transfer never holds them back by more than one chunk.
