@@ -41,7 +41,25 @@ pub const DEFAULT_MAX_APPEND_ENTRIES: usize = 1024;
 /// `DEFAULT_MAX_APPEND_BYTES`, this limit can shrink to a batch plus one command.
 pub const MAX_PEER_PAYLOAD: usize = 64 << 20;
 
+/// The largest snapshot chunk, in bytes, and the default size of one (`raftd
+/// --snapshot-chunk-bytes`). A leader sends a snapshot in chunks of this size so that each fits
+/// a peer frame with room to spare (its envelope is a few dozen bytes), and so that the messages
+/// queued for the same follower (heartbeats, votes) wait for at most one chunk, never a whole
+/// snapshot: at 1 MiB, a few milliseconds on a local network.
+pub const MAX_SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// The largest snapshot a server receives from a peer, in bytes: a chunk that declares a longer
+/// one is refused before anything is allocated for it. A receiver holds a transfer in memory
+/// until it is whole (growing only with the bytes that arrived, never by the declared length),
+/// then decodes it into a KV store, which takes a few times as much, all while the store it
+/// replaces is still live; 1 GiB keeps that within a few GiB on a server whose own store is of
+/// the same size. A store larger than this cannot be sent to a follower, which the leader logs:
+/// raise the limit on every server together.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+
 // The limits nest; a change that breaks the nesting fails to compile.
 const _: () = assert!(MAX_VALUE_BYTES + MAX_KEY_BYTES < MAX_COMMAND_BYTES);
 const _: () = assert!(MAX_COMMAND_BYTES < MAX_CLIENT_PAYLOAD);
 const _: () = assert!(DEFAULT_MAX_APPEND_BYTES + MAX_CLIENT_PAYLOAD < MAX_PEER_PAYLOAD);
+const _: () = assert!(MAX_SNAPSHOT_CHUNK_BYTES + (4 << 10) < MAX_PEER_PAYLOAD);
+const _: () = assert!((MAX_SNAPSHOT_CHUNK_BYTES as u64) < MAX_SNAPSHOT_BYTES);

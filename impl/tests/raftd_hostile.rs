@@ -17,12 +17,14 @@ use forge::{forged, frame, padded, varint, TIB};
 use launch::{Cluster, CLUSTER_ID, SECRET};
 use raft_impl::codec::{FrameKind, HEADER_LEN};
 use raft_impl::kv::{KvCommand, KvError, KvOp, KvReply, KvRequest, Session};
-use raft_impl::limits::MAX_CLIENT_PAYLOAD;
+use raft_impl::limits::{MAX_CLIENT_PAYLOAD, MAX_SNAPSHOT_BYTES};
 use raft_impl::runtime::auth::{self, ClusterKey};
 use raft_impl::runtime::clerk::{Clerk, ClerkError};
 use raft_impl::runtime::frame::FREE_PAYLOAD;
 use raft_impl::runtime::frame::{read_frame, read_frame_bytes, write_frame};
-use raft_impl::runtime::protocol::{ClientReply, ClientRequest};
+use raft_impl::runtime::protocol::{
+    ChunkAck, ClientReply, ClientRequest, PeerFrame, SnapshotChunk, TransferId,
+};
 use raft_impl::runtime::server::{CLIENT_FRAME_BUDGET, DEFAULT_MAX_CONNECTIONS};
 use raft_impl::storage::{FileWal, WalOptions};
 use raft_impl::{AppendEntries, Envelope, HardState, Message};
@@ -344,7 +346,7 @@ fn forged_peer_frames_are_rejected_and_change_no_log() {
         let mut forger = launch::connect(peer);
         let mut sealer =
             auth::dial(&forger, &wrong, 0, to, Duration::from_secs(10)).expect("handshake");
-        let _ = sealer.write_message(&mut forger, &forged_append(to, 1_000));
+        let _ = sealer.send(&mut forger, &PeerFrame::Message(forged_append(to, 1_000)));
         wait_for_close(&mut forger);
     }
     clerk
@@ -383,7 +385,9 @@ fn a_message_of_the_last_term_is_harmless() {
         let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
         let mut forged = forged_append(to, u64::MAX);
         forged.from = from;
-        sealer.write_message(&mut conn, &forged).expect("send");
+        sealer
+            .send(&mut conn, &PeerFrame::Message(forged))
+            .expect("send");
     }
     // Kill the leader: the others must still be able to elect a new one.
     let leader = clerk.leader();
@@ -433,7 +437,9 @@ fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
             },
         },
     };
-    sealer.write_message(&mut conn, &forged).expect("send");
+    sealer
+        .send(&mut conn, &PeerFrame::Message(forged))
+        .expect("send");
     let mut refused = None;
     for _ in 0..100 {
         refused = statuses(&cluster)[usize::from(to)]
@@ -450,6 +456,114 @@ fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
     clerk.execute(append("k", "d")).expect("append after");
     assert_eq!(get(&mut clerk, "k"), "abcd");
     assert!(cluster.logs().contains("InstallSnapshot at 1000"));
+}
+
+/// Snapshot chunks from a peer that knows the secret: one that declares a snapshot longer than
+/// `MAX_SNAPSHOT_BYTES`, one whose bytes run past the length it declares, and one that changes
+/// the length of the transfer it continues. Each is refused (the connection closed, the refusal
+/// counted in the status and logged), drops the partial transfer and changes nothing else. A
+/// chunk declaring the largest snapshot allowed makes the server hold the bytes it carries, not
+/// the gigabyte it announces. The cluster goes on serving.
+#[test]
+fn hostile_snapshot_chunks_are_refused_counted_and_change_nothing() {
+    let cluster = Cluster::start(SERVERS);
+    let mut clerk = clerk(&cluster);
+    for value in ["a", "b", "c"] {
+        clerk.execute(append("k", value)).expect("append");
+    }
+    let secret = SECRET.trim_ascii_end().to_vec();
+    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
+    let leader = clerk.leader();
+    let to = ((leader + 1) % SERVERS) as u8;
+    let from = ((leader + 2) % SERVERS) as u8;
+    let status_of = || statuses(&cluster)[usize::from(to)].clone().expect("status");
+    let before = status_of();
+    let transfer = TransferId {
+        term: before.term + 1,
+        last_index: 1_000,
+        last_term: before.term,
+        total_len: MAX_SNAPSHOT_BYTES,
+    };
+    let chunk = |transfer, offset, len| {
+        PeerFrame::Chunk(SnapshotChunk {
+            transfer,
+            offset,
+            data: vec![7; len],
+        })
+    };
+    let dial = || {
+        let conn = launch::connect(cluster.peers[usize::from(to)]);
+        let sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+        (conn, sealer)
+    };
+    // The largest snapshot allowed, begun: the server holds the 4 KiB that came.
+    let (mut conn, mut sealer) = dial();
+    sealer
+        .send(&mut conn, &chunk(transfer, 0, 4096))
+        .expect("send");
+    let ack = sealer.read_ack(&mut conn).expect("acknowledged");
+    assert_eq!(
+        ack,
+        ChunkAck {
+            transfer,
+            held: 4096
+        }
+    );
+    assert_eq!(status_of().snapshot_bytes_held, 4096);
+    // The same transfer, another length: refused, and the 4 KiB are dropped.
+    let changed = TransferId {
+        total_len: MAX_SNAPSHOT_BYTES - 1,
+        ..transfer
+    };
+    sealer
+        .send(&mut conn, &chunk(changed, 4096, 4096))
+        .expect("send");
+    wait_for_close(&mut conn);
+    // A snapshot over the limit, and bytes past the declared end.
+    let over = TransferId {
+        total_len: MAX_SNAPSHOT_BYTES + 1,
+        ..transfer
+    };
+    let short = TransferId {
+        total_len: 100,
+        ..transfer
+    };
+    for bad in [chunk(over, 0, 1), chunk(short, 0, 101)] {
+        let (mut conn, mut sealer) = dial();
+        sealer.send(&mut conn, &bad).expect("send");
+        wait_for_close(&mut conn);
+    }
+    let mut after = status_of();
+    for _ in 0..100 {
+        if after.refused_chunks == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        after = status_of();
+    }
+    assert_eq!(after.refused_chunks, 3, "{after:?}\n{}", cluster.logs());
+    assert_eq!(
+        (
+            after.snapshot_bytes_held,
+            after.snapshot_index,
+            after.installed_snapshots,
+            after.refused_snapshots,
+            after.term
+        ),
+        (0, 0, 0, 0, before.term),
+        "{after:?}"
+    );
+    assert!(after.log_len >= before.log_len);
+    clerk.execute(append("k", "d")).expect("append after");
+    assert_eq!(get(&mut clerk, "k"), "abcd");
+    let logs = cluster.logs();
+    for refusal in [
+        "changes the transfer",
+        "over the limit",
+        "past the snapshot's 100 bytes",
+    ] {
+        assert!(logs.contains(refusal), "{refusal}: {logs}");
+    }
 }
 
 /// The peak resident memory of server `id` so far (`VmHWM`), in KiB.

@@ -1,6 +1,7 @@
 //! raftd with log compaction, end to end: real processes that snapshot their KV store every few
 //! entries, a follower that was down while the leader compacted the entries it lacks and must
-//! catch up by InstallSnapshot, and restarts from snapshots that lose nothing.
+//! catch up by InstallSnapshot, in chunks, resuming after a lost connection, and restarts from
+//! snapshots that lose nothing.
 
 mod launch;
 
@@ -114,4 +115,130 @@ fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_res
         assert_eq!(get(&mut clerk, &format!("k{i}")), format!("v{i}"));
     }
     assert_eq!(get(&mut clerk, "after"), "x");
+}
+
+/// A value of `len` bytes that differs by key, so that a snapshot cannot hold two keys' alike.
+fn value(i: usize, len: usize) -> String {
+    let digits = format!("{i:04}");
+    digits.repeat(len / digits.len())
+}
+
+/// A snapshot of 4 MiB in chunks of 4 KiB: a follower that must catch up by InstallSnapshot
+/// gets it in a thousand chunks. The follower is stopped (SIGSTOP) while it holds part of the
+/// transfer, long enough for the leader to give up on its connection; once continued, it holds
+/// what it had, the leader's next connection resumes from there (the status counts the
+/// resumption, and the partial bytes never go back to 0), and the follower installs the whole
+/// store and reads every key back once it leads.
+#[test]
+fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole() {
+    const KEYS: usize = 32;
+    const VALUE_BYTES: usize = 128 << 10;
+    let mut cluster = Cluster::start_with(
+        SERVERS,
+        &["--snapshot-every", "5", "--snapshot-chunk-bytes", "4096"],
+    );
+    let mut clerk = clerk(&cluster);
+    put(&mut clerk, "k0", "v0");
+    let leader = leader(&cluster);
+    let follower = (leader + 1) % SERVERS;
+    cluster.kill(follower);
+    for i in 1..=KEYS {
+        put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
+    }
+    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= KEYS as u64 - 5);
+    cluster.start_server(follower);
+    // As soon as the follower holds part of the snapshot, stop it for longer than the leader
+    // waits for an acknowledgement.
+    let mut partial = None;
+    for _ in 0..60_000 {
+        if let Some(s) = status(&cluster, follower).filter(|s| s.snapshot_bytes_held > 0) {
+            cluster.signal(follower, "STOP");
+            partial = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let partial = partial.unwrap_or_else(|| panic!("no transfer seen: {}", cluster.logs()));
+    assert_eq!(partial.installed_snapshots, 0, "{partial:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.signal(follower, "CONT");
+    let caught_up = wait_for(&cluster, follower, |s| {
+        s.commit_index >= compacted.log_len && s.installed_snapshots > 0
+    });
+    // One transfer, of the leader's latest snapshot: the older ones the core asked for while
+    // the follower was down gave way to it, as none of them had begun.
+    assert_eq!(
+        (
+            caught_up.installed_snapshots,
+            caught_up.refused_snapshots,
+            caught_up.refused_chunks
+        ),
+        (1, 0, 0),
+        "{caught_up:?}\n{}",
+        cluster.logs()
+    );
+    assert!(
+        caught_up.resumed_transfers > 0,
+        "the transfer resumed on a new connection: {caught_up:?}\n{}",
+        cluster.logs()
+    );
+    // The follower's store is the leader's: once it leads, its reads return every write.
+    let mut current = leader;
+    for _ in 0..20 {
+        cluster.kill(current);
+        let next = self::leader(&cluster);
+        cluster.start_server(current);
+        if next == follower {
+            break;
+        }
+        current = next;
+    }
+    wait_for(&cluster, follower, |s| s.role == raft_impl::Role::Leader);
+    assert_eq!(get(&mut clerk, "k0"), "v0");
+    for i in 1..=KEYS {
+        assert_eq!(
+            get(&mut clerk, &format!("k{i}")),
+            value(i, VALUE_BYTES),
+            "k{i}"
+        );
+    }
+}
+
+/// A chunk size of 0, or over `MAX_SNAPSHOT_CHUNK_BYTES` (which a receiver would refuse), is a
+/// bad argument (exit code 2, the typed error's message); 1 and the maximum start a server.
+#[test]
+fn a_snapshot_chunk_size_out_of_range_is_a_bad_argument() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let over = (raft_impl::limits::MAX_SNAPSHOT_CHUNK_BYTES + 1).to_string();
+    for bytes in ["0", over.as_str()] {
+        let out = launch::raftd(&[
+            "--id",
+            "0",
+            "--peers",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--client-addr",
+            "127.0.0.1:3",
+            "--data-dir",
+            data,
+            "--insecure",
+            "--snapshot-chunk-bytes",
+            bytes,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bytes}: {stderr}");
+        assert!(
+            stderr.contains(&format!("snapshot chunks of {bytes} bytes")),
+            "{stderr}"
+        );
+    }
+    for bytes in [
+        "1",
+        &raft_impl::limits::MAX_SNAPSHOT_CHUNK_BYTES.to_string(),
+    ] {
+        let cluster = Cluster::start_with(1, &["--snapshot-chunk-bytes", bytes]);
+        let mut clerk = clerk(&cluster);
+        put(&mut clerk, "k", bytes);
+        assert_eq!(get(&mut clerk, "k"), bytes);
+    }
 }

@@ -124,7 +124,8 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                 let hint = s.leader.map_or("-".to_string(), |l| l.to_string());
                 println!(
                     "server {id} {addr}: {:?} term {} commit {} log {} leader {hint} \
-                     snapshot {} log entries {} heartbeats {} sent bytes {:?} installed snapshots {} refused snapshots {}",
+                     snapshot {} log entries {} heartbeats {} sent bytes {:?} installed snapshots {} refused snapshots {} \
+                     refused snapshot chunks {} resumed snapshot transfers {} snapshot bytes held {}",
                     s.role,
                     s.term,
                     s.commit_index,
@@ -134,7 +135,10 @@ fn status(servers: &[SocketAddr]) -> ExitCode {
                     s.heartbeats,
                     s.sent_bytes,
                     s.installed_snapshots,
-                    s.refused_snapshots
+                    s.refused_snapshots,
+                    s.refused_chunks,
+                    s.resumed_transfers,
+                    s.snapshot_bytes_held
                 );
                 if s.leader == Some(s.id) {
                     leader = Some((id, *addr, s.term));

@@ -79,6 +79,10 @@ struct Args {
     /// 0 never snapshots.
     #[arg(long, default_value_t = server::DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
+    /// Send a snapshot to a follower in chunks of this many bytes (1 to 1 MiB); the follower
+    /// puts them together, resuming after a lost connection, before it installs the snapshot.
+    #[arg(long, default_value_t = raft_impl::limits::MAX_SNAPSHOT_CHUNK_BYTES)]
+    snapshot_chunk_bytes: usize,
 }
 
 /// The cluster key `args` describe; reads the secret file.
@@ -115,14 +119,18 @@ fn main() -> ExitCode {
             args.id
         );
     }
-    let config = match ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir, key)
-    {
-        Ok(config) => config
-            .with_bootstrap(args.bootstrap)
-            .with_max_connections(args.max_connections)
-            .with_pre_vote(!args.no_pre_vote)
-            .with_check_quorum(!args.no_check_quorum)
-            .with_snapshot_every(args.snapshot_every),
+    let config = ServerConfig::new(args.id, args.peers, args.client_addr, args.data_dir, key)
+        .and_then(|config| {
+            config
+                .with_bootstrap(args.bootstrap)
+                .with_max_connections(args.max_connections)
+                .with_pre_vote(!args.no_pre_vote)
+                .with_check_quorum(!args.no_check_quorum)
+                .with_snapshot_every(args.snapshot_every)
+                .with_snapshot_chunk_bytes(args.snapshot_chunk_bytes)
+        });
+    let config = match config {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("raftd: bad arguments: {e}");
             return ExitCode::from(BAD_ARGUMENTS);

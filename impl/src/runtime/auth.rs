@@ -5,7 +5,9 @@
 //! (a nonce of its own), and the dialer proves it knows the secret with
 //! `HMAC(secret, "hello", cluster id, from, to, both nonces)`. Both sides then derive a key for
 //! this connection alone, `HMAC(secret, "session", ...the same...)`, and every message frame
-//! that follows carries `HMAC(session key, frame counter, frame bytes)`. A proof or a MAC that
+//! that follows carries `HMAC(session key, frame counter, frame bytes)`. The answers to snapshot
+//! chunks travel back on the same connection, under a key of their own (`"reply"` for
+//! `"session"`) and a counter of their own. A proof or a MAC that
 //! does not verify, a message claiming another sender than the handshake proved, or one meant
 //! for another server closes the connection. The fresh nonces make a recorded connection
 //! useless to replay, and the counter stops frames from being replayed, dropped or reordered
@@ -28,13 +30,13 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::codec::{self, FrameKind};
-use crate::kv::KvCommand;
-use crate::message::Envelope;
 use crate::types::NodeId;
+
+use super::protocol::{ChunkAck, PeerFrame};
 
 use super::frame::{read_frame, read_frame_bytes, write_frame, Deadline, FrameError};
 
@@ -183,37 +185,59 @@ impl Channel {
             .ok_or(AuthError::CounterExhausted)?;
         Ok(mac)
     }
-}
 
-/// The sending half of a peer connection, after its handshake.
-pub struct Sealer {
-    channel: Channel,
-}
-
-impl Sealer {
-    /// Writes `envelope` as a message frame followed by its MAC.
-    pub fn write_message(
-        &mut self,
-        out: &mut impl Write,
-        envelope: &Envelope<KvCommand>,
-    ) -> Result<(), AuthError> {
-        let mut bytes = codec::encode(FrameKind::Message, envelope).map_err(FrameError::from)?;
-        let tag: Tag = self
-            .channel
-            .next_tag(&bytes)?
-            .finalize()
-            .into_bytes()
-            .into();
+    /// Writes `value` as a message frame followed by its MAC.
+    fn seal(&mut self, out: &mut impl Write, value: &impl Serialize) -> Result<(), AuthError> {
+        let mut bytes = codec::encode(FrameKind::Message, value).map_err(FrameError::from)?;
+        let tag: Tag = self.next_tag(&bytes)?.finalize().into_bytes().into();
         bytes.extend_from_slice(&tag);
         out.write_all(&bytes).map_err(FrameError::from)?;
         out.flush().map_err(FrameError::from)?;
         Ok(())
     }
+
+    /// Reads one message frame and its MAC from `peer`, and verifies the MAC before decoding
+    /// the payload.
+    fn open<T: DeserializeOwned>(
+        &mut self,
+        input: &mut impl Read,
+        peer: NodeId,
+    ) -> Result<T, AuthError> {
+        let frame = read_frame_bytes(input, FrameKind::Message)?;
+        let mut tag = [0u8; TAG_LEN];
+        input.read_exact(&mut tag).map_err(FrameError::from)?;
+        self.next_tag(&frame)?
+            .verify_slice(&tag)
+            .map_err(|_| AuthError::BadMac { from: peer })?;
+        Ok(codec::decode(FrameKind::Message, &frame).map_err(FrameError::from)?)
+    }
 }
 
-/// The receiving half of a peer connection, after its handshake: bound to the peer it proved.
+/// The dialer's half of a peer connection, after its handshake: it sends [`PeerFrame`]s and
+/// reads the [`ChunkAck`]s that answer its chunks. The two directions have keys of their own,
+/// so that a frame reflected back to its sender fails its MAC.
+pub struct Sealer {
+    channel: Channel,
+    replies: Channel,
+    peer: NodeId,
+}
+
+impl Sealer {
+    /// Writes `frame`, sealed.
+    pub fn send(&mut self, out: &mut impl Write, frame: &PeerFrame) -> Result<(), AuthError> {
+        self.channel.seal(out, frame)
+    }
+
+    /// Reads the acknowledgement of a chunk sent before.
+    pub fn read_ack(&mut self, input: &mut impl Read) -> Result<ChunkAck, AuthError> {
+        self.replies.open(input, self.peer)
+    }
+}
+
+/// The answerer's half of a peer connection, after its handshake: bound to the peer it proved.
 pub struct Opener {
     channel: Channel,
+    replies: Channel,
     peer: NodeId,
     me: NodeId,
 }
@@ -224,31 +248,36 @@ impl Opener {
         self.peer
     }
 
-    /// Reads one message frame and its MAC, verifies the MAC before decoding the payload, and
-    /// checks that the message is from the proven peer to this server.
-    pub fn read_message(
-        &mut self,
-        input: &mut impl Read,
-    ) -> Result<Envelope<KvCommand>, AuthError> {
-        let frame = read_frame_bytes(input, FrameKind::Message)?;
-        let mut tag = [0u8; TAG_LEN];
-        input.read_exact(&mut tag).map_err(FrameError::from)?;
-        self.channel
-            .next_tag(&frame)?
-            .verify_slice(&tag)
-            .map_err(|_| AuthError::BadMac { from: self.peer })?;
-        let envelope: Envelope<KvCommand> =
-            codec::decode(FrameKind::Message, &frame).map_err(FrameError::from)?;
-        if envelope.from != self.peer || envelope.to != self.me {
-            return Err(AuthError::Impersonation {
-                claimed: envelope.from,
-                to: envelope.to,
-                proven: self.peer,
-                me: self.me,
-            });
+    /// Reads one frame, verifies its MAC before decoding it, and checks that a message is from
+    /// the proven peer to this server (a chunk names no sender: it is the proven peer's).
+    pub fn receive(&mut self, input: &mut impl Read) -> Result<PeerFrame, AuthError> {
+        let frame: PeerFrame = self.channel.open(input, self.peer)?;
+        if let PeerFrame::Message(envelope) = &frame {
+            if envelope.from != self.peer || envelope.to != self.me {
+                return Err(AuthError::Impersonation {
+                    claimed: envelope.from,
+                    to: envelope.to,
+                    proven: self.peer,
+                    me: self.me,
+                });
+            }
         }
-        Ok(envelope)
+        Ok(frame)
     }
+
+    /// Answers a chunk, sealed under this direction's own key.
+    pub fn acknowledge(&mut self, out: &mut impl Write, ack: &ChunkAck) -> Result<(), AuthError> {
+        self.replies.seal(out, ack)
+    }
+}
+
+/// The keys of both directions of a connection from `from` to `to` after a handshake with
+/// `nonces` (the dialer's first).
+fn channels(key: &ClusterKey, from: NodeId, to: NodeId, nonces: [&Nonce; 2]) -> [Channel; 2] {
+    ["session", "reply"].map(|label| Channel {
+        key: key.derive(label, from, to, nonces),
+        counter: 0,
+    })
 }
 
 /// The dialer's side: server `from` proves itself to server `to` on `stream`, whose answers
@@ -279,11 +308,11 @@ pub fn dial(
         tag: key.derive("hello", from, to, nonces),
     };
     write_frame(&mut out, FrameKind::PeerHandshake, &proof)?;
+    let [channel, replies] = channels(key, from, to, nonces);
     Ok(Sealer {
-        channel: Channel {
-            key: key.derive("session", from, to, nonces),
-            counter: 0,
-        },
+        channel,
+        replies,
+        peer: to,
     })
 }
 
@@ -332,11 +361,10 @@ pub fn answer(
     key.keyed("hello", from, me, nonces)
         .verify_slice(&tag)
         .map_err(|_| AuthError::BadProof { claimed: from })?;
+    let [channel, replies] = channels(key, from, me, nonces);
     Ok(Opener {
-        channel: Channel {
-            key: key.derive("session", from, me, nonces),
-            counter: 0,
-        },
+        channel,
+        replies,
         peer: from,
         me,
     })

@@ -37,7 +37,7 @@ const MAX_HANDSHAKE_PAYLOAD: usize = FREE_PAYLOAD;
 /// before its payload is read. Client requests and replies carry one command or one value
 /// ([`MAX_CLIENT_PAYLOAD`]); peer messages an AppendEntries batch ([`MAX_PEER_PAYLOAD`]); the
 /// handshake a few dozen bytes. Hard states, log records, snapshot files and KV snapshots
-/// (which travel inside a message) are never read from a stream as frames of their own.
+/// (which travel inside a message, a snapshot in chunks) are never read from a stream as frames of their own.
 pub fn max_payload(kind: FrameKind) -> usize {
     match kind {
         FrameKind::ClientRequest | FrameKind::ClientReply => MAX_CLIENT_PAYLOAD,

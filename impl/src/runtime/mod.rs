@@ -8,13 +8,14 @@
 //!   server's [`LogStore`](crate::storage::LogStore) and syncs them, one sync for everything
 //!   queued, while the core goes on handling events;
 //! - one link thread per peer (`transport`) writes that peer's messages, reconnecting after
-//!   the peer restarts;
+//!   the peer restarts, and an InstallSnapshot in chunks (`chunks`);
 //! - an accept thread per listening socket (peers, clients) and a thread per inbound
 //!   connection, which decode frames ([`frame`]) and hand them to the core.
 //!
 //! Clients use a [`Clerk`](clerk::Clerk); what travels is in [`protocol`].
 
 pub mod auth;
+mod chunks;
 pub mod clerk;
 #[cfg(feature = "failpoints")]
 pub mod crash_hook;

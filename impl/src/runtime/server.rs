@@ -24,7 +24,7 @@ use rand::Rng;
 
 use crate::codec::FrameKind;
 use crate::kv::{KvCommand, KvOutcome, KvRequest, KvSnapshotError, KvStore, LogTime};
-use crate::limits::MAX_CLIENT_PAYLOAD;
+use crate::limits::{MAX_CLIENT_PAYLOAD, MAX_SNAPSHOT_CHUNK_BYTES};
 use crate::message::Message;
 use crate::node::{Config, Effect, Node, NotLeader, MAX_SERVERS};
 use crate::service::{self, PendingRequests, Settled, Submitted};
@@ -32,6 +32,7 @@ use crate::storage::{FileWal, LogStore, WalError, WalOptions, WalWriteError};
 use crate::types::{HardState, Implausible, Index, NodeId, Record};
 
 use super::auth::ClusterKey;
+use super::chunks::Reassembly;
 use super::durability::{self, Pipeline, WriterFailed};
 use super::frame::{read_frame_within, write_frame, Budget, FrameError};
 use super::protocol::{ClientReply, ClientRequest, ServerStatus};
@@ -99,6 +100,8 @@ pub struct ServerConfig {
     check_quorum: bool,
     /// Applied entries past the snapshot that make the server take the next one (0: never).
     snapshot_every: u64,
+    /// The size of the chunks a snapshot is sent to a peer in.
+    snapshot_chunk_bytes: usize,
 }
 
 /// A cluster description that cannot work.
@@ -112,6 +115,10 @@ pub enum ConfigError {
     IdOutOfRange { id: usize, count: usize },
     #[error("address {addr} is given twice")]
     DuplicateAddress { addr: SocketAddr },
+    #[error(
+        "snapshot chunks of {bytes} bytes: a chunk holds 1 to {MAX_SNAPSHOT_CHUNK_BYTES} bytes"
+    )]
+    SnapshotChunkBytes { bytes: usize },
 }
 
 impl ServerConfig {
@@ -154,6 +161,19 @@ impl ServerConfig {
             pre_vote: true,
             check_quorum: true,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshot_chunk_bytes: MAX_SNAPSHOT_CHUNK_BYTES,
+        })
+    }
+
+    /// Sends snapshots to peers in chunks of `bytes` (at most `MAX_SNAPSHOT_CHUNK_BYTES`, the
+    /// default and the most a receiver takes; small ones make tests cross many chunks).
+    pub fn with_snapshot_chunk_bytes(self, bytes: usize) -> Result<ServerConfig, ConfigError> {
+        if !(1..=MAX_SNAPSHOT_CHUNK_BYTES).contains(&bytes) {
+            return Err(ConfigError::SnapshotChunkBytes { bytes });
+        }
+        Ok(ServerConfig {
+            snapshot_chunk_bytes: bytes,
+            ..self
         })
     }
 
@@ -262,6 +282,7 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         pre_vote,
         check_quorum,
         snapshot_every,
+        snapshot_chunk_bytes,
     } = config;
     let (store, hard) = open_store(&data_dir, bootstrap)?;
     check_recovered(&hard, peers.len(), &data_dir)?;
@@ -285,13 +306,16 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     let servers = peers.len();
     let to_core = events.clone();
     let peer_key = key.clone();
+    let reassembly = Arc::new(Reassembly::default());
+    let inbound = Arc::clone(&reassembly);
     transport::spawn_acceptor(
         id,
         "peer",
         peer_listener,
         max_connections,
         move |stream, activity| {
-            transport::serve_peer(id, servers, &peer_key, stream, activity, to_core.clone())
+            let events = to_core.clone();
+            transport::serve_peer(id, servers, &peer_key, stream, activity, events, &inbound)
         },
     )
     .map_err(ServerError::Thread)?;
@@ -309,8 +333,8 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
     for (peer, addr) in peers.iter().enumerate() {
         let peer = peer as NodeId;
         if peer != id {
-            let link =
-                PeerLink::spawn(id, peer, *addr, key.clone()).map_err(ServerError::Thread)?;
+            let link = PeerLink::spawn(id, peer, *addr, key.clone(), snapshot_chunk_bytes)
+                .map_err(ServerError::Thread)?;
             links.insert(peer, link);
         }
     }
@@ -323,6 +347,7 @@ pub fn run(config: ServerConfig) -> Result<Infallible, ServerError> {
         .with_check_quorum(check_quorum);
     let mut driver = Driver::new(Node::new(config, hard), kv, pipeline, links);
     driver.snapshot_every = snapshot_every;
+    driver.reassembly = reassembly;
     // `events` stays alive here, so `inbox` never reports a disconnection.
     let _keep_open = events;
     driver.run(&inbox)
@@ -443,6 +468,8 @@ struct Driver {
     refused_snapshots: u64,
     /// Snapshots a leader sent that this server installed, in this incarnation.
     installed_snapshots: u64,
+    /// The snapshot chunks arriving from peers, for their counts in the status.
+    reassembly: Arc<Reassembly>,
 }
 
 impl Driver {
@@ -471,6 +498,7 @@ impl Driver {
             installing: None,
             refused_snapshots: 0,
             installed_snapshots: 0,
+            reassembly: Arc::default(),
         };
         driver.reset_election_timer();
         driver
@@ -545,6 +573,9 @@ impl Driver {
             log_entries: node.log().len() as u64,
             refused_snapshots: self.refused_snapshots,
             installed_snapshots: self.installed_snapshots,
+            refused_chunks: self.reassembly.refused(),
+            resumed_transfers: self.reassembly.resumed(),
+            snapshot_bytes_held: self.reassembly.held(),
             leader: node.leader_hint(),
             sent_bytes: self.sent_bytes.clone(),
             heartbeats: self.heartbeats,
@@ -786,6 +817,7 @@ mod tests {
     use super::*;
     use crate::kv::{KvOp, KvReply, Session};
     use crate::runtime::auth;
+    use crate::runtime::protocol::PeerFrame;
 
     #[test]
     fn a_recovered_state_no_server_of_this_cluster_wrote_is_refused() {
@@ -837,7 +869,12 @@ mod tests {
         let peer = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = peer.local_addr().unwrap();
         let links = (1..servers)
-            .map(|p| (p, PeerLink::spawn(0, p, addr, test_key()).unwrap()))
+            .map(|p| {
+                (
+                    p,
+                    PeerLink::spawn(0, p, addr, test_key(), MAX_SNAPSHOT_CHUNK_BYTES).unwrap(),
+                )
+            })
             .collect();
         let (store, hard) = open_store(dir.path(), true).unwrap();
         let (events, inbox) = mpsc::channel();
@@ -909,7 +946,9 @@ mod tests {
         let (mut conn, _) = server.peer.accept().unwrap();
         let limit = Duration::from_secs(10);
         let mut opener = auth::answer(&conn, &test_key(), 1, 3, limit).unwrap();
-        let reply = opener.read_message(&mut conn).unwrap();
+        let PeerFrame::Message(reply) = opener.receive(&mut conn).unwrap() else {
+            panic!("a chunk, not the vote")
+        };
         let granted = Message::RequestVoteReply {
             term: 5,
             granted: true,

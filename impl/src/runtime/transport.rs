@@ -5,23 +5,27 @@
 //! its reply on the replier's own. A link that fails drops the connection and the message and
 //! reconnects on a later message: Raft resends whatever matters (heartbeats carry the log from
 //! the follower's next index, elections repeat), so losing a message costs only time, and a
-//! restarted peer is reached again within one reconnect pause.
+//! restarted peer is reached again within one reconnect pause. An InstallSnapshot is the
+//! exception: it travels in chunks that each fit a frame and survives a lost connection
+//! ([`super::chunks`], and [`Link`] for what a leader does when a follower falls behind during
+//! a transfer).
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::frame::FrameError;
 use crate::kv::KvCommand;
 use crate::message::{Envelope, Message};
-use crate::types::NodeId;
+use crate::types::{NodeId, Snapshot, Term};
 
 use super::auth::{self, AuthError, ClusterKey, Sealer};
-use super::frame::Deadline;
+use super::chunks::{ChunkError, Outgoing, Reassembly, Received};
+use super::frame::{Deadline, FrameError};
+use super::protocol::PeerFrame;
 use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
@@ -44,17 +48,30 @@ pub(crate) struct PeerLink {
 
 impl PeerLink {
     /// Starts the thread that carries `me`'s messages to `peer` at `addr`, on connections it
-    /// opens with a handshake under `key`.
+    /// opens with a handshake under `key`, with snapshots in chunks of `chunk_bytes`.
     pub(crate) fn spawn(
         me: NodeId,
         peer: NodeId,
         addr: SocketAddr,
         key: ClusterKey,
+        chunk_bytes: usize,
     ) -> io::Result<PeerLink> {
         let (queue, messages) = mpsc::channel();
-        spawn_named(format!("link-{peer}"), move || {
-            carry(me, peer, addr, &key, messages)
-        })?;
+        let link = Link {
+            connection: Connection {
+                me,
+                peer,
+                addr,
+                key,
+                open: None,
+                opened: 0,
+                next_attempt: Instant::now(),
+                down: false,
+            },
+            transfer: None,
+            chunk_bytes,
+        };
+        spawn_named(format!("link-{peer}"), move || link.carry(&messages))?;
         Ok(PeerLink { queue })
     }
 
@@ -65,49 +82,189 @@ impl PeerLink {
     }
 }
 
-/// The link thread: writes each message to the peer, (re)connecting as needed.
-fn carry(
+/// How long a link waits for the answer to a snapshot chunk. The receiver answers as soon as
+/// it has added the chunk to what it holds, so an answer this late means the peer is gone or
+/// stuck: the link drops the connection, and the transfer resumes on the next one.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The state of one link thread: its connection, and the snapshot it is sending, if any.
+///
+/// # What a leader does when a follower falls behind during a transfer
+///
+/// The core sends a follower that needs a snapshot the same InstallSnapshot at every heartbeat
+/// until the follower acknowledges it, so that a lost one is retried. The link keeps the
+/// transfer it is on: the same snapshot again is not a new transfer. If the leader compacts
+/// again meanwhile and the core hands the link a newer snapshot, the link still finishes the
+/// transfer in progress (once the follower holds any of it) and drops the newer one; a transfer
+/// of which the follower holds nothing yet gives way ([`Outgoing::yields_to`]). Abandoning
+/// half a transfer whenever the leader compacts could starve a follower that is slower to
+/// receive a snapshot than the leader is to take the next one. The follower installs the older snapshot and acknowledges
+/// its last index; the leader's core, whose follower still lacks entries it compacted, goes on
+/// sending the newer one at each heartbeat, and the link sends that one next. A follower that
+/// falls behind by one compaction during a transfer so catches up in two transfers, never in
+/// none. A leader deposed during a transfer finishes it too: the follower's core judges the
+/// snapshot by the term it was sent in, as any message of that term (refused if the follower
+/// has moved on to a later one).
+///
+/// Between two chunks the link writes every other message queued for the same peer
+/// (heartbeats, votes), so a transfer never holds them back by more than one chunk.
+struct Link {
+    connection: Connection,
+    transfer: Option<Outgoing>,
+    chunk_bytes: usize,
+}
+
+impl Link {
+    /// The link thread: writes each message to the peer, and the chunks of a snapshot between
+    /// them, until the core drops its end of `messages`.
+    fn carry(mut self, messages: &Receiver<Message<KvCommand>>) {
+        loop {
+            let msg = match &self.transfer {
+                // A chunk can go now: first every message queued meanwhile.
+                Some(_) if self.connection.may_write() => match messages.try_recv() {
+                    Ok(msg) => msg,
+                    Err(TryRecvError::Empty) => {
+                        self.send_chunk();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                },
+                // The peer is unreachable until the reconnect pause ends.
+                Some(_) => match messages.recv_timeout(self.connection.pause_left()) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+                None => match messages.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                },
+            };
+            match msg {
+                Message::InstallSnapshot { term, snapshot } => self.offer(term, snapshot),
+                msg => {
+                    let (from, to) = (self.connection.me, self.connection.peer);
+                    let frame = PeerFrame::Message(Envelope { from, to, msg });
+                    self.connection.write(&frame);
+                }
+            }
+        }
+    }
+
+    /// The core asks for `snapshot` to be sent: it becomes the transfer unless the one in
+    /// progress does not yield to it (see [`Link`] for why a newer snapshot waits).
+    fn offer(&mut self, term: Term, snapshot: Snapshot) {
+        if (self.transfer.as_ref()).is_some_and(|transfer| !transfer.yields_to(&snapshot)) {
+            return;
+        }
+        let index = snapshot.last_index;
+        match Outgoing::new(term, snapshot) {
+            Ok(transfer) => self.transfer = Some(transfer),
+            Err(e) => {
+                let peer = self.connection.peer;
+                let line = format_args!("cannot send the snapshot at {index} to {peer}: {e}");
+                log(self.connection.me, line);
+            }
+        }
+    }
+
+    /// Sends the transfer's next chunk and takes the receiver's answer; the transfer ends once
+    /// the receiver holds all of it. A failure drops the connection, not the transfer.
+    fn send_chunk(&mut self) {
+        let Some(transfer) = &mut self.transfer else {
+            return;
+        };
+        let chunk_bytes = self.chunk_bytes;
+        let sent = self.connection.exchange(|stream, sealer, opened| {
+            let chunk = transfer.next_chunk(chunk_bytes, opened);
+            sealer.send(stream, &PeerFrame::Chunk(chunk))?;
+            let ack = sealer.read_ack(&mut Deadline::new(stream, ACK_TIMEOUT))?;
+            Ok(transfer.acknowledged(ack, opened)?)
+        });
+        if sent == Some(true) {
+            self.transfer = None;
+        }
+    }
+}
+
+/// Why a link dropped its connection.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+}
+
+/// A link's connection to its peer, (re)opened on demand.
+struct Connection {
     me: NodeId,
     peer: NodeId,
     addr: SocketAddr,
-    key: &ClusterKey,
-    messages: Receiver<Message<KvCommand>>,
-) {
-    let mut stream: Option<(TcpStream, Sealer)> = None;
-    let mut next_attempt = Instant::now();
-    // Whether the last attempt failed, so that a dead peer is logged once, not ten times a second.
-    let mut down = false;
-    for msg in messages {
-        let conn = match &mut stream {
+    key: ClusterKey,
+    open: Option<(TcpStream, Sealer)>,
+    /// How many connections this link opened: names the current one.
+    opened: u64,
+    next_attempt: Instant,
+    /// Whether the last attempt failed, so that a dead peer is logged once, not ten times a
+    /// second.
+    down: bool,
+}
+
+impl Connection {
+    /// Whether a write may go now: a connection is open, or the pause after a failed attempt
+    /// is over.
+    fn may_write(&self) -> bool {
+        self.open.is_some() || Instant::now() >= self.next_attempt
+    }
+
+    /// How long until a write may go again.
+    fn pause_left(&self) -> Duration {
+        self.next_attempt.saturating_duration_since(Instant::now())
+    }
+
+    /// Writes `frame`, or drops it if the peer cannot be reached now.
+    fn write(&mut self, frame: &PeerFrame) {
+        self.exchange(|stream, sealer, _| Ok(sealer.send(stream, frame)?));
+    }
+
+    /// Runs `exchange` on the open connection, opening one if needed, and returns what it
+    /// returned; `None` if the peer cannot be reached now or the exchange failed, which drops
+    /// the connection. `exchange` gets the number of the connection.
+    fn exchange<T>(
+        &mut self,
+        exchange: impl FnOnce(&mut TcpStream, &mut Sealer, u64) -> Result<T, LinkError>,
+    ) -> Option<T> {
+        let (me, peer, addr) = (self.me, self.peer, self.addr);
+        let (stream, sealer) = match &mut self.open {
             Some(conn) => conn,
-            None if Instant::now() < next_attempt => continue,
-            None => match open(me, peer, addr, key) {
+            None if Instant::now() < self.next_attempt => return None,
+            None => match open(me, peer, addr, &self.key) {
                 Ok(conn) => {
-                    if down {
+                    if self.down {
                         log(me, format_args!("reconnected to server {peer} at {addr}"));
                     }
-                    down = false;
-                    stream.insert(conn)
+                    self.down = false;
+                    self.opened += 1;
+                    self.open.insert(conn)
                 }
                 Err(e) => {
-                    if !down {
+                    if !self.down {
                         log(me, format_args!("server {peer} at {addr} unreachable: {e}"));
                     }
-                    down = true;
-                    next_attempt = Instant::now() + RECONNECT_PAUSE;
-                    continue;
+                    self.down = true;
+                    self.next_attempt = Instant::now() + RECONNECT_PAUSE;
+                    return None;
                 }
             },
         };
-        let envelope = Envelope {
-            from: me,
-            to: peer,
-            msg,
-        };
-        let (conn, sealer) = conn;
-        if let Err(e) = sealer.write_message(conn, &envelope) {
-            log(me, format_args!("lost connection to server {peer}: {e}"));
-            stream = None;
+        match exchange(stream, sealer, self.opened) {
+            Ok(done) => Some(done),
+            Err(e) => {
+                log(me, format_args!("lost connection to server {peer}: {e}"));
+                self.open = None;
+                None
+            }
         }
     }
 }
@@ -382,8 +539,9 @@ impl Drop for Activity {
 }
 
 /// Serves one inbound connection from a peer: after the handshake under `key`, every message
-/// goes to the core, until the peer closes it or sends something that is not a well-formed,
-/// authentic message from the peer it proved to be to this server.
+/// goes to the core, and every snapshot chunk to `reassembly` (answered on the same connection,
+/// the snapshot going to the core once whole), until the peer closes it or sends something that
+/// is not a well-formed, authentic message or chunk from the peer it proved to be to this server.
 pub(crate) fn serve_peer(
     me: NodeId,
     servers: usize,
@@ -391,25 +549,39 @@ pub(crate) fn serve_peer(
     stream: &TcpStream,
     activity: Activity,
     events: Sender<Event>,
+    reassembly: &Reassembly,
 ) {
     let addr = stream
         .peer_addr()
         .map_or("?".to_string(), |a| a.to_string());
-    let result: Result<(), AuthError> = (|| {
+    let result: Result<(), LinkError> = (|| {
         let mut opener = auth::answer(stream, key, me, servers, IO_TIMEOUT)?;
         activity.authenticated();
         activity.touch();
+        let from = opener.peer();
+        let connection = reassembly.connection();
         loop {
-            let envelope = opener.read_message(&mut Deadline::new(stream, PEER_FRAME_TIMEOUT))?;
+            let frame = opener.receive(&mut Deadline::new(stream, PEER_FRAME_TIMEOUT))?;
             activity.touch();
-            let (from, msg) = (envelope.from, envelope.msg);
-            if events.send(Event::Peer { from, msg }).is_err() {
-                return Ok(());
+            let (msg, ack) = match frame {
+                PeerFrame::Message(envelope) => (Some(envelope.msg), None),
+                PeerFrame::Chunk(chunk) => match reassembly.receive(from, chunk, connection)? {
+                    Received::Held(ack) => (None, Some(ack)),
+                    Received::Complete(ack, msg) => (Some(msg), Some(ack)),
+                },
+            };
+            if let Some(msg) = msg {
+                if events.send(Event::Peer { from, msg }).is_err() {
+                    return Ok(());
+                }
+            }
+            if let Some(ack) = ack {
+                opener.acknowledge(&mut &*stream, &ack)?;
             }
         }
     })();
     match result {
-        Ok(()) | Err(AuthError::Frame(FrameError::Closed)) => {}
+        Ok(()) | Err(LinkError::Auth(AuthError::Frame(FrameError::Closed))) => {}
         Err(e) => activity.log_close(me, format_args!("closing peer connection from {addr}: {e}")),
     }
 }
@@ -498,6 +670,82 @@ mod tests {
         fourth.1.authenticated();
         assert!(admit(2).is_none(), "nothing that may be closed");
         assert!(!closed(&mut dialled[0]) && !closed(&mut dialled[3]));
+    }
+
+    /// A link sending a snapshot in chunks to a fake peer that acknowledges them at the pace
+    /// the test sets: a message queued during the transfer goes out before the next chunk,
+    /// and a newer snapshot handed over once the peer holds part of the first is not sent in
+    /// its place.
+    #[test]
+    fn a_link_interleaves_messages_with_chunks_and_finishes_the_transfer_in_progress() {
+        use crate::runtime::protocol::{ChunkAck, SnapshotChunk};
+        let key = ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let link = PeerLink::spawn(0, 1, addr, key.clone(), 1_000).unwrap();
+        let snapshot = |last_index, len| Snapshot {
+            last_index,
+            last_term: 1,
+            data: vec![last_index as u8; len],
+        };
+        let install = |snapshot| Message::InstallSnapshot { term: 2, snapshot };
+        link.send(install(snapshot(10, 5_000)));
+        let (conn, _) = listener.accept().unwrap();
+        let mut opener = auth::answer(&conn, &key, 1, 2, IO_TIMEOUT).unwrap();
+        let ack = |opener: &mut auth::Opener, chunk: &SnapshotChunk| {
+            let held = chunk.offset + chunk.data.len() as u64;
+            let ack = ChunkAck {
+                transfer: chunk.transfer,
+                held,
+            };
+            opener.acknowledge(&mut &conn, &ack).unwrap();
+        };
+        let PeerFrame::Chunk(ask) = next_frame(&mut opener, &conn) else {
+            panic!("a chunk first")
+        };
+        assert_eq!((ask.offset, ask.data.len()), (0, 0), "the first chunk asks");
+        ack(&mut opener, &ask);
+        let PeerFrame::Chunk(first) = next_frame(&mut opener, &conn) else {
+            panic!("then data")
+        };
+        assert_eq!((first.offset, first.data.len()), (0, 1_000));
+        // Queued before the chunk is acknowledged: it goes out before the next chunk, and the
+        // newer snapshot does not replace the transfer the peer holds part of.
+        let vote = Message::RequestVote {
+            term: 2,
+            last_log_index: 9,
+            last_log_term: 1,
+        };
+        link.send(vote.clone());
+        link.send(install(snapshot(20, 3_000)));
+        ack(&mut opener, &first);
+        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
+            panic!("the vote before the next chunk")
+        };
+        assert_eq!(envelope.msg, vote);
+        let mut offset = 1_000;
+        while offset < 5_000 {
+            let PeerFrame::Chunk(chunk) = next_frame(&mut opener, &conn) else {
+                panic!("only chunks are queued")
+            };
+            assert_eq!((chunk.transfer.last_index, chunk.offset), (10, offset));
+            ack(&mut opener, &chunk);
+            offset += chunk.data.len() as u64;
+        }
+        // The transfer is over and the newer snapshot was dropped: the next frame is the next
+        // message.
+        link.send(vote.clone());
+        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
+            panic!("no chunk of the dropped snapshot")
+        };
+        assert_eq!(envelope.msg, vote);
+    }
+
+    /// The next frame on `conn`.
+    fn next_frame(opener: &mut auth::Opener, conn: &TcpStream) -> PeerFrame {
+        opener
+            .receive(&mut Deadline::new(conn, Duration::from_secs(10)))
+            .unwrap()
     }
 
     #[test]

@@ -190,6 +190,16 @@ impl Cluster {
         self.running[id].as_ref().map(Child::id)
     }
 
+    /// Sends server `id`, which must be running, the signal `signal` (`"STOP"`, `"CONT"`): a
+    /// stopped server holds its connections open and answers nothing until it is continued.
+    pub fn signal(&self, id: usize, signal: &str) {
+        let pid = self.pid(id).expect("server runs").to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(sent.expect("run kill").success(), "kill -{signal} {pid}");
+    }
+
     /// SIGKILL: no chance to flush or say goodbye. The server must still be running: one that
     /// exited on its own has failed.
     pub fn kill(&mut self, id: usize) {
