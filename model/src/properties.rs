@@ -172,7 +172,7 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
         CAUGHT_UP_BY_INSTALL | RESTART_FROM_SNAPSHOT | INSTALL_KEEPS_SUFFIX
             if commit || b.max_snapshots == 0 =>
         {
-            Some("needs --max-snapshots >= 1, --max-log >= 1 and --proposals >= 1")
+            Some("needs --max-snapshots >= 1, --max-log >= 1 and --proposals >= 1 (or KV clients)")
         }
         CAUGHT_UP_BY_INSTALL | INSTALL_KEEPS_SUFFIX if b.servers < 2 => Some("needs 2 servers"),
         // With two servers a majority is both, so the follower holds every committed entry, and
@@ -185,8 +185,9 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
         }
         RESTART_FROM_SNAPSHOT if b.max_crashes == 0 => Some("needs --max-crashes >= 1"),
         // A suffix after the snapshot: a second entry, beyond the one the snapshot covers.
-        INSTALL_KEEPS_SUFFIX if b.max_log < 2 || b.proposals < 2 => {
-            Some("needs --max-log >= 2 and --proposals >= 2")
+        // (A KV client's registration and write are two entries.)
+        INSTALL_KEEPS_SUFFIX if b.max_log < 2 || (b.proposals < 2 && !kv.enabled()) => {
+            Some("needs --max-log >= 2 and --proposals >= 2 (or KV clients)")
         }
         PREVOTE_STOPS_DISRUPTION if commit || b.max_term < 2 || b.servers < 2 => {
             Some("needs 2 servers, --max-term >= 2, --max-log >= 1 and --proposals >= 1")
