@@ -385,7 +385,10 @@ fn a_retry_after_a_restart_from_a_snapshot_applies_once() {
         timeouts: 1,
         ..kv_snapshots_config().1
     };
-    let report = run((bounds, kv), None, Strategy::Dfs);
+    let report = run((bounds, kv), None, Strategy::Bfs);
+    if let Some((name, path)) = report.first_violation() {
+        panic!("{name} violated:\n{}", render::trace(path).join("\n"));
+    }
     assert!(report.exhaustive);
     for p in report.properties.iter().filter(|p| p.safety) {
         assert_eq!(p.outcome, PropertyOutcome::Holds, "{}", p.name);
