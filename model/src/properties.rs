@@ -338,15 +338,13 @@ fn log_matching<M>(_: &M, s: &State) -> bool {
                 let last = a.last_index().min(b.last_index());
                 let slots = |k: Index| snapshot::slot(a, k).zip(snapshot::slot(b, k));
                 // It suffices to check below the highest index where the terms agree.
-                let agree = (1..=last).rev().find(|&k| {
-                    slots(k).is_some_and(|((ta, _), (tb, _))| ta.is_some() && ta == tb)
-                });
+                let agree = (1..=last)
+                    .rev()
+                    .find(|&k| slots(k).is_some_and(|((ta, _), (tb, _))| ta.is_some() && ta == tb));
                 agree.is_none_or(|k| {
                     (1..=k).all(|j| match slots(j) {
                         Some(((ta, ca), (tb, cb))) => {
-                            ca.is_some()
-                                && ca == cb
-                                && (ta.is_none() || tb.is_none() || ta == tb)
+                            ca.is_some() && ca == cb && (ta.is_none() || tb.is_none() || ta == tb)
                         }
                         None => false,
                     })

@@ -31,7 +31,9 @@ const CODE_BYTES: usize = 4;
 /// the KV store's encoding after them (empty without clients); `None` when the data is too
 /// short to hold the codes (no snapshot the model takes is: the ghost check reports it).
 fn parts(s: &Snapshot) -> Option<(&[u8], &[u8])> {
-    let len = usize::try_from(s.last_index).ok()?.checked_mul(CODE_BYTES)?;
+    let len = usize::try_from(s.last_index)
+        .ok()?
+        .checked_mul(CODE_BYTES)?;
     (s.data.len() >= len).then(|| s.data.split_at(len))
 }
 
@@ -75,7 +77,11 @@ pub fn slot(hard: &HardState<Cmd>, index: Index) -> Option<(Option<Term>, Option
 /// overwritten), so this is what the service applied.
 fn applied_data(node: &Node<Cmd, MutationSet>, kv: Option<&KvStore<MutationSet>>) -> Vec<u8> {
     let hard = node.hard_state();
-    let held = hard.snapshot.as_ref().and_then(parts).map_or(&[][..], |p| p.0);
+    let held = hard
+        .snapshot
+        .as_ref()
+        .and_then(parts)
+        .map_or(&[][..], |p| p.0);
     let mut data = held.to_vec();
     for index in hard.first_index()..=node.last_applied() {
         if let Some(entry) = hard.entry(index) {
@@ -103,7 +109,10 @@ pub fn restore_kv(
     let encoded = parts(s).map_or(&[][..], |p| p.1);
     match store.restored(encoded) {
         Ok(restored) => restored,
-        Err(e) => panic!("snapshot {}:{} holds no KV store: {e}", s.last_index, s.last_term),
+        Err(e) => panic!(
+            "snapshot {}:{} holds no KV store: {e}",
+            s.last_index, s.last_term
+        ),
     }
 }
 
@@ -195,8 +204,7 @@ fn settle_covered(state: &mut State, id: NodeId, through: Index) {
     let Some(clients) = state.clients.as_mut() else {
         return;
     };
-    let covered =
-        |s: &Status| matches!(s, Status::Waiting { server, index } if *server == id && *index <= through);
+    let covered = |s: &Status| matches!(s, Status::Waiting { server, index } if *server == id && *index <= through);
     if clients.slots.iter().any(|c| covered(&c.status)) {
         for slot in &mut std::sync::Arc::make_mut(clients).slots {
             if covered(&slot.status) {

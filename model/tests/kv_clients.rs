@@ -363,7 +363,11 @@ fn kv_clients_with_snapshots_hold_and_reach_every_snapshot_event() {
         properties::RESTART_FROM_SNAPSHOT,
         properties::INSTALL_KEEPS_SUFFIX,
     ] {
-        assert_eq!(outcome(&report, name), PropertyOutcome::ExampleFound, "{name}");
+        assert_eq!(
+            outcome(&report, name),
+            PropertyOutcome::ExampleFound,
+            "{name}"
+        );
     }
 }
 
@@ -404,7 +408,10 @@ fn a_retry_after_a_restart_from_a_snapshot_applies_once() {
 #[test]
 fn kv_no_dedup_is_caught_with_snapshots() {
     let (bounds, kv) = kv_snapshots_config();
-    let bounds = Bounds { max_log: 4, ..bounds };
+    let bounds = Bounds {
+        max_log: 4,
+        ..bounds
+    };
     let kv = KvBounds { timeouts: 1, ..kv };
     assert_caught((bounds, kv), Mutation::KvNoDedup, "\"00\"");
 }

@@ -42,7 +42,11 @@ fn two_servers_catch_up_by_install_only_with_two_messages_in_flight() {
     // Not reached in the whole space, reported with the bound that rules it out.
     let why = "needs 3 servers, or 2 with --max-in-flight >= 2";
     for name in [CAUGHT_UP_BY_INSTALL, INSTALL_KEEPS_SUFFIX] {
-        assert_eq!(outcome(&one, name), PropertyOutcome::Unreachable(why), "{name}");
+        assert_eq!(
+            outcome(&one, name),
+            PropertyOutcome::Unreachable(why),
+            "{name}"
+        );
     }
     let two = check::run(RaftModel::new(two_servers(2)), &options);
     assert_safe(&two);
