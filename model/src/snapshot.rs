@@ -94,9 +94,9 @@ fn applied_data(node: &Node<Cmd, MutationSet>, kv: Option<&KvStore<MutationSet>>
     data
 }
 
-/// The KV store server `id` runs with after installing or restarting from `snapshot`: `store`
-/// (the one it had, which carries the session rules and bugs) restored from the snapshot's
-/// encoding, or `store` itself without a snapshot. A snapshot the model took that does not
+/// The KV store a server runs with after installing or restarting from `snapshot`: `store`
+/// (the one it had, or a fresh one: it carries the session rules and bugs) restored from the
+/// snapshot's encoding, or `store` itself without a snapshot. A snapshot the model took that does not
 /// decode is a bug of the model or of the encoding: the step panics (reported as "no step
 /// panics" with its path), as raftd refuses to start from it.
 pub fn restore_kv(
