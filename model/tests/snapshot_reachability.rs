@@ -4,7 +4,9 @@
 
 use raft_impl::{Mutation, MutationSet};
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy, Until};
-use raft_model::properties::{self, CAUGHT_UP_BY_INSTALL, INSTALL_KEEPS_SUFFIX};
+use raft_model::properties::{
+    self, CAUGHT_UP_BY_INSTALL, INSTALL_KEEPS_SUFFIX, RESTART_FROM_SNAPSHOT,
+};
 use raft_model::{Bounds, KvBounds, Preset, RaftModel};
 
 fn outcome(report: &CheckReport, name: &str) -> PropertyOutcome {
@@ -88,5 +90,36 @@ fn no_install_keeps_a_suffix_when_every_install_drops_the_log() {
     assert_eq!(
         outcome(&report, CAUGHT_UP_BY_INSTALL),
         PropertyOutcome::ExampleFound
+    );
+}
+
+/// Under `term-not-persisted` every durable term is 0, and a snapshot of a later term on such
+/// a disk is a state no server could have written: recovery refuses it (`HardState::check`,
+/// a step that panics), so no server ever restarts from a snapshot. The check reports "a server
+/// restarts from a snapshot" not reached in the whole space, with no bound to explain it, and
+/// the refused restarts as "no step panics".
+#[test]
+fn no_restart_from_a_snapshot_when_the_term_is_not_persisted() {
+    let bounds = Bounds {
+        mutations: MutationSet::NONE.with(Mutation::TermNotPersisted),
+        ..Preset::Snapshots.bounds()
+    };
+    let options = CheckOptions {
+        until: Until::Found(RESTART_FROM_SNAPSHOT),
+        ..CheckOptions::exhaustive(Strategy::Dfs, 2)
+    };
+    let report = check::run(RaftModel::new(bounds), &options);
+    assert!(report.exhaustive);
+    assert_eq!(
+        outcome(&report, RESTART_FROM_SNAPSHOT),
+        PropertyOutcome::NotReached
+    );
+    assert_eq!(
+        properties::impossible(RESTART_FROM_SNAPSHOT, &bounds, &KvBounds::default()),
+        None
+    );
+    assert_eq!(
+        outcome(&report, properties::NO_STEP_PANICS),
+        PropertyOutcome::Violated
     );
 }
