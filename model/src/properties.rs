@@ -196,11 +196,16 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
             Some("needs 2 servers")
         }
         // With two servers the deposed leader must itself win a newer term for the other to
-        // follow someone: it has to stop leading first, by a crash or by a third term.
+        // follow someone: it has to stop leading first, by a crash or by a third term. And the
+        // follower learns of its new reign only from a message of it (its AppendEntries or
+        // InstallSnapshot), delivered while the old AppendEntries is in flight: two at once.
         DEPOSED_APPEND_MEETS_FOLLOWER
-            if b.servers < 3 && (b.servers < 2 || (b.max_crashes == 0 && b.max_term < 3)) =>
+            if b.servers < 3
+                && (b.servers < 2
+                    || (b.max_crashes == 0 && b.max_term < 3)
+                    || b.max_in_flight < 2) =>
         {
-            Some("needs 3 servers, or 2 with a crash or a third term")
+            Some("needs 3 servers, or 2 with a crash or a third term and --max-in-flight >= 2")
         }
         _ => None,
     }
