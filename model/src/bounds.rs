@@ -164,7 +164,7 @@ pub enum Preset {
     /// it catches up by InstallSnapshot, keeping or dropping the entry after it, and a restart
     /// starts from it) and one message in flight (a step's other sends are lost: with two the
     /// check passed 32 M states unfinished in 500 s). Leaves out a second snapshot, and KV
-    /// clients (the KV store has no snapshot encoding in the model yet).
+    /// clients (`--kv-clients` adds them: their store is in the snapshot, sessions included).
     Snapshots,
 }
 
@@ -243,11 +243,6 @@ pub enum BoundsError {
          memory, would report"
     )]
     LoneServerStorage(&'static str),
-    #[error(
-        "--max-snapshots with --kv-clients: the model's KV store has no snapshot encoding yet \
-         (its sessions would have to be in it), so its snapshots would say less than it applied"
-    )]
-    KvSnapshots,
 }
 
 impl Bounds {

@@ -353,7 +353,7 @@ struct Latched {
 
 /// Property conditions are plain functions, so the latched condition of property `I` is an
 /// instance of one generic function per index.
-const LATCHED: [fn(&Latched, &State) -> bool; 24] = [
+const LATCHED: [fn(&Latched, &State) -> bool; 28] = [
     latched::<0>,
     latched::<1>,
     latched::<2>,
@@ -378,6 +378,10 @@ const LATCHED: [fn(&Latched, &State) -> bool; 24] = [
     latched::<21>,
     latched::<22>,
     latched::<23>,
+    latched::<24>,
+    latched::<25>,
+    latched::<26>,
+    latched::<27>,
 ];
 
 fn latched<const I: usize>(latched: &Latched, state: &State) -> bool {

@@ -268,9 +268,6 @@ impl ModelArgs {
             max_snapshots: self.max_snapshots.unwrap_or(base.max_snapshots),
         };
         bounds.validate()?;
-        if bounds.max_snapshots > 0 && kv.enabled() {
-            return Err(BoundsError::KvSnapshots);
-        }
         Ok((RaftModel::with_kv(bounds, kv), said))
     }
 }

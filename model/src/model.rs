@@ -610,6 +610,7 @@ impl RaftModel {
         }
         snapshot::restarted(&mut state.ghost, &hard);
         let restored = hard.snapshot_index();
+        let kv = (self.store()).map(|store| snapshot::restore_kv(store, hard.snapshot.as_ref()));
         let node = self.node(id, hard);
         // A new incarnation applies from its snapshot on (from the start without one): the
         // apply-order check chains from here.
@@ -618,7 +619,7 @@ impl RaftModel {
         }
         let server = state.server_mut(id);
         server.node = Some(node);
-        server.kv = self.store();
+        server.kv = kv;
     }
 }
 
@@ -998,7 +999,8 @@ impl RaftModel {
             Action::CheckQuorum(id) => self.check_quorum(last, id),
             Action::Snapshot(id) => {
                 let count = |state: &mut State| state.snapshots += 1;
-                self.step(last, id, 0, 0, count, snapshot::take)
+                let kv = last.servers[id as usize].kv.as_ref();
+                self.step(last, id, 0, 0, count, |node| snapshot::take(node, kv))
             }
             _ => unreachable!("{action:?} is routed by `successor`"),
         }

@@ -33,14 +33,11 @@ use crate::properties::*;
 /// servers) and that follower's reply still in flight: no small configuration holds it. The
 /// README says what `raftcheck swarm` finds of both.
 ///
-/// `install-keeps-conflicting-suffix` needs a follower holding a deposed leader's entry at the
-/// snapshot's last index and another after it, which the snapshot then leaves in place: the
-/// `snapshots` preset, with three proposals or with WAL storage, holds with it (the README says
-/// what else was tried).
-pub const UNCAUGHT: [Mutation; 3] = [
+/// `install-keeps-conflicting-suffix` was here until Log Matching was extended through the
+/// snapshot boundary (a snapshot's last index and term count as an entry): see its entry.
+pub const UNCAUGHT: [Mutation; 2] = [
     Mutation::OverwriteWithoutTruncate,
     Mutation::StaleAppendReplyCounted,
-    Mutation::InstallKeepsConflictingSuffix,
 ];
 
 /// Every probe that some configuration catches, in [`Mutation::PROBES`] order (the others are
@@ -252,6 +249,29 @@ pub fn probes() -> Vec<Bug> {
                 max_term: 1,
                 max_log: 1,
                 proposals: 1,
+                max_crashes: 0,
+                max_in_flight: 1,
+                network: ORDERED_LOSSY,
+                max_snapshots: 1,
+                ..BASE
+            },
+            kv: NO_KV,
+        },
+        Bug {
+            mutation: Mutation::InstallKeepsConflictingSuffix,
+            description: "a follower keeps the entries after an installed snapshot whose last entry conflicts",
+            seen_in: "probe: snapshots (Figure 13, step 7: a conflicting suffix goes)",
+            expected: LOG_MATCHING,
+            // s0 leads term 1 and appends entries 1 and 2 to its own log only; s1 wins term 2
+            // with s2's vote, commits its own entry 1 on s2 and snapshots at 1:2. s0 installs
+            // that snapshot and keeps its entry 2 of term 1 after it: its terms go down across
+            // the snapshot's last entry, a log no leader wrote. Three proposals: two of s0's,
+            // one of s1's.
+            config: Bounds {
+                servers: 3,
+                max_term: 2,
+                max_log: 2,
+                proposals: 3,
                 max_crashes: 0,
                 max_in_flight: 1,
                 network: ORDERED_LOSSY,

@@ -4,7 +4,7 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{Entry, HardState, Index, Message, MutationSet, Node, Role};
+use raft_impl::{HardState, Index, Message, MutationSet, Node, Role};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
@@ -16,7 +16,8 @@ use crate::state::{Cmd, Event, State, Violation};
 pub const ELECTION_SAFETY: &str = "election safety";
 /// Leader Append-Only: a leader never overwrites or deletes entries of its own log.
 pub const LEADER_APPEND_ONLY: &str = "leader append-only";
-/// Log Matching: two logs with an entry of the same index and term agree up to it.
+/// Log Matching: two logs with an entry of the same index and term agree up to it (a
+/// snapshot's last index and term count as an entry, and its data as the commands before it).
 pub const LOG_MATCHING: &str = "log matching";
 /// Leader Completeness: a leader of a term after the one an entry was committed in holds it.
 pub const LEADER_COMPLETENESS: &str = "leader completeness";
@@ -171,13 +172,22 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
         CAUGHT_UP_BY_INSTALL | RESTART_FROM_SNAPSHOT | INSTALL_KEEPS_SUFFIX
             if commit || b.max_snapshots == 0 =>
         {
-            Some("needs --max-snapshots >= 1, --max-log >= 1 and --proposals >= 1")
+            Some("needs --max-snapshots >= 1, --max-log >= 1 and --proposals >= 1 (or KV clients)")
         }
         CAUGHT_UP_BY_INSTALL | INSTALL_KEEPS_SUFFIX if b.servers < 2 => Some("needs 2 servers"),
+        // With two servers a majority is both, so the follower holds every committed entry, and
+        // so every entry a snapshot covers: a leader sends InstallSnapshot only when a rejection
+        // of an older term's AppendEntries, carrying the newer term, takes its next index below
+        // its snapshot. That stale request is in flight while the election of the newer term
+        // is (its RequestVote or the grant), two messages at once.
+        CAUGHT_UP_BY_INSTALL | INSTALL_KEEPS_SUFFIX if b.servers == 2 && b.max_in_flight < 2 => {
+            Some("needs 3 servers, or 2 with --max-in-flight >= 2")
+        }
         RESTART_FROM_SNAPSHOT if b.max_crashes == 0 => Some("needs --max-crashes >= 1"),
         // A suffix after the snapshot: a second entry, beyond the one the snapshot covers.
-        INSTALL_KEEPS_SUFFIX if b.max_log < 2 || b.proposals < 2 => {
-            Some("needs --max-log >= 2 and --proposals >= 2")
+        // (A KV client's registration and write are two entries.)
+        INSTALL_KEEPS_SUFFIX if b.max_log < 2 || (b.proposals < 2 && !kv.enabled()) => {
+            Some("needs --max-log >= 2 and --proposals >= 2 (or KV clients)")
         }
         PREVOTE_STOPS_DISRUPTION if commit || b.max_term < 2 || b.servers < 2 => {
             Some("needs 2 servers, --max-term >= 2, --max-log >= 1 and --proposals >= 1")
@@ -186,11 +196,16 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
             Some("needs 2 servers")
         }
         // With two servers the deposed leader must itself win a newer term for the other to
-        // follow someone: it has to stop leading first, by a crash or by a third term.
+        // follow someone: it has to stop leading first, by a crash or by a third term. And the
+        // follower learns of its new reign only from a message of it (its AppendEntries or
+        // InstallSnapshot), delivered while the old AppendEntries is in flight: two at once.
         DEPOSED_APPEND_MEETS_FOLLOWER
-            if b.servers < 3 && (b.servers < 2 || (b.max_crashes == 0 && b.max_term < 3)) =>
+            if b.servers < 3
+                && (b.servers < 2
+                    || (b.max_crashes == 0 && b.max_term < 3)
+                    || b.max_in_flight < 2) =>
         {
-            Some("needs 3 servers, or 2 with a crash or a third term")
+            Some("needs 3 servers, or 2 with a crash or a third term and --max-in-flight >= 2")
         }
         _ => None,
     }
@@ -289,37 +304,67 @@ fn election_safety<M>(_: &M, s: &State) -> bool {
     !s.ghost.saw(Violation::SecondLeader) && s.ghost.leaders.iter().all(|l| l.count_ones() <= 1)
 }
 
-/// Every log in the state, each with the index of its first entry (one past its snapshot):
-/// the running nodes' and every durable one. A durable log equal to its server's running log
-/// (the usual case) is left out: it matches or fails to match every other log exactly as that
-/// running log does, so log matching holds with it iff without it.
-fn logs(s: &State) -> impl Iterator<Item = (Index, &[Entry<Cmd>])> {
+/// Every log in the state, with the snapshot it starts after: the running nodes' and every
+/// durable one. A durable log equal to its server's running log (the usual case) is left out:
+/// it matches or fails to match every other log exactly as that running log does, so log
+/// matching holds with it iff without it.
+fn logs(s: &State) -> impl Iterator<Item = &HardState<Cmd>> {
     s.servers.iter().flat_map(|server| {
-        let running = server.node.as_ref().map(|n| (n.first_index(), n.log()));
-        let durable = (server.durable.first_index(), server.durable.log.as_slice());
+        let running = server.node.as_ref().map(|n| n.hard_state());
+        let durable = &*server.durable;
+        let same = |r: &HardState<Cmd>| r.snapshot == durable.snapshot && r.log == durable.log;
         running
             .into_iter()
-            .chain((running != Some(durable)).then_some(durable))
+            .chain((!running.is_some_and(same)).then_some(durable))
     })
 }
 
-/// Log Matching over the indices two logs both hold (those a snapshot compacted are the
-/// committed ones, which [`snapshot::holds`] checks against the ghost history instead).
+/// Log Matching, through the snapshot boundary. A snapshot holds an entry at its last index,
+/// of its last term, and the commands of every entry up to it: so a log is its snapshot's
+/// commands, that last (index, term), then its entries ([`snapshot::slot`]). Two such logs
+/// that hold the same term at an index (an entry, or a snapshot's last one) agree on every
+/// index up to it: the same command, and the same term wherever both know one. This is the
+/// paper's rule where no snapshot is involved, and it compares a log's entries with another's
+/// snapshot rather than only the indices both still hold as entries.
+///
+/// And every log's terms never go down from one index to the next, its snapshot's last entry
+/// included. This is Log Matching with the log of the entry's own leader, which may exist no
+/// more: an entry of term t at index i + 1 was appended by the leader of t after its entry at
+/// i, whose term is at most t (a leader's log holds no term above its own), so every log that
+/// holds the entry holds, at i, an entry of a term at most t. Figure 13 keeps the entries
+/// after a snapshot only when the log holds the snapshot's last entry (step 6); a log that
+/// keeps them after a conflicting one (step 7 says drop them) holds entries that followed
+/// another entry at that index: the first rule finds that against any log that still holds
+/// one of them, the second when the conflicting term was the newer one.
 fn log_matching<M>(_: &M, s: &State) -> bool {
-    logs(s).enumerate().all(|(i, (fa, a))| {
-        logs(s).skip(i + 1).all(|(fb, b)| {
-            // Positions in `a` and `b` of the indices both hold: from `lo` to below `hi`.
-            let lo = fa.max(fb);
-            let hi = (fa + a.len() as Index).min(fb + b.len() as Index);
-            let a = a.get((lo - fa) as usize..).unwrap_or_default();
-            let b = b.get((lo - fb) as usize..).unwrap_or_default();
-            let common = hi.saturating_sub(lo) as usize;
-            // It suffices to check the highest index where the terms agree.
-            match (0..common).rev().find(|&k| a[k].term == b[k].term) {
-                Some(k) => a[..=k] == b[..=k],
-                None => true,
-            }
+    logs(s).all(terms_never_decrease)
+        && logs(s).enumerate().all(|(i, a)| {
+            logs(s).skip(i + 1).all(|b| {
+                let last = a.last_index().min(b.last_index());
+                let slots = |k: Index| snapshot::slot(a, k).zip(snapshot::slot(b, k));
+                // It suffices to check below the highest index where the terms agree.
+                let agree = (1..=last)
+                    .rev()
+                    .find(|&k| slots(k).is_some_and(|((ta, _), (tb, _))| ta.is_some() && ta == tb));
+                agree.is_none_or(|k| {
+                    (1..=k).all(|j| match slots(j) {
+                        Some(((ta, ca), (tb, cb))) => {
+                            ca.is_some() && ca == cb && (ta.is_none() || tb.is_none() || ta == tb)
+                        }
+                        None => false,
+                    })
+                })
+            })
         })
+}
+
+/// Whether log `hard`'s terms never go down, from its snapshot's last entry on.
+fn terms_never_decrease(hard: &HardState<Cmd>) -> bool {
+    let mut last = hard.snapshot_term();
+    hard.log.iter().all(|e| {
+        let up = e.term >= last;
+        last = e.term;
+        up
     })
 }
 
@@ -371,7 +416,8 @@ pub fn meaning(name: &str) -> Option<&'static str> {
         ELECTION_SAFETY => "At most one server is ever leader of a given term.",
         LEADER_APPEND_ONLY => "A leader never overwrites or deletes entries of its own log.",
         LOG_MATCHING => {
-            "Two logs with an entry of the same index and term hold the same entries up to it."
+            "Two logs with an entry of the same index and term (a snapshot's last entry counts) \
+             hold the same entries up to it, and no log's terms go down."
         }
         LEADER_COMPLETENESS => {
             "A leader of any later term holds every entry committed in an earlier term."

@@ -342,9 +342,9 @@ fn sent_request(last: &State, client: u8, server: NodeId, next: &State) -> Strin
     let retry = clients.is_some_and(|c| c.slots[client as usize].status != Status::Idle);
     let verb = if retry { "retries" } else { "sends" };
     let mut line = format!("c{client} {verb} {what} to s{server}");
-    let len = |s: &State| s.node(server).map_or(0, |n| n.log().len());
-    if len(next) > len(last) {
-        let _ = write!(line, "; s{server} appends it at index {}", len(next));
+    let end = |s: &State| s.node(server).map_or(0, |n| n.hard_state().last_index());
+    if end(next) > end(last) {
+        let _ = write!(line, "; s{server} appends it at index {}", end(next));
     } else {
         let _ = write!(line, "; s{server} answers from its local state");
     }

@@ -2,50 +2,118 @@
 //! what the ghost history demands of every snapshot a server holds or installs, and how a
 //! write-ahead log makes a snapshot durable (the writes a crash may cut between).
 //!
-//! The model's state machine, with plain proposals, is the sequence of commands a server
-//! applied: so a snapshot's data is that sequence, each command's code in four little-endian
-//! bytes, index 1 first. It is canonical (two servers that applied the same commands snapshot
-//! the same bytes, so states that differ only in who took a snapshot stay one state under
-//! symmetry), and it lets the ghost history check a snapshot against what was committed, index
-//! by index, as it checks a log. KV clients are not combined with snapshots yet
-//! ([`crate::bounds::BoundsError::KvSnapshots`]): the KV store has no snapshot encoding.
+//! The model's service is two state machines side by side: the sequence of commands a server
+//! applied (what the properties read, index by index) and, with KV clients, its
+//! `raft_impl::kv::KvStore` (what the clients read). A snapshot's data holds both, in that
+//! order: each applied command's code in four little-endian bytes, index 1 first, as many as
+//! the snapshot's last index, then the KV store in the implementation's own snapshot encoding
+//! (`KvStore::snapshot`, with its sessions and its expiry clock; nothing without clients).
+//! Plain and KV commands share one log, so one sequence of codes covers both, and the store,
+//! which skips plain commands, is restored from its own encoding (`KvStore::restored`) rather
+//! than rebuilt from the codes: a restore must go through the encoding raftd uses, or a store
+//! that loses its sessions in it would go unseen. Both parts are canonical (two servers that
+//! applied the same commands snapshot the same bytes, so states that differ only in who took
+//! a snapshot stay one state under symmetry), and the codes let the ghost history check a
+//! snapshot against what was committed, index by index, as it checks a log.
 
-use raft_impl::{Effect, HardState, Index, Mutation, MutationSet, Node, NodeId, Record, Snapshot};
+use raft_impl::kv::KvStore;
+use raft_impl::{
+    Effect, HardState, Index, Mutation, MutationSet, Node, NodeId, Record, Snapshot, Term,
+};
 
+use crate::kv::Status;
 use crate::state::{Cmd, Committed, Event, Ghost, Server, State, Violation, Write};
 
 /// Bytes per command in a snapshot's data.
 const CODE_BYTES: usize = 4;
 
-/// The command codes a snapshot's data holds, index 1 first; `None` when it is not a whole
-/// number of codes (no snapshot the model takes is: the ghost check reports it).
-fn codes(data: &[u8]) -> Option<impl Iterator<Item = u32> + '_> {
-    (data.len() % CODE_BYTES == 0).then(|| {
-        data.chunks_exact(CODE_BYTES)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-    })
+/// The two parts of a snapshot's data: the codes of the commands up to its last index, and
+/// the KV store's encoding after them (empty without clients); `None` when the data is too
+/// short to hold the codes (no snapshot the model takes is: the ghost check reports it).
+fn parts(s: &Snapshot) -> Option<(&[u8], &[u8])> {
+    let len = usize::try_from(s.last_index)
+        .ok()?
+        .checked_mul(CODE_BYTES)?;
+    (s.data.len() >= len).then(|| s.data.split_at(len))
 }
 
-/// The code of the command a snapshot's data holds at `index`.
-fn code_at(data: &[u8], index: Index) -> Option<u32> {
+/// The command codes a snapshot holds, index 1 first.
+fn codes(s: &Snapshot) -> Option<impl Iterator<Item = u32> + '_> {
+    let (codes, _) = parts(s)?;
+    Some(
+        codes
+            .chunks_exact(CODE_BYTES)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    )
+}
+
+/// The code of the command a snapshot holds at `index`.
+fn code_at(s: &Snapshot, index: Index) -> Option<u32> {
     let at = usize::try_from(index.checked_sub(1)?).ok()?;
-    codes(data)?.nth(at)
+    codes(s)?.nth(at)
+}
+
+/// What log `hard` holds at `index`, for Log Matching through the snapshot boundary: the term
+/// when it knows one (an entry's, or the snapshot's last index's) and the command's code
+/// (`None` for a code a snapshot's data does not hold). `None` past its last index and at 0.
+pub fn slot(hard: &HardState<Cmd>, index: Index) -> Option<(Option<Term>, Option<u32>)> {
+    if index == 0 || index > hard.last_index() {
+        return None;
+    }
+    match (&hard.snapshot, hard.entry(index)) {
+        (_, Some(e)) => Some((Some(e.term), Some(e.command.code()))),
+        (Some(s), None) => {
+            let term = (index == s.last_index).then_some(s.last_term);
+            Some((term, code_at(s, index)))
+        }
+        (None, None) => None,
+    }
 }
 
 /// What server `node` has applied, as its snapshot data: its own snapshot's commands, then its
-/// log's up to its applied index. The core hands the service every applied entry from that
-/// log, and an entry at or below the commit index never changes without the ghost history
-/// seeing it (committed never overwritten), so this is what the service applied.
-fn applied_data(node: &Node<Cmd, MutationSet>) -> Vec<u8> {
+/// log's up to its applied index, then its KV store `kv` (see the module documentation). The
+/// core hands the service every applied entry from that log, and an entry at or below the
+/// commit index never changes without the ghost history seeing it (committed never
+/// overwritten), so this is what the service applied.
+fn applied_data(node: &Node<Cmd, MutationSet>, kv: Option<&KvStore<MutationSet>>) -> Vec<u8> {
     let hard = node.hard_state();
-    let held = hard.snapshot.as_ref().map_or(&[][..], |s| &s.data[..]);
+    let held = hard
+        .snapshot
+        .as_ref()
+        .and_then(parts)
+        .map_or(&[][..], |p| p.0);
     let mut data = held.to_vec();
     for index in hard.first_index()..=node.last_applied() {
         if let Some(entry) = hard.entry(index) {
             data.extend_from_slice(&entry.command.code().to_le_bytes());
         }
     }
+    if let Some(store) = kv {
+        data.extend_from_slice(&store.snapshot());
+    }
     data
+}
+
+/// The KV store a server runs with after installing or restarting from `snapshot`: `store`
+/// (the one it had, or a fresh one: it carries the session rules and bugs) restored from the
+/// snapshot's encoding, or `store` itself without a snapshot. A snapshot the model took that does not
+/// decode is a bug of the model or of the encoding: the step panics (reported as "no step
+/// panics" with its path), as raftd refuses to start from it.
+pub fn restore_kv(
+    store: KvStore<MutationSet>,
+    snapshot: Option<&Snapshot>,
+) -> KvStore<MutationSet> {
+    let Some(s) = snapshot else {
+        return store;
+    };
+    let encoded = parts(s).map_or(&[][..], |p| p.1);
+    match store.restored(encoded) {
+        Ok(restored) => restored,
+        Err(e) => panic!(
+            "snapshot {}:{} holds no KV store: {e}",
+            s.last_index, s.last_term
+        ),
+    }
 }
 
 /// Whether `hard` holds committed entry `c` at `index`: in its log, with the same term and
@@ -55,7 +123,7 @@ pub fn holds(hard: &HardState<Cmd>, index: Index, c: &Committed) -> bool {
     match &hard.snapshot {
         Some(s) if index <= s.last_index => {
             (index != s.last_index || s.last_term == c.term)
-                && code_at(&s.data, index) == Some(c.command.code())
+                && code_at(s, index) == Some(c.command.code())
         }
         _ => c.is(hard.entry(index)),
     }
@@ -90,11 +158,10 @@ pub fn matches_committed(s: &Snapshot, committed: &[Committed]) -> bool {
     else {
         return false;
     };
-    let Some(codes) = codes(&s.data) else {
+    let Some(codes) = codes(s) else {
         return false;
     };
     prefix.last().is_some_and(|c| c.term == s.last_term)
-        && s.data.len() == prefix.len() * CODE_BYTES
         && codes.zip(prefix).all(|(code, c)| code == c.command.code())
 }
 
@@ -120,6 +187,30 @@ pub fn restored(state: &mut State, id: NodeId, snapshot: &Snapshot) {
     state.ghost.happened(Event::CaughtUpByInstall);
     if state.node(id).is_some_and(|n| !n.log().is_empty()) {
         state.ghost.happened(Event::InstallKeptSuffix);
+    }
+    let server = state.server_mut(id);
+    if let Some(store) = server.kv.take() {
+        server.kv = Some(restore_kv(store, Some(snapshot)));
+    }
+    settle_covered(state, id, snapshot.last_index);
+}
+
+/// Server `id`'s state machine jumped to `through` by an install: the clients waiting on it
+/// at indices the snapshot covers will see no apply there. They retry, as after a crash of
+/// the server, and the retry is answered from the session table the snapshot carried (the
+/// same request again gets the recorded outcome): raftd answers them from that table, or as
+/// an unknown outcome, and a retry is what a client does with either.
+fn settle_covered(state: &mut State, id: NodeId, through: Index) {
+    let Some(clients) = state.clients.as_mut() else {
+        return;
+    };
+    let covered = |s: &Status| matches!(s, Status::Waiting { server, index } if *server == id && *index <= through);
+    if clients.slots.iter().any(|c| covered(&c.status)) {
+        for slot in &mut std::sync::Arc::make_mut(clients).slots {
+            if covered(&slot.status) {
+                slot.status = Status::Retrying;
+            }
+        }
     }
 }
 
@@ -187,10 +278,14 @@ pub fn may_snapshot(node: &Node<Cmd, MutationSet>, taken: u8, max: u8) -> bool {
     taken < max && node.last_applied() > node.hard_state().snapshot_index()
 }
 
-/// The core's snapshot step: the service snapshots what it applied, at its applied index.
-pub fn take(node: &mut Node<Cmd, MutationSet>) -> Option<Vec<Effect<Cmd>>> {
+/// The core's snapshot step: the service snapshots what it applied (with its KV store `kv`,
+/// if it has clients), at its applied index.
+pub fn take(
+    node: &mut Node<Cmd, MutationSet>,
+    kv: Option<&KvStore<MutationSet>>,
+) -> Option<Vec<Effect<Cmd>>> {
     let index = node.last_applied();
-    node.snapshot(index, applied_data(node)).ok()
+    node.snapshot(index, applied_data(node, kv)).ok()
 }
 
 /// Queues a record of server `id`'s step as a write-ahead log writes it: a snapshot record as

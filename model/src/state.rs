@@ -29,7 +29,8 @@ pub struct Server {
     /// them, in emission order. A crash loses what it does not keep (see `Persistence`).
     pub pending: PendingQueue,
     /// With KV clients, the running server's key-value store: volatile, rebuilt after a restart
-    /// by re-applying the log. `None` without clients and while crashed.
+    /// from the durable snapshot, if any (`crate::snapshot::restore_kv`), then by re-applying
+    /// the log after it. `None` without clients and while crashed.
     pub kv: Option<KvStore<MutationSet>>,
     /// `--storage wal`: the disk's log prefix was purged up to this index (0: never) while no
     /// durable snapshot covers it (only the `purge-before-snapshot-durable` bug lets that

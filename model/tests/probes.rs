@@ -71,6 +71,11 @@ fn install_at_commit_index() {
 }
 
 #[test]
+fn install_keeps_conflicting_suffix() {
+    assert_caught(Mutation::InstallKeepsConflictingSuffix);
+}
+
+#[test]
 fn probes_are_the_probe_mutations_and_stay_out_of_the_catalog() {
     // Every probe is either listed with a configuration or declared uncaught, never both.
     let mut listed: Vec<Mutation> = probes::probes().iter().map(|b| b.mutation).collect();
