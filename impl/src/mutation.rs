@@ -140,6 +140,11 @@ pub enum Mutation {
     /// commit index (Figure 13 installs only one reaching past it), replacing a state machine
     /// that may already have applied that far.
     InstallAtCommitIndex,
+    /// Probe (snapshots, liveness): a leader never sends InstallSnapshot, so a follower whose
+    /// next index falls at or below the leader's snapshot gets nothing more (the lab 3D
+    /// solution that compacts but never implemented the sender). No safety property can see
+    /// it; "a follower catches up by InstallSnapshot" is never reached.
+    SnapshotNeverSent,
 }
 
 impl Mutation {
@@ -171,7 +176,7 @@ impl Mutation {
     ];
 
     /// The probes of issue 11, in the order of the README's generality table.
-    pub const PROBES: [Mutation; 14] = [
+    pub const PROBES: [Mutation; 15] = [
         Mutation::VoteIgnoresVotedFor,
         Mutation::VoteTallyNotReset,
         Mutation::CommitCountsSelfTwice,
@@ -186,6 +191,7 @@ impl Mutation {
         Mutation::StaleAppendReplyCounted,
         Mutation::InstallKeepsConflictingSuffix,
         Mutation::InstallAtCommitIndex,
+        Mutation::SnapshotNeverSent,
     ];
 
     /// Whether this is a probe (test-only, not in the catalog) rather than a real-world bug.
@@ -238,6 +244,7 @@ impl Mutation {
             Mutation::StaleAppendReplyCounted => "stale-append-reply-counted",
             Mutation::InstallKeepsConflictingSuffix => "install-keeps-conflicting-suffix",
             Mutation::InstallAtCommitIndex => "install-at-commit-index",
+            Mutation::SnapshotNeverSent => "snapshot-never-sent",
         }
     }
 
@@ -516,6 +523,11 @@ impl Rules for MutationSet {
         self.contains(Mutation::SnapshotRegress)
             || (self.contains(Mutation::InstallAtCommitIndex) && last_index == commit)
             || Figure2.installs_snapshot(last_index, commit)
+    }
+
+    fn sends_snapshot(&self) -> bool {
+        // `snapshot-never-sent` (probe): the leader leaves such a follower behind.
+        !self.contains(Mutation::SnapshotNeverSent) && Figure2.sends_snapshot()
     }
 
     fn keeps_suffix(&self, matches: bool) -> bool {

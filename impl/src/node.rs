@@ -1037,6 +1037,9 @@ impl<C: Command, R: Rules> Node<C, R> {
         let progress = &self.progress[peer as usize];
         let next = progress.next;
         if let Some(snapshot) = self.hard.snapshot.as_ref().filter(|s| next <= s.last_index) {
+            if !self.rules.sends_snapshot() {
+                return;
+            }
             return self.send_snapshot(peer, snapshot.clone(), out);
         }
         let prev_log_index = next - 1;

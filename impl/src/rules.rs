@@ -122,6 +122,12 @@ pub trait Rules: Copy + Debug + Eq + Hash {
         })
     }
 
+    /// Figure 13: whether a leader sends its snapshot to a follower that needs entries it
+    /// compacted away (always: nothing else can bring that follower up to date).
+    fn sends_snapshot(&self) -> bool {
+        true
+    }
+
     /// Figure 13, InstallSnapshot receiver: whether a follower whose commit index is `commit`
     /// takes a snapshot that ends at `last_index` (only when it reaches past the commit index:
     /// a snapshot at or below it holds nothing this server lacks, and installing it would take

@@ -137,3 +137,34 @@ fn no_restart_from_a_snapshot_when_the_term_is_not_persisted() {
         PropertyOutcome::Violated
     );
 }
+
+/// Under `snapshot-never-sent` a leader never sends its snapshot, so no follower catches up by
+/// one: "a follower catches up by InstallSnapshot" is reported not reached in the space
+/// `--preset snapshots` reaches, with no bound to explain it, while every safety property
+/// holds (a follower left behind loses nothing; it is a liveness bug). The preset reaches it
+/// without the bug (`--preset snapshots` in the README, and the KV test in `kv_clients.rs`).
+#[test]
+fn no_follower_catches_up_by_install_when_no_snapshot_is_sent() {
+    let bounds = Bounds {
+        mutations: MutationSet::NONE.with(Mutation::SnapshotNeverSent),
+        ..Preset::Snapshots.bounds()
+    };
+    let report = check::run(
+        RaftModel::new(bounds),
+        &CheckOptions::exhaustive(Strategy::Dfs, 2),
+    );
+    assert_safe(&report);
+    assert_eq!(
+        outcome(&report, CAUGHT_UP_BY_INSTALL),
+        PropertyOutcome::NotReached
+    );
+    assert_eq!(
+        properties::impossible(CAUGHT_UP_BY_INSTALL, &bounds, &KvBounds::default()),
+        None
+    );
+    // Snapshots are still taken, and servers still restart from them.
+    assert_eq!(
+        outcome(&report, RESTART_FROM_SNAPSHOT),
+        PropertyOutcome::ExampleFound
+    );
+}
