@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use crate::kv::KvCommand;
 use crate::message::{Envelope, Message};
-use crate::types::{NodeId, Snapshot, Term};
+use crate::types::{Index, NodeId, Snapshot, Term};
 
 use super::auth::{self, AuthError, ClusterKey, Sealer};
-use super::chunks::{ChunkError, Outgoing, Reassembly, Received};
+use super::chunks::{
+    heartbeat, transfer_for, ChunkError, MAX_REFUSALS, Outgoing, Reassembly, Received, Transfers,
+};
 use super::frame::{Deadline, FrameError};
-use super::protocol::PeerFrame;
+use super::protocol::{PeerFrame, TransferId};
 use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
@@ -44,6 +46,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// The sending end of the connection to one peer.
 pub(crate) struct PeerLink {
     queue: Sender<Message<KvCommand>>,
+    /// The link's [`Transfers`], as of its last change.
+    transfers: Arc<Mutex<Transfers>>,
 }
 
 impl PeerLink {
@@ -57,6 +61,7 @@ impl PeerLink {
         chunk_bytes: usize,
     ) -> io::Result<PeerLink> {
         let (queue, messages) = mpsc::channel();
+        let transfers = Arc::new(Mutex::new(Transfers::default()));
         let link = Link {
             connection: Connection {
                 me,
@@ -69,14 +74,31 @@ impl PeerLink {
                 down: false,
             },
             transfer: None,
+            held: None,
+            abandoned: None,
+            too_large: None,
+            published: Arc::clone(&transfers),
             chunk_bytes,
         };
         spawn_named(format!("link-{peer}"), move || link.carry(&messages))?;
-        Ok(PeerLink { queue })
+        Ok(PeerLink { queue, transfers })
     }
 
-    /// Hands `msg` to the link; it leaves the process when the link's thread writes it.
+    /// Hands `msg` to the link; it leaves the process when the link's thread writes it. An
+    /// InstallSnapshot the link would begin no transfer for is replaced by its heartbeat here
+    /// already, so that the snapshot's copy is dropped at once rather than queued behind a
+    /// chunk exchange (the link decides again, on what it knows when it takes the message).
     pub(crate) fn send(&self, msg: Message<KvCommand>) {
+        let msg = match msg {
+            Message::InstallSnapshot { term, snapshot } => {
+                let transfers = *self.transfers.lock().unwrap_or_else(|e| e.into_inner());
+                match transfer_for(&transfers, term, &snapshot) {
+                    Ok(None) => heartbeat(term, &snapshot),
+                    _ => Message::InstallSnapshot { term, snapshot },
+                }
+            }
+            msg => msg,
+        };
         // The link thread only ends when this sender is dropped, so the send cannot fail.
         let _ = self.queue.send(msg);
     }
@@ -92,25 +114,39 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// # What a leader does when a follower falls behind during a transfer
 ///
 /// The core sends a follower that needs a snapshot the same InstallSnapshot at every heartbeat
-/// until the follower acknowledges it, so that a lost one is retried. The link keeps the
-/// transfer it is on: the same snapshot again is not a new transfer. If the leader compacts
-/// again meanwhile and the core hands the link a newer snapshot, the link still finishes the
-/// transfer in progress (once the follower holds any of it) and drops the newer one; a transfer
-/// of which the follower holds nothing yet gives way ([`Outgoing::yields_to`]). Abandoning
+/// until the follower acknowledges it, so that a lost one is retried. An InstallSnapshot
+/// either begins a transfer or is sent as the heartbeat it stands for ([`heartbeat`]: an empty
+/// AppendEntries whose previous entry is the snapshot's last), as [`Transfers::begins`]
+/// decides. The same snapshot again, during its transfer or once the follower holds it, is that
+/// heartbeat: the follower hears its leader throughout a transfer of any length (its election
+/// timer restarts, its answer counts for CheckQuorum), and one that holds the snapshot answers
+/// a success that ends the leader's wait even if its answer to the install was lost. If the
+/// leader compacts again meanwhile and the core hands the link a newer snapshot, the link still
+/// finishes the transfer in progress (once the follower holds any of it) and sends the newer
+/// one's heartbeat; a transfer of which the follower holds nothing yet gives way. Abandoning
 /// half a transfer whenever the leader compacts could starve a follower that is slower to
-/// receive a snapshot than the leader is to take the next one. The follower installs the older snapshot and acknowledges
-/// its last index; the leader's core, whose follower still lacks entries it compacted, goes on
-/// sending the newer one at each heartbeat, and the link sends that one next. A follower that
-/// falls behind by one compaction during a transfer so catches up in two transfers, never in
-/// none. A leader deposed during a transfer finishes it too: the follower's core judges the
-/// snapshot by the term it was sent in, as any message of that term (refused if the follower
-/// has moved on to a later one).
+/// receive a snapshot than the leader is to take the next one. The follower installs the older
+/// snapshot and acknowledges its last index; the leader's core, whose follower still lacks
+/// entries it compacted, goes on sending the newer one at each heartbeat, and the link sends
+/// that one next. A follower that falls behind by one compaction during a transfer so catches
+/// up in two transfers, never in none. A leader deposed during a transfer finishes it too: the
+/// follower's core judges the snapshot by the term it was sent in, as any message of that term
+/// (refused if the follower has moved on to a later one).
 ///
 /// Between two chunks the link writes every other message queued for the same peer
 /// (heartbeats, votes), so a transfer never holds them back by more than one chunk.
 struct Link {
     connection: Connection,
     transfer: Option<Outgoing>,
+    /// The last transfer the peer said it holds whole, and the connection it said so on.
+    held: Option<(TransferId, u64)>,
+    /// The last transfer given up after repeated refusals: logged once, never begun again.
+    abandoned: Option<TransferId>,
+    /// The last snapshot index found over the limit, so that it is logged once, not at every
+    /// heartbeat.
+    too_large: Option<Index>,
+    /// Where [`Link::transfers`] is published for [`PeerLink::send`].
+    published: Arc<Mutex<Transfers>>,
     chunk_bytes: usize,
 }
 
@@ -140,32 +176,54 @@ impl Link {
                     Err(_) => return,
                 },
             };
-            match msg {
+            let msg = match msg {
                 Message::InstallSnapshot { term, snapshot } => self.offer(term, snapshot),
-                msg => {
-                    let (from, to) = (self.connection.me, self.connection.peer);
-                    let frame = PeerFrame::Message(Envelope { from, to, msg });
-                    self.connection.write(&frame);
-                }
+                msg => Some(msg),
+            };
+            if let Some(msg) = msg {
+                let (from, to) = (self.connection.me, self.connection.peer);
+                let frame = PeerFrame::Message(Envelope { from, to, msg });
+                self.connection.write(&frame);
             }
+            self.publish();
         }
     }
 
-    /// The core asks for `snapshot` to be sent: it becomes the transfer unless the one in
-    /// progress does not yield to it (see [`Link`] for why a newer snapshot waits).
-    fn offer(&mut self, term: Term, snapshot: Snapshot) {
-        if (self.transfer.as_ref()).is_some_and(|transfer| !transfer.yields_to(&snapshot)) {
-            return;
+    /// What the link knows of its transfers (see [`Transfers`]).
+    fn transfers(&self) -> Transfers {
+        let open = self.connection.open.is_some().then_some(self.connection.opened);
+        Transfers {
+            sending: self.transfer.as_ref().map(Outgoing::progress),
+            held: (self.held).and_then(|(id, on)| (Some(on) == open).then_some(id)),
+            abandoned: self.abandoned,
         }
-        let index = snapshot.last_index;
-        match Outgoing::new(term, snapshot) {
-            Ok(transfer) => self.transfer = Some(transfer),
+    }
+
+    fn publish(&self) {
+        let transfers = self.transfers();
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = transfers;
+    }
+
+    /// The core asks for `snapshot` to be sent: it becomes the transfer if it begins one, and
+    /// the message to send is its heartbeat if not (see [`Link`]). One over the limit is
+    /// logged once, and sent as its heartbeat too: the follower cannot be sent it, and should
+    /// still hear its leader.
+    fn offer(&mut self, term: Term, snapshot: Snapshot) -> Option<Message<KvCommand>> {
+        match transfer_for(&self.transfers(), term, &snapshot) {
+            Ok(Some(id)) => self.transfer = Some(Outgoing::begin(id, snapshot)),
+            Ok(None) => return Some(heartbeat(term, &snapshot)),
             Err(e) => {
-                let peer = self.connection.peer;
-                let line = format_args!("cannot send the snapshot at {index} to {peer}: {e}");
-                log(self.connection.me, line);
+                let index = snapshot.last_index;
+                if self.too_large != Some(index) {
+                    self.too_large = Some(index);
+                    let peer = self.connection.peer;
+                    let line = format_args!("cannot send the snapshot at {index} to {peer}: {e}");
+                    log(self.connection.me, line);
+                }
+                return Some(heartbeat(term, &snapshot));
             }
         }
+        None
     }
 
     /// Sends the transfer's next chunk and takes the receiver's answer; the transfer ends once
@@ -181,9 +239,25 @@ impl Link {
             let ack = sealer.read_ack(&mut Deadline::new(stream, ACK_TIMEOUT))?;
             Ok(transfer.acknowledged(ack, opened)?)
         });
-        if sent == Some(true) {
-            self.transfer = None;
+        let (id, _) = transfer.progress();
+        match sent {
+            Some(Ok(true)) => {
+                self.held = Some((id, self.connection.opened));
+                self.transfer = None;
+            }
+            Some(Err(e)) if e.is_refusal() && transfer.refused() => {
+                let (me, peer) = (self.connection.me, self.connection.peer);
+                let line = format_args!(
+                    "gave up sending the snapshot at {} to {peer}: it refused a chunk {MAX_REFUSALS} times in a row (the last: {e})",
+                    id.last_index
+                );
+                log(me, line);
+                self.abandoned = Some(id);
+                self.transfer = None;
+            }
+            _ => {}
         }
+        self.publish();
     }
 }
 
@@ -194,6 +268,18 @@ enum LinkError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Chunk(#[from] ChunkError),
+}
+
+impl LinkError {
+    /// Whether the peer refused the chunk just sent: it closed the connection instead of
+    /// answering (as a receiver does with a chunk it refuses), or answered something that is
+    /// not an answer to it. A timeout is not one: the peer may be only slow.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Chunk(_) | LinkError::Auth(AuthError::Frame(FrameError::Closed))
+        )
+    }
 }
 
 /// A link's connection to its peer, (re)opened on demand.
@@ -229,12 +315,14 @@ impl Connection {
     }
 
     /// Runs `exchange` on the open connection, opening one if needed, and returns what it
-    /// returned; `None` if the peer cannot be reached now or the exchange failed, which drops
-    /// the connection. `exchange` gets the number of the connection.
+    /// returned; `None` if the peer cannot be reached now. A failed exchange drops the
+    /// connection, and the next attempt waits for the reconnect pause, as after a failed
+    /// connect: a peer that closes every connection on the first chunk is not redialled in a
+    /// tight loop. `exchange` gets the number of the connection.
     fn exchange<T>(
         &mut self,
         exchange: impl FnOnce(&mut TcpStream, &mut Sealer, u64) -> Result<T, LinkError>,
-    ) -> Option<T> {
+    ) -> Option<Result<T, LinkError>> {
         let (me, peer, addr) = (self.me, self.peer, self.addr);
         let (stream, sealer) = match &mut self.open {
             Some(conn) => conn,
@@ -258,14 +346,13 @@ impl Connection {
                 }
             },
         };
-        match exchange(stream, sealer, self.opened) {
-            Ok(done) => Some(done),
-            Err(e) => {
-                log(me, format_args!("lost connection to server {peer}: {e}"));
-                self.open = None;
-                None
-            }
+        let result = exchange(stream, sealer, self.opened);
+        if let Err(e) = &result {
+            log(me, format_args!("lost connection to server {peer}: {e}"));
+            self.open = None;
+            self.next_attempt = Instant::now() + RECONNECT_PAUSE;
         }
+        Some(result)
     }
 }
 
