@@ -815,7 +815,9 @@ mod tests {
             ..Transfers::default()
         };
         let begins = |sender: &Outgoing, snapshot: &Snapshot| {
-            transfer_for(&transfers(sender), TERM, snapshot).unwrap().is_some()
+            transfer_for(&transfers(sender), TERM, snapshot)
+                .unwrap()
+                .is_some()
         };
         assert!(!begins(&sender, &whole), "the same snapshot again");
         assert!(begins(&sender, &newer), "nothing of it is held yet");
