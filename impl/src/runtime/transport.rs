@@ -1004,6 +1004,13 @@ mod tests {
         }
         let mut conn = peer.accept_resending(&link, install(snapshot(10, 2_000)));
         assert_eq!(conn.next_message(), heartbeat_at(10), "given up");
+        // A transfer still pending would send its first chunk as soon as the link's queue is
+        // empty, which it is between these resends.
+        for _ in 0..5 {
+            thread::sleep(Duration::from_millis(20));
+            link.send(install(snapshot(10, 2_000)));
+            assert_eq!(conn.next_message(), heartbeat_at(10), "never begun again");
+        }
     }
 
     /// A failed exchange sets the reconnect pause, as a failed connect does: the next attempt
