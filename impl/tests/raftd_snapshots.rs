@@ -204,6 +204,53 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
     }
 }
 
+/// A transfer far longer than an election timeout (4 MiB in chunks of 1 KiB) with PreVote off:
+/// the leader's heartbeats reach the follower's core throughout (the snapshot's resends are sent
+/// as heartbeats), so its election timer never fires, the leader's term does not change, and
+/// the follower installs the snapshot once. When the resends were dropped during a transfer,
+/// the follower stood for election, the leader was deposed and the transfer began again.
+#[test]
+fn a_long_transfer_without_pre_vote_keeps_the_leader_and_installs_once() {
+    const KEYS: usize = 32;
+    const VALUE_BYTES: usize = 128 << 10;
+    let mut cluster = Cluster::start_with(
+        SERVERS,
+        &[
+            "--snapshot-every",
+            "5",
+            "--snapshot-chunk-bytes",
+            "1024",
+            "--no-pre-vote",
+        ],
+    );
+    let mut clerk = clerk(&cluster);
+    put(&mut clerk, "k0", "v0");
+    let leader = leader(&cluster);
+    let follower = (leader + 1) % SERVERS;
+    cluster.kill(follower);
+    for i in 1..=KEYS {
+        put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
+    }
+    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= KEYS as u64 - 5);
+    cluster.start_server(follower);
+    let caught_up = wait_for(&cluster, follower, |s| {
+        s.commit_index >= compacted.log_len && s.installed_snapshots > 0
+    });
+    let after = wait_for(&cluster, leader, |_| true);
+    assert_eq!(
+        (after.role, after.term),
+        (raft_impl::Role::Leader, compacted.term),
+        "the leader kept its term: {after:?}\n{}",
+        cluster.logs()
+    );
+    assert_eq!(
+        (caught_up.term, caught_up.installed_snapshots),
+        (compacted.term, 1),
+        "{caught_up:?}\n{}",
+        cluster.logs()
+    );
+}
+
 /// A chunk size of 0, or over `MAX_SNAPSHOT_CHUNK_BYTES` (which a receiver would refuse), is a
 /// bad argument (exit code 2, the typed error's message); 1 and the maximum start a server.
 #[test]

@@ -49,7 +49,7 @@ use std::sync::Mutex;
 
 use crate::kv::KvCommand;
 use crate::limits::{MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_CHUNK_BYTES};
-use crate::message::Message;
+use crate::message::{AppendEntries, Message};
 use crate::types::{NodeId, Snapshot, Term};
 
 use super::protocol::{ChunkAck, SnapshotChunk, TransferId};
@@ -112,29 +112,40 @@ pub(crate) struct Outgoing {
     /// The connection (numbered by the link) on which `offset` was heard. On any other, the
     /// next chunk is empty: it only asks.
     heard_on: Option<u64>,
+    /// Refusals since the receiver last gained bytes.
+    refusals: u32,
 }
 
 impl Outgoing {
     /// The transfer of the InstallSnapshot of `term` carrying `snapshot`; refused if the
     /// snapshot is longer than any receiver accepts.
+    #[cfg(test)]
     pub(crate) fn new(term: Term, snapshot: Snapshot) -> Result<Outgoing, ChunkError> {
-        Ok(Outgoing {
-            id: transfer_of(term, &snapshot)?,
+        Ok(Outgoing::begin(transfer_of(term, &snapshot)?, snapshot))
+    }
+
+    /// The transfer `id` of `snapshot`, as [`transfer_for`] named it.
+    pub(crate) fn begin(id: TransferId, snapshot: Snapshot) -> Outgoing {
+        Outgoing {
+            id,
             snapshot,
             offset: 0,
             heard_on: None,
-        })
+            refusals: 0,
+        }
     }
 
-    /// Whether this transfer gives way to one of `snapshot`, which the core now asks for: only
-    /// if that is another snapshot and the receiver holds none of this one yet. A transfer the
-    /// receiver holds part of is finished first (see `transport::Link` for why); one that has
-    /// not begun (its peer was down while the leader compacted again) loses nothing by giving
-    /// way, and sending it would only make the follower install a snapshot it must replace.
-    pub(crate) fn yields_to(&self, snapshot: &Snapshot) -> bool {
-        let same =
-            (snapshot.last_index, snapshot.last_term) == (self.id.last_index, self.id.last_term);
-        !same && self.offset == 0
+    /// The transfer, and whether the receiver holds any of it: what [`Transfers`] needs.
+    pub(crate) fn progress(&self) -> (TransferId, bool) {
+        (self.id, self.offset > 0)
+    }
+
+    /// The receiver refused a chunk of this transfer (it closed the connection instead of
+    /// answering, or answered something else); `true` once it did so [`MAX_REFUSALS`] times
+    /// in a row with no byte gained in between, when the sender gives the transfer up.
+    pub(crate) fn refused(&mut self) -> bool {
+        self.refusals = self.refusals.saturating_add(1);
+        self.refusals >= MAX_REFUSALS
     }
 
     /// The next chunk to send on `connection`: at most `chunk_bytes` from the offset last
@@ -173,10 +184,95 @@ impl Outgoing {
                 total_len: self.id.total_len,
             });
         }
+        if ack.held > self.offset {
+            self.refusals = 0;
+        }
         self.offset = ack.held;
         self.heard_on = Some(connection);
         Ok(self.offset == self.id.total_len)
     }
+}
+
+/// How many chunks of one transfer a receiver may refuse in a row, with no byte gained in
+/// between, before the sender gives the transfer up. A receiver's checks are deterministic (a
+/// build with lower limits refuses the same chunk every time), so retrying for ever would only
+/// redial it; three tell that from a connection lost by chance, such as a receiver's restart.
+pub(crate) const MAX_REFUSALS: u32 = 3;
+
+/// What a link knows of the snapshots it sends one peer: enough to decide, for each
+/// InstallSnapshot the core hands it, whether that one begins a transfer or is sent as the
+/// heartbeat it stands for ([`heartbeat`]). The link publishes a copy where the server hands
+/// it messages, so that an InstallSnapshot it would not begin is not even queued (the core
+/// resends the whole snapshot at every heartbeat, and a link busy with a chunk would otherwise
+/// pile up copies of it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Transfers {
+    /// The transfer in progress, and whether the receiver holds any of it.
+    pub(crate) sending: Option<(TransferId, bool)>,
+    /// The last transfer the receiver said it holds whole, on the connection open now: a
+    /// receiver that restarted since may have lost it, and is asked again on the next one.
+    pub(crate) held: Option<TransferId>,
+    /// The last transfer given up after [`MAX_REFUSALS`] refusals.
+    pub(crate) abandoned: Option<TransferId>,
+}
+
+impl Transfers {
+    /// Whether an InstallSnapshot sent as `id` begins a transfer. Not if the receiver holds
+    /// it whole, nor if it was given up; and not while another is in progress, unless that is
+    /// of another snapshot and the receiver holds none of it yet. A transfer the receiver holds
+    /// part of is finished first (see `transport::Link` for why); one that has not begun (its
+    /// peer was down while the leader compacted again) loses nothing by giving way, and sending
+    /// it would only make the follower install a snapshot it must replace.
+    pub(crate) fn begins(&self, id: &TransferId) -> bool {
+        if self.held == Some(*id) || self.abandoned == Some(*id) {
+            return false;
+        }
+        let snapshot_of = |id: &TransferId| (id.last_index, id.last_term);
+        match self.sending {
+            None => true,
+            Some((current, begun)) => !begun && snapshot_of(&current) != snapshot_of(id),
+        }
+    }
+}
+
+/// The transfer an InstallSnapshot of `term` carrying `snapshot` is sent as, if it begins one;
+/// `None` if it is sent as its [`heartbeat`] instead, or is over the limit (`Err`).
+pub(crate) fn transfer_for(
+    transfers: &Transfers,
+    term: Term,
+    snapshot: &Snapshot,
+) -> Result<Option<TransferId>, ChunkError> {
+    let id = transfer_of(term, snapshot)?;
+    Ok(transfers.begins(&id).then_some(id))
+}
+
+/// The heartbeat an InstallSnapshot of `term` carrying `snapshot` stands for, which a link
+/// sends in its place when it begins no transfer for it: an AppendEntries of `term` with no
+/// entries whose previous entry is the snapshot's last, `(last_index, last_term)`.
+///
+/// The core sends this very message to a follower whose next index is right past the snapshot
+/// (with nothing new to send, or its window full), so the model covers it, up to
+/// `leader_commit`. The core would put its commit index there, which is at least `last_index`,
+/// since a snapshot holds only applied, hence committed, entries; a follower commits up to
+/// `min(leader_commit, prev_log_index)` for a request with no entries (Figure 2, rule 5), which
+/// is `last_index` for any `leader_commit` from `last_index` up. So `last_index` has the effect
+/// of the core's own value, which the transport does not know.
+///
+/// A follower whose log holds the snapshot's last entry (it installed the snapshot, or its log
+/// matches there) answers a success at `last_index`, which takes the leader out of
+/// `Flow::Snapshot`: this is what rescues a follower whose answer to the install was lost, when
+/// the receiver, holding the transfer whole, hands the core nothing more. One that is still
+/// receiving answers a conflict, which a leader waiting for a snapshot ignores; either way the
+/// follower heard its leader (its election timer restarts) and its answer counts for
+/// CheckQuorum, however long the transfer takes.
+pub(crate) fn heartbeat(term: Term, snapshot: &Snapshot) -> Message<KvCommand> {
+    Message::AppendEntries(AppendEntries {
+        term,
+        prev_log_index: snapshot.last_index,
+        prev_log_term: snapshot.last_term,
+        entries: Vec::new(),
+        leader_commit: snapshot.last_index,
+    })
 }
 
 /// What a receiver makes of a well-formed chunk.
@@ -714,12 +810,21 @@ mod tests {
             ..snapshot(5_000)
         };
         let mut sender = Outgoing::new(TERM, whole.clone()).unwrap();
-        assert!(!sender.yields_to(&whole), "the same snapshot again");
-        assert!(sender.yields_to(&newer), "nothing of it is held yet");
+        let transfers = |sender: &Outgoing| Transfers {
+            sending: Some(sender.progress()),
+            ..Transfers::default()
+        };
+        let begins = |sender: &Outgoing, snapshot: &Snapshot| {
+            transfer_for(&transfers(sender), TERM, snapshot)
+                .unwrap()
+                .is_some()
+        };
+        assert!(!begins(&sender, &whole), "the same snapshot again");
+        assert!(begins(&sender, &newer), "nothing of it is held yet");
         let receiver = Reassembly::default();
         assert_eq!(run(&mut sender, &receiver, 0, 1_000, 2), None);
         assert!(
-            !sender.yields_to(&newer),
+            !begins(&sender, &newer),
             "1 000 bytes are held: it is finished first"
         );
     }

@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use crate::kv::KvCommand;
 use crate::message::{Envelope, Message};
-use crate::types::{NodeId, Snapshot, Term};
+use crate::types::{Index, NodeId, Snapshot, Term};
 
 use super::auth::{self, AuthError, ClusterKey, Sealer};
-use super::chunks::{ChunkError, Outgoing, Reassembly, Received};
+use super::chunks::{
+    heartbeat, transfer_for, ChunkError, Outgoing, Reassembly, Received, Transfers, MAX_REFUSALS,
+};
 use super::frame::{Deadline, FrameError};
-use super::protocol::PeerFrame;
+use super::protocol::{PeerFrame, TransferId};
 use super::{log, spawn_named, Event};
 
 /// How long a link waits before trying a peer that refused a connection again. Messages meant
@@ -44,6 +46,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// The sending end of the connection to one peer.
 pub(crate) struct PeerLink {
     queue: Sender<Message<KvCommand>>,
+    /// The link's [`Transfers`], as of its last change.
+    transfers: Arc<Mutex<Transfers>>,
 }
 
 impl PeerLink {
@@ -57,6 +61,7 @@ impl PeerLink {
         chunk_bytes: usize,
     ) -> io::Result<PeerLink> {
         let (queue, messages) = mpsc::channel();
+        let transfers = Arc::new(Mutex::new(Transfers::default()));
         let link = Link {
             connection: Connection {
                 me,
@@ -69,14 +74,31 @@ impl PeerLink {
                 down: false,
             },
             transfer: None,
+            held: None,
+            abandoned: None,
+            too_large: None,
+            published: Arc::clone(&transfers),
             chunk_bytes,
         };
         spawn_named(format!("link-{peer}"), move || link.carry(&messages))?;
-        Ok(PeerLink { queue })
+        Ok(PeerLink { queue, transfers })
     }
 
-    /// Hands `msg` to the link; it leaves the process when the link's thread writes it.
+    /// Hands `msg` to the link; it leaves the process when the link's thread writes it. An
+    /// InstallSnapshot the link would begin no transfer for is replaced by its heartbeat here
+    /// already, so that the snapshot's copy is dropped at once rather than queued behind a
+    /// chunk exchange (the link decides again, on what it knows when it takes the message).
     pub(crate) fn send(&self, msg: Message<KvCommand>) {
+        let msg = match msg {
+            Message::InstallSnapshot { term, snapshot } => {
+                let transfers = *self.transfers.lock().unwrap_or_else(|e| e.into_inner());
+                match transfer_for(&transfers, term, &snapshot) {
+                    Ok(None) => heartbeat(term, &snapshot),
+                    _ => Message::InstallSnapshot { term, snapshot },
+                }
+            }
+            msg => msg,
+        };
         // The link thread only ends when this sender is dropped, so the send cannot fail.
         let _ = self.queue.send(msg);
     }
@@ -92,25 +114,39 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// # What a leader does when a follower falls behind during a transfer
 ///
 /// The core sends a follower that needs a snapshot the same InstallSnapshot at every heartbeat
-/// until the follower acknowledges it, so that a lost one is retried. The link keeps the
-/// transfer it is on: the same snapshot again is not a new transfer. If the leader compacts
-/// again meanwhile and the core hands the link a newer snapshot, the link still finishes the
-/// transfer in progress (once the follower holds any of it) and drops the newer one; a transfer
-/// of which the follower holds nothing yet gives way ([`Outgoing::yields_to`]). Abandoning
+/// until the follower acknowledges it, so that a lost one is retried. An InstallSnapshot
+/// either begins a transfer or is sent as the heartbeat it stands for ([`heartbeat`]: an empty
+/// AppendEntries whose previous entry is the snapshot's last), as [`Transfers::begins`]
+/// decides. The same snapshot again, during its transfer or once the follower holds it, is that
+/// heartbeat: the follower hears its leader throughout a transfer of any length (its election
+/// timer restarts, its answer counts for CheckQuorum), and one that holds the snapshot answers
+/// a success that ends the leader's wait even if its answer to the install was lost. If the
+/// leader compacts again meanwhile and the core hands the link a newer snapshot, the link still
+/// finishes the transfer in progress (once the follower holds any of it) and sends the newer
+/// one's heartbeat; a transfer of which the follower holds nothing yet gives way. Abandoning
 /// half a transfer whenever the leader compacts could starve a follower that is slower to
-/// receive a snapshot than the leader is to take the next one. The follower installs the older snapshot and acknowledges
-/// its last index; the leader's core, whose follower still lacks entries it compacted, goes on
-/// sending the newer one at each heartbeat, and the link sends that one next. A follower that
-/// falls behind by one compaction during a transfer so catches up in two transfers, never in
-/// none. A leader deposed during a transfer finishes it too: the follower's core judges the
-/// snapshot by the term it was sent in, as any message of that term (refused if the follower
-/// has moved on to a later one).
+/// receive a snapshot than the leader is to take the next one. The follower installs the older
+/// snapshot and acknowledges its last index; the leader's core, whose follower still lacks
+/// entries it compacted, goes on sending the newer one at each heartbeat, and the link sends
+/// that one next. A follower that falls behind by one compaction during a transfer so catches
+/// up in two transfers, never in none. A leader deposed during a transfer finishes it too: the
+/// follower's core judges the snapshot by the term it was sent in, as any message of that term
+/// (refused if the follower has moved on to a later one).
 ///
 /// Between two chunks the link writes every other message queued for the same peer
 /// (heartbeats, votes), so a transfer never holds them back by more than one chunk.
 struct Link {
     connection: Connection,
     transfer: Option<Outgoing>,
+    /// The last transfer the peer said it holds whole, and the connection it said so on.
+    held: Option<(TransferId, u64)>,
+    /// The last transfer given up after repeated refusals: logged once, never begun again.
+    abandoned: Option<TransferId>,
+    /// The last snapshot index found over the limit, so that it is logged once, not at every
+    /// heartbeat.
+    too_large: Option<Index>,
+    /// Where [`Link::transfers`] is published for [`PeerLink::send`].
+    published: Arc<Mutex<Transfers>>,
     chunk_bytes: usize,
 }
 
@@ -140,32 +176,58 @@ impl Link {
                     Err(_) => return,
                 },
             };
-            match msg {
+            let msg = match msg {
                 Message::InstallSnapshot { term, snapshot } => self.offer(term, snapshot),
-                msg => {
-                    let (from, to) = (self.connection.me, self.connection.peer);
-                    let frame = PeerFrame::Message(Envelope { from, to, msg });
-                    self.connection.write(&frame);
-                }
+                msg => Some(msg),
+            };
+            if let Some(msg) = msg {
+                let (from, to) = (self.connection.me, self.connection.peer);
+                let frame = PeerFrame::Message(Envelope { from, to, msg });
+                self.connection.write(&frame);
             }
+            self.publish();
         }
     }
 
-    /// The core asks for `snapshot` to be sent: it becomes the transfer unless the one in
-    /// progress does not yield to it (see [`Link`] for why a newer snapshot waits).
-    fn offer(&mut self, term: Term, snapshot: Snapshot) {
-        if (self.transfer.as_ref()).is_some_and(|transfer| !transfer.yields_to(&snapshot)) {
-            return;
+    /// What the link knows of its transfers (see [`Transfers`]).
+    fn transfers(&self) -> Transfers {
+        let open = self
+            .connection
+            .open
+            .is_some()
+            .then_some(self.connection.opened);
+        Transfers {
+            sending: self.transfer.as_ref().map(Outgoing::progress),
+            held: (self.held).and_then(|(id, on)| (Some(on) == open).then_some(id)),
+            abandoned: self.abandoned,
         }
-        let index = snapshot.last_index;
-        match Outgoing::new(term, snapshot) {
-            Ok(transfer) => self.transfer = Some(transfer),
+    }
+
+    fn publish(&self) {
+        let transfers = self.transfers();
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = transfers;
+    }
+
+    /// The core asks for `snapshot` to be sent: it becomes the transfer if it begins one, and
+    /// the message to send is its heartbeat if not (see [`Link`]). One over the limit is
+    /// logged once, and sent as its heartbeat too: the follower cannot be sent it, and should
+    /// still hear its leader.
+    fn offer(&mut self, term: Term, snapshot: Snapshot) -> Option<Message<KvCommand>> {
+        match transfer_for(&self.transfers(), term, &snapshot) {
+            Ok(Some(id)) => self.transfer = Some(Outgoing::begin(id, snapshot)),
+            Ok(None) => return Some(heartbeat(term, &snapshot)),
             Err(e) => {
-                let peer = self.connection.peer;
-                let line = format_args!("cannot send the snapshot at {index} to {peer}: {e}");
-                log(self.connection.me, line);
+                let index = snapshot.last_index;
+                if self.too_large != Some(index) {
+                    self.too_large = Some(index);
+                    let peer = self.connection.peer;
+                    let line = format_args!("cannot send the snapshot at {index} to {peer}: {e}");
+                    log(self.connection.me, line);
+                }
+                return Some(heartbeat(term, &snapshot));
             }
         }
+        None
     }
 
     /// Sends the transfer's next chunk and takes the receiver's answer; the transfer ends once
@@ -181,9 +243,25 @@ impl Link {
             let ack = sealer.read_ack(&mut Deadline::new(stream, ACK_TIMEOUT))?;
             Ok(transfer.acknowledged(ack, opened)?)
         });
-        if sent == Some(true) {
-            self.transfer = None;
+        let (id, _) = transfer.progress();
+        match sent {
+            Some(Ok(true)) => {
+                self.held = Some((id, self.connection.opened));
+                self.transfer = None;
+            }
+            Some(Err(e)) if e.is_refusal() && transfer.refused() => {
+                let (me, peer) = (self.connection.me, self.connection.peer);
+                let line = format_args!(
+                    "gave up sending the snapshot at {} to {peer}: it refused a chunk {MAX_REFUSALS} times in a row (the last: {e})",
+                    id.last_index
+                );
+                log(me, line);
+                self.abandoned = Some(id);
+                self.transfer = None;
+            }
+            _ => {}
         }
+        self.publish();
     }
 }
 
@@ -194,6 +272,18 @@ enum LinkError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Chunk(#[from] ChunkError),
+}
+
+impl LinkError {
+    /// Whether the peer refused the chunk just sent: it closed the connection instead of
+    /// answering (as a receiver does with a chunk it refuses), or answered something that is
+    /// not an answer to it. A timeout is not one: the peer may be only slow.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Chunk(_) | LinkError::Auth(AuthError::Frame(FrameError::Closed))
+        )
+    }
 }
 
 /// A link's connection to its peer, (re)opened on demand.
@@ -229,12 +319,14 @@ impl Connection {
     }
 
     /// Runs `exchange` on the open connection, opening one if needed, and returns what it
-    /// returned; `None` if the peer cannot be reached now or the exchange failed, which drops
-    /// the connection. `exchange` gets the number of the connection.
+    /// returned; `None` if the peer cannot be reached now. A failed exchange drops the
+    /// connection, and the next attempt waits for the reconnect pause, as after a failed
+    /// connect: a peer that closes every connection on the first chunk is not redialled in a
+    /// tight loop. `exchange` gets the number of the connection.
     fn exchange<T>(
         &mut self,
         exchange: impl FnOnce(&mut TcpStream, &mut Sealer, u64) -> Result<T, LinkError>,
-    ) -> Option<T> {
+    ) -> Option<Result<T, LinkError>> {
         let (me, peer, addr) = (self.me, self.peer, self.addr);
         let (stream, sealer) = match &mut self.open {
             Some(conn) => conn,
@@ -258,14 +350,13 @@ impl Connection {
                 }
             },
         };
-        match exchange(stream, sealer, self.opened) {
-            Ok(done) => Some(done),
-            Err(e) => {
-                log(me, format_args!("lost connection to server {peer}: {e}"));
-                self.open = None;
-                None
-            }
+        let result = exchange(stream, sealer, self.opened);
+        if let Err(e) = &result {
+            log(me, format_args!("lost connection to server {peer}: {e}"));
+            self.open = None;
+            self.next_attempt = Instant::now() + RECONNECT_PAUSE;
         }
+        Some(result)
     }
 }
 
@@ -591,6 +682,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+    use crate::runtime::protocol::{ChunkAck, SnapshotChunk};
 
     /// `count` connected pairs on loopback: the accepted ends and the dialled ends.
     fn pairs(count: usize) -> (Vec<TcpStream>, Vec<TcpStream>) {
@@ -672,80 +764,324 @@ mod tests {
         assert!(!closed(&mut dialled[0]) && !closed(&mut dialled[3]));
     }
 
-    /// A link sending a snapshot in chunks to a fake peer that acknowledges them at the pace
-    /// the test sets: a message queued during the transfer goes out before the next chunk,
-    /// and a newer snapshot handed over once the peer holds part of the first is not sent in
-    /// its place.
-    #[test]
-    fn a_link_interleaves_messages_with_chunks_and_finishes_the_transfer_in_progress() {
-        use crate::runtime::protocol::{ChunkAck, SnapshotChunk};
+    /// A fake peer for one link: it answers the link's handshakes and acknowledges chunks as
+    /// the test says.
+    struct FakePeer {
+        listener: TcpListener,
+        key: ClusterKey,
+    }
+
+    /// A link from server 0 to a fake server 1, with chunks of 1 000 bytes.
+    fn link_to_fake_peer() -> (PeerLink, FakePeer) {
         let key = ClusterKey::new(b"0123456789abcdef".to_vec(), "test".into()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let link = PeerLink::spawn(0, 1, addr, key.clone(), 1_000).unwrap();
-        let snapshot = |last_index, len| Snapshot {
-            last_index,
-            last_term: 1,
-            data: vec![last_index as u8; len],
-        };
-        let install = |snapshot| Message::InstallSnapshot { term: 2, snapshot };
-        link.send(install(snapshot(10, 5_000)));
-        let (conn, _) = listener.accept().unwrap();
-        let mut opener = auth::answer(&conn, &key, 1, 2, IO_TIMEOUT).unwrap();
-        let ack = |opener: &mut auth::Opener, chunk: &SnapshotChunk| {
+        (link, FakePeer { listener, key })
+    }
+
+    /// The link's next connection, its handshake answered.
+    struct PeerConn {
+        conn: TcpStream,
+        opener: auth::Opener,
+    }
+
+    impl FakePeer {
+        fn accept(&self) -> PeerConn {
+            let (conn, _) = self.listener.accept().unwrap();
+            let opener = auth::answer(&conn, &self.key, 1, 2, IO_TIMEOUT).unwrap();
+            PeerConn { conn, opener }
+        }
+
+        /// The link's next connection, as the core would get it: by resending `msg` (every
+        /// 20 ms) until the link's reconnect pause is over and it reconnects to send it.
+        fn accept_resending(&self, link: &PeerLink, msg: Message<KvCommand>) -> PeerConn {
+            self.listener.set_nonblocking(true).unwrap();
+            let (conn, _) = loop {
+                link.send(msg.clone());
+                match self.listener.accept() {
+                    Ok(accepted) => break accepted,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            self.listener.set_nonblocking(false).unwrap();
+            conn.set_nonblocking(false).unwrap();
+            let opener = auth::answer(&conn, &self.key, 1, 2, IO_TIMEOUT).unwrap();
+            PeerConn { conn, opener }
+        }
+    }
+
+    impl PeerConn {
+        fn next_frame(&mut self) -> PeerFrame {
+            (self.opener)
+                .receive(&mut Deadline::new(&self.conn, Duration::from_secs(10)))
+                .unwrap()
+        }
+
+        fn next_chunk(&mut self) -> SnapshotChunk {
+            match self.next_frame() {
+                PeerFrame::Chunk(chunk) => chunk,
+                other => panic!("a chunk expected, not {other:?}"),
+            }
+        }
+
+        fn next_message(&mut self) -> Message<KvCommand> {
+            match self.next_frame() {
+                PeerFrame::Message(envelope) => envelope.msg,
+                other => panic!("a message expected, not {other:?}"),
+            }
+        }
+
+        /// Acknowledges `chunk` as held, with all before it.
+        fn ack(&mut self, chunk: &SnapshotChunk) {
             let held = chunk.offset + chunk.data.len() as u64;
             let ack = ChunkAck {
                 transfer: chunk.transfer,
                 held,
             };
-            opener.acknowledge(&mut &conn, &ack).unwrap();
-        };
-        let PeerFrame::Chunk(ask) = next_frame(&mut opener, &conn) else {
-            panic!("a chunk first")
-        };
-        assert_eq!((ask.offset, ask.data.len()), (0, 0), "the first chunk asks");
-        ack(&mut opener, &ask);
-        let PeerFrame::Chunk(first) = next_frame(&mut opener, &conn) else {
-            panic!("then data")
-        };
-        assert_eq!((first.offset, first.data.len()), (0, 1_000));
-        // Queued before the chunk is acknowledged: it goes out before the next chunk, and the
-        // newer snapshot does not replace the transfer the peer holds part of.
-        let vote = Message::RequestVote {
+            self.opener.acknowledge(&mut &self.conn, &ack).unwrap();
+        }
+
+        /// Takes chunks of `last_index` from `offset` to `total` bytes.
+        fn take_chunks(&mut self, last_index: Index, mut offset: u64, total: u64) {
+            while offset < total {
+                let chunk = self.next_chunk();
+                assert_eq!(
+                    (chunk.transfer.last_index, chunk.offset),
+                    (last_index, offset)
+                );
+                self.ack(&chunk);
+                offset += chunk.data.len() as u64;
+            }
+        }
+    }
+
+    fn snapshot(last_index: Index, len: usize) -> Snapshot {
+        Snapshot {
+            last_index,
+            last_term: 1,
+            data: vec![last_index as u8; len],
+        }
+    }
+
+    fn install(snapshot: Snapshot) -> Message<KvCommand> {
+        Message::InstallSnapshot { term: 2, snapshot }
+    }
+
+    fn vote() -> Message<KvCommand> {
+        Message::RequestVote {
             term: 2,
             last_log_index: 9,
             last_log_term: 1,
-        };
-        link.send(vote.clone());
-        link.send(install(snapshot(20, 3_000)));
-        ack(&mut opener, &first);
-        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
-            panic!("the vote before the next chunk")
-        };
-        assert_eq!(envelope.msg, vote);
-        let mut offset = 1_000;
-        while offset < 5_000 {
-            let PeerFrame::Chunk(chunk) = next_frame(&mut opener, &conn) else {
-                panic!("only chunks are queued")
-            };
-            assert_eq!((chunk.transfer.last_index, chunk.offset), (10, offset));
-            ack(&mut opener, &chunk);
-            offset += chunk.data.len() as u64;
         }
-        // The transfer is over and the newer snapshot was dropped: the next frame is the next
-        // message.
-        link.send(vote.clone());
-        let PeerFrame::Message(envelope) = next_frame(&mut opener, &conn) else {
-            panic!("no chunk of the dropped snapshot")
-        };
-        assert_eq!(envelope.msg, vote);
     }
 
-    /// The next frame on `conn`.
-    fn next_frame(opener: &mut auth::Opener, conn: &TcpStream) -> PeerFrame {
-        opener
-            .receive(&mut Deadline::new(conn, Duration::from_secs(10)))
-            .unwrap()
+    /// The heartbeat an InstallSnapshot of term 2 stands for.
+    fn heartbeat_at(last_index: Index) -> Message<KvCommand> {
+        Message::AppendEntries(crate::message::AppendEntries {
+            term: 2,
+            prev_log_index: last_index,
+            prev_log_term: 1,
+            entries: Vec::new(),
+            leader_commit: last_index,
+        })
+    }
+
+    /// A link sending a snapshot in chunks to a fake peer that acknowledges them at the pace
+    /// the test sets: a message queued during the transfer goes out before the next chunk,
+    /// and a newer snapshot handed over once the peer holds part of the first is not sent in
+    /// its place: its heartbeat is.
+    #[test]
+    fn a_link_interleaves_messages_with_chunks_and_finishes_the_transfer_in_progress() {
+        let (link, peer) = link_to_fake_peer();
+        link.send(install(snapshot(10, 5_000)));
+        let mut conn = peer.accept();
+        let ask = conn.next_chunk();
+        assert_eq!((ask.offset, ask.data.len()), (0, 0), "the first chunk asks");
+        conn.ack(&ask);
+        let first = conn.next_chunk();
+        assert_eq!((first.offset, first.data.len()), (0, 1_000));
+        // Queued before the chunk is acknowledged: they go out before the next chunk, and the
+        // newer snapshot does not replace the transfer the peer holds part of.
+        link.send(vote());
+        link.send(install(snapshot(20, 3_000)));
+        conn.ack(&first);
+        assert_eq!(
+            conn.next_message(),
+            vote(),
+            "the vote before the next chunk"
+        );
+        assert_eq!(
+            conn.next_message(),
+            heartbeat_at(20),
+            "the newer one's heartbeat"
+        );
+        conn.take_chunks(10, 1_000, 5_000);
+        // The transfer is over and the newer snapshot was not begun: the next frame is the
+        // next message.
+        link.send(vote());
+        assert_eq!(
+            conn.next_message(),
+            vote(),
+            "no chunk of the newer snapshot"
+        );
+    }
+
+    /// The core resends the snapshot at every heartbeat while the follower receives it: each
+    /// resend is sent as the heartbeat it stands for, between two chunks, so the follower's
+    /// core keeps hearing its leader; the transfer goes on where it was.
+    #[test]
+    fn a_resend_during_the_transfer_is_sent_as_its_heartbeat() {
+        let (link, peer) = link_to_fake_peer();
+        link.send(install(snapshot(10, 3_000)));
+        let mut conn = peer.accept();
+        let ask = conn.next_chunk();
+        conn.ack(&ask);
+        let first = conn.next_chunk();
+        link.send(install(snapshot(10, 3_000)));
+        link.send(install(snapshot(10, 3_000)));
+        conn.ack(&first);
+        assert_eq!(conn.next_message(), heartbeat_at(10));
+        assert_eq!(conn.next_message(), heartbeat_at(10));
+        conn.take_chunks(10, 1_000, 3_000);
+    }
+
+    /// A follower whose answer to the install was lost is sent the snapshot again by its
+    /// leader's core: the peer holds that transfer whole, so the link sends the heartbeat, to
+    /// which the follower's core answers (a success: it ends the leader's wait), and no chunk.
+    /// On a new connection the peer is asked first, since it may have restarted and lost it.
+    #[test]
+    fn a_repeat_of_a_completed_transfer_is_sent_as_its_heartbeat() {
+        let (link, peer) = link_to_fake_peer();
+        link.send(install(snapshot(10, 2_000)));
+        let mut conn = peer.accept();
+        let ask = conn.next_chunk();
+        conn.ack(&ask);
+        conn.take_chunks(10, 0, 2_000);
+        link.send(install(snapshot(10, 2_000)));
+        assert_eq!(conn.next_message(), heartbeat_at(10));
+        link.send(vote());
+        assert_eq!(conn.next_message(), vote(), "and no chunk");
+        // The connection is lost: the repeat begins with a question, and the peer, which
+        // restarted, holds nothing of it. (The core resends the snapshot until the link
+        // reconnects; a resend written before the link noticed the loss is lost with it.)
+        drop(conn);
+        let mut conn = peer.accept_resending(&link, install(snapshot(10, 2_000)));
+        // Resends queued after the transfer began are its heartbeats.
+        let mut offset = 0;
+        let mut asked = false;
+        while offset < 2_000 {
+            match conn.next_frame() {
+                PeerFrame::Message(msg) => assert_eq!(msg.msg, heartbeat_at(10)),
+                PeerFrame::Chunk(chunk) => {
+                    assert_eq!((chunk.transfer.last_index, chunk.offset), (10, offset));
+                    assert!(asked || chunk.data.is_empty(), "it asks first");
+                    asked = true;
+                    conn.ack(&chunk);
+                    offset += chunk.data.len() as u64;
+                }
+            }
+        }
+    }
+
+    /// A peer that closes the connection at each chunk instead of answering (as a receiver does
+    /// with a chunk it refuses) makes the link give the transfer up after the third: then the
+    /// snapshot is sent as its heartbeat, and never begun again.
+    #[test]
+    fn a_link_gives_a_transfer_up_after_three_refusals() {
+        let (link, peer) = link_to_fake_peer();
+        link.send(install(snapshot(10, 2_000)));
+        for _ in 0..MAX_REFUSALS {
+            let mut conn = peer.accept();
+            let ask = conn.next_chunk();
+            conn.ack(&ask);
+            let data = conn.next_chunk();
+            assert_eq!((data.offset, data.data.len()), (0, 1_000));
+            drop(conn);
+        }
+        let mut conn = peer.accept_resending(&link, install(snapshot(10, 2_000)));
+        assert_eq!(conn.next_message(), heartbeat_at(10), "given up");
+        // A transfer still pending would send its first chunk as soon as the link's queue is
+        // empty, which it is between these resends.
+        for _ in 0..5 {
+            thread::sleep(Duration::from_millis(20));
+            link.send(install(snapshot(10, 2_000)));
+            assert_eq!(conn.next_message(), heartbeat_at(10), "never begun again");
+        }
+    }
+
+    /// A failed exchange sets the reconnect pause, as a failed connect does: the next attempt
+    /// waits for it.
+    #[test]
+    fn a_failed_exchange_pauses_before_the_next_attempt() {
+        let (_link, peer) = link_to_fake_peer();
+        let addr = peer.listener.local_addr().unwrap();
+        let mut connection = Connection {
+            me: 0,
+            peer: 1,
+            addr,
+            key: peer.key.clone(),
+            open: None,
+            opened: 0,
+            next_attempt: Instant::now(),
+            down: false,
+        };
+        let accepted = thread::spawn(move || drop(peer.accept()));
+        let before = Instant::now();
+        let failed: Option<Result<(), LinkError>> = connection
+            .exchange(|_, _, _| Err(LinkError::Auth(AuthError::Frame(FrameError::Closed))));
+        assert!(matches!(failed, Some(Err(_))));
+        assert!(connection.open.is_none());
+        assert!(
+            connection.next_attempt >= before + RECONNECT_PAUSE,
+            "the next attempt waits"
+        );
+        accepted.join().unwrap();
+    }
+
+    /// What the server hands a link is decided before it is queued: an InstallSnapshot the
+    /// link would begin no transfer for is queued as its heartbeat, and the snapshot's copy
+    /// dropped at once.
+    #[test]
+    fn an_install_the_link_would_not_begin_is_queued_as_its_heartbeat() {
+        let (queue, messages) = mpsc::channel();
+        let link = PeerLink {
+            queue,
+            transfers: Arc::new(Mutex::new(Transfers::default())),
+        };
+        link.send(install(snapshot(10, 2_000)));
+        assert_eq!(messages.try_recv().unwrap(), install(snapshot(10, 2_000)));
+        let id = TransferId {
+            term: 2,
+            last_index: 10,
+            last_term: 1,
+            total_len: 2_000,
+        };
+        *link.transfers.lock().unwrap() = Transfers {
+            sending: Some((id, false)),
+            ..Transfers::default()
+        };
+        link.send(install(snapshot(10, 2_000)));
+        assert_eq!(
+            messages.try_recv().unwrap(),
+            heartbeat_at(10),
+            "in progress"
+        );
+        *link.transfers.lock().unwrap() = Transfers {
+            held: Some(id),
+            ..Transfers::default()
+        };
+        link.send(install(snapshot(10, 2_000)));
+        assert_eq!(messages.try_recv().unwrap(), heartbeat_at(10), "held whole");
+        link.send(install(snapshot(20, 2_000)));
+        assert_eq!(
+            messages.try_recv().unwrap(),
+            install(snapshot(20, 2_000)),
+            "a newer one"
+        );
     }
 
     #[test]
