@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use launch::Cluster;
 use raft_impl::kv::KvOp;
-use raft_impl::runtime::clerk::{self, Clerk};
-use raft_impl::runtime::protocol::ServerStatus;
-use raft_impl::Role;
+use raft_impl::runtime::clerk::Clerk;
 
 const SERVERS: usize = 3;
 const CLERKS: u64 = 16;
@@ -31,22 +29,6 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .map_or(default, |s| s.parse().expect("a number"))
-}
-
-fn status(cluster: &Cluster, id: usize) -> Option<ServerStatus> {
-    clerk::status(cluster.clients[id], Duration::from_secs(1)).ok()
-}
-
-fn leader(cluster: &Cluster) -> usize {
-    loop {
-        let leaders: Vec<usize> = (0..SERVERS)
-            .filter(|id| status(cluster, *id).is_some_and(|s| s.role == Role::Leader))
-            .collect();
-        if let [leader] = leaders[..] {
-            return leader;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Committed Puts per second over `secs`, counted from `puts`.
@@ -95,12 +77,12 @@ fn main() {
     let (mut up_total, mut down_total) = (0.0, 0.0);
     for round in 1..=rounds {
         let up = rate(&puts, secs);
-        let lead = leader(&cluster);
+        let lead = cluster.leader();
         let down = (lead + 1) % SERVERS;
         cluster.kill(down);
-        let before = status(&cluster, lead).expect("leader status");
+        let before = cluster.status(lead).expect("leader status");
         let one_down = rate(&puts, secs);
-        let after = status(&cluster, lead).expect("leader status");
+        let after = cluster.status(lead).expect("leader status");
         let per_heartbeat = (after.sent_bytes[down] - before.sent_bytes[down])
             / (after.heartbeats - before.heartbeats).max(1);
         println!(
@@ -111,8 +93,9 @@ fn main() {
         down_total += one_down;
         cluster.start_server(down);
         // Let it catch up before the next all-up phase.
-        while status(&cluster, down)
-            .zip(status(&cluster, lead))
+        while cluster
+            .status(down)
+            .zip(cluster.status(lead))
             .is_none_or(|(d, l)| d.commit_index + 100 < l.commit_index)
         {
             thread::sleep(Duration::from_millis(50));

@@ -33,10 +33,8 @@ use std::time::{Duration, Instant};
 
 use launch::Cluster;
 use raft_impl::kv::{KvOp, KvReply};
-use raft_impl::runtime::clerk::{self, Clerk};
-use raft_impl::runtime::protocol::ServerStatus;
+use raft_impl::runtime::clerk::Clerk;
 use raft_impl::runtime::server::DEFAULT_SNAPSHOT_EVERY;
-use raft_impl::Role;
 
 const SERVERS: usize = 3;
 const CLERKS: u64 = 16;
@@ -50,24 +48,6 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .map_or(default, |s| s.parse().expect("a number"))
-}
-
-fn status(cluster: &Cluster, id: usize) -> Option<ServerStatus> {
-    clerk::status(cluster.clients[id], Duration::from_secs(1)).ok()
-}
-
-fn leader(cluster: &Cluster) -> usize {
-    let start = Instant::now();
-    loop {
-        let leaders: Vec<usize> = (0..SERVERS)
-            .filter(|id| status(cluster, *id).is_some_and(|s| s.role == Role::Leader))
-            .collect();
-        if let [leader] = leaders[..] {
-            return leader;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no leader");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Bytes in the files of the data directories (each is flat: segments and snapshot files).
@@ -96,7 +76,7 @@ struct Figures {
 fn measure(every: u64, puts: u64) -> Figures {
     let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", &every.to_string()]);
     let dirs: Vec<PathBuf> = (0..SERVERS).map(|id| cluster.data_dir(id)).collect();
-    leader(&cluster);
+    cluster.leader();
 
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
@@ -139,14 +119,14 @@ fn measure(every: u64, puts: u64) -> Figures {
     let final_bytes = disk_usage(&dirs);
     let peak_bytes = peak.load(Ordering::Relaxed).max(final_bytes);
 
-    let lead = leader(&cluster);
+    let lead = cluster.leader();
     let follower = (lead + 1) % SERVERS;
     cluster.kill(follower);
-    let commit = status(&cluster, lead).expect("leader status").commit_index;
+    let commit = cluster.status(lead).expect("leader status").commit_index;
     let restart = Instant::now();
     cluster.start_server(follower);
     let first = loop {
-        if let Some(first) = status(&cluster, follower) {
+        if let Some(first) = cluster.status(follower) {
             break first;
         }
         thread::sleep(Duration::from_millis(5));
@@ -155,7 +135,7 @@ fn measure(every: u64, puts: u64) -> Figures {
     let mut now = first.clone();
     while now.commit_index < commit {
         thread::sleep(Duration::from_millis(5));
-        now = status(&cluster, follower).unwrap_or(now);
+        now = cluster.status(follower).unwrap_or(now);
     }
     Figures {
         puts_per_second: puts as f64 / elapsed.as_secs_f64(),

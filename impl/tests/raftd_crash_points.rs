@@ -25,14 +25,13 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use launch::Cluster;
+use launch::{Cluster, PATIENCE};
 use raft_impl::kv::{KvCommand, KvOp, KvReply, KvStore};
-use raft_impl::runtime::clerk::{self, Clerk};
+use raft_impl::runtime::clerk::Clerk;
 use raft_impl::runtime::crash_hook::{CRASHED_EXIT_CODE, FAILPOINT_FILE};
-use raft_impl::runtime::protocol::ServerStatus;
 use raft_impl::storage::wal::CrashPoint;
 use raft_impl::storage::{FileWal, WalOptions};
-use raft_impl::{HardState, Index, Role};
+use raft_impl::{HardState, Index};
 
 const SERVERS: usize = 3;
 /// Snapshots every few entries, so that each crash point is reached after a few Appends.
@@ -42,39 +41,6 @@ const KEY: &str = "tokens";
 /// Appends written at most while waiting for a server to reach its next snapshot: many times
 /// what it takes.
 const MAX_APPENDS: usize = 20 * SNAPSHOT_EVERY as usize;
-/// How long a restarted or killed server may take to get where the test waits for it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn status(cluster: &Cluster, id: usize) -> Option<ServerStatus> {
-    clerk::status(cluster.clients[id], Duration::from_secs(2)).ok()
-}
-
-/// Polls until `done` holds for server `id`'s status.
-fn wait_for(cluster: &Cluster, id: usize, done: impl Fn(&ServerStatus) -> bool) -> ServerStatus {
-    let start = Instant::now();
-    while start.elapsed() < PATIENCE {
-        if let Some(s) = status(cluster, id).filter(|s| done(s)) {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server {id} never got there: {}", cluster.logs())
-}
-
-/// The one server that says it leads, among those that answer.
-fn leader(cluster: &Cluster) -> usize {
-    let start = Instant::now();
-    while start.elapsed() < PATIENCE {
-        let leaders: Vec<usize> = (0..SERVERS)
-            .filter(|&id| status(cluster, id).is_some_and(|s| s.role == Role::Leader))
-            .collect();
-        if let [leader] = leaders[..] {
-            return leader;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no single leader: {}", cluster.logs())
-}
 
 /// A clerk appending unique tokens to [`KEY`], and what became of each.
 struct Appends {
@@ -252,9 +218,9 @@ fn restart_and_catch_up(cluster: &mut Cluster, appends: &mut Appends, id: usize)
     for _ in 0..3 {
         appends.append();
     }
-    let lead = leader(cluster);
-    let commit = wait_for(cluster, lead, |_| true).commit_index;
-    wait_for(cluster, id, |s| s.commit_index >= commit);
+    let lead = cluster.leader();
+    let commit = cluster.wait_for(lead, |_| true).commit_index;
+    cluster.wait_for(id, |s| s.commit_index >= commit);
 }
 
 /// Checks every server's recovered store against the acknowledged tokens, once all servers
@@ -263,10 +229,10 @@ fn check_every_server(mut cluster: Cluster, mut appends: Appends) {
     appends.append();
     let value = appends.read();
     appends.check_exactly_once(&value, "the cluster's read");
-    let lead = leader(&cluster);
-    let commit = wait_for(&cluster, lead, |_| true).commit_index;
+    let lead = cluster.leader();
+    let commit = cluster.wait_for(lead, |_| true).commit_index;
     for id in 0..SERVERS {
-        wait_for(&cluster, id, |s| s.commit_index >= commit);
+        cluster.wait_for(id, |s| s.commit_index >= commit);
     }
     for id in 0..SERVERS {
         cluster.stop(id);
@@ -297,8 +263,8 @@ fn crash_in_own_snapshot(victim: Victim) {
     let mut appends = Appends::new(&cluster);
     appends.append();
     for point in CrashPoint::ALL {
-        let lead = leader(&cluster);
-        let term = wait_for(&cluster, lead, |_| true).term;
+        let lead = cluster.leader();
+        let term = cluster.wait_for(lead, |_| true).term;
         let id = match victim {
             Victim::Leader => lead,
             Victim::Follower => (lead + 1) % SERVERS,
@@ -373,13 +339,13 @@ fn a_follower_that_crashes_at_any_point_of_installing_a_snapshot_recovers_with_e
     let mut appends = Appends::new(&cluster);
     appends.append();
     for point in CrashPoint::ALL {
-        let lead = leader(&cluster);
+        let lead = cluster.leader();
         let id = (lead + 1) % SERVERS;
-        let had = wait_for(&cluster, id, |_| true).log_len;
+        let had = cluster.wait_for(id, |_| true).log_len;
         cluster.kill(id);
         // Compacted past its log: only a snapshot can bring it up to date.
         let mut written = 0;
-        while wait_for(&cluster, lead, |_| true).snapshot_index <= had {
+        while cluster.wait_for(lead, |_| true).snapshot_index <= had {
             assert!(
                 written < MAX_APPENDS,
                 "the leader never compacted past {had}: {}",
@@ -431,7 +397,7 @@ fn a_misspelt_crash_point_stops_the_server_with_an_error_naming_the_file() {
     let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", &every]);
     let mut appends = Appends::new(&cluster);
     appends.append();
-    let id = (leader(&cluster) + 1) % SERVERS;
+    let id = (cluster.leader() + 1) % SERVERS;
     let file = cluster.data_dir(id).join(FAILPOINT_FILE);
     fs::write(&file, "renamd\n").expect("arm");
     let mut written = 0;

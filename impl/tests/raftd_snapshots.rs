@@ -10,7 +10,6 @@ use std::time::Duration;
 use launch::Cluster;
 use raft_impl::kv::{KvOp, KvReply};
 use raft_impl::runtime::clerk::Clerk;
-use raft_impl::runtime::protocol::ServerStatus;
 
 const SERVERS: usize = 3;
 
@@ -18,34 +17,6 @@ fn clerk(cluster: &Cluster) -> Clerk {
     Clerk::new(cluster.clients.clone())
         .expect("servers")
         .with_timeouts(Duration::from_secs(1), Duration::from_secs(60))
-}
-
-fn status(cluster: &Cluster, id: usize) -> Option<ServerStatus> {
-    raft_impl::runtime::clerk::status(cluster.clients[id], Duration::from_secs(2)).ok()
-}
-
-/// Polls (at most 60 s) until `done` holds for server `id`'s status.
-fn wait_for(cluster: &Cluster, id: usize, done: impl Fn(&ServerStatus) -> bool) -> ServerStatus {
-    for _ in 0..600 {
-        if let Some(s) = status(cluster, id).filter(|s| done(s)) {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server {id} never got there: {}", cluster.logs())
-}
-
-fn leader(cluster: &Cluster) -> usize {
-    for _ in 0..600 {
-        let leaders: Vec<usize> = (0..SERVERS)
-            .filter(|&id| status(cluster, id).is_some_and(|s| s.role == raft_impl::Role::Leader))
-            .collect();
-        if let [leader] = leaders[..] {
-            return leader;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no single leader: {}", cluster.logs())
 }
 
 fn put(clerk: &mut Clerk, key: &str, value: &str) {
@@ -63,41 +34,47 @@ fn get(clerk: &mut Clerk, key: &str) -> String {
     }
 }
 
-#[test]
-fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_restarts_from_it() {
-    let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", "5"]);
-    let mut clerk = clerk(&cluster);
-    put(&mut clerk, "k0", "v0");
-    let leader = leader(&cluster);
-    let follower = (leader + 1) % SERVERS;
-    cluster.kill(follower);
-    for i in 1..=30 {
-        put(&mut clerk, &format!("k{i}"), &format!("v{i}"));
-    }
-    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= 25);
-    assert!(
-        compacted.log_entries < 10,
-        "the leader's log was compacted: {compacted:?}"
-    );
-    cluster.start_server(follower);
-    // It lacks entries the leader no longer holds: only a snapshot can bring it up to date.
-    let caught_up = wait_for(&cluster, follower, |s| {
-        s.commit_index >= compacted.log_len && s.installed_snapshots > 0
-    });
-    assert_eq!(caught_up.refused_snapshots, 0);
-    // The follower's store is the leader's: once it leads (leaders are stopped until it does),
-    // its reads return every write.
+/// Makes `follower` the leader: kills and restarts whoever leads, starting with `leader`, until
+/// the election that follows a kill elects it (at most 20 rounds).
+fn lead(cluster: &mut Cluster, leader: usize, follower: usize) {
     let mut current = leader;
     for _ in 0..20 {
         cluster.kill(current);
-        let next = self::leader(&cluster);
+        let next = cluster.leader();
         cluster.start_server(current);
         if next == follower {
             break;
         }
         current = next;
     }
-    wait_for(&cluster, follower, |s| s.role == raft_impl::Role::Leader);
+    cluster.wait_for(follower, |s| s.role == raft_impl::Role::Leader);
+}
+
+#[test]
+fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_restarts_from_it() {
+    let mut cluster = Cluster::start_with(SERVERS, &["--snapshot-every", "5"]);
+    let mut clerk = clerk(&cluster);
+    put(&mut clerk, "k0", "v0");
+    let leader = cluster.leader();
+    let follower = (leader + 1) % SERVERS;
+    cluster.kill(follower);
+    for i in 1..=30 {
+        put(&mut clerk, &format!("k{i}"), &format!("v{i}"));
+    }
+    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= 25);
+    assert!(
+        compacted.log_entries < 10,
+        "the leader's log was compacted: {compacted:?}"
+    );
+    cluster.start_server(follower);
+    // It lacks entries the leader no longer holds: only a snapshot can bring it up to date.
+    let caught_up = cluster.wait_for(follower, |s| {
+        s.commit_index >= compacted.log_len && s.installed_snapshots > 0
+    });
+    assert_eq!(caught_up.refused_snapshots, 0);
+    // The follower's store is the leader's: once it leads (leaders are stopped until it does),
+    // its reads return every write.
+    lead(&mut cluster, leader, follower);
     for i in 0..=30 {
         assert_eq!(get(&mut clerk, &format!("k{i}")), format!("v{i}"));
     }
@@ -109,7 +86,7 @@ fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_res
     for id in 0..SERVERS {
         cluster.start_server(id);
     }
-    let restarted = wait_for(&cluster, follower, |s| s.snapshot_index > 0);
+    let restarted = cluster.wait_for(follower, |s| s.snapshot_index > 0);
     assert!(restarted.log_entries < 10, "{restarted:?}");
     for i in 0..=30 {
         assert_eq!(get(&mut clerk, &format!("k{i}")), format!("v{i}"));
@@ -139,19 +116,22 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
     );
     let mut clerk = clerk(&cluster);
     put(&mut clerk, "k0", "v0");
-    let leader = leader(&cluster);
+    let leader = cluster.leader();
     let follower = (leader + 1) % SERVERS;
     cluster.kill(follower);
     for i in 1..=KEYS {
         put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
     }
-    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= KEYS as u64 - 5);
+    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= KEYS as u64 - 5);
     cluster.start_server(follower);
     // As soon as the follower holds part of the snapshot, stop it for longer than the leader
     // waits for an acknowledgement.
     let mut partial = None;
     for _ in 0..60_000 {
-        if let Some(s) = status(&cluster, follower).filter(|s| s.snapshot_bytes_held > 0) {
+        if let Some(s) = cluster
+            .status(follower)
+            .filter(|s| s.snapshot_bytes_held > 0)
+        {
             cluster.signal(follower, "STOP");
             partial = Some(s);
             break;
@@ -162,7 +142,7 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
     assert_eq!(partial.installed_snapshots, 0, "{partial:?}");
     std::thread::sleep(Duration::from_secs(3));
     cluster.signal(follower, "CONT");
-    let caught_up = wait_for(&cluster, follower, |s| {
+    let caught_up = cluster.wait_for(follower, |s| {
         s.commit_index >= compacted.log_len && s.installed_snapshots > 0
     });
     // One transfer, of the leader's latest snapshot: the older ones the core asked for while
@@ -183,17 +163,7 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
         cluster.logs()
     );
     // The follower's store is the leader's: once it leads, its reads return every write.
-    let mut current = leader;
-    for _ in 0..20 {
-        cluster.kill(current);
-        let next = self::leader(&cluster);
-        cluster.start_server(current);
-        if next == follower {
-            break;
-        }
-        current = next;
-    }
-    wait_for(&cluster, follower, |s| s.role == raft_impl::Role::Leader);
+    lead(&mut cluster, leader, follower);
     assert_eq!(get(&mut clerk, "k0"), "v0");
     for i in 1..=KEYS {
         assert_eq!(
@@ -225,18 +195,18 @@ fn a_long_transfer_without_pre_vote_keeps_the_leader_and_installs_once() {
     );
     let mut clerk = clerk(&cluster);
     put(&mut clerk, "k0", "v0");
-    let leader = leader(&cluster);
+    let leader = cluster.leader();
     let follower = (leader + 1) % SERVERS;
     cluster.kill(follower);
     for i in 1..=KEYS {
         put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
     }
-    let compacted = wait_for(&cluster, leader, |s| s.snapshot_index >= KEYS as u64 - 5);
+    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= KEYS as u64 - 5);
     cluster.start_server(follower);
-    let caught_up = wait_for(&cluster, follower, |s| {
+    let caught_up = cluster.wait_for(follower, |s| {
         s.commit_index >= compacted.log_len && s.installed_snapshots > 0
     });
-    let after = wait_for(&cluster, leader, |_| true);
+    let after = cluster.wait_for(leader, |_| true);
     assert_eq!(
         (after.role, after.term),
         (raft_impl::Role::Leader, compacted.term),

@@ -12,6 +12,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use raft_impl::runtime::clerk;
+use raft_impl::runtime::protocol::ServerStatus;
+use raft_impl::Role;
 use rand::Rng;
 use tempfile::TempDir;
 
@@ -19,6 +22,8 @@ pub const RAFTD: &str = env!("CARGO_BIN_EXE_raftd");
 /// Every test cluster's secret and id.
 pub const SECRET: &[u8] = b"a test secret of 32 bytes, no more\n";
 pub const CLUSTER_ID: &str = "test";
+/// How long [`Cluster::wait_for`] and [`Cluster::leader`] wait for a server to get there.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Addresses below the kernel's ephemeral port range, so that no outgoing connection can hold
 /// the port of a server that is down when it restarts.
@@ -77,6 +82,40 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Server `id`'s status, if it answers within two seconds.
+    pub fn status(&self, id: usize) -> Option<ServerStatus> {
+        clerk::status(self.clients[id], Duration::from_secs(2)).ok()
+    }
+
+    /// Polls until `done` holds for server `id`'s status; panics with the logs after
+    /// [`PATIENCE`].
+    pub fn wait_for(&self, id: usize, done: impl Fn(&ServerStatus) -> bool) -> ServerStatus {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if let Some(s) = self.status(id).filter(|s| done(s)) {
+                return s;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server {id} never got there: {}", self.logs())
+    }
+
+    /// The one server that says it leads, among those that answer; panics with the logs if
+    /// there is none after [`PATIENCE`].
+    pub fn leader(&self) -> usize {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            let leaders: Vec<usize> = (0..self.servers())
+                .filter(|&id| self.status(id).is_some_and(|s| s.role == Role::Leader))
+                .collect();
+            if let [leader] = leaders[..] {
+                return leader;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no single leader: {}", self.logs())
+    }
+
     /// A new cluster of `servers`, all started (with `--bootstrap`).
     pub fn start(servers: usize) -> Cluster {
         Cluster::start_with(servers, &[])
