@@ -10,6 +10,7 @@ use std::time::Duration;
 use launch::Cluster;
 use raft_impl::kv::{KvOp, KvReply};
 use raft_impl::runtime::clerk::Clerk;
+use raft_impl::runtime::protocol::ServerStatus;
 
 const SERVERS: usize = 3;
 
@@ -94,6 +95,26 @@ fn a_follower_behind_the_leaders_snapshot_catches_up_by_install_snapshot_and_res
     assert_eq!(get(&mut clerk, "after"), "x");
 }
 
+/// Keys of the chunked-transfer tests, each of [`VALUE_BYTES`]: a 4 MiB store.
+const KEYS: usize = 32;
+const VALUE_BYTES: usize = 128 << 10;
+
+/// Writes `k0`, then, with a follower killed, the [`KEYS`] large values until the leader has
+/// compacted past them; restarts the follower, which only a snapshot can bring up to date.
+/// Returns the leader, the follower and the leader's status once compacted.
+fn left_behind(cluster: &mut Cluster, clerk: &mut Clerk) -> (usize, usize, ServerStatus) {
+    put(clerk, "k0", "v0");
+    let leader = cluster.leader();
+    let follower = (leader + 1) % SERVERS;
+    cluster.kill(follower);
+    for i in 1..=KEYS {
+        put(clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
+    }
+    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= KEYS as u64 - 5);
+    cluster.start_server(follower);
+    (leader, follower, compacted)
+}
+
 /// A value of `len` bytes that differs by key, so that a snapshot cannot hold two keys' alike.
 fn value(i: usize, len: usize) -> String {
     let digits = format!("{i:04}");
@@ -108,22 +129,12 @@ fn value(i: usize, len: usize) -> String {
 /// store and reads every key back once it leads.
 #[test]
 fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole() {
-    const KEYS: usize = 32;
-    const VALUE_BYTES: usize = 128 << 10;
     let mut cluster = Cluster::start_with(
         SERVERS,
         &["--snapshot-every", "5", "--snapshot-chunk-bytes", "4096"],
     );
     let mut clerk = clerk(&cluster);
-    put(&mut clerk, "k0", "v0");
-    let leader = cluster.leader();
-    let follower = (leader + 1) % SERVERS;
-    cluster.kill(follower);
-    for i in 1..=KEYS {
-        put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
-    }
-    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= KEYS as u64 - 5);
-    cluster.start_server(follower);
+    let (leader, follower, compacted) = left_behind(&mut cluster, &mut clerk);
     // As soon as the follower holds part of the snapshot, stop it for longer than the leader
     // waits for an acknowledgement.
     let mut partial = None;
@@ -181,8 +192,6 @@ fn a_snapshot_in_chunks_resumes_after_the_connection_is_lost_and_installs_whole(
 /// the follower stood for election, the leader was deposed and the transfer began again.
 #[test]
 fn a_long_transfer_without_pre_vote_keeps_the_leader_and_installs_once() {
-    const KEYS: usize = 32;
-    const VALUE_BYTES: usize = 128 << 10;
     let mut cluster = Cluster::start_with(
         SERVERS,
         &[
@@ -194,15 +203,7 @@ fn a_long_transfer_without_pre_vote_keeps_the_leader_and_installs_once() {
         ],
     );
     let mut clerk = clerk(&cluster);
-    put(&mut clerk, "k0", "v0");
-    let leader = cluster.leader();
-    let follower = (leader + 1) % SERVERS;
-    cluster.kill(follower);
-    for i in 1..=KEYS {
-        put(&mut clerk, &format!("k{i}"), &value(i, VALUE_BYTES));
-    }
-    let compacted = cluster.wait_for(leader, |s| s.snapshot_index >= KEYS as u64 - 5);
-    cluster.start_server(follower);
+    let (leader, follower, compacted) = left_behind(&mut cluster, &mut clerk);
     let caught_up = cluster.wait_for(follower, |s| {
         s.commit_index >= compacted.log_len && s.installed_snapshots > 0
     });
