@@ -369,6 +369,16 @@ fn forged_peer_frames_are_rejected_and_change_no_log() {
     assert!(logs.contains("failed to prove"), "{logs}");
 }
 
+/// A connection to server `to`, past the handshake as peer `from` with the cluster's secret: a
+/// peer that knows the secret, which is what the tests of forged peer messages play.
+fn dial_as(cluster: &Cluster, from: u8, to: u8) -> (TcpStream, auth::Sealer) {
+    let secret = SECRET.trim_ascii_end().to_vec();
+    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
+    let conn = launch::connect(cluster.peers[usize::from(to)]);
+    let sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+    (conn, sealer)
+}
+
 /// A heartbeat of term 2^64 - 1 once made `current_term + 1` wrap to 0, after which no leader
 /// was elected again. Even from a peer that knows the secret, the core now refuses it (and the
 /// server logs it), and the cluster goes on electing and serving.
@@ -377,12 +387,9 @@ fn a_message_of_the_last_term_is_harmless() {
     let mut cluster = Cluster::start(SERVERS);
     let mut clerk = clerk(&cluster);
     clerk.execute(append("k", "a")).expect("append");
-    let secret = SECRET.trim_ascii_end().to_vec();
-    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
     for to in 0..SERVERS as u8 {
         let from = (to + 1) % SERVERS as u8;
-        let mut conn = launch::connect(cluster.peers[usize::from(to)]);
-        let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+        let (mut conn, mut sealer) = dial_as(&cluster, from, to);
         let mut forged = forged_append(to, u64::MAX);
         forged.from = from;
         sealer
@@ -417,14 +424,11 @@ fn a_snapshot_that_is_not_a_kv_store_is_refused_and_changes_nothing() {
     for value in ["a", "b", "c"] {
         clerk.execute(append("k", value)).expect("append");
     }
-    let secret = SECRET.trim_ascii_end().to_vec();
-    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
     let leader = clerk.leader();
     let to = ((leader + 1) % SERVERS) as u8;
     let from = ((leader + 2) % SERVERS) as u8;
     let before = statuses(&cluster)[usize::from(to)].clone().expect("status");
-    let mut conn = launch::connect(cluster.peers[usize::from(to)]);
-    let mut sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
+    let (mut conn, mut sealer) = dial_as(&cluster, from, to);
     let forged = Envelope {
         from,
         to,
@@ -471,8 +475,6 @@ fn hostile_snapshot_chunks_are_refused_counted_and_change_nothing() {
     for value in ["a", "b", "c"] {
         clerk.execute(append("k", value)).expect("append");
     }
-    let secret = SECRET.trim_ascii_end().to_vec();
-    let key = ClusterKey::new(secret, CLUSTER_ID.into()).expect("key");
     let leader = clerk.leader();
     let to = ((leader + 1) % SERVERS) as u8;
     let from = ((leader + 2) % SERVERS) as u8;
@@ -491,11 +493,7 @@ fn hostile_snapshot_chunks_are_refused_counted_and_change_nothing() {
             data: vec![7; len],
         })
     };
-    let dial = || {
-        let conn = launch::connect(cluster.peers[usize::from(to)]);
-        let sealer = auth::dial(&conn, &key, from, to, Duration::from_secs(10)).expect("hello");
-        (conn, sealer)
-    };
+    let dial = || dial_as(&cluster, from, to);
     // The largest snapshot allowed, begun: the server holds the 4 KiB that came.
     let (mut conn, mut sealer) = dial();
     sealer
