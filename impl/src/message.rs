@@ -94,6 +94,16 @@ pub struct ConflictHint {
 }
 
 impl<C> Message<C> {
+    /// Whether this message answers a request rather than asking something.
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Message::RequestVoteReply { .. }
+                | Message::AppendEntriesReply { .. }
+                | Message::PreVoteReply { .. }
+        )
+    }
+
     /// The sender's term, carried by every message.
     pub fn term(&self) -> Term {
         match self {

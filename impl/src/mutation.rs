@@ -391,6 +391,20 @@ impl Rules for MutationSet {
             || (reply_term < current && success && self.contains(Mutation::StaleAppendReplyCounted))
     }
 
+    fn ignores_stale_replies(&self) -> bool {
+        // The three bugs that look at a stale reply, and the two that lower a term (a running
+        // server's on install, a disk's by never writing it), after which an old reply is no
+        // longer stale.
+        let looks_or_lowers = [
+            Mutation::StaleVoteCount,
+            Mutation::StaleAppendReplyCounted,
+            Mutation::PanicOnStaleReply,
+            Mutation::SnapshotTermAsCurrent,
+            Mutation::TermNotPersisted,
+        ];
+        !looks_or_lowers.into_iter().any(|m| self.contains(m))
+    }
+
     fn pre_vote_grant_is_vote(&self) -> bool {
         // A grant of the pre-vote round carries the very term the candidate now stands in, so
         // it is counted as a vote in it.

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use crate::limits::{DEFAULT_MAX_APPEND_BYTES, DEFAULT_MAX_APPEND_ENTRIES};
 use crate::message::{AppendEntries, AppendOutcome, ConflictHint, Message};
-use crate::rules::{Figure2, Rules};
+use crate::rules::{self, Figure2, Rules};
 use crate::server_set::ServerSet;
 use crate::types::{self, Command, Entry, HardState, Index, NodeId, Record, Snapshot, Term};
 
@@ -741,7 +741,7 @@ impl<C: Command, R: Rules> Node<C, R> {
                 });
             }
         }
-        if self.in_lease(&msg) {
+        if self.ignores_for_good(&msg) || self.in_lease(&msg) {
             return Ok(Vec::new());
         }
         let mut out = Outbox::new();
@@ -788,6 +788,14 @@ impl<C: Command, R: Rules> Node<C, R> {
         }
         self.note_active(from, msg_term);
         Ok(self.finish(out))
+    }
+
+    /// Whether `msg` is a reply of an older term than this server's, which it ignores now and,
+    /// its current term never going down, for good ([`Rules::ignores_stale_replies`]): handling
+    /// it changes nothing and emits nothing. One rule for the core, which returns at once, and
+    /// for the model checker, which drops such a reply from its network.
+    pub fn ignores_for_good(&self, msg: &Message<C>) -> bool {
+        rules::ignored_for_good(&self.rules, msg, self.hard.current_term)
     }
 
     /// The leader lease (dissertation §4.2.3, with [`Config::check_quorum`]): "if a server

@@ -84,6 +84,18 @@ pub trait Rules: Copy + Debug + Eq + Hash {
         term >= current
     }
 
+    /// Whether a reply (RequestVoteReply, AppendEntriesReply, PreVoteReply) of a term older
+    /// than the receiver's current one is ignored whole, in every role, and will be at every
+    /// later term: Figure 2 takes only replies of the receiver's own term (a vote counts for
+    /// its election, an acknowledgement for its leadership), and a current term never goes
+    /// down, neither in a running server nor on its disk. The core then drops such a reply
+    /// before looking at it ([`crate::node::Node::ignores_for_good`]), and the model checker
+    /// may drop it from the network at once, since its delivery can never change anything.
+    /// Not so for a bug that looks at stale replies or lowers a term.
+    fn ignores_stale_replies(&self) -> bool {
+        true
+    }
+
     /// Whether a leader that receives an AppendEntries of its own term handles it as a
     /// follower would while it keeps leading. Figure 2: no such message exists while Election
     /// Safety holds, and a leader ignores it.
@@ -233,6 +245,14 @@ pub struct Figure2;
 
 impl Rules for Figure2 {
     type Step<C> = ();
+}
+
+/// Whether a server under `rules` whose current term is `current` ignores `msg` for good: a
+/// reply of an older term, under rules that say such a reply stays ignored
+/// ([`Rules::ignores_stale_replies`]). The one rule behind [`crate::node::Node::ignores_for_good`],
+/// here so that it can be asked of a server that is down too, about the term it restarts in.
+pub fn ignored_for_good<C>(rules: &impl Rules, msg: &Message<C>, current: Term) -> bool {
+    rules.ignores_stale_replies() && msg.is_reply() && msg.term() < current
 }
 
 /// Puts `entries` after `prev_log_index` in `log`, skipping each entry the log already holds

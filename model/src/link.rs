@@ -113,13 +113,14 @@ pub fn values_text(values: &[String]) -> String {
 pub fn config(model: &RaftModel) -> Vec<Flag> {
     let mut flags = catalog::flag_list(&model.bounds, &model.kv);
     flags.extend((model.bounds.mutations.iter()).map(|m| ("bug", Some(m.name().to_string()))));
-    // The loss and timing reductions change which actions a state offers, so the positions of
-    // a path's steps; symmetry does not (it only merges states), and the Explorer runs
+    // The loss, timing and stale reductions change which actions a state offers, so the
+    // positions of a path's steps; symmetry does not (it only merges states), and the Explorer runs
     // without it anyway.
     let reductions = model.reductions();
     for (on, name) in [
         (reductions.loss, "no-loss-reduction"),
         (reductions.timing, "no-timing-reduction"),
+        (reductions.stale, "no-stale-reduction"),
     ] {
         if !on {
             flags.push((name, None));

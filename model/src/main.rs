@@ -312,6 +312,11 @@ struct ReductionArgs {
     /// the plain exploration does (for checking that reduction changes no verdict).
     #[arg(long)]
     no_timing_reduction: bool,
+    /// On a lossy network, leave a reply its receiver ignores for good (of an older term than
+    /// the receiver's) in flight until it is dropped, as the plain exploration does (for
+    /// checking that reduction changes no verdict).
+    #[arg(long)]
+    no_stale_reduction: bool,
 }
 
 impl ReductionArgs {
@@ -320,6 +325,7 @@ impl ReductionArgs {
             symmetry: !self.no_symmetry,
             loss: !self.no_loss_reduction,
             timing: !self.no_timing_reduction,
+            stale: !self.no_stale_reduction,
         }
     }
 

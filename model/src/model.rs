@@ -17,7 +17,7 @@ use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::storage::HeldWrites;
 use raft_impl::{
-    Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role,
+    rules, Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role,
 };
 use stateright::{Model, Path, Property};
 
@@ -69,6 +69,35 @@ pub struct RaftModel {
     /// record. What this leaves to the unit tests (`impl/tests/disruption.rs`) is the record's
     /// bookkeeping: only liveness depends on it.
     pub reduce_timing: bool,
+    /// On a lossy network, a reply that its receiver ignores for good
+    /// (`raft_impl::rules::ignored_for_good`: a reply of a term older than the receiver's,
+    /// under rules that look at no such reply and never lower a term) leaves the network in
+    /// the step that makes it so, rather than staying until dropped. Off only to check that
+    /// reduction against the plain exploration (`tests/stale_replies.rs`).
+    ///
+    /// Why no verdict changes. Such a reply's delivery changes nothing (on a lossy network it
+    /// is not even a step: see `RaftModel::deliver`), and stays so in every later state: the
+    /// receiver's term is taken as the lower of its running term and its disk's (its disk's
+    /// alone while it is down), where a restart starts, and the rules promise that neither
+    /// ever goes down. So the plain exploration can do with the reply only three things it
+    /// cannot do without it: drop it (the state this reduction goes to, so every state the
+    /// reduction reaches the plain exploration reaches too, by that `Drop`); duplicate it
+    /// (another such reply, using up duplicate budget, which only takes steps away); and let
+    /// it hold a place under `--max-in-flight`, which only takes room away (a step that loses
+    /// sends for lack of that room is, with the room, the step without the loss followed by
+    /// `Drop`s). Hence every state the plain exploration reaches is matched by one this
+    /// reduction reaches with the same servers, clients and ghost history, a network that
+    /// lacks only replies ignored for good, and at least as much budget left; every `always`
+    /// property reads servers, clients and ghost only, so it holds on both alike. The state
+    /// graph's cycles do not matter: no step is left out, only states merged into one the
+    /// plain exploration reaches.
+    ///
+    /// The coverage properties that read the network are the exception, since they look at
+    /// old messages in flight: a granted RequestVoteReply on its way to a running candidate is
+    /// therefore left in place (it goes once its receiver is no candidate), so that "an old
+    /// vote reaches a newer candidate" is reached as in the plain exploration; the other two
+    /// are reached by requests, which stay.
+    pub reduce_stale: bool,
 }
 
 /// The reductions of the state space a run applies. Each is argued where it acts (symmetry in
@@ -81,6 +110,7 @@ pub struct Reductions {
     pub symmetry: bool,
     pub loss: bool,
     pub timing: bool,
+    pub stale: bool,
 }
 
 impl Reductions {
@@ -89,15 +119,18 @@ impl Reductions {
         symmetry: true,
         loss: true,
         timing: true,
+        stale: true,
     };
 
     /// The names of the reductions that are off, as the flags that turn them off name them
-    /// (`--no-symmetry`, `--no-loss-reduction`, `--no-timing-reduction`).
+    /// (`--no-symmetry`, `--no-loss-reduction`, `--no-timing-reduction`,
+    /// `--no-stale-reduction`).
     pub fn off(&self) -> Vec<&'static str> {
         [
             (self.symmetry, "symmetry"),
             (self.loss, "loss-reduction"),
             (self.timing, "timing-reduction"),
+            (self.stale, "stale-reduction"),
         ]
         .into_iter()
         .filter(|(on, _)| !on)
@@ -122,6 +155,7 @@ impl RaftModel {
             reduce_loss: true,
             session_timeout: kv::RULES.timeout,
             reduce_timing: true,
+            reduce_stale: true,
         }
     }
 
@@ -140,6 +174,7 @@ impl RaftModel {
             symmetry: reductions.symmetry,
             reduce_loss: reductions.loss,
             reduce_timing: reductions.timing,
+            reduce_stale: reductions.stale,
             ..self
         }
     }
@@ -150,6 +185,7 @@ impl RaftModel {
             symmetry: self.symmetry,
             loss: self.reduce_loss,
             timing: self.reduce_timing,
+            stale: self.reduce_stale,
         }
     }
 
@@ -627,6 +663,33 @@ impl RaftModel {
 /// durable snapshot by an older one. The core never writes a log record past the end of its
 /// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
 /// panicking step).
+impl RaftModel {
+    /// Takes off the network every reply its receiver ignores for good (see
+    /// [`RaftModel::reduce_stale`]), but a granted vote on its way to a running candidate.
+    fn drop_ignored_for_good(&self, state: &mut State) {
+        let rules = &self.bounds.mutations;
+        let servers = &state.servers;
+        let ignored = |env: &Envelope<Cmd>| {
+            let server = &servers[env.to as usize];
+            let term = match &server.node {
+                None => server.durable.current_term,
+                Some(node) => {
+                    if node.role() == Role::Candidate
+                        && matches!(env.msg, Message::RequestVoteReply { granted: true, .. })
+                    {
+                        return false;
+                    }
+                    node.current_term().min(server.durable.current_term)
+                }
+            };
+            rules::ignored_for_good(rules, &env.msg, term)
+        };
+        if state.network.iter().any(ignored) {
+            state.network.retain(|env| !ignored(env));
+        }
+    }
+}
+
 fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) -> bool {
     let durable = Arc::make_mut(&mut server.durable);
     let mut in_order = true;
@@ -735,7 +798,12 @@ impl Model for RaftModel {
     /// Runs the step through [`panics::catch`]: a step that panics (in the core, the service
     /// or this model) ends in `last` marked with the panic, a violation of "no step panics".
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        panics::catch(|| self.successor(last, action)).unwrap_or_else(|p| Some(last.with_panic(p)))
+        let mut next = panics::catch(|| self.successor(last, action))
+            .unwrap_or_else(|p| Some(last.with_panic(p)))?;
+        if self.reduce_stale && self.bounds.network.lossy {
+            self.drop_ignored_for_good(&mut next);
+        }
+        Some(next)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
