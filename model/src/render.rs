@@ -233,6 +233,7 @@ pub fn step(last: &State, action: Action, next: &State) -> String {
         }
     }
     client_outcomes(last, next, &mut line);
+    forgotten(last, action, next, &mut line);
     if let Some(panic) = next.panicked.as_deref().filter(|_| last.panicked.is_none()) {
         // The step changed nothing: it ended in the panic.
         let _ = write!(line, "; {panic}");
@@ -385,6 +386,25 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
 
 /// The messages server `id` put on the network in the step: those with more copies in flight
 /// than before.
+/// The messages that left the network in this step besides the one its action took: replies
+/// their receivers ignore for good, which leave in the step that makes them so
+/// (`RaftModel::reduce_stale`; a reply sent already stale leaves in its own step, unseen).
+fn forgotten(last: &State, action: Action, next: &State, line: &mut String) {
+    let mut before = last.network.clone();
+    if let Action::Deliver { slot, .. } | Action::Drop { slot, .. } = action {
+        if usize::from(slot) < before.len() {
+            before.remove(slot.into());
+        }
+    }
+    let gone: Vec<_> = network::sent(&next.network, &before)
+        .into_iter()
+        .map(|e| format!("{} s{}→s{}", message(&e.msg), e.from, e.to))
+        .collect();
+    if !gone.is_empty() {
+        let _ = write!(line, "; ignored for good, leaves the network: {}", gone.join(", "));
+    }
+}
+
 fn sends(last: &State, next: &State, id: NodeId, line: &mut String) {
     let sent: Vec<_> = network::sent(&last.network, &next.network)
         .into_iter()
