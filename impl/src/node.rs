@@ -790,12 +790,14 @@ impl<C: Command, R: Rules> Node<C, R> {
         Ok(self.finish(out))
     }
 
-    /// Whether `msg` is a reply of an older term than this server's, which it ignores now and,
-    /// its current term never going down, for good ([`Rules::ignores_stale_replies`]): handling
-    /// it changes nothing and emits nothing. One rule for the core, which returns at once, and
-    /// for the model checker, which drops such a reply from its network.
+    /// Whether `msg` is a reply this server ignores now and, its current term never going
+    /// down and a follower of a term never leading in it, for good: a reply of an older term,
+    /// or a vote or acknowledgement of its term while it follows ([`rules::ignored_for_good`],
+    /// under rules that say so). Handling it would change nothing and emit nothing, so the
+    /// core returns at once; the model checker drops such a reply from its network.
     pub fn ignores_for_good(&self, msg: &Message<C>) -> bool {
-        rules::ignored_for_good(&self.rules, msg, self.hard.current_term)
+        let follows = self.role == Role::Follower;
+        rules::ignored_for_good(&self.rules, msg, self.hard.current_term, follows)
     }
 
     /// The leader lease (dissertation §4.2.3, with [`Config::check_quorum`]): "if a server

@@ -89,8 +89,9 @@ pub trait Rules: Copy + Debug + Eq + Hash {
     /// later term: Figure 2 takes only replies of the receiver's own term (a vote counts for
     /// its election, an acknowledgement for its leadership), and a current term never goes
     /// down, neither in a running server nor on its disk. The core then drops such a reply
-    /// before looking at it ([`crate::node::Node::ignores_for_good`]), and the model checker
-    /// may drop it from the network at once, since its delivery can never change anything.
+    /// before looking at it ([`crate::node::Node::ignores_for_good`], which also drops a vote
+    /// or acknowledgement of a follower's own term), and the model checker may drop it from the
+    /// network at once, since its delivery can never change anything ([`ignored_for_good`]).
     /// Not so for a bug that looks at stale replies or lowers a term.
     fn ignores_stale_replies(&self) -> bool {
         true
@@ -247,12 +248,41 @@ impl Rules for Figure2 {
     type Step<C> = ();
 }
 
-/// Whether a server under `rules` whose current term is `current` ignores `msg` for good: a
-/// reply of an older term, under rules that say such a reply stays ignored
-/// ([`Rules::ignores_stale_replies`]). The one rule behind [`crate::node::Node::ignores_for_good`],
-/// here so that it can be asked of a server that is down too, about the term it restarts in.
-pub fn ignored_for_good<C>(rules: &impl Rules, msg: &Message<C>, current: Term) -> bool {
-    rules.ignores_stale_replies() && msg.is_reply() && msg.term() < current
+/// Whether a server under `rules` ignores the reply `msg` now and for good, given the lowest
+/// term it can ever be in from now on (`floor`: its current term, or its disk's where a restart
+/// starts, if lower) and whether it can only be a follower in that term (`follows`: it is one,
+/// or it will reach that term again only by restarting, as one).
+///
+/// - A reply of a term below `floor` is stale: under rules that ignore stale replies
+///   ([`Rules::ignores_stale_replies`]), in every role and at every later term.
+/// - A RequestVoteReply or AppendEntriesReply of the term `floor` itself counts only for a
+///   candidate or leader of that term, which a follower of it never becomes: the core makes a
+///   candidate of the next term only, and a leader of a candidate only. (A PreVoteReply of
+///   that term is left out: the model's PreVote property looks for a refusal on its way to a
+///   pre-candidate, which a follower may become in its own term.)
+///
+/// The one rule behind [`crate::node::Node::ignores_for_good`], here so that the model checker
+/// can ask it of a server that is down, about the term it restarts in.
+pub fn ignored_for_good<C>(
+    rules: &impl Rules,
+    msg: &Message<C>,
+    floor: Term,
+    follows: bool,
+) -> bool {
+    if !rules.ignores_stale_replies() || !msg.is_reply() {
+        return false;
+    }
+    match msg.term().cmp(&floor) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => {
+            follows
+                && matches!(
+                    msg,
+                    Message::RequestVoteReply { .. } | Message::AppendEntriesReply { .. }
+                )
+        }
+        std::cmp::Ordering::Greater => false,
+    }
 }
 
 /// Puts `entries` after `prev_log_index` in `log`, skipping each entry the log already holds

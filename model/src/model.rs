@@ -659,30 +659,25 @@ impl RaftModel {
     }
 }
 
-/// Makes records of the core durable on `server`, in order; `false` when one replaced the
-/// durable snapshot by an older one. The core never writes a log record past the end of its
-/// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
-/// panicking step).
 impl RaftModel {
     /// Takes off the network every reply its receiver ignores for good (see
     /// [`RaftModel::reduce_stale`]), but a granted vote on its way to a running candidate.
+    /// The receiver's floor is the lower of its running term and its disk's: when the disk's
+    /// is lower, it is in that term again only after a restart, as a follower.
     fn drop_ignored_for_good(&self, state: &mut State) {
         let rules = &self.bounds.mutations;
         let servers = &state.servers;
         let ignored = |env: &Envelope<Cmd>| {
             let server = &servers[env.to as usize];
-            let term = match &server.node {
-                None => server.durable.current_term,
-                Some(node) => {
-                    if node.role() == Role::Candidate
-                        && matches!(env.msg, Message::RequestVoteReply { granted: true, .. })
-                    {
-                        return false;
-                    }
-                    node.current_term().min(server.durable.current_term)
-                }
+            let durable = server.durable.current_term;
+            let granted = matches!(env.msg, Message::RequestVoteReply { granted: true, .. });
+            let (floor, follows) = match &server.node {
+                None => (durable, true),
+                Some(node) if granted && node.role() == Role::Candidate => return false,
+                Some(node) if node.current_term() > durable => (durable, true),
+                Some(node) => (node.current_term(), node.role() == Role::Follower),
             };
-            rules::ignored_for_good(rules, &env.msg, term)
+            rules::ignored_for_good(rules, &env.msg, floor, follows)
         };
         if state.network.iter().any(ignored) {
             state.network.retain(|env| !ignored(env));
@@ -690,6 +685,10 @@ impl RaftModel {
     }
 }
 
+/// Makes records of the core durable on `server`, in order; `false` when one replaced the
+/// durable snapshot by an older one. The core never writes a log record past the end of its
+/// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
+/// panicking step).
 fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) -> bool {
     let durable = Arc::make_mut(&mut server.durable);
     let mut in_order = true;
