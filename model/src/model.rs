@@ -17,7 +17,8 @@ use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::storage::HeldWrites;
 use raft_impl::{
-    rules, Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role,
+    rules, Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record,
+    Role,
 };
 use stateright::{Model, Path, Property};
 
@@ -69,34 +70,41 @@ pub struct RaftModel {
     /// record. What this leaves to the unit tests (`impl/tests/disruption.rs`) is the record's
     /// bookkeeping: only liveness depends on it.
     pub reduce_timing: bool,
-    /// On a lossy network, a reply that its receiver ignores for good
-    /// (`raft_impl::rules::ignored_for_good`: a reply of a term older than the receiver's,
-    /// under rules that look at no such reply and never lower a term) leaves the network in
+    /// On a lossy network, a reply that its receiver ignores for good leaves the network in
     /// the step that makes it so, rather than staying until dropped. Off only to check that
     /// reduction against the plain exploration (`tests/stale_replies.rs`).
     ///
+    /// Which replies (`raft_impl::rules::ignored_for_good`, the rule the core's own early
+    /// return uses): under rules that look at no stale reply and never lower a term, a reply of
+    /// a term below the receiver's floor, and a vote or acknowledgement of the floor itself when
+    /// the receiver can only follow in that term. The floor is the lower of the receiver's
+    /// running term and its disk's (its disk's alone while it is down): a restart starts from
+    /// the disk, as a follower.
+    ///
     /// Why no verdict changes. Such a reply's delivery changes nothing (on a lossy network it
     /// is not even a step: see `RaftModel::deliver`), and stays so in every later state: the
-    /// receiver's term is taken as the lower of its running term and its disk's (its disk's
-    /// alone while it is down), where a restart starts, and the rules promise that neither
-    /// ever goes down. So the plain exploration can do with the reply only three things it
-    /// cannot do without it: drop it (the state this reduction goes to, so every state the
-    /// reduction reaches the plain exploration reaches too, by that `Drop`); duplicate it
-    /// (another such reply, using up duplicate budget, which only takes steps away); and let
-    /// it hold a place under `--max-in-flight`, which only takes room away (a step that loses
-    /// sends for lack of that room is, with the room, the step without the loss followed by
-    /// `Drop`s). Hence every state the plain exploration reaches is matched by one this
-    /// reduction reaches with the same servers, clients and ghost history, a network that
-    /// lacks only replies ignored for good, and at least as much budget left; every `always`
-    /// property reads servers, clients and ghost only, so it holds on both alike. The state
-    /// graph's cycles do not matter: no step is left out, only states merged into one the
-    /// plain exploration reaches.
+    /// floor never goes down, and a follower of a term never becomes its candidate or leader.
+    /// So the plain exploration can do with the reply only three things it cannot do without
+    /// it: drop it (the state this reduction goes to, so every state the reduction reaches the
+    /// plain exploration reaches too, by that `Drop`); duplicate it (another such reply, using
+    /// up duplicate budget, which only takes steps away); and let it hold a place under
+    /// `--max-in-flight`, which only takes room away (a step that loses sends for lack of that
+    /// room is, with the room, the step without the loss followed by `Drop`s). Hence every
+    /// state the plain exploration reaches is matched by one this reduction reaches with the
+    /// same servers, clients and ghost history, a network that lacks only replies ignored for
+    /// good, and at least as much budget left; every `always` property reads servers, clients
+    /// and ghost only, so it holds on both alike. The state graph's cycles do not matter here
+    /// as they do for partial-order reduction: no step is left out, states are only merged
+    /// into one the plain exploration reaches. A bug that breaks the premise (looks at a stale
+    /// reply, lowers a term) turns the reduction off for its runs (`MutationSet`'s
+    /// `ignores_stale_replies`).
     ///
     /// The coverage properties that read the network are the exception, since they look at
     /// old messages in flight: a granted RequestVoteReply on its way to a running candidate is
     /// therefore left in place (it goes once its receiver is no candidate), so that "an old
     /// vote reaches a newer candidate" is reached as in the plain exploration; the other two
-    /// are reached by requests, which stay.
+    /// are reached by requests, which stay, and PreVote's by a refusal of the receiver's own
+    /// term, which stays too.
     pub reduce_stale: bool,
 }
 
