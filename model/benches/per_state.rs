@@ -11,8 +11,15 @@
 //! shared); it does check that both binaries explored the same states, since a change of
 //! per-state cost must not change the state space.
 //!
+//! A reduction changes the state space, so the two binaries are compared on the plain one:
+//! `RAFTCHECK_AFTER_ARGS` gives this build the flags that turn off what the older one lacks
+//! (`--no-stale-reduction` against a build before it). What a reduction buys is measured apart,
+//! by this build alone: each configuration of [`REDUCED`] runs with the reduction and without it,
+//! alternately, and the ratios of states and of seconds to the end are printed.
+//!
 //! `cargo bench -p raft-model --bench per_state`, or with a filter naming the configurations to
-//! run (`default`, `max-term-3`) and `RAFTCHECK_ROUNDS=<n>` pairs of runs (1 by default).
+//! run (`default`, `max-term-3`, `stale`) and `RAFTCHECK_ROUNDS=<n>` pairs of runs (1 by
+//! default).
 
 use std::path::Path;
 use std::process::Command;
@@ -34,6 +41,26 @@ const CONFIGURATIONS: [(&str, &[&str]); 2] = [
             "1",
             "--max-states",
             MAX_TERM_3_BUDGET,
+        ],
+    ),
+];
+
+/// The configurations, exhaustive, on which the stale-reply reduction (`--no-stale-reduction`
+/// turns it off) is timed against the plain exploration: the default bounds, and three terms
+/// with one entry, which ends in minutes without it.
+const REDUCED: [(&str, &[&str]); 2] = [
+    ("stale/default", &["--threads", "1"]),
+    (
+        "stale/max-term-3-one-entry",
+        &[
+            "--max-term",
+            "3",
+            "--max-log",
+            "1",
+            "--proposals",
+            "1",
+            "--threads",
+            "1",
         ],
     ),
 ];
@@ -108,15 +135,19 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let selected =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let after = Path::new(env!("CARGO_BIN_EXE_raftcheck"));
     let before = std::env::var_os("RAFTCHECK_BEFORE");
+    let after_args = std::env::var("RAFTCHECK_AFTER_ARGS").unwrap_or_default();
+    let after_args: Vec<&str> = after_args.split_whitespace().collect();
     let rounds: usize = std::env::var("RAFTCHECK_ROUNDS").map_or(1, |r| {
         r.parse().expect("RAFTCHECK_ROUNDS is a number of rounds")
     });
-    for (name, args) in CONFIGURATIONS {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
+    for (name, args) in CONFIGURATIONS
+        .into_iter()
+        .filter(|(name, _)| selected(name))
+    {
         println!("raftcheck check {}", args.join(" "));
         for round in 1..=rounds {
             let Some(before) = &before else {
@@ -125,7 +156,7 @@ fn main() {
             };
             let old = run(Path::new(before), args);
             describe("before", name, &old);
-            let new = run(after, args);
+            let new = run(after, &[args, &after_args].concat());
             describe("after", name, &new);
             assert_eq!(
                 (old.unique, old.total),
@@ -136,6 +167,22 @@ fn main() {
                 "{name}, round {round}: after/before {:.3}x unique states/s, {:.3}x bytes/state",
                 new.per_second() / old.per_second(),
                 new.bytes_per_state() / old.bytes_per_state()
+            );
+        }
+    }
+    for (name, args) in REDUCED.into_iter().filter(|(name, _)| selected(name)) {
+        println!("raftcheck check {} [--no-stale-reduction]", args.join(" "));
+        for round in 1..=rounds {
+            let plain = run(after, &[args, &["--no-stale-reduction"]].concat());
+            describe("plain", name, &plain);
+            let reduced = run(after, args);
+            describe("reduced", name, &reduced);
+            println!(
+                "{name}, round {round}: reduced/plain {:.3}x unique states, {:.3}x seconds to \
+                 the end, {:.3}x peak RSS",
+                reduced.unique / plain.unique,
+                reduced.seconds / plain.seconds,
+                reduced.peak_rss / plain.peak_rss
             );
         }
     }
