@@ -659,10 +659,6 @@ impl RaftModel {
     }
 }
 
-/// Makes records of the core durable on `server`, in order; `false` when one replaced the
-/// durable snapshot by an older one. The core never writes a log record past the end of its
-/// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
-/// panicking step).
 impl RaftModel {
     /// Takes off the network every reply its receiver ignores for good (see
     /// [`RaftModel::reduce_stale`]), but a granted vote on its way to a running candidate.
@@ -690,6 +686,10 @@ impl RaftModel {
     }
 }
 
+/// Makes records of the core durable on `server`, in order; `false` when one replaced the
+/// durable snapshot by an older one. The core never writes a log record past the end of its
+/// log, and every store keeps records in order, so a gap is a bug of the model (reported as a
+/// panicking step).
 fn make_durable(server: &mut Server, records: impl IntoIterator<Item = Record<Cmd>>) -> bool {
     let durable = Arc::make_mut(&mut server.durable);
     let mut in_order = true;

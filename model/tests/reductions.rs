@@ -56,6 +56,14 @@ fn every_bug_is_caught_without_the_loss_reduction() {
 }
 
 #[test]
+fn every_bug_is_caught_without_the_stale_reduction() {
+    assert_every_bug_caught(Reductions {
+        stale: false,
+        ..Reductions::ALL
+    });
+}
+
+#[test]
 #[ignore = "about 3.5 min on 2 cores: run with --ignored"]
 fn every_bug_is_caught_without_symmetry() {
     assert_every_bug_caught(Reductions {
