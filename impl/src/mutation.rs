@@ -632,7 +632,11 @@ mod tests {
         assert!(MutationSet::NONE.ignores_stale_replies());
         for m in Mutation::every() {
             let ignores = !looks_or_lowers.contains(&m);
-            assert_eq!(MutationSet::NONE.with(m).ignores_stale_replies(), ignores, "{m}");
+            assert_eq!(
+                MutationSet::NONE.with(m).ignores_stale_replies(),
+                ignores,
+                "{m}"
+            );
             for other in Mutation::every() {
                 let both = MutationSet::NONE.with(m).with(other);
                 let expected = ignores && !looks_or_lowers.contains(&other);

@@ -99,7 +99,11 @@ fn assert_stale_replies_change_nothing<R: Rules>(nodes: Vec<Node<Cmd, R>>) {
             for msg in replies(term) {
                 for from in [1, 2] {
                     let mut n = node.clone();
-                    assert_eq!(n.try_handle(from, msg.clone()), Ok(vec![]), "{msg:?} to {node:?}");
+                    assert_eq!(
+                        n.try_handle(from, msg.clone()),
+                        Ok(vec![]),
+                        "{msg:?} to {node:?}"
+                    );
                     assert_eq!(n, node, "{msg:?} from {from} changed the server");
                 }
             }

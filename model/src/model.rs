@@ -17,7 +17,8 @@ use raft_impl::kv::{KvReply, KvRequest, KvStore, SessionRules};
 use raft_impl::service::{self, Settled};
 use raft_impl::storage::HeldWrites;
 use raft_impl::{
-    rules, Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record, Role,
+    rules, Config, Effect, Envelope, HardState, Index, Message, MutationSet, Node, NodeId, Record,
+    Role,
 };
 use stateright::{Model, Path, Property};
 

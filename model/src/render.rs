@@ -399,7 +399,11 @@ fn forgotten(last: &State, action: Action, next: &State, line: &mut String) {
         .map(|e| format!("{} s{}→s{}", message(&e.msg), e.from, e.to))
         .collect();
     if !gone.is_empty() {
-        let _ = write!(line, "; ignored for good, leaves the network: {}", gone.join(", "));
+        let _ = write!(
+            line,
+            "; ignored for good, leaves the network: {}",
+            gone.join(", ")
+        );
     }
 }
 
