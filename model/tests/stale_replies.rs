@@ -40,9 +40,12 @@ fn bounds() -> Bounds {
 }
 
 /// Without symmetry, so that counts are exact; `reduce_stale` as given. With deferred or WAL
-/// storage the loss reduction is off on both sides: it leaves a send queued behind a pending
-/// record where the plain exploration may lose it, which a stale reply's place under
-/// `--max-in-flight` can force there (`lossy_network.rs` compares that reduction).
+/// storage the loss reduction is off on both sides, so that the state sets may be compared
+/// exactly: with it, a send queued behind a pending record is not lost at once but kept until
+/// flushed (`RaftModel::fit`), so a plain step that loses a send for want of the place a stale
+/// reply holds could lead to a state the reduced exploration reaches only with that send still
+/// queued. (On these configurations the sets are equal with it on too, measured; the loss
+/// reduction itself is compared in `lossy_network.rs`.)
 fn model((bounds, kv): (Bounds, KvBounds), reduce_stale: bool) -> RaftModel {
     let mut model = RaftModel::with_kv(bounds, kv).without_symmetry();
     model.reduce_stale = reduce_stale;
