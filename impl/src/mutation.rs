@@ -618,6 +618,33 @@ mod tests {
         assert!(Mutation::ALL.iter().all(|m| !m.is_probe()));
     }
 
+    /// Exactly the five bugs that look at a stale reply or lower a term keep stale replies in
+    /// play (the model checker then leaves them on its network), alone or beside any other bug.
+    #[test]
+    fn stale_replies_are_ignored_for_good_but_under_five_bugs() {
+        let looks_or_lowers = [
+            Mutation::StaleVoteCount,
+            Mutation::StaleAppendReplyCounted,
+            Mutation::PanicOnStaleReply,
+            Mutation::SnapshotTermAsCurrent,
+            Mutation::TermNotPersisted,
+        ];
+        assert!(MutationSet::NONE.ignores_stale_replies());
+        for m in Mutation::every() {
+            let ignores = !looks_or_lowers.contains(&m);
+            assert_eq!(
+                MutationSet::NONE.with(m).ignores_stale_replies(),
+                ignores,
+                "{m}"
+            );
+            for other in Mutation::every() {
+                let both = MutationSet::NONE.with(m).with(other);
+                let expected = ignores && !looks_or_lowers.contains(&other);
+                assert_eq!(both.ignores_stale_replies(), expected, "{m} and {other}");
+            }
+        }
+    }
+
     #[test]
     fn unknown_name_is_an_error_listing_the_catalog() {
         let err = "nope".parse::<Mutation>().unwrap_err();

@@ -384,8 +384,6 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
     }
 }
 
-/// The messages server `id` put on the network in the step: those with more copies in flight
-/// than before.
 /// The messages that left the network in this step besides the one its action took: replies
 /// their receivers ignore for good, which leave in the step that makes them so
 /// (`RaftModel::reduce_stale`; a reply sent already stale leaves in its own step, unseen).
@@ -409,6 +407,8 @@ fn forgotten(last: &State, action: Action, next: &State, line: &mut String) {
     }
 }
 
+/// The messages server `id` put on the network in the step: those with more copies in flight
+/// than before.
 fn sends(last: &State, next: &State, id: NodeId, line: &mut String) {
     let sent: Vec<_> = network::sent(&last.network, &next.network)
         .into_iter()

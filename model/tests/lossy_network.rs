@@ -7,13 +7,12 @@
 //! with the storage bugs on. The reduced counts are pinned, so that a change of which losses
 //! the model explores is seen even where no verdict changes.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+mod reach;
 
 use raft_impl::{Mutation, MutationSet};
 use raft_model::check::{self, CheckOptions, CheckReport, PropertyOutcome, Strategy};
-use raft_model::{properties, Action, Bounds, Persistence, RaftModel, State};
-use stateright::Model;
+use raft_model::{properties, Action, Bounds, Persistence, RaftModel};
+use reach::reachable;
 
 /// Small enough to explore without symmetry reduction in seconds.
 fn bounds(servers: u8, max_in_flight: usize, persistence: Persistence) -> Bounds {
@@ -29,9 +28,12 @@ fn bounds(servers: u8, max_in_flight: usize, persistence: Persistence) -> Bounds
     }
 }
 
+/// Without symmetry, and without the stale-reply reduction (`stale_replies.rs` compares that
+/// one), so that the two explorations differ by the loss reduction alone.
 fn model(bounds: Bounds, reduce_loss: bool) -> RaftModel {
     let mut model = RaftModel::new(bounds).without_symmetry();
     model.reduce_loss = reduce_loss;
+    model.reduce_stale = false;
     model
 }
 
@@ -44,33 +46,6 @@ fn run(bounds: Bounds, reduce_loss: bool) -> CheckReport {
 fn outcomes(report: &CheckReport) -> Vec<(&'static str, PropertyOutcome)> {
     let outcome = |p: &check::PropertyResult| (p.name, p.outcome);
     report.properties.iter().map(outcome).collect()
-}
-
-/// A state's identity as the checker sees it: the hash it fingerprints.
-fn fingerprint(state: &State) -> u64 {
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(state)
-}
-
-/// Every reachable state of `model`, by fingerprint.
-fn reachable(model: &RaftModel) -> HashSet<u64> {
-    let mut seen = HashSet::new();
-    let mut queue: VecDeque<State> = model.init_states().into();
-    for state in &queue {
-        seen.insert(fingerprint(state));
-    }
-    let mut actions = Vec::new();
-    while let Some(state) = queue.pop_front() {
-        actions.clear();
-        model.actions(&state, &mut actions);
-        for action in actions.drain(..) {
-            if let Some(next) = model.next_state(&state, action) {
-                if seen.insert(fingerprint(&next)) {
-                    queue.push_back(next);
-                }
-            }
-        }
-    }
-    seen
 }
 
 /// With atomic storage a lost send is in the network at once, so `Drop` can lose any more of

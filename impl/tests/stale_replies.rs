@@ -1,0 +1,157 @@
+//! Replies of an older term (Figure 2: a vote counts only for its own election, an
+//! acknowledgement only for its own leadership): a server in any role ignores such a reply
+//! whole, and since its term never goes down it ignores it for good, which is what lets the
+//! core return before looking at it and the model checker take it off its network
+//! (`Rules::ignores_stale_replies`, `Node::ignores_for_good`).
+
+mod support;
+
+use raft_impl::{Config, HardState, Message, Mutation, MutationSet, Node, Role, Rules, Term};
+use support::*;
+
+/// Figure 2's rules, except that a stale reply goes all the way through the handlers instead
+/// of being dropped on arrival: what the shortcut of [`Node::ignores_for_good`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct LooksAtStaleReplies;
+
+impl Rules for LooksAtStaleReplies {
+    type Step<C> = ();
+
+    fn ignores_stale_replies(&self) -> bool {
+        false
+    }
+}
+
+fn pre_vote_reply(term: Term, granted: bool) -> Message<Cmd> {
+    Message::PreVoteReply { term, granted }
+}
+
+/// Server 0 of three, with PreVote as `pre_vote` says and CheckQuorum on (so that a leader's
+/// record of who it heard from is part of what must not change), in term 3 with a log.
+fn server<R: Rules>(rules: R, pre_vote: bool) -> Node<Cmd, R> {
+    let config = Config::new(0, 3)
+        .with_pre_vote(pre_vote)
+        .with_check_quorum(true);
+    Node::with_rules(config, rules, hard(3, Some(1), &[(1, 10), (3, 11)]))
+}
+
+/// The server in each role: a follower in term 3, a pre-candidate in term 3 (asking about 4),
+/// a candidate in term 4, a leader of term 4.
+fn in_each_role<R: Rules>(rules: R) -> Vec<Node<Cmd, R>> {
+    let follower = server(rules, false);
+    let mut pre_candidate = server(rules, true);
+    pre_candidate.election_timeout();
+    let mut candidate = server(rules, false);
+    candidate.election_timeout();
+    let mut leader = server(rules, false);
+    elect(&mut leader);
+    let nodes = vec![follower, pre_candidate, candidate, leader];
+    let roles: Vec<_> = nodes.iter().map(|n| (n.role(), n.current_term())).collect();
+    assert_eq!(
+        roles,
+        [
+            (Role::Follower, 3),
+            (Role::PreCandidate, 3),
+            (Role::Candidate, 4),
+            (Role::Leader, 4),
+        ]
+    );
+    nodes
+}
+
+/// Every kind of message of `term`: the three replies, granted or not, successful or not, and
+/// the requests.
+fn every_message(term: Term) -> Vec<Message<Cmd>> {
+    vec![
+        vote_reply(term, true),
+        vote_reply(term, false),
+        success(term, 1),
+        success(term, 2),
+        conflict(term, Some(1), 1, 2),
+        pre_vote_reply(term, true),
+        pre_vote_reply(term, false),
+        vote_request(term, 2, 3),
+        append(term, 2, 3, &[], 2),
+        Message::PreVote {
+            term,
+            last_log_index: 2,
+            last_log_term: 3,
+        },
+        install(term, snapshot(1, 1)),
+    ]
+}
+
+/// The replies of `term`.
+fn replies(term: Term) -> Vec<Message<Cmd>> {
+    let replies: Vec<_> = every_message(term)
+        .into_iter()
+        .filter(Message::is_reply)
+        .collect();
+    assert_eq!(replies.len(), 7);
+    replies
+}
+
+/// Delivers every reply of every term below the server's, from each peer, and asserts that it
+/// emits nothing and leaves the server exactly as it was.
+fn assert_stale_replies_change_nothing<R: Rules>(nodes: Vec<Node<Cmd, R>>) {
+    for node in nodes {
+        for term in 0..node.current_term() {
+            for msg in replies(term) {
+                for from in [1, 2] {
+                    let mut n = node.clone();
+                    assert_eq!(
+                        n.try_handle(from, msg.clone()),
+                        Ok(vec![]),
+                        "{msg:?} to {node:?}"
+                    );
+                    assert_eq!(n, node, "{msg:?} from {from} changed the server");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stale_reply_is_ignored_whole_in_every_role() {
+    assert_stale_replies_change_nothing(in_each_role(raft_impl::Figure2));
+}
+
+/// The shortcut hides no behaviour: with it off, Figure 2's handlers themselves do nothing
+/// with a stale reply, in every role (a leader under CheckQuorum does not count its sender as
+/// heard from, a candidate does not count the vote, a pre-candidate the pre-vote).
+#[test]
+fn without_the_shortcut_figure2_ignores_a_stale_reply_just_the_same() {
+    assert_stale_replies_change_nothing(in_each_role(LooksAtStaleReplies));
+}
+
+/// `ignores_for_good` holds exactly for replies of a term older than the server's own: not
+/// for a reply of its term or a newer one, and never for a request.
+#[test]
+fn ignored_for_good_is_exactly_a_reply_of_an_older_term() {
+    for node in in_each_role(raft_impl::Figure2) {
+        let current = node.current_term();
+        for term in 0..=current + 1 {
+            for msg in every_message(term) {
+                let expected = msg.is_reply() && term < current;
+                assert_eq!(node.ignores_for_good(&msg), expected, "{msg:?} to {node:?}");
+            }
+        }
+    }
+}
+
+/// A server whose rules look at stale replies or lower a term ignores none for good, and a
+/// stale reply still reaches its handlers there: stale-vote-count's candidate counts an old
+/// grant.
+#[test]
+fn rules_that_look_at_stale_replies_ignore_none_for_good() {
+    let bugs = MutationSet::NONE.with(Mutation::StaleVoteCount);
+    let mut candidate = Node::with_rules(Config::new(0, 3), bugs, HardState::default());
+    candidate.election_timeout();
+    candidate.election_timeout();
+    assert_eq!(candidate.current_term(), 2);
+    for msg in replies(1) {
+        assert!(!candidate.ignores_for_good(&msg), "{msg:?}");
+    }
+    candidate.handle(1, vote_reply(1, true));
+    assert!(candidate.is_leader(), "the stale grant was counted");
+}
