@@ -250,14 +250,15 @@ impl Rules for Figure2 {
 
 /// Whether a server under `rules` ignores the reply `msg` now and for good, given the lowest
 /// term it can ever be in from now on (`floor`: its current term, or its disk's where a restart
-/// starts, if lower) and whether it can only be a follower in that term (`follows`: it is one,
-/// or it will reach that term again only by restarting, as one).
+/// starts, if lower) and whether it can never be that term's candidate or leader (`follows`:
+/// it follows or pre-campaigns in it, or will reach it again only by restarting, as a
+/// follower).
 ///
 /// - A reply of a term below `floor` is stale: under rules that ignore stale replies
 ///   ([`Rules::ignores_stale_replies`]), in every role and at every later term.
 /// - A RequestVoteReply or AppendEntriesReply of the term `floor` itself counts only for a
-///   candidate or leader of that term, which a follower of it never becomes: the core makes a
-///   candidate of the next term only, and a leader of a candidate only. (A PreVoteReply of
+///   candidate or leader of that term, which a follower or pre-candidate of it never becomes:
+///   the core makes a candidate of the next term only, and a leader of a candidate only. (A PreVoteReply of
 ///   that term is left out: the model's PreVote property looks for a refusal on its way to a
 ///   pre-candidate, which a follower may become in its own term.)
 ///

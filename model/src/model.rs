@@ -77,13 +77,15 @@ pub struct RaftModel {
     /// Which replies (`raft_impl::rules::ignored_for_good`, the rule the core's own early
     /// return uses): under rules that look at no stale reply and never lower a term, a reply of
     /// a term below the receiver's floor, and a vote or acknowledgement of the floor itself when
-    /// the receiver can only follow in that term. The floor is the lower of the receiver's
+    /// the receiver can never be that term's candidate or leader (it follows or pre-campaigns in
+    /// it). The floor is the lower of the receiver's
     /// running term and its disk's (its disk's alone while it is down): a restart starts from
     /// the disk, as a follower.
     ///
     /// Why no verdict changes. Such a reply's delivery changes nothing (on a lossy network it
     /// is not even a step: see `RaftModel::deliver`), and stays so in every later state: the
-    /// floor never goes down, and a follower of a term never becomes its candidate or leader.
+    /// floor never goes down, and a follower or pre-candidate of a term never becomes its candidate
+    /// or leader.
     /// So the plain exploration can do with the reply only three things it cannot do without
     /// it: drop it (the state this reduction goes to, so every state the reduction reaches the
     /// plain exploration reaches too, by that `Drop`); duplicate it (another such reply, using
@@ -683,7 +685,10 @@ impl RaftModel {
                 None => (durable, true),
                 Some(node) if granted && node.role() == Role::Candidate => return false,
                 Some(node) if node.current_term() > durable => (durable, true),
-                Some(node) => (node.current_term(), node.role() == Role::Follower),
+                Some(node) => (
+                    node.current_term(),
+                    matches!(node.role(), Role::Follower | Role::PreCandidate),
+                ),
             };
             rules::ignored_for_good(rules, &env.msg, floor, follows)
         };
