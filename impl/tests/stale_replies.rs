@@ -124,15 +124,23 @@ fn without_the_shortcut_figure2_ignores_a_stale_reply_just_the_same() {
     assert_stale_replies_change_nothing(in_each_role(LooksAtStaleReplies));
 }
 
-/// `ignores_for_good` holds exactly for replies of a term older than the server's own: not
-/// for a reply of its term or a newer one, and never for a request.
+/// `ignores_for_good` holds exactly for replies of a term older than the server's own, and for
+/// a vote or acknowledgement of its own term when it can never be that term's candidate or
+/// leader (it follows or pre-campaigns in it): not for a PreVoteReply of its term, nor any
+/// reply of a newer one, and never for a request.
 #[test]
-fn ignored_for_good_is_exactly_a_reply_of_an_older_term() {
+fn ignored_for_good_is_exactly_a_stale_reply_or_an_own_term_answer_to_a_follower() {
     for node in in_each_role(raft_impl::Figure2) {
         let current = node.current_term();
+        let follows = matches!(node.role(), Role::Follower | Role::PreCandidate);
         for term in 0..=current + 1 {
             for msg in every_message(term) {
-                let expected = msg.is_reply() && term < current;
+                let answer = matches!(
+                    msg,
+                    Message::RequestVoteReply { .. } | Message::AppendEntriesReply { .. }
+                );
+                let expected =
+                    msg.is_reply() && (term < current || (term == current && follows && answer));
                 assert_eq!(node.ignores_for_good(&msg), expected, "{msg:?} to {node:?}");
             }
         }
