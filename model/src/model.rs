@@ -685,10 +685,8 @@ impl RaftModel {
                 None => (durable, true),
                 Some(node) if granted && node.role() == Role::Candidate => return false,
                 Some(node) if node.current_term() > durable => (durable, true),
-                Some(node) => (
-                    node.current_term(),
-                    matches!(node.role(), Role::Follower | Role::PreCandidate),
-                ),
+                // Its floor is its running term: the node's own rule, role included.
+                Some(node) => return node.ignores_for_good(&env.msg),
             };
             rules::ignored_for_good(rules, &env.msg, floor, follows)
         };
