@@ -405,6 +405,10 @@ impl Rules for MutationSet {
         !looks_or_lowers.into_iter().any(|m| self.contains(m))
     }
 
+    fn refuses_stale_requests(&self) -> bool {
+        !self.contains(Mutation::AcceptStaleTermAppend)
+    }
+
     fn pre_vote_grant_is_vote(&self) -> bool {
         // A grant of the pre-vote round carries the very term the candidate now stands in, so
         // it is counted as a vote in it.
@@ -641,6 +645,20 @@ mod tests {
                 let both = MutationSet::NONE.with(m).with(other);
                 let expected = ignores && !looks_or_lowers.contains(&other);
                 assert_eq!(both.ignores_stale_replies(), expected, "{m} and {other}");
+            }
+        }
+    }
+
+    /// Only accept-stale-term-append handles a request of an older term other than by
+    /// refusing it, alone or with any other bug.
+    #[test]
+    fn only_accepting_an_old_append_keeps_stale_requests_from_being_refused() {
+        assert!(MutationSet::NONE.refuses_stale_requests());
+        for m in Mutation::every() {
+            for other in Mutation::every() {
+                let both = MutationSet::NONE.with(m).with(other);
+                let accepts = [m, other].contains(&Mutation::AcceptStaleTermAppend);
+                assert_eq!(both.refuses_stale_requests(), !accepts, "{m} and {other}");
             }
         }
     }

@@ -792,12 +792,14 @@ impl<C: Command, R: Rules> Node<C, R> {
 
     /// Whether `msg` is a reply this server ignores now and, its current term never going
     /// down and a follower of a term never leading in it, for good: a reply of an older term,
-    /// or a vote or acknowledgement of its term while it follows or pre-campaigns ([`rules::ignored_for_good`],
-    /// under rules that say so). Handling it would change nothing and emit nothing, so the
+    /// a vote or acknowledgement of its term while it follows or pre-campaigns, or a refused
+    /// vote of its term unless it notes contact ([`rules::ignored_for_good`], under rules that
+    /// say so). Handling it would change nothing and emit nothing, so the
     /// core returns at once; the model checker drops such a reply from its network.
     pub fn ignores_for_good(&self, msg: &Message<C>) -> bool {
         let follows = matches!(self.role, Role::Follower | Role::PreCandidate);
-        rules::ignored_for_good(&self.rules, msg, self.hard.current_term, follows)
+        let term = self.hard.current_term;
+        rules::ignored_for_good(&self.rules, msg, term, follows, self.config.check_quorum)
     }
 
     /// The leader lease (dissertation §4.2.3, with [`Config::check_quorum`]): "if a server

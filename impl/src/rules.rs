@@ -22,7 +22,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use crate::message::Message;
+use crate::message::{AppendOutcome, ConflictHint, Message};
 use crate::server_set::ServerSet;
 use crate::types::{Entry, Index, NodeId, Term};
 
@@ -94,6 +94,16 @@ pub trait Rules: Copy + Debug + Eq + Hash {
     /// network at once, since its delivery can never change anything ([`ignored_for_good`]).
     /// Not so for a bug that looks at stale replies or lowers a term.
     fn ignores_stale_replies(&self) -> bool {
+        true
+    }
+
+    /// Whether a RequestVote, AppendEntries or InstallSnapshot of a term below the receiver's
+    /// is refused with the receiver's term and nothing else: no term, vote, log or timer of
+    /// the receiver changes (Figure 2, both RPCs' receiver rule 1, "reply false if term <
+    /// currentTerm"; Figure 13's rule 1). So such a request, once below its receiver's lowest
+    /// term for good, can only ever bring its sender a refusal ([`stale_refusal`]). Not so for
+    /// a bug that accepts an old term's AppendEntries.
+    fn refuses_stale_requests(&self) -> bool {
         true
     }
 
@@ -250,9 +260,10 @@ impl Rules for Figure2 {
 
 /// Whether a server under `rules` ignores the reply `msg` now and for good, given the lowest
 /// term it can ever be in from now on (`floor`: its current term, or its disk's where a restart
-/// starts, if lower) and whether it can never be that term's candidate or leader (`follows`:
+/// starts, if lower), whether it can never be that term's candidate or leader (`follows`:
 /// it follows or pre-campaigns in it, or will reach it again only by restarting, as a
-/// follower).
+/// follower), and whether it keeps CheckQuorum's record (`notes_contact`, with
+/// `Config::check_quorum`: a leader notes any message of its term as contact).
 ///
 /// - A reply of a term below `floor` is stale: under rules that ignore stale replies
 ///   ([`Rules::ignores_stale_replies`]), in every role and at every later term.
@@ -261,6 +272,8 @@ impl Rules for Figure2 {
 ///   the core makes a candidate of the next term only, and a leader of a candidate only. (A PreVoteReply of
 ///   that term is left out: the model's PreVote property looks for a refusal on its way to a
 ///   pre-candidate, which a follower may become in its own term.)
+/// - A refused vote of the term `floor` counts for nothing in any role: a candidate counts
+///   grants only, and a leader takes no votes; but a leader that notes contact notes it.
 ///
 /// The one rule behind [`crate::node::Node::ignores_for_good`], here so that the model checker
 /// can ask it of a server that is down, about the term it restarts in.
@@ -269,20 +282,63 @@ pub fn ignored_for_good<C>(
     msg: &Message<C>,
     floor: Term,
     follows: bool,
+    notes_contact: bool,
 ) -> bool {
     if !rules.ignores_stale_replies() || !msg.is_reply() {
         return false;
     }
     match msg.term().cmp(&floor) {
         std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Equal => {
-            follows
-                && matches!(
-                    msg,
-                    Message::RequestVoteReply { .. } | Message::AppendEntriesReply { .. }
-                )
-        }
+        std::cmp::Ordering::Equal => match msg {
+            Message::RequestVoteReply { granted: false, .. } => follows || !notes_contact,
+            Message::RequestVoteReply { .. } | Message::AppendEntriesReply { .. } => follows,
+            _ => false,
+        },
         std::cmp::Ordering::Greater => false,
+    }
+}
+
+/// The refusal a server under `rules` gives the request `msg` now and at every later delivery,
+/// with its term set to `term`, given the lowest term the server can ever be in from now on
+/// (`floor`, as for [`ignored_for_good`]): `None` unless `msg` is a RequestVote, AppendEntries
+/// or InstallSnapshot of a term below `floor`, refused under these rules
+/// ([`Rules::refuses_stale_requests`]).
+///
+/// The refusal carries the receiver's term at delivery, which only the caller can bound: the
+/// model checker passes the highest term of its bounds, and a sender that ignores that refusal
+/// for good ignores every lower one too (below its floor, or at it while it follows), so the
+/// request can change nothing, ever. Only the refusal's kind and term are meant to be read: an
+/// AppendEntriesReply's conflict hint is left empty.
+pub fn stale_refusal<C>(
+    rules: &impl Rules,
+    msg: &Message<C>,
+    floor: Term,
+    term: Term,
+) -> Option<Message<C>> {
+    if !rules.refuses_stale_requests() || msg.term() >= floor {
+        return None;
+    }
+    match msg {
+        Message::RequestVote { .. } => Some(Message::RequestVoteReply {
+            term,
+            granted: false,
+        }),
+        Message::AppendEntries(_) | Message::InstallSnapshot { .. } => {
+            Some(Message::AppendEntriesReply {
+                term,
+                outcome: AppendOutcome::Conflict(ConflictHint {
+                    x_term: None,
+                    x_index: 0,
+                    x_len: 0,
+                }),
+            })
+        }
+        // A PreVote's refusal is no vote: a pre-candidate of the refusal's term may be the
+        // one the model's PreVote property looks for (see `ignored_for_good`).
+        Message::PreVote { .. }
+        | Message::RequestVoteReply { .. }
+        | Message::AppendEntriesReply { .. }
+        | Message::PreVoteReply { .. } => None,
     }
 }
 

@@ -70,43 +70,57 @@ pub struct RaftModel {
     /// record. What this leaves to the unit tests (`impl/tests/disruption.rs`) is the record's
     /// bookkeeping: only liveness depends on it.
     pub reduce_timing: bool,
-    /// On a lossy network, a reply that its receiver ignores for good leaves the network in
-    /// the step that makes it so, rather than staying until dropped. Off only to check that
-    /// reduction against the plain exploration (`tests/stale_replies.rs`).
+    /// On a lossy network, a message ignored for good leaves the network in the step that makes
+    /// it so, rather than staying until dropped. Off only to check that reduction against the
+    /// plain exploration (`tests/stale_replies.rs`).
     ///
-    /// Which replies (`raft_impl::rules::ignored_for_good`, the rule the core's own early
-    /// return uses): under rules that look at no stale reply and never lower a term, a reply of
-    /// a term below the receiver's floor, and a vote or acknowledgement of the floor itself when
-    /// the receiver can never be that term's candidate or leader (it follows or pre-campaigns in
-    /// it). The floor is the lower of the receiver's
-    /// running term and its disk's (its disk's alone while it is down): a restart starts from
-    /// the disk, as a follower.
+    /// Which messages. Replies (`raft_impl::rules::ignored_for_good`, the rule the core's own
+    /// early return uses), under rules that look at no stale reply and never lower a term: a
+    /// reply of a term below the receiver's floor; a vote or acknowledgement of the floor
+    /// itself when the receiver can never be that term's candidate or leader (it follows or
+    /// pre-campaigns in it); and a refused vote of the floor in any role, which counts for
+    /// nothing (unless leaders note contact, with `--check-quorum`). The floor is the lower of
+    /// the receiver's running term and its disk's (its disk's alone while it is down): a
+    /// restart starts from the disk, as a follower. And requests
+    /// (`raft_impl::rules::stale_refusal`): a RequestVote, AppendEntries or InstallSnapshot of a
+    /// term below its receiver's floor is refused whenever it arrives, with nothing changed but
+    /// a refusal sent back carrying the receiver's term; no term exceeds `max_term` (only a
+    /// timeout makes one, and none fires at it), so when the sender ignores for good a refusal
+    /// of `max_term`, it ignores every refusal the request can bring, and the request is as
+    /// inert as such a reply: its delivery ends, once the refusal is gone, in the state its
+    /// `Drop` reaches. (Under `--storage deferred` or `wal` the refusal may first wait behind
+    /// the receiver's pending record, holding a place under `--max-in-flight` as the request
+    /// did, until a flush releases it and it leaves, or a crash loses it.)
     ///
-    /// Why no verdict changes. Such a reply's delivery changes nothing (on a lossy network it
-    /// is not even a step: see `RaftModel::deliver`), and stays so in every later state: the
-    /// floor never goes down, and a follower or pre-candidate of a term never becomes its candidate
-    /// or leader.
-    /// So the plain exploration can do with the reply only three things it cannot do without
+    /// Why no verdict changes. Such a message's delivery changes nothing but the network (on a
+    /// lossy network a reply's is not even a step: see `RaftModel::deliver`), and stays so in
+    /// every later state: the floor never goes down, a follower or pre-candidate of a term never
+    /// becomes its candidate or leader, and a term never passes `max_term`.
+    /// So the plain exploration can do with the message only three things it cannot do without
     /// it: drop it (the state this reduction goes to, so every state the reduction reaches the
-    /// plain exploration reaches too, by that `Drop`); duplicate it (another such reply, using
+    /// plain exploration reaches too, by that `Drop`; a request's delivery reaches it too);
+    /// duplicate it (another such message, using
     /// up duplicate budget, which only takes steps away); and let it hold a place under
     /// `--max-in-flight`, which only takes room away (a step that loses sends for lack of that
     /// room is, with the room, the step without the loss followed by `Drop`s). Hence every
     /// state the plain exploration reaches is matched by one this reduction reaches with the
-    /// same servers, clients and ghost history, a network that lacks only replies ignored for
-    /// good, and at least as much budget left; every `always` property reads servers, clients
+    /// same servers, clients and ghost history, a network that lacks only messages ignored for
+    /// good (and pending queues that lack only refusals to them), and at least as much budget
+    /// left; every `always` property reads servers, clients
     /// and ghost only, so it holds on both alike. The state graph's cycles do not matter here
     /// as they do for partial-order reduction: no step is left out, states are only merged
     /// into one the plain exploration reaches. A bug that breaks the premise (looks at a stale
-    /// reply, lowers a term) turns the reduction off for its runs (`MutationSet`'s
-    /// `ignores_stale_replies`).
+    /// reply, lowers a term, accepts an old term's AppendEntries) turns the part it breaks off
+    /// for its runs (`MutationSet`'s `ignores_stale_replies` and `refuses_stale_requests`).
     ///
     /// The coverage properties that read the network are the exception, since they look at
     /// old messages in flight: a granted RequestVoteReply on its way to a running candidate is
     /// therefore left in place (it goes once its receiver is no candidate), so that "an old
     /// vote reaches a newer candidate" is reached as in the plain exploration; the other two
-    /// are reached by requests, which stay, and PreVote's by a refusal of the receiver's own
-    /// term, which stays too.
+    /// are reached by requests whose sender has not reached `max_term`, which stay, and
+    /// PreVote's by a refusal of the receiver's own term, which stays too (a PreVote is never
+    /// dropped). `tests/stale_replies.rs` checks that each is reached as in the plain
+    /// exploration.
     pub reduce_stale: bool,
 }
 
@@ -670,29 +684,61 @@ impl RaftModel {
 }
 
 impl RaftModel {
-    /// Takes off the network every reply its receiver ignores for good (see
-    /// [`RaftModel::reduce_stale`]), but a granted vote on its way to a running candidate.
-    /// The receiver's floor is the lower of its running term and its disk's: when the disk's
-    /// is lower, it is in that term again only after a restart, as a follower.
+    /// Takes off the network every message ignored for good (see [`RaftModel::reduce_stale`]):
+    /// a reply its receiver ignores for good, but a granted vote on its way to a running
+    /// candidate; and a request its receiver refuses for good ([`rules::stale_refusal`]) whose
+    /// every refusal its sender ignores for good. A refusal carries its receiver's term, which
+    /// no message raises above the bounds' `max_term` (only a timeout makes a term, and none
+    /// fires at it), so the sender is asked about a refusal of that term: ignoring it means
+    /// ignoring every lower one too.
     fn drop_ignored_for_good(&self, state: &mut State) {
         let rules = &self.bounds.mutations;
+        let cq = self.bounds.check_quorum;
         let servers = &state.servers;
         let ignored = |env: &Envelope<Cmd>| {
-            let server = &servers[env.to as usize];
-            let durable = server.durable.current_term;
-            let granted = matches!(env.msg, Message::RequestVoteReply { granted: true, .. });
-            let (floor, follows) = match &server.node {
-                None => (durable, true),
-                Some(node) if granted && node.role() == Role::Candidate => return false,
-                Some(node) if node.current_term() > durable => (durable, true),
-                // Its floor is its running term: the node's own rule, role included.
-                Some(node) => return node.ignores_for_good(&env.msg),
-            };
-            rules::ignored_for_good(rules, &env.msg, floor, follows)
+            let to = &servers[env.to as usize];
+            if env.msg.is_reply() {
+                let granted = matches!(env.msg, Message::RequestVoteReply { granted: true, .. });
+                let candidate = to
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| n.role() == Role::Candidate);
+                return !(granted && candidate) && ignores_for_good(to, &env.msg, rules, cq);
+            }
+            rules::stale_refusal(rules, &env.msg, floor(to), self.bounds.max_term).is_some_and(
+                |refusal| ignores_for_good(&servers[env.from as usize], &refusal, rules, cq),
+            )
         };
         if state.network.iter().any(ignored) {
             state.network.retain(|env| !ignored(env));
         }
+    }
+}
+
+/// The lowest term `server` can ever be in from now on: the lower of its running term and its
+/// disk's (a restart starts from the disk, as a follower), its disk's alone while it is down.
+fn floor(server: &Server) -> raft_impl::Term {
+    let durable = server.durable.current_term;
+    server
+        .node
+        .as_ref()
+        .map_or(durable, |node| node.current_term().min(durable))
+}
+
+/// Whether `server` ignores the reply `msg` now and for good. At its running term it is the
+/// node's own rule, role included; below it, the disk's term is its floor, which it is in again
+/// only after a restart, as a follower. `check_quorum`: the cluster's leaders note contact.
+fn ignores_for_good(
+    server: &Server,
+    msg: &Message<Cmd>,
+    rules: &MutationSet,
+    check_quorum: bool,
+) -> bool {
+    match &server.node {
+        Some(node) if node.current_term() <= server.durable.current_term => {
+            node.ignores_for_good(msg)
+        }
+        _ => rules::ignored_for_good(rules, msg, floor(server), true, check_quorum),
     }
 }
 
