@@ -45,7 +45,7 @@ const CONFIGURATIONS: [(&str, &[&str]); 2] = [
     ),
 ];
 
-/// The configurations, exhaustive, on which the stale-reply reduction (`--no-stale-reduction`
+/// The configurations, exhaustive, on which the stale reduction (`--no-stale-reduction`
 /// turns it off) is timed against the plain exploration: the default bounds, and three terms
 /// with one entry, which ends in minutes without it.
 const REDUCED: [(&str, &[&str]); 2] = [

@@ -146,7 +146,7 @@ struct ModelArgs {
     #[arg(long)]
     kv_clients: Option<u8>,
     /// KV client timeouts in total (a waiting client gives up and may send the same request
-    /// again; default 1).
+    /// again; default 0, or the catalog configuration's with `--bug`).
     #[arg(long)]
     kv_timeouts: Option<u8>,
     /// KV session expiries in total: log time passes the session timeout, so every session
@@ -312,9 +312,10 @@ struct ReductionArgs {
     /// the plain exploration does (for checking that reduction changes no verdict).
     #[arg(long)]
     no_timing_reduction: bool,
-    /// On a lossy network, leave a reply its receiver ignores for good (of an older term than
-    /// the receiver's) in flight until it is dropped, as the plain exploration does (for
-    /// checking that reduction changes no verdict).
+    /// On a lossy network, leave a message ignored for good (a reply of an older term than its
+    /// receiver's, say, or an old term's request whose every refusal its sender ignores) in
+    /// flight until it is dropped, as the plain exploration does (for checking that reduction
+    /// changes no verdict).
     #[arg(long)]
     no_stale_reduction: bool,
 }

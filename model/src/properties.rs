@@ -4,7 +4,7 @@
 //! They are generic over the model: a property reads the state and, at most, the model's
 //! [`Bounds`]. So this module does not depend on the model that lists these properties.
 
-use raft_impl::{HardState, Index, Message, MutationSet, Node, Role};
+use raft_impl::{HardState, Index, Message, MutationSet, Node, Role, Rules};
 use stateright::{Model, Property};
 
 use crate::bounds::{Bounds, KvBounds};
@@ -139,6 +139,16 @@ pub fn all<M: Model<State = State> + AsRef<Bounds>>() -> Vec<Property<M>> {
     ]
 }
 
+/// The log entries one KV client's workload takes: its registration, its write and its read,
+/// or the first two where a leader answers reads locally.
+fn entries_per_client(b: &Bounds) -> usize {
+    if b.mutations.reads_locally() {
+        2
+    } else {
+        3
+    }
+}
+
 /// Why the bounds make reachability property `name` impossible, naming the bound, or `None`
 /// when they do not (as far as these simple arguments go: a property not reached for any
 /// other reason is a finding). `check` reports such a property as not reachable rather than
@@ -194,6 +204,13 @@ pub fn impossible(name: &str, b: &Bounds, kv: &KvBounds) -> Option<&'static str>
         }
         PREVOTE_STOPS_DISRUPTION if commit || b.max_term < 2 || b.servers < 2 => {
             Some("needs 2 servers, --max-term >= 2, --max-log >= 1 and --proposals >= 1")
+        }
+        // Each client's registration, write and read are entries of its own, each committed
+        // before the next is sent, and no entry leaves the log's index space (a snapshot
+        // compacts entries, it does not free their indices). A read answered locally
+        // (stale-read) takes none.
+        CLIENTS_DONE if b.max_log < usize::from(kv.clients) * entries_per_client(b) => {
+            Some("needs --max-log >= 3 per KV client (2 under stale-read): its registration, write and read")
         }
         STALE_MESSAGE_MEETS_NEWER_TERM | STALE_VOTE_MEETS_CANDIDATE if b.servers < 2 => {
             Some("needs 2 servers")

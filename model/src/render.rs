@@ -384,9 +384,10 @@ fn writes(before: &Server, after: &Server, line: &mut String) {
     }
 }
 
-/// The messages that left the network in this step besides the one its action took: replies
-/// their receivers ignore for good, which leave in the step that makes them so
-/// (`RaftModel::reduce_stale`; a reply sent already stale leaves in its own step, unseen).
+/// The messages that left the network in this step besides the one its action took: messages
+/// ignored for good (replies their receivers ignore, requests whose every refusal their senders
+/// ignore), which leave in the step that makes them so (`RaftModel::reduce_stale`; one sent
+/// already ignored leaves in its own step, unseen).
 fn forgotten(last: &State, action: Action, next: &State, line: &mut String) {
     let mut before = last.network.clone();
     if let Action::Deliver { slot, .. } | Action::Drop { slot, .. } = action {

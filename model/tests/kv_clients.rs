@@ -115,6 +115,35 @@ fn kv_no_dedup_config_holds_without_the_bug() {
     assert_holds(kv_no_dedup_config(), 197);
 }
 
+/// "Every client completes its workload" needs three log entries per client (its
+/// registration, write and read). One fewer and the run says that the bound rules it out,
+/// rather than counting it as gone missing (a failure); with three it is
+/// reached (`stale_read_config_holds_without_the_bug`). Under stale-read a read takes no entry,
+/// so two are not excused there.
+#[test]
+fn a_log_too_short_for_the_workloads_rules_completion_out() {
+    let (bounds, kv) = stale_read_config();
+    assert_eq!((bounds.max_log, kv.clients), (3, 1));
+    let short = Bounds {
+        max_log: 2,
+        ..bounds
+    };
+    let report = run((short, kv), None, Strategy::Bfs);
+    assert!(report.exhaustive && !report.violated());
+    assert!(matches!(
+        outcome(&report, properties::CLIENTS_DONE),
+        PropertyOutcome::Unreachable(_)
+    ));
+    let local_reads = Bounds {
+        mutations: MutationSet::NONE.with(Mutation::StaleRead),
+        ..short
+    };
+    assert_eq!(
+        properties::impossible(properties::CLIENTS_DONE, &local_reads, &kv),
+        None
+    );
+}
+
 #[test]
 fn clients_are_off_by_default() {
     let model = RaftModel::new(Bounds::default());

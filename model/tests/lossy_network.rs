@@ -28,7 +28,7 @@ fn bounds(servers: u8, max_in_flight: usize, persistence: Persistence) -> Bounds
     }
 }
 
-/// Without symmetry, and without the stale-reply reduction (`stale_replies.rs` compares that
+/// Without symmetry, and without the stale reduction (`stale_replies.rs` compares that
 /// one), so that the two explorations differ by the loss reduction alone.
 fn model(bounds: Bounds, reduce_loss: bool) -> RaftModel {
     let mut model = RaftModel::new(bounds).without_symmetry();

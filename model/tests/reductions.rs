@@ -6,9 +6,10 @@
 //! verdicts on small configurations, is beside it: `symmetry.rs`, `lossy_network.rs`,
 //! `timing.rs`, `stale_replies.rs`.
 //!
-//! The stale-reply reduction is off anyway for the five bugs that look at stale replies or
-//! lower a term (stale-vote-count, stale-append-reply-counted, panic-on-stale-reply,
-//! snapshot-term-as-current, term-not-persisted: `Rules::ignores_stale_replies`); its column
+//! The stale reduction is off anyway for the five bugs that look at stale replies or lower a
+//! term (stale-vote-count, stale-append-reply-counted, panic-on-stale-reply,
+//! snapshot-term-as-current, term-not-persisted: `Rules::ignores_stale_replies`), and its part
+//! for requests for accept-stale-term-append (`Rules::refuses_stale_requests`); its column
 //! checks that it hides none of the others.
 //!
 //! Two columns are `--ignored`, for time, not for doubt. Without symmetry the largest
@@ -87,7 +88,7 @@ fn every_bug_is_caught_without_the_timing_reduction() {
     });
 }
 
-/// The switches reach the model: turning the loss or the stale-reply reduction off changes
+/// The switches reach the model: turning the loss or the stale reduction off changes
 /// what the search explores (figure8-commit is caught in other counts), so the tests above are
 /// not the catalog run again.
 #[test]
