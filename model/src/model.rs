@@ -693,7 +693,6 @@ impl RaftModel {
     /// ignoring every lower one too.
     fn drop_ignored_for_good(&self, state: &mut State) {
         let rules = &self.bounds.mutations;
-        let cq = self.bounds.check_quorum;
         let servers = &state.servers;
         let ignored = |env: &Envelope<Cmd>| {
             let to = &servers[env.to as usize];
@@ -703,10 +702,10 @@ impl RaftModel {
                     .node
                     .as_ref()
                     .is_some_and(|n| n.role() == Role::Candidate);
-                return !(granted && candidate) && ignores_for_good(to, &env.msg, rules, cq);
+                return !(granted && candidate) && ignores_for_good(to, &env.msg, rules);
             }
             rules::stale_refusal(rules, &env.msg, floor(to), self.bounds.max_term).is_some_and(
-                |refusal| ignores_for_good(&servers[env.from as usize], &refusal, rules, cq),
+                |refusal| ignores_for_good(&servers[env.from as usize], &refusal, rules),
             )
         };
         if state.network.iter().any(ignored) {
@@ -727,18 +726,14 @@ fn floor(server: &Server) -> raft_impl::Term {
 
 /// Whether `server` ignores the reply `msg` now and for good. At its running term it is the
 /// node's own rule, role included; below it, the disk's term is its floor, which it is in again
-/// only after a restart, as a follower. `check_quorum`: the cluster's leaders note contact.
-fn ignores_for_good(
-    server: &Server,
-    msg: &Message<Cmd>,
-    rules: &MutationSet,
-    check_quorum: bool,
-) -> bool {
+/// only after a restart, as a follower (so whether leaders note contact does not matter: a
+/// follower notes none, and `true` is passed for it).
+fn ignores_for_good(server: &Server, msg: &Message<Cmd>, rules: &MutationSet) -> bool {
     match &server.node {
         Some(node) if node.current_term() <= server.durable.current_term => {
             node.ignores_for_good(msg)
         }
-        _ => rules::ignored_for_good(rules, msg, floor(server), true, check_quorum),
+        _ => rules::ignored_for_good(rules, msg, floor(server), true, true),
     }
 }
 
